@@ -1,0 +1,64 @@
+# The two commands a researcher needs: `make run` and `make test`.
+# Both create/refresh .venv from the pinned lock (requirements.lock) and do not reinstall on a second call.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export DAGSTER_DISABLE_TELEMETRY := 1
+export FSP_INPUT_DIR ?= $(CURDIR)/data/synthetic
+export FSP_OUTPUT_DIR ?= $(CURDIR)/outputs
+SEED ?= 20201101
+
+.PHONY: run test ui reference synthetic benchmarks system-deps lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@echo "==> Installing the pinned environment into $(VENV) (first call only)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	@touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: assets/instance/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	@cp assets/instance/dagster.yaml $@
+
+# Debian packages the test suite drives (headless Chromium for the report and UI tests).
+# Installed only when missing and only where apt-get can run as root (as on CI).
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "==> Installing Debian chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; browser tests will be skipped"; \
+	  else echo "warning: chromium missing and apt-get unavailable; browser tests will be skipped"; fi; \
+	fi
+
+synthetic: $(STAMP)
+	@$(BIN)/python -m evaluation.synthetic $(FSP_INPUT_DIR) --seed $(SEED) --if-missing
+
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml synthetic
+	@$(BIN)/python -m assets.run
+
+test: $(STAMP) system-deps
+	@$(BIN)/python -m pytest -q -p no:cacheprovider
+
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	@$(BIN)/dagster dev -w workspace.yaml
+
+# Regenerate the R reference fixtures (needs Debian r-base-core, r-cran-survival, r-cran-cmprsk, ...).
+reference:
+	@for script in tests/reference/*/make_reference.R; do \
+	  echo "==> $$script"; Rscript "$$script" || exit 1; done
+
+benchmarks: $(STAMP)
+	@for script in benchmarks/*.py; do echo "==> $$script"; $(BIN)/python "$$script" || exit 1; done
+
+# Re-pin the lock from the current environment (after a deliberate upgrade).
+lock: $(STAMP)
+	@$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean:
+	rm -rf $(DAGSTER_HOME) data outputs/*.parquet outputs/figures outputs/report.html

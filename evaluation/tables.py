@@ -1,0 +1,110 @@
+"""Column contracts of the pseudonymised tables that pass the door.
+
+Every table after pseudonymisation carries ``la_code`` (the DfE three-digit
+local-authority code) and pseudonymous ids only: 16 lower-case hex characters
+(64 bits of HMAC-SHA256). Dates are ``datetime64[ns]`` with ``NaT`` for
+missing; a date of birth is always the first of its month. Codes are strings.
+The ingest step produces these; spells, validation and the survival analysis
+read them. Validation checks the schema against this module.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+PSEUDONYM_PATTERN = r"^[0-9a-f]{16}$"
+PSEUDONYM_HEX_CHARS = 16
+
+DATE = "datetime64[ns]"
+STR = "string"       # pandas StringDtype, <NA> for missing
+INT = "Int64"        # nullable integer
+BOOL = "boolean"     # nullable boolean
+
+#: table name -> {column: dtype}. Id columns end in ``_id``.
+TABLES: dict[str, dict[str, str]] = {
+    # One row per child per local authority, from the CIN census and SSDA903 header.
+    "children": {
+        "la_code": STR, "child_id": STR, "birth_month": DATE, "sex": STR,  # M / F / U
+        "ethnicity": STR, "death_date": DATE, "disabled": BOOL,
+        "in_cin_census": BOOL, "in_ssda903": BOOL,
+    },
+    # CIN episodes (CINdetails), de-duplicated across collection years (latest submission wins).
+    "cin_episodes": {
+        "la_code": STR, "child_id": STR, "episode_id": STR, "referral_date": DATE,
+        "referral_source": STR, "primary_need": STR, "closure_date": DATE,
+        "reason_for_closure": STR, "referral_nfa": BOOL, "initial_cpc_date": DATE,
+        "collection_year": INT,
+    },
+    "assessments": {
+        "la_code": STR, "child_id": STR, "episode_id": STR, "assessment_id": STR,
+        "start_date": DATE, "authorisation_date": DATE, "collection_year": INT,
+    },
+    # One row per factor recorded at an assessment (long form).
+    "assessment_factors": {
+        "la_code": STR, "child_id": STR, "episode_id": STR, "assessment_id": STR, "factor": STR,
+    },
+    "cin_plans": {
+        "la_code": STR, "child_id": STR, "episode_id": STR, "start_date": DATE, "end_date": DATE,
+        "collection_year": INT,
+    },
+    "section47s": {
+        "la_code": STR, "child_id": STR, "episode_id": STR, "start_date": DATE,
+        "icpc_target_date": DATE, "icpc_date": DATE, "icpc_not_required": BOOL,
+        "collection_year": INT,
+    },
+    "cp_plans": {
+        "la_code": STR, "child_id": STR, "episode_id": STR, "start_date": DATE, "end_date": DATE,
+        "initial_category": STR, "latest_category": STR, "previous_cpp": INT,
+        "review_count": INT, "collection_year": INT,
+    },
+    # SSDA903 episodes after multi-year assembly and repair; ``repair`` names the rule applied.
+    "care_episodes": {
+        "la_code": STR, "child_id": STR, "decom": DATE, "dec": DATE, "rne": STR, "ls": STR,
+        "cin": STR, "place": STR, "place_provider": STR, "rec": STR,
+        "reason_place_change": STR, "collection_year": INT, "repair": STR,
+    },
+    "families": {"la_code": STR, "child_id": STR, "family_id": STR},
+    # Each extract (collection) read: its reference date censors the follow-up.
+    "extracts": {
+        "la_code": STR, "dataset": STR, "collection_year": INT, "reference_date": DATE,
+        "source_file": STR,
+    },
+    # Rows that could not be used. ``source_file`` is a file name, never a path with identifiers.
+    "quarantine": {
+        "la_code": STR, "dataset": STR, "source_file": STR, "line": INT, "element": STR,
+        "field": STR, "reason": STR, "child_id": STR,
+    },
+    # Per file: rows_read == rows_kept + rows_quarantined + rows_merged.
+    "reconciliation": {
+        "la_code": STR, "dataset": STR, "source_file": STR, "rows_read": INT, "rows_kept": INT,
+        "rows_quarantined": INT, "rows_merged": INT,
+    },
+    # Every repair of the multi-year assembly, counted by rule.
+    "repairs": {"la_code": STR, "dataset": STR, "rule": STR, "rows": INT},
+}
+
+
+def empty(table: str) -> pd.DataFrame:
+    """An empty frame with the columns and dtypes of ``table``."""
+    return conform(pd.DataFrame(), table)
+
+
+def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Return ``frame`` with exactly the contract's columns, in order, cast to their dtypes.
+
+    A missing column is an error (it would silently become all-missing otherwise);
+    an extra column is an error too (an identifier might ride along).
+    """
+    spec = TABLES[table]
+    missing = [c for c in spec if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in spec]
+    if frame.columns.size and (missing or extra):
+        raise ValueError(f"{table}: missing columns {missing}, unexpected columns {extra}")
+    out = pd.DataFrame({c: frame[c] if c in frame.columns else pd.Series(dtype="object")
+                        for c in spec})
+    for column, dtype in spec.items():
+        if dtype == DATE:
+            out[column] = pd.to_datetime(out[column]).astype(DATE)
+        else:
+            out[column] = out[column].astype(dtype)
+    return out.reset_index(drop=True)
