@@ -1,0 +1,15 @@
+"""Validation: Great Expectations suites over the pseudonymised tables, spells and cohorts.
+
+``suites`` says what is expected of each table; ``engine`` runs a suite with
+counts-only results and builds the Data Docs. The Dagster asset checks in
+``checks/`` call these.
+"""
+
+from evaluation.validation.engine import (
+    ExpectationOutcome,
+    SuiteOutcome,
+    run_suite,
+    validation_context,
+)
+
+__all__ = ["ExpectationOutcome", "SuiteOutcome", "run_suite", "validation_context"]

@@ -1,0 +1,149 @@
+"""Every validation suite passes on valid tables and fails on a table broken its way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation import tables as contract
+from evaluation.validation import run_suite, suites, validation_context
+from validation_fixtures import pid, valid_tables
+
+
+@pytest.fixture(scope="module")
+def gx_context(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gx")
+    return validation_context(root / "project", root / "docs")
+
+
+def _spells(care: bool = False) -> pd.DataFrame:
+    d = pd.Timestamp
+    return pd.DataFrame({
+        "la_code": ["931"] * 3, "child_id": [pid(1), pid(1), pid(2)],
+        "family_id": [pid(100), pid(100), pid(101)], "spell_id": [pid(31), pid(32), pid(33)],
+        "start_date": [d("2019-01-01"), d("2019-06-01"), d("2020-01-01")],
+        "end_date": [d("2019-03-01"), pd.NaT, d("2020-02-01")],
+        "end_reason": ["E4A", None, "E11"], "exit_type": ["return_home", None, "permanence"],
+        "censored": [False, True, False],
+        "censor_date": [pd.NaT, d("2022-03-31"), pd.NaT],
+        "observation_start": [d("2016-04-01")] * 3, "entry_days": [0.0, 0.0, 0.0],
+        "duration_days": [59.0, 1034.0, 31.0],
+    })
+
+
+def _analysis(balanced: bool = True, events: int = 30) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    n = 200
+    cohort = np.repeat(["pre_fsp", "post_fsp"], n)
+    age = rng.choice(["1-4", "5-9"], 2 * n)
+    if not balanced:
+        age = np.where(cohort == "post_fsp", "1-4", "5-9")
+    event = np.zeros(2 * n, dtype=int)
+    event[:events] = 1
+    event[n:n + events] = 1
+    return pd.DataFrame({"la_code": "931", "child_id": [pid(i) for i in range(2 * n)],
+                         "family_id": [pid(1000 + i) for i in range(2 * n)],
+                         "outcome": "time_in_need", "cohort": cohort, "age_band": age,
+                         "event": event, "duration": 100.0})
+
+
+def _set(frame: pd.DataFrame, column: str, row: int, value) -> pd.DataFrame:
+    frame = frame.copy()
+    if frame[column].dtype == "string":
+        frame[column] = frame[column].astype(object)
+    frame.loc[row, column] = value
+    return frame
+
+
+T = valid_tables
+
+
+# (case id, builder of (frame, expectations) from the fixture, should pass)
+CASES = [
+    ("schema-ok", lambda t: suites.schema_suite(t["cin_episodes"], "cin_episodes"), True),
+    ("schema-missing-column", lambda t: suites.schema_suite(
+        t["cin_episodes"].drop(columns="closure_date"), "cin_episodes"), False),
+    ("schema-extra-column", lambda t: suites.schema_suite(
+        t["cin_episodes"].assign(upn="x"), "cin_episodes"), False),
+    ("schema-wrong-type", lambda t: suites.schema_suite(
+        t["cin_episodes"].assign(closure_date="30/06/2020"), "cin_episodes"), False),
+    ("keys-ok", lambda t: suites.keys_suite(t["cin_episodes"], "cin_episodes"), True),
+    ("keys-null", lambda t: suites.keys_suite(_set(t["cin_episodes"], "child_id", 0, None),
+                                              "cin_episodes"), False),
+    ("keys-duplicate", lambda t: suites.keys_suite(
+        _set(t["cin_episodes"], "episode_id", 1, pid(11)), "cin_episodes"), False),
+    ("pseudonyms-ok", lambda t: suites.pseudonym_suite(t["children"]), True),
+    ("pseudonyms-raw-id", lambda t: suites.pseudonym_suite(
+        _set(t["children"], "child_id", 0, "0012345")), False),
+    ("pseudonyms-upn", lambda t: suites.pseudonym_suite(
+        _set(t["children"], "ethnicity", 0, "A123456789012")), False),
+    ("pseudonyms-postcode", lambda t: suites.pseudonym_suite(
+        _set(t["children"], "ethnicity", 0, "OX4 2AB")), False),
+    ("pseudonyms-full-date-text", lambda t: suites.pseudonym_suite(
+        _set(t["children"], "sex", 0, "2012-05-17")), False),
+    ("pseudonyms-full-birth-date", lambda t: suites.pseudonym_suite(
+        _set(t["children"], "birth_month", 0, pd.Timestamp("2012-05-17"))), False),
+    ("codes-ok", lambda t: suites.codes_suite(t["cin_episodes"], "cin_episodes"), True),
+    ("codes-wrong-year", lambda t: suites.codes_suite(
+        _set(t["cin_episodes"], "reason_for_closure", 0, "RC9"), "cin_episodes"), False),
+    ("codes-903-ok", lambda t: suites.codes_suite(t["care_episodes"], "care_episodes"), True),
+    ("codes-903-wrong-year", lambda t: suites.codes_suite(
+        _set(t["care_episodes"], "place", 0, "Z11"), "care_episodes"), False),
+    ("codes-children-sex", lambda t: suites.codes_suite(
+        _set(t["children"], "sex", 0, "1"), "children", years=pd.Series([2020, 2020])), False),
+    ("dates-ok", lambda t: suites.dates_suite(t["cin_episodes"], "cin_episodes",
+                                              t["children"], t["extracts"]), True),
+    ("dates-end-before-start", lambda t: suites.dates_suite(
+        _set(t["cin_episodes"], "closure_date", 0, pd.Timestamp("2019-01-01")), "cin_episodes",
+        t["children"], t["extracts"]), False),
+    ("dates-after-extract", lambda t: suites.dates_suite(
+        _set(t["cin_episodes"], "referral_date", 1, pd.Timestamp("2022-04-02")), "cin_episodes",
+        t["children"], t["extracts"]), False),
+    ("dates-before-birth", lambda t: suites.dates_suite(
+        _set(t["cin_episodes"], "referral_date", 1, pd.Timestamp("2014-12-01")), "cin_episodes",
+        t["children"], t["extracts"]), False),
+    ("dates-age-over-25", lambda t: suites.dates_suite(
+        t["cin_episodes"], "cin_episodes",
+        _set(t["children"], "birth_month", 0, pd.Timestamp("1990-01-01")), t["extracts"]), False),
+    ("within-episode-ok", lambda t: suites.plan_dates_suite(t["cp_plans"], "cp_plans",
+                                                            t["cin_episodes"]), True),
+    ("within-episode-early-start", lambda t: suites.plan_dates_suite(
+        _set(t["cp_plans"], "start_date", 0, pd.Timestamp("2019-01-01")), "cp_plans",
+        t["cin_episodes"]), False),
+    ("referential-ok", lambda t: suites.referential_suite(t["cp_plans"], "cp_plans", t), True),
+    ("referential-orphan-plan", lambda t: suites.referential_suite(
+        _set(t["cp_plans"], "episode_id", 0, pid(999)), "cp_plans", t), False),
+    ("referential-child-without-family", lambda t: suites.referential_suite(
+        t["children"], "children", {**t, "families": t["families"].iloc[:1]}), False),
+    ("referential-episode-child-unknown", lambda t: suites.referential_suite(
+        _set(t["cin_episodes"], "child_id", 0, pid(77)), "cin_episodes", t), False),
+    ("reconciliation-ok", lambda t: suites.reconciliation_suite(t["reconciliation"]), True),
+    ("reconciliation-lost-row", lambda t: suites.reconciliation_suite(
+        _set(t["reconciliation"], "rows_read", 0, 11)), False),
+    ("spells-ok", lambda t: suites.spells_suite(_spells(), care=True), True),
+    ("spells-censored-with-reason", lambda t: suites.spells_suite(
+        _set(_spells(), "end_reason", 1, "E4A")), False),
+    ("spells-duplicate-id", lambda t: suites.spells_suite(_set(_spells(), "spell_id", 1, pid(31))),
+     False),
+    ("spells-care-overlap", lambda t: suites.spells_suite(
+        _set(_spells(), "start_date", 1, pd.Timestamp("2019-02-01")), care=True), False),
+    ("balance-ok", lambda t: suites.balance_suite(_analysis()), True),
+    ("balance-imbalanced", lambda t: suites.balance_suite(_analysis(balanced=False)), False),
+    ("model-counts-ok", lambda t: suites.model_counts_suite(_analysis()), True),
+    ("model-counts-too-few-events", lambda t: suites.model_counts_suite(_analysis(events=5)), False),
+]
+
+
+@pytest.mark.parametrize("case, build, should_pass", CASES, ids=[c[0] for c in CASES])
+def test_suite_outcome(gx_context, case, build, should_pass):
+    frame, expectations = build(valid_tables())
+    outcome = run_suite(gx_context, f"test_{case}", frame, expectations, build_docs=False)
+    assert outcome.success is should_pass, outcome.metadata()
+    if not should_pass:
+        assert outcome.failed, "a failing suite names the failed expectation"
+
+
+def test_valid_fixture_conforms_to_contract():
+    for name, frame in valid_tables().items():
+        assert list(frame.columns) == list(contract.TABLES[name])
