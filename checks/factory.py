@@ -5,8 +5,12 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
+import warnings
+
 import dagster as dg
 import pandas as pd
+
+from assets.partitions import local_authorities
 
 from checks.resources import ValidationResource
 from evaluation.validation import run_suite
@@ -49,10 +53,14 @@ def make_check(
          *(inspect.Parameter(param, keyword) for param in others)]
     )
     _check.__name__ = f"{asset[-1]}_{name}"
-    return dg.asset_check(
-        asset=dg.AssetKey(asset),
-        name=name,
-        description=description,
-        blocking=severity == ERROR,
-        additional_ins={param: dg.AssetIn(key=key) for param, key in others.items()},
-    )(_check)
+    with warnings.catch_warnings():
+        # Checks on partitioned assets are a Dagster "preview" feature; each LA is checked alone.
+        warnings.simplefilter("ignore", dg.PreviewWarning if hasattr(dg, "PreviewWarning") else Warning)
+        return dg.asset_check(
+            asset=dg.AssetKey(asset),
+            name=name,
+            description=description,
+            blocking=severity == ERROR,
+            additional_ins={param: dg.AssetIn(key=key) for param, key in others.items()},
+            partitions_def=local_authorities,
+        )(_check)

@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from assets.partitions import local_authorities
 from checks import ALL_CHECKS
 from checks.pseudonymised import PSEUDONYMISED_CHECKS
 from checks.resources import ValidationResource
@@ -17,14 +18,16 @@ CANARIES = ("CANARY0001ZZ", "A123456789012", "OX4 2AB", "2011-07-23", "23/07/201
 
 def _assets(tables: dict[str, pd.DataFrame]):
     def make(name, frame):
-        @dg.asset(key_prefix=["pseudonymised"], name=name, group_name="pseudonymised")
+        @dg.asset(key_prefix=["pseudonymised"], name=name, group_name="pseudonymised",
+                  partitions_def=local_authorities)
         def _table():
             return frame
         return _table
     return [make(name, frame) for name, frame in tables.items()]
 
 
-@dg.asset(deps=[dg.AssetKey(["pseudonymised", "children"])], group_name="spells")
+@dg.asset(deps=[dg.AssetKey(["pseudonymised", "children"])], group_name="spells",
+          partitions_def=local_authorities)
 def downstream_of_children():
     return 1
 
@@ -36,8 +39,11 @@ def _checks_on(*tables: str):
 
 def _run(tables, checks, tmp_path, extra_assets=()):
     validation = ValidationResource(project_dir=str(tmp_path / "gx"), docs_dir=str(tmp_path / "docs"))
-    return dg.materialize([*_assets(tables), *extra_assets, *checks],
-                          resources={"validation": validation}, raise_on_error=False)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(local_authorities.name, ["931"])
+    return dg.materialize([*_assets(tables), *extra_assets, *checks], partition_key="931",
+                          instance=instance, resources={"validation": validation},
+                          raise_on_error=False)
 
 
 def _canary_tables():

@@ -1,0 +1,34 @@
+"""Local-authority partitions, discovered from the input folders.
+
+Each sub-folder of the input root named by a DfE three-digit LA code is one
+partition. ``make run`` and the new-extract sensor register new ones; the
+pooled analysis reads every partition.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dagster as dg
+
+local_authorities = dg.DynamicPartitionsDefinition(name="local_authority")
+
+LA_CODE = re.compile(r"^\d{3}$")
+
+
+def discover_local_authorities(input_root: str | Path) -> list[str]:
+    """LA codes of the sub-folders of ``input_root`` (three-digit DfE codes), sorted."""
+    root = Path(input_root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and LA_CODE.match(p.name))
+
+
+def register_local_authorities(instance: dg.DagsterInstance, codes: list[str]) -> list[str]:
+    """Add partitions for LA codes the instance does not know yet; return the new ones."""
+    known = set(instance.get_dynamic_partitions(local_authorities.name))
+    new = [c for c in codes if c not in known]
+    if new:
+        instance.add_dynamic_partitions(local_authorities.name, new)
+    return new
