@@ -1,0 +1,585 @@
+"""Days in each state: multi-state Aalen–Johansen state occupation.
+
+From the index referral (day 0) a child moves between states such as
+"referral", "cin_plan", "cp_plan", "care" and "closed", possibly back again
+(a step-down from a protection plan to a CIN plan, a re-referral after
+closure). The questions "how many days, on average, does a child spend on a
+protection plan in the first year?" and "what share ever reach a protection
+plan or care within a year?" are answered by the state occupation
+probabilities P(in state s at day t), estimated by the Aalen–Johansen
+product of transition matrices, and by their areas up to τ.
+
+* :func:`state_occupation` — tie-exact, deterministic Aalen–Johansen for a
+  general multi-state model (back-transitions allowed) with delayed entry,
+  and the infinitesimal-jackknife (IJ) standard errors of R's
+  ``survfit(Surv(tstart, tstop, to) ~ 1, id = id, istate = from)``.
+* :func:`expected_days` — restricted mean time in each state within τ
+  (R's ``rmean`` from ``summary(fit, rmean = tau)``) with its IJ SE.
+* :func:`proportion_reaching` — the first-passage probability of reaching any
+  of the target states within τ, made by turning the targets into one
+  absorbing state (:func:`first_passage_intervals`).
+* :func:`bootstrap_occupation` — the same estimates on bootstrap resamples of
+  whole FAMILIES (siblings are not independent), vectorised over replicates.
+* :func:`expected_days_table` / :func:`proportion_reaching_table` — tidy
+  result tables (:mod:`evaluation.results`) by cohort and post − pre, with
+  family-bootstrap percentile CIs.
+
+Input: one row per interval a child spends in a state, with columns ``id``,
+``cluster`` (family), ``group`` (cohort), ``tstart``, ``tstop`` (days from
+time zero; the child is in the state on (tstart, tstop]), ``from_state`` and
+``to_state`` (the state entered at tstop, or "censored"/missing). A child's
+intervals must be contiguous, as R's ``survcheck`` requires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from evaluation.results import tidy
+
+#: Columns of the interval table.
+INTERVAL_COLUMNS: tuple[str, ...] = ("id", "cluster", "group", "tstart", "tstop", "from_state", "to_state")
+
+#: ``to_state`` values meaning "still in from_state when last seen".
+CENSORED_VALUES: tuple = ("censored", "", None)
+
+#: The states of the default journey, least to most intensive, then closed.
+DEFAULT_STATES: tuple[str, ...] = ("referral", "cin_plan", "cp_plan", "care", "closed")
+
+#: Name of the absorbing state used by :func:`first_passage_intervals`.
+REACHED = "reached"
+
+
+@dataclass(frozen=True)
+class _Design:
+    """Intervals coded as integer arrays on the grid of distinct stop times."""
+
+    states: tuple[str, ...]
+    times: np.ndarray       # (T,) distinct tstop values, ascending
+    person: np.ndarray      # (R,) row -> person index
+    people: np.ndarray      # (P,) person ids
+    first: np.ndarray       # (R,) first time index at which the row is at risk
+    last: np.ndarray        # (R,) time index of the row's tstop
+    origin: np.ndarray      # (R,) from-state index
+    target: np.ndarray      # (R,) to-state index, -1 when censored
+    start: float            # left end of the time axis: min(0, first time)
+
+
+def _is_censored(values: pd.Series) -> np.ndarray:
+    return (values.isna() | values.isin([v for v in CENSORED_VALUES if v is not None])).to_numpy()
+
+
+def _check_journeys(frame: pd.DataFrame) -> None:
+    """Raise unless each child's intervals are contiguous and state-consistent (R's survcheck)."""
+    ordered = frame.sort_values(["id", "tstart"], kind="stable")
+    same_child = ordered["id"].to_numpy()[1:] == ordered["id"].to_numpy()[:-1]
+    stop = ordered["tstop"].to_numpy()[:-1]
+    begin = ordered["tstart"].to_numpy()[1:]
+    came_from = np.where(
+        _is_censored(ordered["to_state"])[:-1],
+        ordered["from_state"].to_numpy()[:-1],
+        ordered["to_state"].to_numpy()[:-1],
+    )
+    now_in = ordered["from_state"].to_numpy()[1:]
+    if np.any(same_child & (begin < stop)):
+        raise ValueError("a child has overlapping intervals")
+    if np.any(same_child & (begin > stop)):
+        raise ValueError("a child has a gap between intervals; add the interval in between")
+    if np.any(same_child & (came_from != now_in)):
+        raise ValueError("a child's from_state does not match the state entered at the end of the previous interval")
+
+
+def _design(intervals: pd.DataFrame, states: Sequence[str] | None, initial_state: str) -> _Design:
+    missing = {"id", "tstart", "tstop", "from_state", "to_state"} - set(intervals.columns)
+    if missing:
+        raise ValueError(f"intervals lack columns {sorted(missing)}")
+    frame = intervals.reset_index(drop=True)
+    frame["id"] = frame["id"].astype(str)
+    first_row = ~frame.sort_values(["id", "tstart"]).duplicated("id")
+    fill = frame["from_state"].isna() & first_row.reindex(frame.index)
+    frame.loc[fill, "from_state"] = initial_state
+    censored = _is_censored(frame["to_state"])
+    frame.loc[censored, "to_state"] = None
+    tstart = frame["tstart"].to_numpy(dtype=float)
+    tstop = frame["tstop"].to_numpy(dtype=float)
+    if np.any(tstop <= tstart):
+        raise ValueError("every interval needs tstop > tstart")
+    seen = list(pd.unique(pd.concat([frame["from_state"], frame.loc[~censored, "to_state"]])))
+    if states is None:
+        states = [initial_state] + sorted(s for s in seen if s != initial_state)
+    states = tuple(states)
+    unknown = set(seen) - set(states)
+    if unknown:
+        raise ValueError(f"states not listed: {sorted(map(str, unknown))}")
+    if np.any(~censored & (frame["from_state"].to_numpy() == frame["to_state"].to_numpy())):
+        raise ValueError("an interval moves to the state it is already in; merge it with the next one")
+    _check_journeys(frame)
+    code = {s: i for i, s in enumerate(states)}
+    times = np.unique(tstop)
+    people, person = np.unique(frame["id"].to_numpy(), return_inverse=True)
+    target = np.full(len(frame), -1)
+    target[~censored] = frame.loc[~censored, "to_state"].map(code).to_numpy()
+    return _Design(
+        states=states,
+        times=times,
+        person=person,
+        people=people,
+        first=np.searchsorted(times, tstart, side="right"),
+        last=np.searchsorted(times, tstop, side="left"),
+        origin=frame["from_state"].map(code).to_numpy(),
+        target=target,
+        start=min(0.0, float(times[0])),
+    )
+
+
+def _grid_widths(design: _Design, tau: float) -> np.ndarray:
+    """Width of each step of the occupation curve inside [start, tau].
+
+    Step 0 is the start of the axis (state distribution p0), step i ≥ 1 the
+    i-th stop time, as in R's ``survfit0`` + ``survmean2``.
+    """
+    grid = np.concatenate([[design.start], design.times])
+    right = np.minimum(np.append(grid[1:], np.inf), tau)
+    return np.clip(right - grid, 0.0, None)
+
+
+@dataclass(frozen=True)
+class StateOccupation:
+    """Aalen–Johansen fit of one multi-state curve.
+
+    ``pstate[i, s]`` is P(in state s at ``time[i]``); ``std_err`` its IJ
+    standard error (by child, or by ``cluster`` when the fit was clustered);
+    ``p0`` the state distribution just before the first transition and
+    ``sp0`` its IJ standard error;
+    ``n_risk[i, s]`` the number in state s at risk at ``time[i]``.
+    """
+
+    states: tuple[str, ...]
+    time: np.ndarray
+    pstate: np.ndarray
+    std_err: np.ndarray
+    p0: np.ndarray
+    sp0: np.ndarray
+    n_risk: np.ndarray
+    n: int
+    start: float
+    rmean: dict
+    rmean_se: dict
+
+    def at(self, times: Sequence[float]) -> pd.DataFrame:
+        """Occupation probabilities and SEs at the given days (step function, right-continuous)."""
+        times = np.asarray(times, dtype=float)
+        index = np.searchsorted(self.time, times, side="right") - 1
+        p = np.where(index[:, None] >= 0, self.pstate[np.maximum(index, 0)], self.p0)
+        se = np.where(index[:, None] >= 0, self.std_err[np.maximum(index, 0)], self.sp0)
+        rows = [
+            {"time": t, "state": s, "pstate": p[i, j], "std_err": se[i, j]}
+            for i, t in enumerate(times) for j, s in enumerate(self.states)
+        ]
+        return pd.DataFrame(rows)
+
+    def expected_days(self, tau: float) -> pd.DataFrame:
+        """Restricted mean days in each state within ``tau`` with IJ SE (needs ``tau`` at fit time)."""
+        if tau not in self.rmean:
+            raise KeyError(f"tau={tau} was not requested when fitting; pass taus=({tau},)")
+        return pd.DataFrame({"state": self.states, "tau": tau, "days": self.rmean[tau], "se": self.rmean_se[tau]})
+
+
+def state_occupation(
+    intervals: pd.DataFrame,
+    states: Sequence[str] | None = None,
+    initial_state: str = "referral",
+    taus: Sequence[float] = (),
+    cluster: str | None = None,
+) -> StateOccupation:
+    """Aalen–Johansen state occupation P(state s at t) with infinitesimal-jackknife SEs.
+
+    Tie-exact: all transitions at the same day enter one transition matrix.
+    Delayed entry: a row is at risk on (tstart, tstop]. The starting
+    distribution p0 is that of the rows at risk at the first transition time,
+    and its own influence is included, exactly as in R's ``survfit``
+    (``survival`` 3.5) with ``id = id, istate = from_state``. ``initial_state``
+    fills a missing ``from_state`` on a child's first interval and leads the
+    state order. ``taus`` are the horizons at which restricted mean days are
+    also computed. ``cluster`` (a column, e.g. "cluster" for families) sums the
+    influence within clusters; the default sums within child, as R does.
+    (survival 3.5 ignores ``cluster =`` for multi-state curves; the family
+    version is checked against R's ``influence = TRUE`` output summed by family.)
+    """
+    design = _design(intervals, states, initial_state)
+    if cluster is None:
+        unit_of_person = np.arange(len(design.people))
+    else:
+        by_person = intervals.assign(id=intervals["id"].astype(str)).groupby("id")[cluster].first()
+        _, unit_of_person = np.unique(by_person.reindex(design.people).astype(str).to_numpy(), return_inverse=True)
+    unit = unit_of_person[design.person]
+    n_units = unit.max() + 1
+    n_states, n_times = len(design.states), len(design.times)
+    eye = np.eye(n_states)
+    moves = design.target >= 0
+
+    # starting distribution: rows at risk at the first transition time (R's t0)
+    t0 = design.last[moves].min() if moves.any() else n_times - 1
+    at_zero = (design.first <= t0) & (design.last >= t0)
+    n_zero = at_zero.sum()
+    p = np.bincount(design.origin[at_zero], minlength=n_states) / n_zero
+    p0 = p.copy()
+    influence = np.zeros((n_units, n_states))
+    if np.all(p0 < 1):
+        np.add.at(influence, unit[at_zero], (eye[design.origin[at_zero]] - p0) / n_zero)
+
+    sp0 = np.sqrt((influence**2).sum(axis=0))
+    widths = {float(tau): _grid_widths(design, float(tau)) for tau in taus}
+    rmean = {tau: w[0] * p0 for tau, w in widths.items()}
+    rmean_influence = {tau: w[0] * influence for tau, w in widths.items()}
+
+    pstate = np.empty((n_times, n_states))
+    std_err = np.empty((n_times, n_states))
+    n_risk = np.empty((n_times, n_states), dtype=int)
+    order_first = np.argsort(design.first, kind="stable")
+    order_last = np.argsort(design.last, kind="stable")
+    first_sorted = design.first[order_first]
+    last_sorted = design.last[order_last]
+    for t in range(n_times):
+        entered = order_first[: np.searchsorted(first_sorted, t, side="right")]
+        at_risk = entered[design.last[entered] >= t]
+        in_state = np.bincount(design.origin[at_risk], minlength=n_states)
+        n_risk[t] = in_state
+        ending = order_last[np.searchsorted(last_sorted, t, "left"): np.searchsorted(last_sorted, t, "right")]
+        ending = ending[moves[ending]]
+        if ending.size:
+            counts = np.zeros((n_states, n_states))
+            np.add.at(counts, (design.origin[ending], design.target[ending]), 1.0)
+            occupied = in_state > 0
+            hazard = np.zeros((n_states, n_states))
+            hazard[occupied] = counts[occupied] / in_state[occupied, None]
+            step = eye + hazard - np.diag(hazard.sum(axis=1))
+            # IJ update (R survfitci.c): U <- U H + p_o / n_o * (e_dest - H[o, ])
+            influence = influence @ step
+            o = design.origin[at_risk]
+            scale = p[o] / in_state[o]
+            now = np.where((design.last[at_risk] == t) & moves[at_risk], design.target[at_risk], o)
+            np.add.at(influence, unit[at_risk], scale[:, None] * (eye[now] - step[o]))
+            p = p @ step
+        pstate[t] = p
+        std_err[t] = np.sqrt((influence**2).sum(axis=0))
+        for tau, w in widths.items():
+            if w[t + 1] > 0:
+                rmean[tau] = rmean[tau] + w[t + 1] * p
+                rmean_influence[tau] = rmean_influence[tau] + w[t + 1] * influence
+    return StateOccupation(
+        states=design.states,
+        time=design.times,
+        pstate=pstate,
+        std_err=std_err,
+        p0=p0,
+        sp0=sp0,
+        n_risk=n_risk,
+        n=len(design.people),
+        start=design.start,
+        rmean=rmean,
+        rmean_se={tau: np.sqrt((u**2).sum(axis=0)) for tau, u in rmean_influence.items()},
+    )
+
+
+def _groups(intervals: pd.DataFrame, by: str | None) -> list[tuple[object, pd.DataFrame]]:
+    if by is None:
+        return [("all", intervals)]
+    return [(g, part) for g, part in intervals.groupby(by, sort=True)]
+
+
+def expected_days(
+    intervals: pd.DataFrame,
+    tau: float | Sequence[float],
+    states: Sequence[str] | None = None,
+    initial_state: str = "referral",
+    by: str | None = "group",
+    cluster: str | None = None,
+) -> pd.DataFrame:
+    """Restricted mean days in each state within τ, per ``by`` group, with IJ SEs.
+
+    Equals R's ``summary(survfit(...), rmean = tau)$table[, c("rmean", "se(rmean)")]``:
+    the area under each occupation curve from day 0 to τ. Columns: group,
+    state, tau, days, se, n.
+    """
+    taus = tuple(np.atleast_1d(np.asarray(tau, dtype=float)))
+    states = tuple(states) if states is not None else _all_states(intervals, initial_state)
+    frames = []
+    for group, part in _groups(intervals, by):
+        fit = state_occupation(part, states, initial_state, taus=taus, cluster=cluster)
+        for t in taus:
+            frames.append(fit.expected_days(t).assign(group=group, n=fit.n))
+    return pd.concat(frames, ignore_index=True)[["group", "state", "tau", "days", "se", "n"]]
+
+
+def _all_states(intervals: pd.DataFrame, initial_state: str) -> tuple[str, ...]:
+    """States of the whole table, so that every group's fit has the same columns."""
+    to = intervals["to_state"][~_is_censored(intervals["to_state"])]
+    seen = set(intervals["from_state"].dropna()) | set(to) | {initial_state}
+    ordered = [s for s in DEFAULT_STATES if s in seen]
+    return tuple([initial_state] + [s for s in ordered if s != initial_state]
+                 + sorted(s for s in seen if s not in DEFAULT_STATES and s != initial_state))
+
+
+def first_passage_intervals(
+    intervals: pd.DataFrame, targets: Sequence[str] = ("cp_plan", "care"), absorbing: str = REACHED
+) -> pd.DataFrame:
+    """Cut each journey at its first entry into any target state, which becomes ``absorbing``.
+
+    A child whose first interval is already in a target state is in the
+    absorbing state from entry to the end of follow-up. The occupation
+    probability of ``absorbing`` is then the first-passage (cumulative
+    incidence) probability of reaching any target.
+    """
+    ordered = intervals.assign(id=intervals["id"].astype(str)).sort_values(["id", "tstart"], kind="stable")
+    ordered = ordered.reset_index(drop=True)
+    hit = ordered["to_state"].isin(targets).to_numpy()
+    starts_in = ordered["from_state"].isin(targets).to_numpy()
+    child = ordered["id"].to_numpy()
+    position = ordered.groupby("id").cumcount().to_numpy()
+    # rows after the first hit within each child are dropped
+    hits_before = ordered.assign(h=hit).groupby("id")["h"].cumsum().to_numpy() - hit
+    keep = hits_before == 0
+    entered_in_target = pd.Series(starts_in & (position == 0)).groupby(child).transform("max").to_numpy()
+    out = ordered[keep & ~entered_in_target].copy()
+    out.loc[out["to_state"].isin(targets), "to_state"] = absorbing
+    absorbed = ordered[entered_in_target & (position == 0)].copy()
+    if len(absorbed):
+        last_stop = ordered.groupby("id")["tstop"].max()
+        absorbed["tstop"] = absorbed["id"].map(last_stop).to_numpy()
+        absorbed["from_state"] = absorbing
+        absorbed["to_state"] = "censored"
+    return pd.concat([out, absorbed], ignore_index=True)
+
+
+def proportion_reaching(
+    intervals: pd.DataFrame,
+    tau: float | Sequence[float],
+    states: Sequence[str] = ("cp_plan", "care"),
+    initial_state: str = "referral",
+    by: str | None = "group",
+) -> pd.DataFrame:
+    """Probability of ever reaching any of ``states`` within τ, per ``by`` group, with IJ SE.
+
+    Columns: group, tau, estimate, se, n.
+    """
+    taus = np.atleast_1d(np.asarray(tau, dtype=float))
+    reach = first_passage_intervals(intervals, states)
+    all_states = _all_states(reach, initial_state)
+    rows = []
+    for group, part in _groups(reach, by):
+        fit = state_occupation(part, all_states, initial_state)
+        at = fit.at(taus)
+        at = at[at["state"] == REACHED]
+        for t, p, se in zip(at["time"], at["pstate"], at["std_err"]):
+            rows.append({"group": group, "tau": t, "estimate": p, "se": se, "n": fit.n})
+    return pd.DataFrame(rows)
+
+
+def _bootstrap_one(design: _Design, weights: np.ndarray, taus: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Aalen–Johansen on each row of ``weights`` (B × people) at once.
+
+    Returns (rmean, pstate), each B × len(taus) × states. Same estimator as
+    :func:`state_occupation` with case weights (it reproduces it when all
+    weights are 1), without the SEs.
+    """
+    n_boot = weights.shape[0]
+    n_states = len(design.states)
+    horizon = max(taus)
+    n_times = int(np.searchsorted(design.times, horizon, side="right"))
+    n_rows = len(design.person)
+    row_weight = weights[:, design.person]  # B × R
+    # weighted number at risk in each state: difference array over the time grid
+    rows = np.arange(n_rows)
+    enter = design.first < n_times
+    leave = design.last + 1 < n_times
+    data = np.concatenate([np.ones(enter.sum()), -np.ones(leave.sum())])
+    cols = np.concatenate([
+        design.first[enter] * n_states + design.origin[enter],
+        (design.last[leave] + 1) * n_states + design.origin[leave],
+    ])
+    change = sparse.csr_matrix((data, (np.concatenate([rows[enter], rows[leave]]), cols)),
+                               shape=(n_rows, (n_times + 1) * n_states))
+    at_risk = np.cumsum((change.T @ row_weight.T).T.reshape(n_boot, n_times + 1, n_states), axis=1)[:, :n_times]
+    moves = (design.target >= 0) & (design.last < n_times)
+    cell = (design.last[moves] * n_states + design.origin[moves]) * n_states + design.target[moves]
+    flows = sparse.csr_matrix((np.ones(moves.sum()), (rows[moves], cell)),
+                              shape=(n_rows, max(n_times, 1) * n_states * n_states))
+    events = (flows.T @ row_weight.T).T.reshape(n_boot, max(n_times, 1), n_states, n_states)
+    any_event = events.sum(axis=(2, 3)) > 0
+    # p0: distribution at risk at each replicate's first transition time
+    t0 = np.where(any_event.any(axis=1), any_event.argmax(axis=1), max(n_times - 1, 0))
+    start_mix = at_risk[np.arange(n_boot), t0] if n_times else np.zeros((n_boot, n_states))
+    p = start_mix / start_mix.sum(axis=1, keepdims=True)
+    widths = np.stack([_grid_widths(design, float(t))[: n_times + 1] for t in taus])  # K × (n_times+1)
+    rmean = widths[None, :, 0, None] * p[:, None, :]
+    pstate = np.repeat(p[:, None, :], len(taus), axis=1)
+    eye = np.eye(n_states)
+    for t in range(n_times):
+        if any_event[:, t].any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                hazard = np.where(at_risk[:, t, :, None] > 0, events[:, t] / at_risk[:, t, :, None], 0.0)
+            step = eye + hazard - hazard.sum(axis=2)[:, :, None] * eye
+            p = np.einsum("bj,bjk->bk", p, step)
+        rmean += widths[None, :, t + 1, None] * p[:, None, :]
+        reached = design.times[t] <= np.asarray(taus)
+        pstate[:, reached] = p[:, None, :]
+    return rmean, pstate
+
+
+def bootstrap_occupation(
+    intervals: pd.DataFrame,
+    taus: Sequence[float],
+    states: Sequence[str] | None = None,
+    initial_state: str = "referral",
+    by: str | None = "group",
+    cluster: str | None = "cluster",
+    n_boot: int = 500,
+    seed: int = 20201101,
+    chunk: int = 100,
+) -> dict[object, tuple[np.ndarray, np.ndarray]]:
+    """Expected days and occupation at each τ on ``n_boot`` resamples of whole clusters.
+
+    Clusters (families) are drawn with replacement from the whole table, so a
+    family appears with the same multiplicity in every cohort it has children
+    in; a child's weight is its family's draw count. ``cluster=None``
+    resamples children. Returns {group: (rmean, pstate)}, each
+    n_boot × len(taus) × states. Seeded: the same call gives the same draws.
+    """
+    data = intervals.assign(id=intervals["id"].astype(str))
+    states = tuple(states) if states is not None else _all_states(data, initial_state)
+    unit_column = "id" if cluster is None else cluster
+    children = data.groupby("id")[unit_column].first().astype(str)
+    units, unit_of_child = np.unique(children.to_numpy(), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(units), np.full(len(units), 1.0 / len(units)), size=n_boot)
+    child_weight = pd.DataFrame(draws[:, unit_of_child].T, index=children.index)
+    out = {}
+    for group, part in _groups(data, by):
+        design = _design(part, states, initial_state)
+        weights = child_weight.loc[design.people].to_numpy(dtype=float).T
+        pieces = [_bootstrap_one(design, weights[i: i + chunk], taus) for i in range(0, n_boot, chunk)]
+        out[group] = (np.concatenate([r for r, _ in pieces]), np.concatenate([s for _, s in pieces]))
+    return out
+
+
+def _percentile_ci(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    alpha = (1 - level) / 2
+    return np.nanquantile(samples, alpha, axis=0), np.nanquantile(samples, 1 - alpha, axis=0)
+
+
+def expected_days_table(
+    intervals: pd.DataFrame,
+    taus: Sequence[float] = (365, 730),
+    pre: str = "pre_fsp",
+    post: str = "post_fsp",
+    states: Sequence[str] | None = None,
+    initial_state: str = "referral",
+    n_boot: int = 500,
+    seed: int = 20201101,
+    level: float = 0.95,
+    combination: str = "all",
+) -> pd.DataFrame:
+    """Expected days in each state within each τ by cohort, and post − pre, as a tidy table.
+
+    Estimates are Aalen–Johansen restricted means; ``se``, ``ci_lower`` and
+    ``ci_upper`` come from the family bootstrap (SD and percentile interval),
+    so siblings are not counted as independent.
+    """
+    taus = tuple(float(t) for t in taus)
+    states = tuple(states) if states is not None else _all_states(intervals, initial_state)
+    point = expected_days(intervals, taus, states, initial_state, by="group")
+    boot = bootstrap_occupation(intervals, taus, states, initial_state, n_boot=n_boot, seed=seed)
+    method = f"Aalen–Johansen restricted mean days in state; family bootstrap ({n_boot} resamples, percentile CI)"
+    counts = {tau: _counts(intervals, states, tau) for tau in taus}
+    rows = []
+    for group, (rmean, _) in boot.items():
+        lower, upper = _percentile_ci(rmean, level)
+        sd = rmean.std(axis=0, ddof=1)
+        for k, tau in enumerate(taus):
+            for s, state in enumerate(states):
+                est = point.query("group == @group and tau == @tau and state == @state")["days"].iloc[0]
+                rows.append(_row(f"days_in_{state}", group, None, combination, tau, est, lower[k, s], upper[k, s],
+                                 sd[k, s], counts[tau].get((group, state), 0), method, counts[tau][(group, None)]))
+    if pre in boot and post in boot:
+        diff = boot[post][0] - boot[pre][0]
+        lower, upper = _percentile_ci(diff, level)
+        sd = diff.std(axis=0, ddof=1)
+        for k, tau in enumerate(taus):
+            for s, state in enumerate(states):
+                est = (point.query("group == @post and tau == @tau and state == @state")["days"].iloc[0]
+                       - point.query("group == @pre and tau == @tau and state == @state")["days"].iloc[0])
+                c = counts[tau]
+                rows.append(_row(f"days_in_{state}", None, f"{post} vs {pre}", combination, tau, est,
+                                 lower[k, s], upper[k, s], sd[k, s], c.get((pre, state), 0) + c.get((post, state), 0),
+                                 method + "; difference post − pre", c[(pre, None)] + c[(post, None)]))
+    return tidy(rows)
+
+
+def proportion_reaching_table(
+    intervals: pd.DataFrame,
+    taus: Sequence[float] = (365, 730),
+    states: Sequence[str] = ("cp_plan", "care"),
+    pre: str = "pre_fsp",
+    post: str = "post_fsp",
+    initial_state: str = "referral",
+    n_boot: int = 500,
+    seed: int = 20201101,
+    level: float = 0.95,
+    combination: str = "all",
+) -> pd.DataFrame:
+    """Probability of reaching any of ``states`` within each τ by cohort, and post − pre, tidy.
+
+    The first-passage probability per cohort, and the risk difference
+    post − pre, with family-bootstrap SD and percentile CIs.
+    """
+    taus = tuple(float(t) for t in taus)
+    reach = first_passage_intervals(intervals, states)
+    all_states = _all_states(reach, initial_state)
+    col = all_states.index(REACHED)
+    point = proportion_reaching(intervals, taus, states, initial_state, by="group")
+    boot = bootstrap_occupation(reach, taus, all_states, initial_state, n_boot=n_boot, seed=seed)
+    outcome = "reached_" + "_or_".join(states)
+    method = f"Aalen–Johansen first-passage probability; family bootstrap ({n_boot} resamples, percentile CI)"
+    counts = {tau: _counts(reach, all_states, tau) for tau in taus}
+    rows = []
+    for group, (_, pstate) in boot.items():
+        lower, upper = _percentile_ci(pstate[:, :, col], level)
+        sd = pstate[:, :, col].std(axis=0, ddof=1)
+        for k, tau in enumerate(taus):
+            est = point.query("group == @group and tau == @tau")["estimate"].iloc[0]
+            rows.append(_row(outcome, group, None, combination, tau, est, lower[k], upper[k], sd[k],
+                             counts[tau].get((group, REACHED), 0), method, counts[tau][(group, None)]))
+    if pre in boot and post in boot:
+        diff = boot[post][1][:, :, col] - boot[pre][1][:, :, col]
+        lower, upper = _percentile_ci(diff, level)
+        sd = diff.std(axis=0, ddof=1)
+        for k, tau in enumerate(taus):
+            est = (point.query("group == @post and tau == @tau")["estimate"].iloc[0]
+                   - point.query("group == @pre and tau == @tau")["estimate"].iloc[0])
+            c = counts[tau]
+            rows.append(_row(outcome, None, f"{post} vs {pre}", combination, tau, est, lower[k], upper[k], sd[k],
+                             c.get((pre, REACHED), 0) + c.get((post, REACHED), 0),
+                             method + "; risk difference post − pre", c[(pre, None)] + c[(post, None)]))
+    return tidy(rows)
+
+
+def _counts(intervals: pd.DataFrame, states: Sequence[str], tau: float) -> dict:
+    """Children per (cohort, state) entering the state by day τ, and children per cohort under (cohort, None)."""
+    moved = intervals[intervals["to_state"].isin(states) & (intervals["tstop"] <= tau)]
+    out = {key: int(v) for key, v in moved.groupby(["group", "to_state"])["id"].nunique().items()}
+    out.update({(g, None): int(v) for g, v in intervals.groupby("group")["id"].nunique().items()})
+    return out
+
+
+def _row(outcome, cohort, contrast, combination, tau, estimate, lower, upper, se, events, method, n=None):
+    return {
+        "outcome": outcome, "analysis": "multistate_aalen_johansen", "cohort": cohort, "contrast": contrast,
+        "combination": combination, "term": None, "time": tau, "estimate": estimate, "ci_lower": lower,
+        "ci_upper": upper, "se": se, "n": n, "events": events, "method": method,
+    }

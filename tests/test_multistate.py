@@ -1,0 +1,238 @@
+"""Multi-state Aalen–Johansen state occupation, expected days and first passage, against R.
+
+Reference: tests/reference/multistate/make_reference.R (R survival ``survfit`` with
+``id``/``istate``, ``summary(fit, rmean = tau)``) on intervals.csv from make_inputs.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.results import RESULT_COLUMNS
+from evaluation.survival import multistate as ms
+
+HERE = Path(__file__).resolve().parent / "reference" / "multistate"
+STATES = ms.DEFAULT_STATES
+REACH_STATES = ("referral", "cin_plan", "closed", "reached")
+
+
+@pytest.fixture(scope="module")
+def intervals() -> pd.DataFrame:
+    return pd.read_csv(HERE / "intervals.csv", dtype={"id": str, "cluster": str})
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict:
+    return json.loads((HERE / "reference.json").read_text())
+
+
+def _compare_curve(fit: ms.StateOccupation, curve: dict) -> None:
+    order = [fit.states.index(s) for s in curve["states"]]
+    np.testing.assert_array_equal(fit.time, curve["time"])
+    np.testing.assert_allclose(fit.pstate[:, order], curve["pstate"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(fit.std_err[:, order], curve["std_err"], rtol=1e-4, atol=1e-8)
+    np.testing.assert_array_equal(fit.n_risk[:, order], curve["n_risk"])
+
+
+@pytest.mark.parametrize("group", ["pre_fsp", "post_fsp"])
+def test_state_occupation_matches_r_by_cohort(intervals, reference, group):
+    fit = ms.state_occupation(intervals[intervals["group"] == group], STATES)
+    _compare_curve(fit, reference["by_group"]["curves"][group])
+
+
+def test_state_occupation_matches_r_whole_sample(intervals, reference):
+    fit = ms.state_occupation(intervals, STATES)
+    _compare_curve(fit, reference["overall"]["curves"]["all"])
+    np.testing.assert_allclose(fit.pstate.sum(axis=1), 1.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("section,by", [("by_group", "group"), ("overall", None)])
+@pytest.mark.parametrize("tau", ["365", "730"])
+def test_expected_days_match_r_rmean(intervals, reference, section, by, tau):
+    ours = ms.expected_days(intervals, float(tau), STATES, by=by)
+    ref = reference[section]["rmean"][tau]
+    for row, rmean, se in zip(ref["row"], ref["rmean"], ref["se_rmean"]):
+        if by is None:
+            group, state = "all", row
+        else:
+            label, state = row.split(", ")
+            group = label.removeprefix("group=")
+        got = ours[(ours["group"] == group) & (ours["state"] == state)].iloc[0]
+        assert got["days"] == pytest.approx(rmean, rel=1e-9)
+        assert got["se"] == pytest.approx(se, rel=1e-4)
+    # the days in all states add up to tau
+    np.testing.assert_allclose(ours.groupby("group")["days"].sum(), float(tau), rtol=1e-12)
+
+
+@pytest.mark.parametrize("group", ["pre_fsp", "post_fsp"])
+def test_first_passage_matches_r(intervals, reference, group):
+    reach = ms.first_passage_intervals(intervals, ("cp_plan", "care"))
+    fit = ms.state_occupation(reach[reach["group"] == group], REACH_STATES)
+    curve = reference["reach"]["curves"][group]
+    _compare_curve(fit, curve)
+    ours = ms.proportion_reaching(intervals, (365, 730), ("cp_plan", "care"))
+    ref_time = np.asarray(curve["time"])
+    column = curve["states"].index("reached")
+    for tau in (365, 730):
+        i = np.searchsorted(ref_time, tau, side="right") - 1
+        got = ours[(ours["group"] == group) & (ours["tau"] == tau)].iloc[0]
+        assert got["estimate"] == pytest.approx(curve["pstate"][i][column], abs=1e-9)
+        assert got["se"] == pytest.approx(curve["std_err"][i][column], rel=1e-4)
+
+
+def test_first_passage_intervals_absorb_at_first_target():
+    rows = pd.DataFrame({
+        "id": ["a", "a", "a", "a", "b", "b"],
+        "tstart": [0, 10, 20, 30, 5, 15],
+        "tstop": [10, 20, 30, 40, 15, 50],
+        "from_state": ["referral", "cin_plan", "cp_plan", "cin_plan", "cp_plan", "care"],
+        "to_state": ["cin_plan", "cp_plan", "cin_plan", "censored", "care", "censored"],
+    })
+    out = ms.first_passage_intervals(rows, ("cp_plan", "care"))
+    a = out[out["id"] == "a"].sort_values("tstart")
+    assert list(a["to_state"]) == ["cin_plan", "reached"]
+    b = out[out["id"] == "b"]
+    assert list(zip(b["tstart"], b["tstop"], b["from_state"], b["to_state"])) == [(5, 50, "reached", "censored")]
+
+
+def test_without_censoring_occupation_is_the_empirical_share():
+    # complete follow-up from day 0: the Aalen–Johansen estimate is the sample proportion in each state
+    rng = np.random.default_rng(7)
+    states = ("referral", "cin_plan", "cp_plan", "closed")
+    rows = []
+    for child in range(60):
+        state, t = "referral", 0
+        while t < 100:
+            stop = min(100, t + int(rng.integers(1, 6)) * 5)
+            nxt = "censored" if stop == 100 else rng.choice([s for s in states if s != state])
+            rows.append((f"c{child}", t, stop, state, nxt))
+            state, t = nxt, stop
+    frame = pd.DataFrame(rows, columns=["id", "tstart", "tstop", "from_state", "to_state"])
+    fit = ms.state_occupation(frame, states)
+    for day in (5, 35, 70, 95):
+        current = frame[(frame["tstart"] <= day) & (frame["tstop"] > day)]
+        share = current["from_state"].value_counts(normalize=True).reindex(states, fill_value=0.0)
+        np.testing.assert_allclose(fit.at([day])["pstate"], share.to_numpy(), atol=1e-12)
+
+
+def test_row_order_does_not_matter(intervals):
+    shuffled = intervals.sample(frac=1.0, random_state=3)
+    a = ms.state_occupation(intervals, STATES, taus=(365,))
+    b = ms.state_occupation(shuffled, STATES, taus=(365,))
+    np.testing.assert_array_equal(a.pstate, b.pstate)
+    np.testing.assert_allclose(a.std_err, b.std_err, rtol=1e-12)
+    np.testing.assert_allclose(a.rmean_se[365.0], b.rmean_se[365.0], rtol=1e-12)
+
+
+def test_family_clustered_influence_matches_r(intervals, reference):
+    # R's per-child influence (influence = TRUE) summed within families in make_reference.R
+    by_child = ms.state_occupation(intervals, STATES)
+    families = ms.state_occupation(intervals, STATES, cluster="cluster")
+    order = [families.states.index(s) for s in reference["overall"]["curves"]["all"]["states"]]
+    np.testing.assert_allclose(families.std_err[:, order], reference["overall"]["family_std_err"],
+                               rtol=1e-4, atol=1e-10)
+    np.testing.assert_array_equal(families.pstate, by_child.pstate)
+    singletons = ms.state_occupation(intervals.assign(solo=intervals["id"]), STATES, cluster="solo")
+    np.testing.assert_allclose(singletons.std_err, by_child.std_err, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda d: d.assign(tstart=np.where(d.index == 1, d["tstart"] - 1, d["tstart"])), "overlapping"),
+        (lambda d: d.assign(tstart=np.where(d.index == 1, d["tstart"] + 1, d["tstart"])), "gap"),
+        (lambda d: d.assign(from_state=np.where(d.index == 1, "care", d["from_state"])), "does not match"),
+        (lambda d: d.assign(to_state=np.where(d.index == 0, d["from_state"], d["to_state"])), "already in"),
+        (lambda d: d.assign(to_state=np.where(d.index == 0, "limbo", d["to_state"])), "not listed"),
+    ],
+)
+def test_inconsistent_journeys_are_rejected(change, message):
+    journey = pd.DataFrame({
+        "id": ["a", "a", "a"], "tstart": [0, 10, 30], "tstop": [10, 30, 45],
+        "from_state": ["referral", "cin_plan", "closed"], "to_state": ["cin_plan", "closed", "censored"],
+    })
+    ms.state_occupation(journey, STATES)  # the clean journey is fine
+    with pytest.raises(ValueError, match=message):
+        ms.state_occupation(change(journey), STATES)
+
+
+def test_bootstrap_engine_with_unit_weights_reproduces_the_estimate(intervals):
+    part = intervals[intervals["group"] == "pre_fsp"]
+    design = ms._design(part, STATES, "referral")
+    rmean, pstate = ms._bootstrap_one(design, np.ones((3, len(design.people))), (200.0, 365.0, 730.0))
+    fit = ms.state_occupation(part, STATES, taus=(200, 365, 730))
+    for k, tau in enumerate((200.0, 365.0, 730.0)):
+        np.testing.assert_allclose(rmean[:, k], np.tile(fit.rmean[tau], (3, 1)), rtol=1e-12)
+        np.testing.assert_allclose(pstate[:, k], np.tile(fit.at([tau])["pstate"].to_numpy(), (3, 1)), atol=1e-12)
+
+
+def test_bootstrap_engine_with_integer_weights_equals_duplicated_children(intervals):
+    part = intervals[intervals["group"] == "post_fsp"]
+    design = ms._design(part, STATES, "referral")
+    rng = np.random.default_rng(11)
+    weights = rng.integers(0, 3, size=len(design.people))
+    rmean, _ = ms._bootstrap_one(design, weights[None, :].astype(float), (365.0,))
+    copies = []
+    for person, w in zip(design.people, weights):
+        rows = part[part["id"] == person]
+        copies += [rows.assign(id=f"{person}_{j}") for j in range(w)]
+    fit = ms.state_occupation(pd.concat(copies), STATES, taus=(365,))
+    np.testing.assert_allclose(rmean[0, 0], fit.rmean[365.0], rtol=1e-10)
+
+
+def test_bootstrap_is_seeded_and_resamples_families(intervals):
+    a = ms.bootstrap_occupation(intervals, (365,), STATES, n_boot=60, seed=5)
+    b = ms.bootstrap_occupation(intervals, (365,), STATES, n_boot=60, seed=5, chunk=7)
+    c = ms.bootstrap_occupation(intervals, (365,), STATES, n_boot=60, seed=6)
+    np.testing.assert_allclose(a["pre_fsp"][0], b["pre_fsp"][0], rtol=1e-12)
+    assert not np.allclose(a["pre_fsp"][0], c["pre_fsp"][0])
+    np.testing.assert_allclose(a["pre_fsp"][0].sum(axis=2), 365.0, rtol=1e-10)
+
+
+def test_family_bootstrap_is_wider_when_siblings_share_journeys(intervals):
+    # every family = three identical copies of one child's journey: resampling children
+    # pretends there is three times the information there is
+    firsts = intervals.drop_duplicates("cluster")[["cluster", "id"]]
+    one = intervals[intervals["id"].isin(firsts["id"])]
+    triplets = pd.concat([one.assign(id=one["id"] + f"_{k}") for k in range(3)], ignore_index=True)
+    families = ms.bootstrap_occupation(triplets, (365,), STATES, n_boot=150, seed=1, cluster="cluster")
+    children = ms.bootstrap_occupation(triplets, (365,), STATES, n_boot=150, seed=1, cluster=None)
+    cp = STATES.index("cp_plan")
+    for group in ("pre_fsp", "post_fsp"):
+        ratio = families[group][0][:, 0, cp].std() / children[group][0][:, 0, cp].std()
+        assert 1.4 < ratio < 2.2  # about sqrt(3)
+
+
+def test_expected_days_table_is_tidy_with_covering_cis(intervals):
+    table = ms.expected_days_table(intervals, taus=(365, 730), n_boot=120, seed=2)
+    assert tuple(table.columns) == RESULT_COLUMNS
+    assert len(table) == (2 + 1) * 2 * len(STATES)
+    assert (table["ci_lower"] <= table["estimate"]).all() and (table["estimate"] <= table["ci_upper"]).all()
+    point = ms.expected_days(intervals, (365, 730), STATES)
+    for tau in (365.0, 730.0):
+        for state in STATES:
+            post = point.query("group == 'post_fsp' and tau == @tau and state == @state")["days"].iloc[0]
+            pre = point.query("group == 'pre_fsp' and tau == @tau and state == @state")["days"].iloc[0]
+            outcome = f"days_in_{state}"
+            diff = table.query("contrast == 'post_fsp vs pre_fsp' and time == @tau and outcome == @outcome")
+            assert diff["estimate"].iloc[0] == pytest.approx(post - pre, rel=1e-12)
+    cohorts = table[table["cohort"].notna()]
+    assert set(cohorts["n"]) == set(intervals.groupby("group")["id"].nunique())
+
+
+def test_proportion_reaching_table(intervals):
+    table = ms.proportion_reaching_table(intervals, taus=(365, 730), n_boot=120, seed=2)
+    assert tuple(table.columns) == RESULT_COLUMNS
+    assert len(table) == 3 * 2
+    assert table["outcome"].eq("reached_cp_plan_or_care").all()
+    cohorts = table[table["cohort"].notna()]
+    assert cohorts["estimate"].between(0, 1).all()
+    assert (table["ci_lower"] <= table["estimate"]).all() and (table["estimate"] <= table["ci_upper"]).all()
+    # fewer escalations were planted in the post-FSP cohort
+    diff = table[table["contrast"].notna() & (table["time"] == 365)].iloc[0]
+    assert diff["estimate"] < 0
