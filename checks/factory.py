@@ -1,66 +1,115 @@
-"""One pattern for every check: build a suite from the stored tables, run it, report counts."""
+"""One pattern for every table's checks: build each concern's suite, run them together, report
+each concern as its own Dagster asset check, with counts only.
 
-from __future__ import annotations
+All the row-level expectations on a table run as one Great Expectations validation (one pass
+over the data, one Data Docs page per table); the results are split back into one asset check
+per concern so that the Dagster UI shows ``schema``, ``keys``, ``pseudonyms``, ... separately,
+each with its own severity.
+"""
 
 import inspect
-from typing import Callable
-
 import warnings
+from dataclasses import dataclass, field
+from typing import Callable
 
 import dagster as dg
 import pandas as pd
 
 from assets.partitions import local_authorities
-
 from checks.resources import ValidationResource
 from evaluation.validation import run_suite
+from evaluation.validation.engine import SuiteOutcome, split_by_check
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
 
-def make_check(
-    asset: list[str],
-    name: str,
-    description: str,
-    build: Callable[..., tuple[pd.DataFrame, list]],
-    severity: dg.AssetCheckSeverity = ERROR,
-    others: dict[str, list[str]] | None = None,
-) -> dg.AssetChecksDefinition:
-    """An asset check on ``asset`` running the suite ``build(frame, **others)`` returns.
+@dataclass(frozen=True)
+class Concern:
+    """One asset check: ``build(frame, **others) -> (frame_to_validate, expectations)``.
 
-    ERROR checks are blocking: a failure stops every downstream asset.
-    ``others`` names further stored tables the suite needs (parameter -> asset key).
+    ERROR concerns are blocking: a failure stops every downstream asset.
+    ``row_level`` builds return one row per row of the table and are validated together.
     """
-    others = others or {}
-    suite_name = "__".join([*asset, name])
 
-    def _check(context: dg.AssetCheckExecutionContext, validation: ValidationResource, **inputs):
-        frame = inputs.pop(asset[-1])
-        derived, expectations = build(frame, **inputs)
-        outcome = run_suite(validation.context(), suite_name, derived, expectations)
-        metadata: dict[str, object] = {**outcome.metadata(), "severity_if_failed": severity.value}
-        if outcome.docs_index is not None:
-            metadata["data_docs"] = dg.MetadataValue.url(outcome.docs_index.as_uri())
-        return dg.AssetCheckResult(passed=outcome.success, severity=severity, metadata=metadata)
+    name: str
+    description: str
+    build: Callable[..., tuple[pd.DataFrame, list]]
+    severity: dg.AssetCheckSeverity = ERROR
+    others: tuple[str, ...] = ()
+    row_level: bool = True
 
-    # Dagster reads inputs from the signature: the asset's value under its last key
-    # component, then the other tables by parameter name.
+
+def _tag(expectations: list, check: str) -> list:
+    for expectation in expectations:
+        expectation.meta = {**(expectation.meta or {}), "check": check}
+    return expectations
+
+
+def make_table_checks(asset: list[str], concerns: list[Concern],
+                      inputs: dict[str, list[str]]) -> dg.AssetChecksDefinition:
+    """The asset checks of one table. ``inputs`` maps the extra tables concerns use to asset keys."""
+    table = asset[-1]
+    suite = "__".join(asset)
+    specs = [dg.AssetCheckSpec(c.name, asset=dg.AssetKey(asset), description=c.description,
+                               blocking=c.severity == ERROR, partitions_def=local_authorities,
+                               additional_deps=[dg.AssetKey(inputs[n]) for n in c.others])
+             for c in concerns]
+
+    def _checks(context, validation: ValidationResource, **tables):
+        frame = tables.pop(table)
+        row_level: list[pd.DataFrame] = []
+        expectations: list = []
+        separate: list[tuple[Concern, pd.DataFrame, list]] = []
+        unevaluated: dict[str, str] = {}
+        for concern in concerns:
+            try:
+                derived, exps = concern.build(frame, **{k: tables[k] for k in concern.others})
+            except Exception as err:  # noqa: BLE001 — reported as a failed check, never a row value
+                unevaluated[concern.name] = type(err).__name__
+                continue
+            _tag(exps, concern.name)
+            if concern.row_level and len(derived) == len(frame):
+                row_level.append(derived.reset_index(drop=True))
+                expectations += exps
+            else:
+                separate.append((concern, derived, exps))
+        outcomes: dict[str, SuiteOutcome] = {}
+        gx = validation.context()
+        if expectations:
+            combined = pd.concat(row_level, axis=1)
+            combined = combined.loc[:, ~combined.columns.duplicated()]
+            outcomes.update(split_by_check(run_suite(gx, suite, combined, expectations)))
+        for concern, derived, exps in separate:
+            outcomes.update(split_by_check(run_suite(gx, f"{suite}__{concern.name}", derived, exps)))
+        for concern in concerns:
+            outcome = outcomes.get(concern.name)
+            if outcome is None:
+                yield dg.AssetCheckResult(
+                    asset_key=dg.AssetKey(asset), check_name=concern.name, passed=False,
+                    severity=concern.severity,
+                    metadata={"not_evaluated": unevaluated.get(concern.name, "no expectations")})
+                continue
+            metadata: dict[str, object] = {**outcome.metadata(),
+                                           "severity_if_failed": concern.severity.value}
+            if outcome.docs_index is not None:
+                metadata["data_docs"] = dg.MetadataValue.url(outcome.docs_index.as_uri())
+            yield dg.AssetCheckResult(asset_key=dg.AssetKey(asset), check_name=concern.name,
+                                      passed=outcome.success, severity=concern.severity,
+                                      metadata=metadata)
+
+    # Dagster reads the inputs from the signature: the table itself, then the others by name.
     keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    _check.__signature__ = inspect.Signature(
-        [inspect.Parameter("context", keyword, annotation=dg.AssetCheckExecutionContext),
+    names = [table, *inputs]
+    _checks.__signature__ = inspect.Signature(
+        [inspect.Parameter("context", keyword),
          inspect.Parameter("validation", keyword, annotation=ValidationResource),
-         inspect.Parameter(asset[-1], keyword),
-         *(inspect.Parameter(param, keyword) for param in others)]
-    )
-    _check.__name__ = f"{asset[-1]}_{name}"
+         *(inspect.Parameter(n, keyword) for n in names)])
+    _checks.__name__ = f"{suite}_checks"
     with warnings.catch_warnings():
         # Checks on partitioned assets are a Dagster "preview" feature; each LA is checked alone.
-        warnings.simplefilter("ignore", dg.PreviewWarning if hasattr(dg, "PreviewWarning") else Warning)
-        return dg.asset_check(
-            asset=dg.AssetKey(asset),
-            name=name,
-            description=description,
-            blocking=severity == ERROR,
-            additional_ins={param: dg.AssetIn(key=key) for param, key in others.items()},
-            partitions_def=local_authorities,
-        )(_check)
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return dg.multi_asset_check(
+            name=f"{suite}_checks",
+            specs=specs,
+            ins={table: dg.AssetIn(key=asset), **{n: dg.AssetIn(key=k) for n, k in inputs.items()}},
+        )(_checks)

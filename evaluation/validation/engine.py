@@ -37,6 +37,7 @@ class ExpectationOutcome:
     column: str | None
     success: bool
     counts: dict[str, float] = field(default_factory=dict)
+    check: str | None = None  # the check this expectation belongs to (its ``meta["check"]``)
 
     @property
     def unexpected(self) -> int:
@@ -133,9 +134,8 @@ def run_suite(
             raw = item.result or {}
             counts = {k: raw[k] for k in COUNT_KEYS if k in raw and raw[k] is not None}
             success = bool(item.success) and not (item.exception_info or {}).get("raised_exception")
-            outcomes.append(
-                ExpectationOutcome(config.type, config.kwargs.get("column"), success, counts)
-            )
+            outcomes.append(ExpectationOutcome(config.type, config.kwargs.get("column"), success,
+                                               counts, (config.meta or {}).get("check")))
     return SuiteOutcome(
         suite=suite_name,
         success=all(o.success for o in outcomes),
@@ -143,6 +143,18 @@ def run_suite(
         expectations=tuple(outcomes),
         docs_index=docs_index(context),
     )
+
+
+def split_by_check(outcome: SuiteOutcome) -> dict[str, SuiteOutcome]:
+    """One suite run holding several checks' expectations, split back into one outcome per check."""
+    groups: dict[str, list[ExpectationOutcome]] = {}
+    for item in outcome.expectations:
+        groups.setdefault(item.check or outcome.suite, []).append(item)
+    return {
+        check: SuiteOutcome(suite=f"{outcome.suite}:{check}", success=all(i.success for i in items),
+                            rows=outcome.rows, expectations=tuple(items), docs_index=outcome.docs_index)
+        for check, items in groups.items()
+    }
 
 
 def docs_index(context) -> Path | None:

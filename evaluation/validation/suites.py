@@ -175,7 +175,8 @@ def _valid_for_year(values: pd.Series, years: pd.Series, family: str, field: str
 
 def codes_suite(frame: pd.DataFrame, table: str, years: pd.Series | None = None):
     """Each coded column within its collection year's code list (``years`` overrides the year)."""
-    years = frame["collection_year"] if years is None else years
+    if years is None and "collection_year" in frame.columns:
+        years = frame["collection_year"]
     flags = {f"{col}_valid_for_year": _valid_for_year(frame[col], years, fam, fld)
              for col, (fam, fld) in CODED.get(table, {}).items() if col in frame.columns}
     if table == "children":
