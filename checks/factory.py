@@ -50,10 +50,13 @@ def make_table_checks(asset: list[str], concerns: list[Concern],
     """The asset checks of one table. ``inputs`` maps the extra tables concerns use to asset keys."""
     table = asset[-1]
     suite = "__".join(asset)
-    specs = [dg.AssetCheckSpec(c.name, asset=dg.AssetKey(asset), description=c.description,
-                               blocking=c.severity == ERROR, partitions_def=local_authorities,
-                               additional_deps=[dg.AssetKey(inputs[n]) for n in c.others])
-             for c in concerns]
+    with warnings.catch_warnings():
+        # Checks on partitioned assets are a Dagster "preview" feature; each LA is checked alone.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        specs = [dg.AssetCheckSpec(c.name, asset=dg.AssetKey(asset), description=c.description,
+                                   blocking=c.severity == ERROR, partitions_def=local_authorities,
+                                   additional_deps=[dg.AssetKey(inputs[n]) for n in c.others])
+                 for c in concerns]
 
     def _checks(context, validation: ValidationResource, **tables):
         frame = tables.pop(table)
@@ -78,9 +81,11 @@ def make_table_checks(asset: list[str], concerns: list[Concern],
         if expectations:
             combined = pd.concat(row_level, axis=1)
             combined = combined.loc[:, ~combined.columns.duplicated()]
-            outcomes.update(split_by_check(run_suite(gx, suite, combined, expectations)))
+            outcomes.update(split_by_check(run_suite(gx, suite, combined, expectations,
+                                                         build_docs=False)))
         for concern, derived, exps in separate:
-            outcomes.update(split_by_check(run_suite(gx, f"{suite}__{concern.name}", derived, exps)))
+            outcomes.update(split_by_check(run_suite(gx, f"{suite}__{concern.name}", derived, exps,
+                                                     build_docs=False)))
         for concern in concerns:
             outcome = outcomes.get(concern.name)
             if outcome is None:
@@ -106,7 +111,6 @@ def make_table_checks(asset: list[str], concerns: list[Concern],
          *(inspect.Parameter(n, keyword) for n in names)])
     _checks.__name__ = f"{suite}_checks"
     with warnings.catch_warnings():
-        # Checks on partitioned assets are a Dagster "preview" feature; each LA is checked alone.
         warnings.simplefilter("ignore", dg.PreviewWarning)
         return dg.multi_asset_check(
             name=f"{suite}_checks",

@@ -11,6 +11,7 @@ from assets.partitions import local_authorities
 from checks import ALL_CHECKS
 from checks.pseudonymised import PSEUDONYMISED_CHECKS
 from checks.resources import ValidationResource
+from evaluation.validation import build_data_docs
 from validation_fixtures import valid_tables
 
 CANARIES = ("CANARY0001ZZ", "A123456789012", "OX4 2AB", "2011-07-23", "23/07/2011")
@@ -82,6 +83,8 @@ def test_failing_blocking_check_stops_downstream(tmp_path):
 
 def test_no_identifying_value_in_metadata_or_data_docs(tmp_path):
     result = _run(_canary_tables(), _checks_on("children", "families"), tmp_path)
+    build_data_docs(ValidationResource(project_dir=str(tmp_path / "gx"),
+                                       docs_dir=str(tmp_path / "docs")).context())
     metadata_text = repr([e.metadata for e in result.get_asset_check_evaluations()])
     docs = list((tmp_path / "docs").rglob("*"))
     assert any(p.suffix == ".html" for p in docs), "Data Docs were built"

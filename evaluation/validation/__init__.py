@@ -7,9 +7,10 @@ counts-only results and builds the Data Docs. The Dagster asset checks in
 
 from evaluation.validation.engine import (
     ExpectationOutcome,
+    build_data_docs,
     SuiteOutcome,
     run_suite,
     validation_context,
 )
 
-__all__ = ["ExpectationOutcome", "SuiteOutcome", "run_suite", "validation_context"]
+__all__ = ["ExpectationOutcome", "build_data_docs", "SuiteOutcome", "run_suite", "validation_context"]

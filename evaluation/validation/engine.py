@@ -157,6 +157,13 @@ def split_by_check(outcome: SuiteOutcome) -> dict[str, SuiteOutcome]:
     }
 
 
+def build_data_docs(context) -> Path | None:
+    """Build the Data Docs site from every stored validation result; return its index page."""
+    with _lock:
+        context.build_data_docs()
+    return docs_index(context)
+
+
 def docs_index(context) -> Path | None:
     """Path of the Data Docs index page, if built."""
     for site in context.get_docs_sites_urls():

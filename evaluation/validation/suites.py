@@ -96,7 +96,9 @@ def dtype_matches(series: pd.Series, dtype: str) -> bool:
     if dtype == contract.DATE:
         return pd.api.types.is_datetime64_any_dtype(series) or series.isna().all()
     if dtype == contract.STR:
-        return pd.api.types.is_string_dtype(series) or series.isna().all()
+        if isinstance(series.dtype, pd.StringDtype):
+            return True
+        return series.dtype == object and bool(series.dropna().map(type).eq(str).all())
     if dtype == contract.INT:
         if pd.api.types.is_integer_dtype(series):
             return True

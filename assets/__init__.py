@@ -1,0 +1,1 @@
+"""Dagster assets, resources and Definitions: thin wrappers that call ``evaluation``."""

@@ -1,0 +1,48 @@
+"""The project's Dagster Definitions (loaded by workspace.yaml and ``make run``)."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+from assets import cohorts, ingest, spells
+from assets.resources import (
+    KEY_ENV_VAR,
+    InputFolder,
+    OutputFolder,
+    PseudonymisationKeyResource,
+    default_database,
+    default_input_dir,
+    default_output_dir,
+)
+from assets.study import StudySettings
+from checks import ALL_CHECKS, default_validation_resource
+
+#: Stages in the order ``make run`` materialises them (asset group names), and whether each
+#: runs once per local authority (partitioned) or once over all of them (pooled).
+STAGES: tuple[tuple[str, bool], ...] = (
+    ("pseudonymised", True),
+    ("spells", True),
+    ("cohorts", True),
+)
+
+ALL_ASSETS = [ingest.ingest_and_pseudonymise, *spells.SPELL_ASSETS, *cohorts.COHORT_ASSETS]
+
+
+def build_resources(database: str | None = None, input_dir: str | None = None,
+                    output_dir: str | None = None) -> dict:
+    """Resources for a run; arguments override the environment (tests use them)."""
+    validation = default_validation_resource()
+    if output_dir:
+        validation = validation.model_copy(update={"docs_dir": f"{output_dir}/validation"})
+    return {
+        "io_manager": DuckDBPandasIOManager(database=database or default_database()),
+        "pseudonymisation_key": PseudonymisationKeyResource(key=dg.EnvVar(KEY_ENV_VAR)),
+        "input_folder": InputFolder(path=input_dir or default_input_dir()),
+        "output_folder": OutputFolder(path=output_dir or default_output_dir()),
+        "study": StudySettings(),
+        "validation": validation,
+    }
+
+
+defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, resources=build_resources())

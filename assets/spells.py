@@ -1,0 +1,50 @@
+"""Spells: need, CIN plans, protection and periods of care, per local authority."""
+
+
+import dagster as dg
+
+from assets.ingest import DOOR_TABLES
+from assets.partitions import local_authorities
+from assets.study import StudySettings
+from evaluation import spells
+
+#: Every pseudonymised table, as inputs of the per-LA assets downstream of the door.
+DOOR_INPUTS = {name: dg.AssetIn(key=["pseudonymised", name])
+               for name in DOOR_TABLES if name not in ("reconciliation", "repairs")}
+
+SPELLS = {
+    "need_spells": (spells.need_spells, "CIN episodes as spells: referral → closure."),
+    "cin_plan_spells": (spells.cin_plan_spells, "CIN plans as spells."),
+    "protection_spells": (spells.protection_spells,
+                          "Child-protection plans as spells, with their exit type."),
+    "care_periods": (spells.care_periods, "Periods of care: SSDA903 episodes joined by X1 / "
+                     "same-day continuity from an RNE=S start to an E-code exit (short breaks excluded)."),
+}
+
+
+def _spell_asset(name: str, build, description: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=name,
+        key_prefix=["spells"],
+        ins=DOOR_INPUTS,
+        partitions_def=local_authorities,
+        group_name="spells",
+        description=description + " Censored at the extract date, the 18th birthday, death or "
+        "transfer out; delayed entry for spells begun before the data window.",
+        metadata={"partition_expr": "la_code"},
+        kinds={"duckdb", "pandas"},
+        pool="duckdb",
+    )
+    def _spells(context: dg.AssetExecutionContext, study: StudySettings, **tables):
+        frame = build(tables, study.config())
+        context.add_output_metadata({
+            "dagster/row_count": len(frame),
+            "censored": int(frame["censored"].sum()),
+            "delayed_entry": int((frame["entry_days"] > 0).sum()),
+        })
+        return frame
+
+    return _spells
+
+
+SPELL_ASSETS = [_spell_asset(name, build, text) for name, (build, text) in SPELLS.items()]

@@ -1,0 +1,128 @@
+"""Where intermediate tables live and how steps run: one machine, or a cluster.
+
+Locally (the default) tables go to one DuckDB file and steps run in local processes.
+On a cluster every pod must reach the same tables, so they go to parquet on
+S3-compatible object storage, one file per local authority
+(``<root>/pseudonymised/children/la_code=931/data.parquet``), and each step runs in
+its own Kubernetes pod (``dagster_k8s.k8s_job_executor``). The choice is made by
+environment variables, so the same image runs in both places:
+
+- ``FSP_STORAGE``: ``duckdb`` (default) or ``parquet``;
+- ``FSP_PARQUET_ROOT``: ``s3://bucket/prefix`` or a local folder (parquet only);
+  object-store credentials and endpoint come from the usual ``AWS_*`` variables;
+- ``FSP_EXECUTOR``: ``multiprocess`` (default) or ``k8s``, with the executor's
+  settings read from ``deploy/k8s/executor.yaml`` (or ``FSP_EXECUTOR_CONFIG``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import yaml
+from upath import UPath
+
+STORAGE_ENV_VAR = "FSP_STORAGE"
+PARQUET_ROOT_ENV_VAR = "FSP_PARQUET_ROOT"
+EXECUTOR_ENV_VAR = "FSP_EXECUTOR"
+EXECUTOR_CONFIG_ENV_VAR = "FSP_EXECUTOR_CONFIG"
+
+#: The partition column of every pseudonymised table (see ``evaluation.tables``).
+PARTITION_COLUMN = "la_code"
+
+#: The cluster's executor settings (run config ``execution: config:``), kept with the Helm values.
+DEFAULT_EXECUTOR_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "k8s" / "executor.yaml"
+
+_SAFE_PARTITION = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class PartitionedParquetIOManager(dg.UPathIOManager):
+    """Pandas frames as parquet under a local or ``s3://`` root, hive-style by local authority.
+
+    A partitioned output is written to ``<asset key path>/la_code=<key>/data.parquet``; an
+    unpartitioned one to ``<asset key path>.parquet``. Loading several partitions (a pooled,
+    unpartitioned asset downstream of the per-LA tables) returns one frame with the partitions
+    stacked in key order, as the DuckDB IO manager does, so assets need not know the backend.
+    ``la_code`` stays inside each file, so one file is a complete table of the contract.
+    """
+
+    extension = ".parquet"
+
+    def get_path_for_partition(self, context, path: UPath, partition: str) -> UPath:
+        if not _SAFE_PARTITION.match(partition):
+            raise ValueError(f"partition key {partition!r} is not a safe path segment")
+        return path / f"{PARTITION_COLUMN}={partition}" / "data"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(f"{context.asset_key.to_user_string()}: expected a pandas DataFrame, "
+                            f"got {type(obj).__name__}")
+        with path.open("wb") as handle:
+            obj.to_parquet(handle, index=False)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
+        with path.open("rb") as handle:
+            return pd.read_parquet(handle)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        loaded = super().load_input(context)
+        if isinstance(loaded, dict):
+            frames = [loaded[key] for key in sorted(loaded)]
+            if not frames:
+                return None
+            return pd.concat(frames, ignore_index=True)
+        return loaded
+
+    def get_metadata(self, context: dg.OutputContext, obj: pd.DataFrame) -> dict:
+        return {"dagster/row_count": len(obj)}
+
+
+class ParquetIOManager(dg.ConfigurableIOManagerFactory):
+    """Configurable front of :class:`PartitionedParquetIOManager`: ``root`` is a folder or ``s3://`` URL."""
+
+    root: str
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> PartitionedParquetIOManager:
+        return PartitionedParquetIOManager(base_path=UPath(self.root))
+
+
+def io_manager_from_env(database: str | None = None, parquet_root: str | None = None):
+    """The IO manager ``FSP_STORAGE`` asks for; arguments override the environment (tests use them)."""
+    choice = os.environ.get(STORAGE_ENV_VAR, "duckdb").strip().lower()
+    if choice == "duckdb":
+        from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+        from assets.resources import default_database
+
+        return DuckDBPandasIOManager(database=database or default_database())
+    if choice == "parquet":
+        root = parquet_root or os.environ.get(PARQUET_ROOT_ENV_VAR)
+        if not root:
+            raise ValueError(f"{STORAGE_ENV_VAR}=parquet needs {PARQUET_ROOT_ENV_VAR}, "
+                             "e.g. s3://bucket/fsp-evaluation or a local folder")
+        return ParquetIOManager(root=root)
+    raise ValueError(f"{STORAGE_ENV_VAR} must be 'duckdb' or 'parquet', not {choice!r}")
+
+
+def load_executor_config(path: str | Path | None = None) -> dict:
+    """The ``execution: config:`` block of the cluster's run config (``deploy/k8s/executor.yaml``)."""
+    path = Path(path or os.environ.get(EXECUTOR_CONFIG_ENV_VAR) or DEFAULT_EXECUTOR_CONFIG)
+    with open(path, encoding="utf-8") as handle:
+        run_config = yaml.safe_load(handle)
+    return run_config["execution"]["config"]
+
+
+def executor_from_env():
+    """The executor ``FSP_EXECUTOR`` asks for; ``None`` keeps Dagster's default (multiprocess)."""
+    choice = os.environ.get(EXECUTOR_ENV_VAR, "multiprocess").strip().lower()
+    if choice == "multiprocess":
+        return None
+    if choice == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor.configured(load_executor_config(), name="k8s_job_per_step")
+    raise ValueError(f"{EXECUTOR_ENV_VAR} must be 'multiprocess' or 'k8s', not {choice!r}")
