@@ -40,7 +40,7 @@ synthetic: $(STAMP)
 	@$(BIN)/python -m evaluation.synthetic $(FSP_INPUT_DIR) --seed $(SEED) --if-missing
 
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml synthetic
-	@$(BIN)/python -m assets.run
+	@$(BIN)/python -m assets.run --demo-key
 
 test: $(STAMP) system-deps
 	@$(BIN)/python -m pytest -q -p no:cacheprovider
