@@ -15,6 +15,7 @@ from assets.resources import (
     default_input_dir,
     default_output_dir,
 )
+from assets.sensors import new_extract_sensor
 from assets.study import StudySettings
 from checks import ALL_CHECKS, default_validation_resource
 
@@ -45,4 +46,5 @@ def build_resources(database: str | None = None, input_dir: str | None = None,
     }
 
 
-defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, resources=build_resources())
+defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, sensors=[new_extract_sensor],
+                      resources=build_resources())
