@@ -1,0 +1,257 @@
+"""Child-level Children in Need records from family journeys.
+
+Siblings share every family-level date; each child's record is cut at its 18th
+birthday (anything still open closes that day). Codes are drawn so that they
+are valid in every collection year whose file can carry them (code lists only
+grow between 2017 and 2026, so a code valid in the year of the event and in
+all later years is enough).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from evaluation.codes.cin import cin_code_list
+from evaluation.synthetic.dates import OPEN, collection_year, day_number
+from evaluation.synthetic.journeys import Journeys, cohort_of
+from evaluation.synthetic.parameters import SyntheticParameters
+
+#: Parental factors of the trio, by risk flag.
+TRIO_CODES = {"domestic_abuse": ("3B",), "mental_health": ("4B",), "substance_misuse": ("1B", "2B")}
+#: Other parental ('B') factors: probability for a family without / with a trio factor.
+OTHER_PARENT_FACTORS: dict[str, float] = {"5B": 0.30, "6B": 0.45, "18B": 0.15, "19B": 0.10}
+OTHER_PARENT_PROBABILITY = (0.31, 0.25)
+#: Child ('A'), household ('C') and other factors: (probability, teenagers only)
+CHILD_FACTORS: dict[str, tuple[float, bool]] = {
+    "16A": (0.25, False), "17A": (0.20, False), "18A": (0.06, False), "18C": (0.02, False),
+    "19A": (0.03, False), "19C": (0.01, False), "3A": (0.03, False), "3C": (0.06, False),
+    "1C": (0.02, False), "2C": (0.02, False), "4A": (0.03, False), "5A": (0.03, False),
+    "6A": (0.03, False), "7A": (0.02, False), "14A": (0.05, False), "20": (0.10, False),
+    "15A": (0.12, True), "10A": (0.10, True), "11A": (0.04, True), "13A": (0.03, True),
+    "24A": (0.05, True), "2A": (0.03, True), "1A": (0.02, True), "22A": (0.002, False),
+    "23A": (0.003, False), "9A": (0.005, True), "12A": (0.003, True),
+}
+REFERRAL_SOURCES: dict[str, float] = {
+    "1A": 1.0, "1B": 3.0, "1C": 1.5, "1D": 2.5, "2A": 18.0, "2B": 2.0, "3A": 3.0, "3B": 1.5,
+    "3C": 1.0, "3D": 2.0, "3E": 4.0, "3F": 2.5, "4": 2.0, "5A": 4.0, "5B": 3.0, "5C": 3.0,
+    "5D": 6.0, "6": 28.0, "7": 3.0, "8": 5.0, "9": 2.0, "10": 2.0,
+}
+NEED_CODES: dict[str, float] = {"N1": 55, "N2": 4, "N3": 4, "N4": 10, "N5": 16, "N6": 4, "N7": 1, "N8": 6}
+ABUSE_CATEGORIES = ("NEG", "EMO", "PHY", "SAB", "MUL")
+
+
+@lru_cache(maxsize=None)
+def codes_valid_from(field: str, year: int, last_year: int) -> frozenset[str]:
+    """Codes of ``field`` valid in every collection year from ``year`` to ``last_year``."""
+    sets = [cin_code_list(field, y) for y in range(year, last_year + 1)]
+    return frozenset.intersection(*sets)
+
+
+def _event_years(days: np.ndarray, params: SyntheticParameters) -> np.ndarray:
+    years = collection_year(np.where(days == OPEN, 0, days))
+    return np.clip(years, params.first_collection_year, params.last_collection_year)
+
+
+@dataclass
+class CinRecords:
+    episodes: pd.DataFrame     # one row per child and journey (a CINdetails)
+    plans: pd.DataFrame        # CIN plans (CINPlanDates)
+    s47: pd.DataFrame          # section 47 enquiries
+    cp_plans: pd.DataFrame     # child protection plans
+    states: pd.DataFrame       # every child-level state interval (cin_plan / cp_plan / care)
+    permanence_type: np.ndarray  # per journey: adoption / special_guardianship / child_arrangements
+
+
+def child_intervals(j: Journeys, children: pd.DataFrame, sim_end: int) -> pd.DataFrame:
+    """Family intervals projected onto each member and cut at the member's 18th birthday."""
+    mi = j.members.merge(j.intervals, on="journey")
+    b18 = children["birthday_18"].to_numpy()[mi["child"].to_numpy()]
+    mi = mi[mi["start"].to_numpy() < b18].copy()
+    b18 = children["birthday_18"].to_numpy()[mi["child"].to_numpy()]
+    cut = (mi["end"].to_numpy() > b18) & (b18 <= sim_end)
+    mi.loc[cut, "end"] = b18[cut]
+    mi.loc[cut, "cause"] = "aged_out"
+    return mi.sort_values(["child", "journey", "seq"], kind="stable").reset_index(drop=True)
+
+
+def build_cin_records(rng: np.random.Generator, params: SyntheticParameters, j: Journeys,
+                      children: pd.DataFrame, families: pd.DataFrame) -> CinRecords:
+    sim_end = day_number(params.simulation_end)
+    last = params.last_collection_year
+    jr = j.journeys.set_index("journey")
+    ep = j.members.merge(j.journeys, on="journey").sort_values(["child", "referral"], kind="stable")
+    ep = ep.reset_index(drop=True)
+    n = len(ep)
+    b18 = children["birthday_18"].to_numpy()[ep["child"].to_numpy()]
+    dob = children["dob"].to_numpy()[ep["child"].to_numpy()]
+
+    # family-level codes: referral source, need code, closure codes, category of abuse
+    jn = len(jr)
+    jref = jr["referral"].to_numpy()
+    ref_year = _event_years(jref, params)
+    src_codes = np.array(list(REFERRAL_SOURCES), dtype=object)
+    src_w = np.array(list(REFERRAL_SOURCES.values()))
+    source = np.empty(jn, dtype=object)
+    for y in np.unique(ref_year):
+        sel = ref_year == y
+        valid = codes_valid_from("ReferralSource", int(y), last)
+        w = np.where([c in valid for c in src_codes], src_w, 0.0)
+        source[sel] = rng.choice(src_codes, size=sel.sum(), p=w / w.sum())
+    need_codes = np.array(list(NEED_CODES), dtype=object)
+    nw = np.array(list(NEED_CODES.values()), dtype=float)
+    need = rng.choice(need_codes, size=jn, p=nw / nw.sum())
+    nfa = jr["referral_nfa"].to_numpy() | jr["assessment_nfa"].to_numpy()
+    need[nfa & (rng.random(jn) < 0.3)] = "N9"
+
+    kind = jr["closure_kind"].to_numpy()
+    jclose = jr["closure"].to_numpy()
+    close_year = _event_years(jclose, params)
+    rc = np.full(jn, "", dtype=object)
+    rc[np.isin(kind, ["referral_nfa", "assessment_nfa"])] = "RC8"
+    early_help = (kind == "assessment_nfa") & (close_year >= 2023) & (rng.random(jn) < 0.3)
+    rc[early_help] = "RC9"
+    rc[np.isin(kind, ["cin_plan:closure", "cp_plan:closure", "care:other"])] = "RC7"
+    other = kind == "cp_plan:other"
+    rc[other] = np.where(rng.random(other.sum()) < 0.5, "RC3", "RC4")
+    perm_type = _permanence_types(rng, params, j)
+    perm = kind == "care:permanence"
+    rc[perm] = pd.Series(perm_type[perm]).map(
+        {"adoption": "RC1", "special_guardianship": "RC4", "child_arrangements": "RC3"}).to_numpy()
+    aged = np.char.endswith(kind.astype(str), "aged_out")
+    rc[aged] = np.where(rng.random(aged.sum()) < 0.8, "RC7", "RC6")
+
+    comb = jr["combination"].to_numpy()
+    flags = np.array([f for f in params.combination_flags()])[comb]
+    cat_w = np.tile([0.45, 0.38, 0.08, 0.04, 0.05], (jn, 1))
+    cat_w[flags[:, 0], :] = [0.25, 0.62, 0.06, 0.02, 0.05]
+    cat_w[flags[:, 2] & ~flags[:, 0], :] = [0.62, 0.25, 0.05, 0.02, 0.06]
+    u = rng.random(jn)[:, None]
+    initial_cat = np.array(ABUSE_CATEGORIES, dtype=object)[(u > np.cumsum(cat_w, axis=1)).sum(axis=1)]
+
+    jpos = pd.Index(jr.index).get_indexer(ep["journey"].to_numpy())
+    ep["referral_source"] = source[jpos]
+    ep["need_code"] = need[jpos]
+    ep["category_of_abuse"] = initial_cat[jpos]
+    ep["cohort"] = cohort_of(ep["referral"].to_numpy(), params)
+    ep["family_id"] = families["family_id"].to_numpy()[ep["family"].to_numpy()]
+    ep["home_post"] = families["home_post"].to_numpy()[ep["family"].to_numpy()]
+
+    # child-level closure: the journey's, or the 18th birthday if that comes first
+    close = ep["closure"].to_numpy().copy()
+    reason = rc[jpos].copy()
+    at18 = (b18 < close) & (b18 <= sim_end)
+    close[at18] = b18[at18]
+    reason[at18] = np.where(rng.random(at18.sum()) < 0.8, "RC7", "RC6")
+    reason[close == OPEN] = ""
+    ep["closure"] = close
+    ep["reason_for_closure"] = reason
+    ep["closed_at_18"] = at18
+    # assessment after the 18th birthday cannot happen (members are referred >= 60 days before)
+    ep["factors"] = _assessment_factors(rng, params, ep, flags[jpos], dob)
+    ep["episode"] = np.arange(n)
+
+    states = child_intervals(j, children, sim_end)
+    key = pd.MultiIndex.from_arrays([ep["child"], ep["journey"]])
+    states["episode"] = key.get_indexer(pd.MultiIndex.from_arrays([states["child"], states["journey"]]))
+    plans = states[states["state"] == "cin_plan"][["episode", "child", "start", "end"]].reset_index(drop=True)
+    cp = states[states["state"] == "cp_plan"][["episode", "child", "journey", "seq", "start", "end"]]
+    cp = cp.reset_index(drop=True)
+    cp["initial_category"] = ep["category_of_abuse"].to_numpy()[cp["episode"].to_numpy()]
+    change = rng.random(len(cp)) < 0.15
+    cp["latest_category"] = np.where(change, rng.choice(np.array(ABUSE_CATEGORIES, dtype=object), len(cp)),
+                                     cp["initial_category"].to_numpy())
+    cp["previous_plans"] = cp.groupby("child").cumcount()
+    s47 = _section47(rng, params, j, states, cp, sim_end)
+    return CinRecords(episodes=ep, plans=plans, s47=s47, cp_plans=cp, states=states,
+                      permanence_type=perm_type)
+
+
+def _permanence_types(rng: np.random.Generator, params: SyntheticParameters, j: Journeys) -> np.ndarray:
+    """Adoption / special guardianship / child arrangements for each journey (family level)."""
+    jr = j.journeys
+    young = (jr["closure"].to_numpy() - jr["youngest_dob"].to_numpy()) < 6 * 365.25
+    out = np.empty(len(jr), dtype=object)
+    for mask, table in ((young, params.permanence_types_young), (~young, params.permanence_types_older)):
+        kinds = np.array(list(table), dtype=object)
+        w = np.array(list(table.values()), dtype=float)
+        out[mask] = rng.choice(kinds, size=mask.sum(), p=w / w.sum())
+    return out
+
+
+def _assessment_factors(rng, params, ep, flags, dob) -> np.ndarray:
+    """Comma-separated factors per child assessment ('' when there is no assessment)."""
+    n = len(ep)
+    start = ep["assessment_start"].to_numpy()
+    has = start != OPEN
+    year = _event_years(start, params)
+    teen = (start - dob) >= 11 * 365.25
+    # parental factors are family-level: draw them once per journey
+    journey = ep["journey"].to_numpy()
+    uj, inv = np.unique(journey, return_inverse=True)
+    fam_u = rng.random((len(uj), 8))
+    cols: list[tuple[str, np.ndarray]] = []
+    sm_u = fam_u[inv, 0]
+    cols.append(("3B", flags[:, 0]))
+    cols.append(("4B", flags[:, 1]))
+    cols.append(("1B", flags[:, 2] & (sm_u < 0.6)))
+    cols.append(("2B", flags[:, 2] & (sm_u >= 0.4)))
+    any_trio = flags.any(axis=1)
+    p_other = np.where(any_trio, OTHER_PARENT_PROBABILITY[1], OTHER_PARENT_PROBABILITY[0])
+    has_other = fam_u[inv, 1] < p_other
+    pick = fam_u[inv, 2]
+    w = np.array(list(OTHER_PARENT_FACTORS.values()))
+    cum = np.cumsum(w / w.sum())
+    which = (pick[:, None] > cum).sum(axis=1)
+    for k, code in enumerate(OTHER_PARENT_FACTORS):
+        cols.append((code, has_other & (which == k)))
+    u = rng.random((n, len(CHILD_FACTORS)))
+    for k, (code, (p, teen_only)) in enumerate(CHILD_FACTORS.items()):
+        cols.append((code, (u[:, k] < p) & (teen if teen_only else True)))
+    codes = [c for c, _ in cols]
+    matrix = np.column_stack([m for _, m in cols])
+    valid = {y: codes_valid_from("AssessmentFactors", int(y), params.last_collection_year)
+             for y in np.unique(year)}
+    valid_mask = {y: np.array([c in v for c in codes]) for y, v in valid.items()}
+    out = np.full(n, "", dtype=object)
+    for y, vm in valid_mask.items():
+        rows = np.flatnonzero((year == y) & has)
+        sub = matrix[rows][:, vm]
+        names = np.array(codes, dtype=object)[vm]
+        for r, row in zip(rows, sub):
+            chosen = names[row]
+            out[r] = ",".join(chosen) if len(chosen) else "21"
+    return out
+
+
+def _section47(rng, params, j: Journeys, states: pd.DataFrame, cp: pd.DataFrame, sim_end: int) -> pd.DataFrame:
+    """Section 47 enquiries: one before each CP plan, and some that lead to no plan."""
+    rows = []
+    if len(cp):
+        prev = states.set_index(["child", "journey", "seq"])["start"]
+        prev_start = prev.reindex(pd.MultiIndex.from_arrays(
+            [cp["child"], cp["journey"], cp["seq"] - 1])).to_numpy()
+        prev_start = np.where(np.isnan(prev_start), cp["start"].to_numpy(), prev_start).astype(np.int64)
+        lead = rng.integers(3, 15, size=len(cp))
+        s47_day = np.maximum(cp["start"].to_numpy() - lead, prev_start)
+        rows.append(pd.DataFrame({
+            "episode": cp["episode"].to_numpy(), "child": cp["child"].to_numpy(), "start": s47_day,
+            "icpc": cp["start"].to_numpy(), "icpc_not_required": False}))
+    plans = states[states["state"] == "cin_plan"]
+    if len(plans):
+        span = np.minimum(plans["end"].to_numpy(), sim_end) - plans["start"].to_numpy()
+        pick = (rng.random(len(plans)) < params.s47_without_plan_probability) & (span > 20)
+        p = plans[pick]
+        day = p["start"].to_numpy() + (rng.random(pick.sum()) * (span[pick] - 15)).astype(np.int64)
+        conference = rng.random(pick.sum()) < 0.3
+        icpc = np.where(conference, day + rng.integers(5, 15, size=pick.sum()), OPEN)
+        icpc = np.where(icpc >= np.minimum(p["end"].to_numpy(), sim_end), OPEN, icpc)
+        rows.append(pd.DataFrame({
+            "episode": p["episode"].to_numpy(), "child": p["child"].to_numpy(), "start": day,
+            "icpc": icpc, "icpc_not_required": icpc == OPEN}))
+    if not rows:
+        return pd.DataFrame(columns=["episode", "child", "start", "icpc", "icpc_not_required"])
+    return pd.concat(rows, ignore_index=True).sort_values(["episode", "start"], kind="stable").reset_index(drop=True)

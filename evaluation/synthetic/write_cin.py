@@ -1,0 +1,220 @@
+"""Write one Children in Need census XML per collection year, as a council submits it.
+
+Each year's file holds every child with a CIN episode open at any time in the
+year (1 April – 31 March), with only what was known at the reference date:
+later closures, plan ends and events are absent, so the same episode recurs
+in several years' files. Elements follow the order and presence rules of that
+year's DfE schema (``GenderCurrent`` up to 2024, ``Sex`` from 2025;
+``CINPlanDates`` only where the schema has it). The XML is written as text
+(every value is a code, a date or an id), which is several times faster than
+building element trees; the tests validate every file against its schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pandas as pd
+
+from evaluation.codes.cin import cin_schema_path, cin_sex_element
+from evaluation.synthetic.cin_records import CinRecords
+from evaluation.synthetic.dates import OPEN, DateText, reference_day, year_start
+
+SEX_CODES = {"GenderCurrent": {1: "1", 2: "2"}, "Sex": {1: "M", 2: "F"}}
+
+
+@lru_cache(maxsize=None)
+def schema_has_cin_plan_dates(year: int) -> bool:
+    return 'name="CINPlanDates"' in cin_schema_path(year).read_text()
+
+
+@dataclass
+class CinOverrides:
+    """Per-year deviations from the truth (see ``imperfections.py``)."""
+
+    #: (episode, year) -> (closure day shown, reason shown) — premature closure later corrected
+    closure: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
+    #: episodes whose reason for closure is left out
+    missing_reason: set[int] = field(default_factory=set)
+
+
+def _ranges(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end row of each key 0..n-1 in an array sorted by key."""
+    lo = np.searchsorted(keys, np.arange(n), side="left")
+    hi = np.searchsorted(keys, np.arange(n), side="right")
+    return lo, hi
+
+
+def episodes_in_year(episodes: pd.DataFrame, year: int) -> np.ndarray:
+    """Rows of episodes open at any time in collection ``year``."""
+    ref, start = reference_day(year), year_start(year)
+    r = episodes["referral"].to_numpy()
+    c = episodes["closure"].to_numpy()
+    return np.flatnonzero((r <= ref) & (c >= start))
+
+
+class CinWriter:
+    """Writes the yearly files from child-level records; built once, used for every year."""
+
+    def __init__(self, records: CinRecords, children: pd.DataFrame, la_code: str, dates: DateText,
+                 overrides: CinOverrides):
+        self.r = records
+        self.la_code = la_code
+        self.d = dates
+        self.first = dates.first
+        self.iso_text = dates.iso.tolist()
+        self.ov = overrides
+        ep = records.episodes
+        self.n_ep = len(ep)
+        self.ep = {c: ep[c].tolist() for c in (
+            "child", "referral", "referral_source", "need_code", "closure", "reason_for_closure",
+            "referral_nfa", "assessment_start", "assessment_auth", "factors")}
+        ch = children
+        self.child = {c: ch[c].tolist() for c in (
+            "child_id", "dob", "sex", "ethnic", "upn", "upn_day", "upn_unknown", "former_upn", "disability")}
+        for name in ("plans", "s47", "cp_plans"):
+            tab = getattr(records, name).sort_values(["episode", "start"], kind="stable")
+            setattr(self, name, {c: tab[c].tolist() for c in tab.columns})
+            lo, hi = _ranges(tab["episode"].to_numpy(), self.n_ep)
+            setattr(self, name + "_range", (lo.tolist(), hi.tolist()))
+
+    def write(self, path: Path, year: int) -> int:
+        """Write the census of ``year`` to ``path``; returns the number of children."""
+        rows = episodes_in_year(self.r.episodes, year)
+        by_child: dict[int, list[int]] = {}
+        for e in rows.tolist():
+            by_child.setdefault(self.ep["child"][e], []).append(e)
+        order = sorted(by_child, key=lambda c: self.child["child_id"][c])
+        ref = reference_day(year)
+        sex_el = cin_sex_element(year)
+        plan_dates = schema_has_cin_plan_dates(year)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out: list[str] = ["<?xml version='1.0' encoding='utf-8'?>", "<Message>"]
+        out += self._header(year)
+        out.append("  <Children>")
+        for c in order:
+            self._child(out, c, by_child[c], year, ref, sex_el, plan_dates)
+        out += ["  </Children>", "</Message>", ""]
+        path.write_text("\n".join(out), encoding="utf-8")
+        return len(order)
+
+    def _header(self, year: int) -> list[str]:
+        return [
+            "  <Header>", "    <CollectionDetails>", "      <Collection>CIN</Collection>",
+            f"      <Year>{year}</Year>", f"      <ReferenceDate>{year}-03-31</ReferenceDate>",
+            "    </CollectionDetails>", "    <Source>", "      <SourceLevel>L</SourceLevel>",
+            f"      <LEA>{self.la_code}</LEA>", "      <SoftwareCode>evaluation.synthetic</SoftwareCode>",
+            "      <Release>1</Release>", f"      <SerialNo>{year % 1000:03d}</SerialNo>",
+            f"      <DateTime>{year}-05-15T09:00:00</DateTime>", "    </Source>", "  </Header>"]
+
+    def _child(self, out: list[str], c: int, eps: list[int], year: int, ref: int, sex_el: str,
+               plan_dates: bool) -> None:
+        ch = self.child
+        iso = self.iso_text
+        out.append("    <Child>")
+        out.append("      <ChildIdentifiers>")
+        out.append(f"        <LAchildID>{escape(ch['child_id'][c])}</LAchildID>")
+        if ch["upn_day"][c] <= ref and not ch["upn_unknown"][c]:
+            out.append(f"        <UPN>{ch['upn'][c]}</UPN>")
+            if ch["former_upn"][c]:
+                out.append(f"        <FormerUPN>{ch['former_upn'][c]}</FormerUPN>")
+        else:
+            out.append(f"        <UPNunknown>{ch['upn_unknown'][c] or 'UN1'}</UPNunknown>")
+        out.append(f"        <PersonBirthDate>{iso[ch['dob'][c] - self.first]}</PersonBirthDate>")
+        out.append(f"        <{sex_el}>{SEX_CODES[sex_el][ch['sex'][c]]}</{sex_el}>")
+        out.append("      </ChildIdentifiers>")
+        out.append("      <ChildCharacteristics>")
+        out.append(f"        <Ethnicity>{ch['ethnic'][c]}</Ethnicity>")
+        if ch["disability"][c]:
+            out.append(f"        <Disabilities><Disability>{ch['disability'][c]}</Disability></Disabilities>")
+        out.append("      </ChildCharacteristics>")
+        for e in eps:
+            self._cin_details(out, e, year, ref, plan_dates)
+        out.append("    </Child>")
+
+    def _cin_details(self, out: list[str], e: int, year: int, ref: int, plan_dates: bool) -> None:
+        ep = self.ep
+        first = self.first
+        iso = self.iso_text
+        add = out.append
+        closure, reason = ep["closure"][e], ep["reason_for_closure"][e]
+        override = self.ov.closure.get((e, year))
+        if override is not None:
+            closure, reason = override
+        add("      <CINdetails>")
+        add(f"        <CINreferralDate>{iso[ep['referral'][e] - first]}</CINreferralDate>")
+        add(f"        <ReferralSource>{ep['referral_source'][e]}</ReferralSource>")
+        add(f"        <PrimaryNeedCode>{ep['need_code'][e]}</PrimaryNeedCode>")
+        if closure <= ref:
+            add(f"        <CINclosureDate>{iso[closure - first]}</CINclosureDate>")
+            if reason and (override is not None or e not in self.ov.missing_reason):
+                add(f"        <ReasonForClosure>{reason}</ReasonForClosure>")
+        lo, hi = self.cp_plans_range[0][e], self.cp_plans_range[1][e]
+        cp = self.cp_plans
+        if hi > lo and cp["start"][lo] <= ref:
+            add(f"        <DateOfInitialCPC>{iso[cp['start'][lo] - first]}</DateOfInitialCPC>")
+        a_start, a_auth = ep["assessment_start"][e], ep["assessment_auth"][e]
+        if a_start != OPEN and a_start <= ref:
+            add("        <Assessments>")
+            add(f"          <AssessmentActualStartDate>{iso[a_start - first]}</AssessmentActualStartDate>")
+            if a_auth <= ref:
+                add(f"          <AssessmentAuthorisationDate>{iso[a_auth - first]}</AssessmentAuthorisationDate>")
+                add("          <FactorsIdentifiedAtAssessment>")
+                for code in ep["factors"][e].split(","):
+                    add(f"            <AssessmentFactors>{code}</AssessmentFactors>")
+                add("          </FactorsIdentifiedAtAssessment>")
+            add("        </Assessments>")
+        if plan_dates:
+            pl = self.plans
+            for k in range(self.plans_range[0][e], self.plans_range[1][e]):
+                if pl["start"][k] > ref:
+                    break
+                add("        <CINPlanDates>")
+                add(f"          <CINPlanStartDate>{iso[pl['start'][k] - first]}</CINPlanStartDate>")
+                end = pl["end"][k]
+                if override is not None and end > closure:
+                    end = closure
+                if end <= ref:
+                    add(f"          <CINPlanEndDate>{iso[end - first]}</CINPlanEndDate>")
+                add("        </CINPlanDates>")
+        s = self.s47
+        for k in range(self.s47_range[0][e], self.s47_range[1][e]):
+            start = s["start"][k]
+            if start > ref:
+                break
+            add("        <Section47>")
+            add(f"          <S47ActualStartDate>{iso[start - first]}</S47ActualStartDate>")
+            if start + 15 <= ref:
+                add(f"          <InitialCPCtarget>{iso[start + 15 - first]}</InitialCPCtarget>")
+            icpc = s["icpc"][k]
+            if icpc != OPEN and icpc <= ref:
+                add(f"          <DateOfInitialCPC>{iso[icpc - first]}</DateOfInitialCPC>")
+            add(f"          <ICPCnotRequired>{'1' if s['icpc_not_required'][k] else '0'}</ICPCnotRequired>")
+            add("        </Section47>")
+        add(f"        <ReferralNFA>{'1' if ep['referral_nfa'][e] else '0'}</ReferralNFA>")
+        for k in range(lo, hi):
+            start = cp["start"][k]
+            if start > ref:
+                break
+            add("        <ChildProtectionPlans>")
+            add(f"          <CPPstartDate>{iso[start - first]}</CPPstartDate>")
+            end = cp["end"][k]
+            if end <= ref:
+                add(f"          <CPPendDate>{iso[end - first]}</CPPendDate>")
+            add(f"          <InitialCategoryOfAbuse>{cp['initial_category'][k]}</InitialCategoryOfAbuse>")
+            add(f"          <LatestCategoryOfAbuse>{cp['latest_category'][k]}</LatestCategoryOfAbuse>")
+            add(f"          <NumberOfPreviousCPP>{cp['previous_plans'][k]}</NumberOfPreviousCPP>")
+            last = min(end, ref)
+            review = start + 90
+            if review <= last:
+                add("          <Reviews>")
+                while review <= last:
+                    add(f"            <CPPreviewDate>{iso[review - first]}</CPPreviewDate>")
+                    review += 182
+                add("          </Reviews>")
+            add("        </ChildProtectionPlans>")
+        add("      </CINdetails>")
