@@ -25,15 +25,19 @@ $(DAGSTER_HOME)/dagster.yaml: assets/instance/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	@cp assets/instance/dagster.yaml $@
 
-# Debian packages the test suite drives (headless Chromium for the report and UI tests).
-# Installed only when missing and only where apt-get can run as root (as on CI).
+# Debian packages the test suite drives: headless Chromium (report and UI tests) and PostgreSQL
+# (the cluster's run storage, started by its test). Installed only when missing and only where
+# apt-get can run as root (as on CI).
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "==> Installing Debian chromium for the browser tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "warning: could not install chromium; browser tests will be skipped"; \
-	  else echo "warning: chromium missing and apt-get unavailable; browser tests will be skipped"; fi; \
+	    echo "==> Installing Debian packages for the tests:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; the tests that need them will be skipped"; \
+	  else echo "warning:$$missing missing and apt-get unavailable; tests that need them will be skipped"; fi; \
 	fi
 
 synthetic: $(STAMP)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from assets import cohorts, ingest, spells
 from assets.resources import (
@@ -16,6 +15,7 @@ from assets.resources import (
     default_output_dir,
 )
 from assets.sensors import new_extract_sensor
+from assets.storage import executor_from_env, io_manager_from_env
 from assets.study import StudySettings
 from checks import ALL_CHECKS, default_validation_resource
 
@@ -37,7 +37,7 @@ def build_resources(database: str | None = None, input_dir: str | None = None,
     if output_dir:
         validation = validation.model_copy(update={"docs_dir": f"{output_dir}/validation"})
     return {
-        "io_manager": DuckDBPandasIOManager(database=database or default_database()),
+        "io_manager": io_manager_from_env(database=database or default_database()),
         "pseudonymisation_key": PseudonymisationKeyResource(key=dg.EnvVar(KEY_ENV_VAR)),
         "input_folder": InputFolder(path=input_dir or default_input_dir()),
         "output_folder": OutputFolder(path=output_dir or default_output_dir()),
@@ -47,4 +47,4 @@ def build_resources(database: str | None = None, input_dir: str | None = None,
 
 
 defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, sensors=[new_extract_sensor],
-                      resources=build_resources())
+                      resources=build_resources(), executor=executor_from_env())

@@ -59,8 +59,8 @@ class PartitionedParquetIOManager(dg.UPathIOManager):
 
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
         if not isinstance(obj, pd.DataFrame):
-            raise TypeError(f"{context.asset_key.to_user_string()}: expected a pandas DataFrame, "
-                            f"got {type(obj).__name__}")
+            name = context.asset_key.to_user_string() if context.has_asset_key else context.name
+            raise TypeError(f"{name}: expected a pandas DataFrame, got {type(obj).__name__}")
         with path.open("wb") as handle:
             obj.to_parquet(handle, index=False)
 
