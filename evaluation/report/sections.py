@@ -1,0 +1,100 @@
+"""What the report shows, in order: each results section names its figure and table.
+
+A section whose figure and table are both missing from the run is still
+listed, marked "not produced in this run", so a reader sees what is absent
+rather than nothing. The keys are the names under which the pipeline
+releases tables and figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ResultSection:
+    """One results section: a heading, a plain-words reading guide, a figure and a table."""
+
+    key: str
+    title: str
+    explanation: str
+    figure: str | None = None
+    table: str | None = None
+
+
+RESULT_SECTIONS: tuple[ResultSection, ...] = (
+    ResultSection(
+        "time_in_protection", "How long children stay on a protection plan",
+        "Kaplan–Meier curves: the proportion of children still on a child protection plan a given "
+        "number of days after it started, by cohort. A curve that falls faster means plans ending "
+        "sooner. Counts are rounded to 5 and curves stop before fewer than 10 children remain.",
+        figure="km_time_in_protection", table="km_time_in_protection"),
+    ResultSection(
+        "exits_from_protection", "How protection plans end",
+        "Cumulative incidence of each way of leaving a plan (step-down to a Child in Need plan, case "
+        "closure, entry to care), accounting for the other ways as competing exits.",
+        figure="cif_exit_from_protection", table="cif_exit_from_protection"),
+    ResultSection(
+        "hazard_ratios", "Differences by combination of parental risk factors",
+        "Hazard ratios comparing post-FSP with pre-FSP families, overall and for each combination of "
+        "domestic abuse (DA), parental mental health (MH) and substance misuse (SM). Combinations with "
+        "too few children or events are shown as not estimable.",
+        figure="hazard_ratios", table="hazard_ratios"),
+    ResultSection(
+        "rmst_differences", "Difference in mean days in each state",
+        "Restricted mean time in the state over the follow-up window: the average number of days, "
+        "post-FSP minus pre-FSP. Negative values mean fewer days.",
+        figure="rmst_differences", table="rmst_differences"),
+    ResultSection(
+        "days_in_state", "Days in need, on a plan and in care",
+        "Mean days in each state per cohort within the follow-up window.",
+        figure="days_in_state", table="days_in_state"),
+    ResultSection(
+        "monthly_referrals", "Monthly trends around go-live",
+        "Monthly counts with the segmented-regression fit before and after go-live; grey bands are "
+        "national Covid lockdowns.",
+        figure="monthly_referrals", table="monthly_referrals"),
+    ResultSection(
+        "covariate_balance", "Comparability of the cohorts",
+        "Standardised mean differences between cohorts before and after adjustment; values within "
+        "±0.1 are usually taken as balanced.",
+        figure="covariate_balance", table="covariate_balance"),
+)
+
+#: The section about the data: cohort flow and cohort counts.
+DATA_FIGURE = "cohort_flow"
+DATA_TABLES = ("cohort_flow", "cohort_counts")
+NOT_PRODUCED = "Not produced in this run."
+
+DEFAULT_QUESTION = (
+    "Did Family Solutions Plus change how long children spend in need, on child protection plans "
+    "and in care, and how often they need protection or care — and does the effect differ between "
+    "families with different combinations of domestic abuse, parental mental health and substance "
+    "misuse?"
+)
+
+DEFAULT_METHODS = (
+    "Cohorts are defined by the date a child's episode started (before, around and after go-live), "
+    "never by the date it closed, so that long cases are not left out. Cases still open at the "
+    "extract date are counted as still open (censored), not dropped.",
+    "Time in each state is described with Kaplan–Meier curves; the different ways of leaving a plan "
+    "with cumulative-incidence (Aalen–Johansen) curves, which treat each exit as competing with the "
+    "others.",
+    "Differences between cohorts are hazard ratios from Cox regression with standard errors that "
+    "allow for brothers and sisters in the same family, and differences in restricted mean days.",
+    "Every estimator is checked against R's survival package on fixed test data.",
+    "Before release, every table and figure passes statistical disclosure control: no count below "
+    "10, counts rounded to 5, extra cells hidden where a hidden number could be worked out from "
+    "totals, curves drawn on a coarse time grid from rounded counts.",
+)
+
+DEFAULT_LIMITATIONS = (
+    "This is an observational comparison of cohorts over time, not a randomised trial: other "
+    "changes over the same period — above all the Covid pandemic — may explain part of any "
+    "difference.",
+    "Recording of assessment factors varies between workers and over time, so the risk-factor "
+    "combinations are measured with error.",
+    "The post-FSP cohort has the shortest follow-up; its later time points rest on fewer children.",
+    "Suppression and rounding protect children's privacy but make small groups less precise or "
+    "invisible.",
+)

@@ -1,0 +1,160 @@
+"""Figures: every function writes a valid, non-blank PNG in the house palette.
+
+The tables are the demo release (:mod:`evaluation.report.demo`), which has
+passed through the same disclosure control as a real run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from evaluation import figures
+from evaluation.figures.style import COHORT_COLOURS, OKABE_ITO, colours_for, ordered
+from evaluation.report.demo import demo_release
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def release() -> dict[str, pd.DataFrame]:
+    return demo_release(seed=3)
+
+
+def pixels(path: Path) -> np.ndarray:
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def assert_drawn(path: Path, min_ink: float = 0.02) -> np.ndarray:
+    """A real picture: decodes, has a sensible size, and enough non-white ink in several colours."""
+    image = pixels(path)
+    height, width, _ = image.shape
+    assert 300 <= width <= 3000 and 150 <= height <= 3000
+    ink = (image < 245).any(axis=2).mean()
+    assert ink > min_ink, f"{path.name} is nearly blank ({ink:.3%} ink)"
+    packed = (image[..., 0].astype(np.int32) << 16) | (image[..., 1].astype(np.int32) << 8) | image[..., 2]
+    assert np.unique(packed).size > 20
+    return image
+
+
+def has_colour(image: np.ndarray, hex_colour: str, tolerance: int = 12, min_pixels: int = 30) -> bool:
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(image.astype(int) - rgb).max(axis=2) <= tolerance).sum()) >= min_pixels
+
+
+def test_km_figure_with_at_risk_table_uses_cohort_colours(release, tmp_path):
+    path = figures.km_figure(release["km_time_in_protection"], tmp_path / "km.png")
+    image = assert_drawn(path)
+    for colour in COHORT_COLOURS.values():
+        assert has_colour(image, colour)
+
+
+def test_cumulative_incidence_panels(release, tmp_path):
+    image = assert_drawn(figures.cif_figure(release["cif_exit_from_protection"], tmp_path / "cif.png"))
+    assert has_colour(image, COHORT_COLOURS["pre_fsp"])
+
+
+def test_forest_plot_keeps_not_estimable_rows(release, tmp_path):
+    results = release["hazard_ratios"]
+    assert results["release_note"].str.contains("not estimable").any()
+    image = assert_drawn(figures.forest_figure(results, tmp_path / "forest.png"))
+    assert has_colour(image, OKABE_ITO["blue"])
+
+
+def test_forest_plot_when_nothing_is_estimable(release, tmp_path):
+    results = release["hazard_ratios"].assign(estimate=np.nan, ci_lower=np.nan, ci_upper=np.nan)
+    assert_drawn(figures.forest_figure(results, tmp_path / "forest.png"), min_ink=0.005)
+
+
+def test_rmst_differences(release, tmp_path):
+    assert_drawn(figures.rmst_figure(release["rmst_differences"], tmp_path / "rmst.png"))
+
+
+def test_days_in_state_with_suppressed_values(release, tmp_path):
+    table = release["days_in_state"]
+    assert (table["mean_days"] == "c").any()
+    assert_drawn(figures.days_in_state_figure(table, tmp_path / "days.png"))
+
+
+def test_time_series_shades_go_live_and_lockdowns(release, tmp_path):
+    image = assert_drawn(figures.timeseries_figure(release["monthly_referrals"], tmp_path / "ts.png"))
+    assert has_colour(image, OKABE_ITO["vermillion"], min_pixels=50)     # go-live line
+    assert has_colour(image, "#E3E3E3", tolerance=8, min_pixels=2000)    # lockdown shading
+
+
+def test_flow_diagram(release, tmp_path):
+    assert_drawn(figures.flow_figure(release["cohort_flow"], tmp_path / "flow.png"), min_ink=0.01)
+
+
+def test_balance_plot(release, tmp_path):
+    image = assert_drawn(figures.balance_figure(release["covariate_balance"], tmp_path / "balance.png"),
+                         min_ink=0.01)
+    assert has_colour(image, OKABE_ITO["vermillion"]) and has_colour(image, OKABE_ITO["blue"])
+
+
+@pytest.mark.parametrize("draw", [
+    figures.km_figure, figures.cif_figure, figures.forest_figure, figures.rmst_figure,
+    figures.days_in_state_figure, figures.flow_figure, figures.balance_figure, figures.timeseries_figure,
+])
+def test_empty_tables_give_a_labelled_placeholder(draw, release, tmp_path):
+    columns = {
+        figures.km_figure: ["cohort", "time", "n_risk", "survival"],
+        figures.cif_figure: ["cohort", "cause", "time", "cif"],
+        figures.forest_figure: ["combination", "estimate", "ci_lower", "ci_upper"],
+        figures.rmst_figure: ["outcome", "estimate", "ci_lower", "ci_upper"],
+        figures.days_in_state_figure: ["state", "cohort", "mean_days"],
+        figures.flow_figure: ["step", "cohort", "families", "children", "excluded_reason"],
+        figures.balance_figure: ["covariate", "smd_before", "smd_after"],
+        figures.timeseries_figure: ["month", "count"],
+    }[draw]
+    path = draw(pd.DataFrame(columns=columns), tmp_path / "empty.png")
+    assert_drawn(path, min_ink=0.001)
+
+
+def test_png_only(release, tmp_path):
+    with pytest.raises(ValueError):
+        figures.km_figure(release["km_time_in_protection"], tmp_path / "km.svg")
+    assert not (tmp_path / "km.svg").exists()
+
+
+def test_palette_is_stable_and_cohorts_ordered():
+    assert ordered(["post_fsp", "pre_fsp", "transition"]) == ["pre_fsp", "transition", "post_fsp"]
+    colours = colours_for(["post_fsp", "other", "pre_fsp"])
+    assert colours["post_fsp"] == COHORT_COLOURS["post_fsp"]
+    assert colours["other"] not in COHORT_COLOURS.values()
+    assert set(colours.values()) <= set(OKABE_ITO.values())
+
+
+def test_figures_leave_pyplot_alone(release, tmp_path):
+    import matplotlib
+    backend = matplotlib.get_backend()
+    figures.km_figure(release["km_time_in_protection"], tmp_path / "km.png")
+    assert matplotlib.get_backend() == backend
+    import sys
+    if "matplotlib.pyplot" in sys.modules:
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+def test_flow_diagram_levels_from_both_layouts(release, tmp_path):
+    from evaluation.figures.flow import flow_levels
+    levels = flow_levels(release["cohort_flow"])
+    assert levels[0].shared is not None and not levels[0].cohorts
+    assert set(levels[-1].cohorts) == {"pre_fsp", "transition", "post_fsp"}
+    assert levels[1].excluded.startswith("no family link: c children")
+    assert levels[-1].excluded.startswith("no assessment recorded")   # a step with exclusions only
+    simple = pd.DataFrame({
+        "step": ["Children in the extract", "Analysed", "Analysed"], "cohort": ["all", "pre_fsp", "post_fsp"],
+        "families": ["100", "40", "35"], "children": ["180", "70", "60"],
+        "excluded_reason": [None, "no assessment", "no assessment"]})
+    levels = flow_levels(simple)
+    assert [level.label for level in levels] == ["Children in the extract", "Analysed"]
+    assert levels[1].excluded == "no assessment"
+    assert_drawn(figures.flow_figure(simple, tmp_path / "simple.png"), min_ink=0.01)
