@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import cohorts, ingest, spells
+from assets import analysis, cohorts, ingest, spells
 from assets.resources import (
     KEY_ENV_VAR,
     InputFolder,
@@ -25,9 +25,11 @@ STAGES: tuple[tuple[str, bool], ...] = (
     ("pseudonymised", True),
     ("spells", True),
     ("cohorts", True),
+    ("analysis", False),
 )
 
-ALL_ASSETS = [ingest.ingest_and_pseudonymise, *spells.SPELL_ASSETS, *cohorts.COHORT_ASSETS]
+ALL_ASSETS = [ingest.ingest_and_pseudonymise, *spells.SPELL_ASSETS, *cohorts.COHORT_ASSETS,
+              *analysis.PER_LA_ASSETS, *analysis.POOLED_ASSETS]
 
 
 def build_resources(database: str | None = None, input_dir: str | None = None,

@@ -1,0 +1,100 @@
+"""The pooled analysis over every local authority: survival, competing exits, days in each
+state and the monthly time series. Internal result tables; the release stage makes them safe."""
+
+import dagster as dg
+import pandas as pd
+
+from assets.partitions import local_authorities
+from assets.spells import DOOR_INPUTS
+from assets.study import StudySettings
+from evaluation import analysis as estimators
+from evaluation.analysis import competing_exits, states, survival_outcomes, time_series
+from evaluation.journeys import state_intervals as build_state_intervals
+from evaluation.monthly import monthly_counts as build_monthly_counts
+
+_PER_LA = dict(
+    key_prefix=["cohorts"],
+    ins=DOOR_INPUTS,
+    partitions_def=local_authorities,
+    group_name="cohorts",
+    metadata={"partition_expr": "la_code"},
+    kinds={"duckdb", "pandas"},
+    pool="duckdb",
+)
+
+
+@dg.asset(description="Each child's journey from the index referral as multi-state intervals "
+          "(referral, CIN plan, CP plan, care, closed): the input of days in each state.", **_PER_LA)
+def state_intervals(context: dg.AssetExecutionContext, study: StudySettings, **tables):
+    frame = build_state_intervals(tables, study.config())
+    context.add_output_metadata({"dagster/row_count": len(frame)})
+    return frame
+
+
+@dg.asset(description="Monthly counts per local authority (referrals, plan starts, care entries, "
+          "children on plans / in care at month end): the input of the time series.", **_PER_LA)
+def monthly_counts(context: dg.AssetExecutionContext, study: StudySettings, **tables):
+    frame = build_monthly_counts(tables, study.config())
+    context.add_output_metadata({"dagster/row_count": len(frame)})
+    return frame
+
+
+def _outs(tables, description: str) -> dict[str, dg.AssetOut]:
+    return {name: dg.AssetOut(key_prefix=["analysis"], group_name="analysis",
+                              description=f"{description} ({name}).", kinds={"duckdb", "pandas"})
+            for name in tables}
+
+
+def _emit(results: dict[str, pd.DataFrame]):
+    for name, frame in results.items():
+        yield dg.Output(frame, output_name=name, metadata={"dagster/row_count": len(frame)})
+
+
+@dg.multi_asset(
+    outs=_outs(survival_outcomes.TABLES, "Time in need / on plans / in care: Kaplan–Meier, "
+               "log-rank, Cox with family-clustered SEs and PH tests, RMST, differential impact "
+               "by risk-factor combination, inverse-probability weighting"),
+    ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
+    name="survival_analysis",
+    pool="duckdb",
+)
+def survival_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
+    yield from _emit(estimators.survival_results(analysis_dataset, study.config()))
+
+
+@dg.multi_asset(
+    outs=_outs(competing_exits.TABLES, "Competing exits from a protection plan and from care: "
+               "Aalen–Johansen cumulative incidence, Gray's test, cause-specific Cox, Fine–Gray"),
+    ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
+    name="competing_exits_analysis",
+    pool="duckdb",
+)
+def competing_exits_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
+    yield from _emit(estimators.competing_results(analysis_dataset, study.config()))
+
+
+@dg.multi_asset(
+    outs=_outs(states.TABLES, "Days in each state within 1 and 2 years and the share reaching a "
+               "protection plan or care (multi-state Aalen–Johansen, family bootstrap)"),
+    ins={"state_intervals": dg.AssetIn(key=["cohorts", "state_intervals"])},
+    name="days_in_state_analysis",
+    pool="duckdb",
+)
+def days_in_state_analysis(study: StudySettings, state_intervals: pd.DataFrame):
+    yield from _emit(estimators.state_results(state_intervals, study.config()))
+
+
+@dg.multi_asset(
+    outs=_outs(time_series.TABLES, "Monthly rates around go-live: segmented regression with "
+               "seasonality, lockdown terms and Newey–West errors; placebo go-live a year earlier"),
+    ins={"monthly_counts": dg.AssetIn(key=["cohorts", "monthly_counts"])},
+    name="time_series_analysis",
+    pool="duckdb",
+)
+def time_series_analysis(study: StudySettings, monthly_counts: pd.DataFrame):
+    yield from _emit(estimators.time_series_results(monthly_counts, study.config()))
+
+
+PER_LA_ASSETS = [state_intervals, monthly_counts]
+POOLED_ASSETS = [survival_analysis, competing_exits_analysis, days_in_state_analysis,
+                 time_series_analysis]
