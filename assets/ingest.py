@@ -62,6 +62,10 @@ def ingest_and_pseudonymise(
         metadata = {"dagster/row_count": len(frame), "key_fingerprint": key.fingerprint}
         if name == "reconciliation":
             metadata.update(_reconciliation_metadata(frame))
+        if name == "extracts" and "ignored_files" in tables:
+            ignored = tables["ignored_files"]
+            metadata["ignored_files"] = dg.MetadataValue.json(
+                [f"{r.source_file} ({r.table})" for r in ignored.itertuples()])
         if name == "quarantine":
             metadata["reasons"] = dg.MetadataValue.json(
                 {str(k): int(v) for k, v in frame["reason"].value_counts().items()}

@@ -1,0 +1,231 @@
+"""The door: read one local authority's extracts and return pseudonymised tables only.
+
+:func:`ingest_local_authority` reads the folder laid out as in the README
+(``cin_census/*.xml``, ``ssda903/<YYYY>/*.csv|*.xlsx``, ``families.csv``),
+pseudonymises every id as each file is read, assembles the collection years
+(:mod:`evaluation.ingest.assemble` documents the de-duplication and repair
+rules), quarantines rows that cannot be used (:mod:`evaluation.ingest.quarantine`)
+and reconciles every file. Raw ids, UPNs, postcodes and full dates of birth
+exist only inside this call; what it returns is checked by a leak guard first.
+
+``source_file`` is the file's path relative to the local-authority folder
+(e.g. ``ssda903/2021/header.csv``): never an absolute path.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+import re
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from evaluation import tables as contract
+from evaluation.codes.ssda903 import SSDA903_YEARS
+from evaluation.ingest import assemble as asm
+from evaluation.ingest.cin_census import read_cin_census
+from evaluation.ingest.errors import InputError, ReconciliationError
+from evaluation.ingest.extract import Extract
+from evaluation.ingest.families import read_families
+from evaluation.ingest.quarantine import empty_quarantine
+from evaluation.ingest.ssda903 import read_ssda903_file
+from evaluation.pseudonymise import (
+    MAKE_KEY_HINT, PseudonymisationKey, PseudonymisationKeyError, assert_no_leaks,
+)
+
+__all__ = [
+    "DemoKeyRefusedError", "InputError", "ReconciliationError", "SYNTHETIC_MARKER",
+    "TABLE_NAMES", "check_reconciliation", "ingest_local_authority", "refuse_demo_key",
+]
+
+SYNTHETIC_MARKER = "SYNTHETIC_COUNTY.json"
+TABLE_NAMES: tuple[str, ...] = (
+    "children", "cin_episodes", "assessments", "assessment_factors", "cin_plans", "section47s",
+    "cp_plans", "care_episodes", "families", "extracts", "quarantine", "reconciliation", "repairs",
+)
+#: Extra, non-identifying table: SSDA903 files recognised as other DfE tables and not used.
+IGNORED_FILES = "ignored_files"
+check_reconciliation = asm.check_reconciliation
+
+
+class DemoKeyRefusedError(PseudonymisationKeyError):
+    """The public demo key was offered for a folder that is not the synthetic county."""
+
+
+def refuse_demo_key(folder: Path, key: PseudonymisationKey) -> None:
+    """Raise :class:`DemoKeyRefusedError` if ``key`` is the demo key and ``folder`` lacks the marker."""
+    if not key.is_demo:
+        return
+    try:
+        marker = json.loads((Path(folder) / SYNTHETIC_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        marker = None
+    if not (isinstance(marker, dict) and marker.get("synthetic") is True
+            and marker.get("generator") == "evaluation.synthetic"):
+        raise DemoKeyRefusedError(
+            f"the public DEMO key is for the synthetic county only, and local-authority folder "
+            f"{Path(folder).name} has no {SYNTHETIC_MARKER} marker from evaluation.synthetic. "
+            f"Use your own secret key: {MAKE_KEY_HINT}")
+
+
+def ingest_local_authority(folder: Path, key: PseudonymisationKey,
+                           la_code: str | None = None) -> dict[str, pd.DataFrame]:
+    """Read, pseudonymise, assemble and reconcile one local authority's folder.
+
+    Returns the pseudonymised tables of :mod:`evaluation.tables` (``children``,
+    ``cin_episodes``, ..., ``quarantine``, ``reconciliation``, ``repairs``) plus
+    ``ignored_files`` (SSDA903 tables recognised and not used). Raises
+    :class:`InputError` for a file that cannot be read at all,
+    :class:`DemoKeyRefusedError` for the demo key on real data,
+    :class:`ReconciliationError` if rows do not add up, and
+    :class:`~evaluation.pseudonymise.PseudonymLeakError` if an id column of the
+    result is not pseudonymous.
+    """
+    folder = Path(folder)
+    la_code = la_code or folder.name
+    if not re.fullmatch(r"\d{3}", la_code):
+        raise InputError(f"local-authority folder {la_code}: the name must be a DfE three-digit LA code")
+    refuse_demo_key(folder, key)
+    extracts = _read_folder(folder, key, la_code)
+
+    ledger = asm.Ledger()
+    for extract in extracts:
+        ledger.quarantine.extend(extract.quarantine)
+    cin = asm.assemble_cin(_gather(extracts, "cin_census", asm.CIN_SUB_TABLES + (
+        "cin_episodes", "assessment_factors")), ledger)
+    ssda903 = _gather(extracts, "ssda903", ("care_episodes", "children"))
+    care = asm.assemble_care_episodes(ssda903["care_episodes"], ledger)
+    families = asm.assemble_families(_gather(extracts, "families", ("families",))["families"], ledger)
+    children, reasons = asm.assemble_children(
+        _gather(extracts, "cin_census", ("children",))["children"], ssda903["children"], families,
+        ledger)
+    kept = asm.follow_children({**cin, "care_episodes": care}, children, reasons, ledger)
+    kept["children"] = children
+    kept["families"] = families
+
+    parts = [part for part in ledger.quarantine if len(part)]
+    quarantine = pd.concat(parts, ignore_index=True) if parts else empty_quarantine()
+    rows_read: Counter = Counter()
+    for extract in extracts:
+        for table, n in extract.rows_read.items():
+            rows_read[(table, extract.source_file)] += n
+    reconciliation = asm.reconcile(rows_read, kept, quarantine, ledger.merged)
+    asm.check_reconciliation(reconciliation)
+
+    out: dict[str, pd.DataFrame] = {}
+    for name in TABLE_NAMES:
+        frame = {"quarantine": quarantine, "reconciliation": reconciliation,
+                 "repairs": asm.repairs_table(ledger.repairs),
+                 "extracts": _extracts_table(extracts)}.get(name)
+        if frame is None:
+            frame = kept[name]
+        frame = frame.assign(la_code=la_code)
+        out[name] = contract.conform(frame[list(contract.TABLES[name])], name)
+    out[IGNORED_FILES] = pd.DataFrame({
+        "la_code": pd.Series([la_code] * sum(e.ignored_table is not None for e in extracts),
+                             dtype="string"),
+        "collection_year": pd.Series([e.collection_year for e in extracts if e.ignored_table],
+                                     dtype="Int64"),
+        "source_file": pd.Series([e.source_file for e in extracts if e.ignored_table], dtype="string"),
+        "table": pd.Series([e.ignored_table for e in extracts if e.ignored_table], dtype="string"),
+    })
+    assert_no_leaks(out)
+    return out
+
+
+def _read_folder(folder: Path, key: PseudonymisationKey, la_code: str) -> list[Extract]:
+    """Every input file of the folder, read and pseudonymised."""
+    if not folder.is_dir():
+        raise InputError(f"local-authority folder {folder.name} does not exist")
+    extracts: list[Extract] = []
+    cin_dir = folder / "cin_census"
+    if cin_dir.is_dir():
+        for path in sorted(_files(cin_dir)):
+            if path.suffix.lower() != ".xml":
+                raise InputError(f"cin_census/{path.name}: not an XML file")
+            with _located("cin_census/"):
+                extract = read_cin_census(path, key, la_code)
+            extract.source_file = f"cin_census/{path.name}"
+            extracts.append(extract)
+    years = Counter(e.collection_year for e in extracts)
+    repeated = sorted(y for y, n in years.items() if n > 1)
+    if repeated:
+        raise InputError(f"cin_census: more than one file for collection year(s) {repeated}")
+    ssda_dir = folder / "ssda903"
+    if ssda_dir.is_dir():
+        for year_dir in sorted(_files(ssda_dir, directories=True)):
+            if not year_dir.is_dir():
+                raise InputError(f"ssda903/{year_dir.name}: expected one folder per collection year")
+            if not re.fullmatch(r"\d{4}", year_dir.name) or int(year_dir.name) not in SSDA903_YEARS:
+                raise InputError(f"ssda903/{year_dir.name}: not a collection year "
+                                 f"{SSDA903_YEARS[0]}–{SSDA903_YEARS[-1]}")
+            for path in sorted(_files(year_dir)):
+                with _located(f"ssda903/{year_dir.name}/"):
+                    extract = read_ssda903_file(path, int(year_dir.name), key)
+                extract.source_file = f"ssda903/{year_dir.name}/{path.name}"
+                extracts.append(extract)
+    families = folder / "families.csv"
+    if not families.is_file():
+        raise InputError(f"local-authority folder {folder.name} has no families.csv "
+                         "(person_id,family_id from the case-management system)")
+    extracts.append(read_families(families, key))
+    for extract in extracts:  # every record names the relative file it came from
+        for frame in extract.tables.values():
+            frame["source_file"] = extract.source_file
+        for frame in extract.quarantine:
+            frame["source_file"] = extract.source_file
+    return extracts
+
+
+@contextmanager
+def _located(prefix: str):
+    """Prefix an :class:`InputError` with the file's folder (``header.csv`` is in every year)."""
+    try:
+        yield
+    except InputError as err:
+        raise InputError(f"{prefix}{err}") from None
+
+
+def _files(directory: Path, directories: bool = False) -> list[Path]:
+    """Entries of ``directory`` other than hidden files and Office lock files."""
+    return [p for p in directory.iterdir()
+            if not p.name.startswith((".", "~$")) and (directories or p.is_file())]
+
+
+def _gather(extracts: list[Extract], dataset: str, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """Concatenate the usable records of ``names`` over the extracts of ``dataset``."""
+    out = {}
+    for name in names:
+        parts = [e.tables[name] for e in extracts if e.dataset == dataset and name in e.tables]
+        out[name] = pd.concat(parts, ignore_index=True) if parts else _empty_records(name)
+    return out
+
+
+def _empty_records(name: str) -> pd.DataFrame:
+    extra = {"children": ["birth_date"], "assessments": ["episode_element"],
+             "assessment_factors": ["episode_element"], "cin_plans": ["episode_element"],
+             "section47s": ["episode_element"], "cp_plans": ["episode_element"]}.get(name, [])
+    frame = contract.empty(name).drop(columns=["la_code"])
+    if name == "children":
+        frame = frame.drop(columns=["birth_month", "in_cin_census", "in_ssda903"])
+    if name == "care_episodes":
+        frame = frame.drop(columns=["repair"])
+    for column in ["collection_year", "source_file", "line", "element", *extra]:
+        if column not in frame:
+            frame[column] = pd.Series(dtype="Int64" if column in ("collection_year", "line")
+                                      else "string")
+    if "birth_date" in extra:
+        frame["birth_date"] = pd.Series(dtype="datetime64[ns]")
+    return frame
+
+
+def _extracts_table(extracts: list[Extract]) -> pd.DataFrame:
+    used = [e for e in extracts if e.dataset != "families" and e.ignored_table is None]
+    return pd.DataFrame({
+        "dataset": [e.dataset for e in used],
+        "collection_year": [e.collection_year for e in used],
+        "reference_date": pd.to_datetime([e.reference_date for e in used]),
+        "source_file": [e.source_file for e in used],
+    })

@@ -1,0 +1,378 @@
+"""Read one Children in Need census XML file (DfE layout, collection years 2017–2026).
+
+The file is STREAMED: ``lxml.etree.iterparse`` hands over one ``Child``
+element at a time, which is flattened into plain tuples and then cleared, so a
+large file never sits whole in memory. The parser is SAFE: no DTD is loaded,
+no entity is expanded, no network is touched, and a file carrying a
+``<!DOCTYPE`` (the only place entities can be declared) is rejected outright.
+
+The collection year is read from ``Header/CollectionDetails/Year`` (not the
+file name); codes are checked against that year's DfE schema
+(:mod:`evaluation.codes.cin`). Sex: ``GenderCurrent`` 1/2/0/9 -> M/F/U/U up to
+the 2024 schema, ``Sex`` M/F/U from 2025; the element of the other era in a
+file is an unknown code for its year.
+
+Ids are pseudonymised as soon as a file has been read; only the flattened
+tuples of this function ever hold raw ``LAchildID`` values. UPN, FormerUPN and
+the expected date of birth are never read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from lxml import etree
+
+from evaluation.codes import cin_code_list, cin_sex_element
+from evaluation.codes.cin import CIN_YEARS
+from evaluation.codes.groupings import reference_date_of
+from evaluation.ingest import quarantine as q
+from evaluation.ingest import values as v
+from evaluation.ingest.errors import InputError
+from evaluation.ingest.values import STRING
+from evaluation.ingest.extract import Extract
+from evaluation.pseudonymise import (
+    ASSESSMENT, CHILD, CIN_EPISODE, PseudonymisationKey, derived_id, pseudonymise,
+)
+
+DATASET = "cin_census"
+_SEX = {"GenderCurrent": {"1": "M", "2": "F", "0": "U", "9": "U"}, "Sex": {"M": "M", "F": "F", "U": "U"}}
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_PROLOG_BYTES = 1 << 16
+
+
+@dataclass
+class _Records:
+    """Flattened records of one file, as tuples (raw text only, in memory only)."""
+
+    children: list[tuple] = field(default_factory=list)
+    episodes: list[tuple] = field(default_factory=list)
+    assessments: list[tuple] = field(default_factory=list)
+    factors: list[tuple] = field(default_factory=list)
+    cin_plans: list[tuple] = field(default_factory=list)
+    section47s: list[tuple] = field(default_factory=list)
+    cp_plans: list[tuple] = field(default_factory=list)
+
+
+_COLUMNS = {
+    "children": ("raw_child", "birth_date", "sex_element", "sex", "death_date", "ethnicity",
+                 "disabilities", "line", "element"),
+    "episodes": ("child_row", "referral_date", "referral_source", "primary_need", "closure_date",
+                 "reason_for_closure", "initial_cpc_date", "referral_nfa", "line", "element"),
+    "assessments": ("episode_row", "start_date", "authorisation_date", "line", "element"),
+    "factors": ("assessment_row", "factor", "line", "element"),
+    "cin_plans": ("episode_row", "start_date", "end_date", "line", "element"),
+    "section47s": ("episode_row", "start_date", "icpc_target_date", "icpc_date",
+                   "icpc_not_required", "line", "element"),
+    "cp_plans": ("episode_row", "start_date", "end_date", "initial_category", "latest_category",
+                 "previous_cpp", "review_count", "line", "element"),
+}
+
+
+def read_cin_census(path: Path, key: PseudonymisationKey, la_code: str | None = None) -> Extract:
+    """Read, check and pseudonymise one CIN census file.
+
+    Raises :class:`InputError` (file name and position, no values) for a file
+    that cannot be parsed at all: a DOCTYPE, not well-formed XML, a root other
+    than ``Message``, no ``Header/CollectionDetails/Year``, an unknown year, or
+    a ``Source/LEA`` that is not ``la_code``.
+    """
+    path = Path(path)
+    _reject_doctype(path)
+    records = _Records()
+    header: dict[str, str | None] | None = None
+    n_child = 0
+    events = etree.iterparse(
+        str(path), events=("end",), tag=("Header", "Child"), resolve_entities=False,
+        no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
+        remove_comments=True, remove_pis=True,
+    )
+    try:
+        for _, element in events:
+            root = element.getroottree().getroot()
+            if root.tag != "Message":
+                raise InputError(f"{path.name}: root element is not Message (line {root.sourceline})")
+            if element.getroottree().docinfo.doctype:
+                raise InputError(f"{path.name}: a DOCTYPE is not allowed in a CIN census file")
+            parent = element.getparent()
+            if element.tag == "Header" and parent is root:
+                header = _read_header(element)
+            elif element.tag == "Child" and parent is not None and parent.tag == "Children":
+                if header is None:
+                    raise InputError(f"{path.name}: Child element before the Header "
+                                     f"(line {element.sourceline})")
+                n_child += 1
+                _flatten_child(element, n_child, records)
+            else:
+                continue
+            element.clear(keep_tail=False)
+            while element.getprevious() is not None:
+                del parent[0]
+        root = events.root
+    except etree.XMLSyntaxError as err:
+        line, column = (err.position if err.position else (err.lineno, 0))
+        raise InputError(f"{path.name}: not well-formed XML at line {line}, column {column}") from None
+    except OSError as err:
+        raise InputError(f"{path.name}: cannot be read ({err.strerror or 'I/O error'})") from None
+    if root is None or root.tag != "Message":
+        raise InputError(f"{path.name}: root element is not Message")
+    if header is None or not header.get("year"):
+        raise InputError(f"{path.name}: no Header/CollectionDetails/Year")
+    year = _year(header["year"], path)
+    if la_code is not None and header.get("lea") and header["lea"] != la_code:
+        raise InputError(f"{path.name}: Header/Source/LEA is not the folder's LA code {la_code}")
+    reference = _reference_date(header.get("reference_date"), year, path)
+    extract = Extract(DATASET, path.name, year, reference)
+    _build_tables(records, year, key, extract)
+    return extract
+
+
+def _reject_doctype(path: Path) -> None:
+    """Reject a DOCTYPE in the prolog before the parser sees the file."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_PROLOG_BYTES)
+    except OSError as err:
+        raise InputError(f"{path.name}: cannot be read ({err.strerror or 'I/O error'})") from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        head = head.decode("utf-16", errors="ignore").encode("utf-8")
+    if _DOCTYPE.search(head):
+        raise InputError(f"{path.name}: a DOCTYPE (DTD or entity declarations) is not allowed; "
+                         "the file was not parsed")
+
+
+def _text(parent, name: str) -> str | None:
+    if parent is None:
+        return None
+    found = parent.find(name)
+    if found is None or found.text is None:
+        return None
+    value = found.text.strip()
+    return value or None
+
+
+def _read_header(header) -> dict[str, str | None]:
+    details = header.find("CollectionDetails")
+    source = header.find("Source")
+    return {
+        "year": _text(details, "Year"),
+        "reference_date": _text(details, "ReferenceDate"),
+        "lea": _text(source, "LEA"),
+    }
+
+
+def _year(text: str, path: Path) -> int:
+    if not re.fullmatch(r"\d{4}", text) or int(text) not in CIN_YEARS:
+        raise InputError(f"{path.name}: Header/CollectionDetails/Year is not a collection year "
+                         f"{CIN_YEARS[0]}–{CIN_YEARS[-1]}")
+    return int(text)
+
+
+def _reference_date(text: str | None, year: int, path: Path) -> dt.date:
+    if text is None:
+        return reference_date_of(year)
+    parsed, bad = v.iso_dates(pd.Series([text]))
+    if bad.iloc[0]:
+        raise InputError(f"{path.name}: Header/CollectionDetails/ReferenceDate is not a date")
+    return parsed.iloc[0].date()
+
+
+def _fields(parent) -> dict:
+    """Tag -> stripped text (``None`` if empty) of the direct children of ``parent``, in one pass."""
+    if parent is None:
+        return {}
+    return {item.tag: (item.text.strip() or None) if item.text else None for item in parent}
+
+
+def _flatten_child(child, n: int, rec: _Records) -> None:
+    """Append one Child element's records (raw text) to ``rec``."""
+    path = f"Message/Children/Child[{n}]"
+    ids = _fields(child.find("ChildIdentifiers"))
+    chars_element = child.find("ChildCharacteristics")
+    chars = _fields(chars_element)
+    sex_element = "Sex" if "Sex" in ids else "GenderCurrent"
+    disabilities = None
+    if "Disabilities" in chars:
+        disabilities = "|".join((d.text or "").strip()
+                                for d in chars_element.iterfind("Disabilities/Disability"))
+    child_row = len(rec.children)
+    rec.children.append((
+        ids.get("LAchildID"), ids.get("PersonBirthDate"), sex_element, ids.get(sex_element),
+        ids.get("PersonDeathDate"), chars.get("Ethnicity"), disabilities, child.sourceline, path,
+    ))
+    for k, detail in enumerate(child.iterfind("CINdetails"), 1):
+        episode_path = f"{path}/CINdetails[{k}]"
+        episode_row = len(rec.episodes)
+        counts = {"Assessments": 0, "CINPlanDates": 0, "Section47": 0, "ChildProtectionPlans": 0}
+        fields = {}
+        for item in detail:
+            tag = item.tag
+            if tag not in counts:
+                fields[tag] = (item.text.strip() or None) if item.text else None
+                continue
+            counts[tag] += 1
+            where = f"{episode_path}/{tag}[{counts[tag]}]"
+            inner = _fields(item)
+            if tag == "Assessments":
+                assessment_row = len(rec.assessments)
+                rec.assessments.append((
+                    episode_row, inner.get("AssessmentActualStartDate"),
+                    inner.get("AssessmentAuthorisationDate"), item.sourceline, where,
+                ))
+                for i, factor in enumerate(
+                        item.iterfind("FactorsIdentifiedAtAssessment/AssessmentFactors"), 1):
+                    rec.factors.append((
+                        assessment_row, (factor.text or "").strip() or None, factor.sourceline,
+                        f"{where}/FactorsIdentifiedAtAssessment/AssessmentFactors[{i}]",
+                    ))
+            elif tag == "CINPlanDates":
+                rec.cin_plans.append((
+                    episode_row, inner.get("CINPlanStartDate"), inner.get("CINPlanEndDate"),
+                    item.sourceline, where,
+                ))
+            elif tag == "Section47":
+                rec.section47s.append((
+                    episode_row, inner.get("S47ActualStartDate"), inner.get("InitialCPCtarget"),
+                    inner.get("DateOfInitialCPC"), inner.get("ICPCnotRequired"), item.sourceline, where,
+                ))
+            else:
+                rec.cp_plans.append((
+                    episode_row, inner.get("CPPstartDate"), inner.get("CPPendDate"),
+                    inner.get("InitialCategoryOfAbuse"), inner.get("LatestCategoryOfAbuse"),
+                    inner.get("NumberOfPreviousCPP"), len(item.findall("Reviews/CPPreviewDate")),
+                    item.sourceline, where,
+                ))
+        rec.episodes.append((
+            child_row, fields.get("CINreferralDate"), fields.get("ReferralSource"),
+            fields.get("PrimaryNeedCode"), fields.get("CINclosureDate"),
+            fields.get("ReasonForClosure"), fields.get("DateOfInitialCPC"),
+            fields.get("ReferralNFA"), detail.sourceline, episode_path,
+        ))
+
+
+def _frame(records: list[tuple], name: str) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(records, columns=list(_COLUMNS[name]))
+    for column in frame.columns:
+        if column not in ("child_row", "episode_row", "assessment_row", "line", "review_count"):
+            frame[column] = frame[column].astype(STRING)  # already stripped, empty is None
+    return q.start_marks(frame)
+
+
+def _cascade(rows: pd.DataFrame, parents: pd.DataFrame, link: str) -> None:
+    """Quarantine rows whose parent record is quarantined, naming the parent's field."""
+    parent_field = rows[link].map(parents["q_field"])
+    failed = rows[link].map(parents["q_reason"]).notna()
+    q.mark(rows, failed, parent_field.astype(STRING), q.PARENT_QUARANTINED)
+
+
+def _build_tables(rec: _Records, year: int, key: PseudonymisationKey, extract: Extract) -> None:
+    """Check, pseudonymise and split the flattened records into usable rows and quarantine."""
+    codes = lambda name: cin_code_list(name, year)  # noqa: E731
+    children = _frame(rec.children, "children")
+    children["child_id"] = pseudonymise(children.pop("raw_child"), key, CHILD)
+    del rec.children
+    q.mark(children, children["child_id"].isna(), "LAchildID", q.MISSING_KEY)
+    child_key_failed = children["q_reason"].notna()
+    v.check_dates(children, {"birth_date": "PersonBirthDate", "death_date": "PersonDeathDate"})
+    expected = cin_sex_element(year)
+    q.mark(children, children["sex"].notna() & (children["sex_element"] != expected),
+           children["sex_element"], q.UNKNOWN_CODE)
+    v.check_codes(children, {"sex": (expected, codes(expected)),
+                             "ethnicity": ("Ethnicity", codes("Ethnicity"))})
+    children["sex"] = children["sex"].map(_SEX[expected]).fillna("U").astype(STRING)
+    disability = children["disabilities"].str.split("|").explode()
+    disability = v.code(disability)
+    bad_disability = v.unknown(disability, codes("Disability")) | (
+        disability.isna() & children["disabilities"].reindex(disability.index).notna())
+    q.mark(children, bad_disability.groupby(level=0).any().reindex(children.index, fill_value=False),
+           "Disability", q.UNKNOWN_CODE)
+    children["disabled"] = (disability.notna() & (disability != "NONE")).groupby(level=0).any() \
+        .astype("boolean").where(children["disabilities"].notna())
+
+    episodes = _frame(rec.episodes, "episodes")
+    episodes["child_id"] = episodes["child_row"].map(children["child_id"]).astype(STRING)
+    q.mark(episodes, episodes["child_row"].map(child_key_failed), "LAchildID", q.PARENT_QUARANTINED)
+    q.mark(episodes, episodes["referral_date"].isna(), "CINreferralDate", q.MISSING_KEY)
+    v.check_dates(episodes, {"referral_date": "CINreferralDate", "closure_date": "CINclosureDate",
+                             "initial_cpc_date": "DateOfInitialCPC"})
+    v.check_order(episodes, "referral_date", "closure_date", "CINclosureDate")
+    v.check_codes(episodes, {
+        "referral_source": ("ReferralSource", codes("ReferralSource")),
+        "primary_need": ("PrimaryNeedCode", codes("PrimaryNeedCode")),
+        "reason_for_closure": ("ReasonForClosure", codes("ReasonForClosure")),
+    })
+    episodes["referral_nfa"], bad = v.yes_no(episodes["referral_nfa"])
+    q.mark(episodes, bad, "ReferralNFA", q.UNKNOWN_CODE)
+    episodes["episode_id"] = derived_id([episodes["child_id"], episodes["referral_date"]], key,
+                                        CIN_EPISODE)
+
+    def attach(rows: pd.DataFrame) -> None:
+        _cascade(rows, episodes, "episode_row")
+        rows["child_id"] = rows["episode_row"].map(episodes["child_id"]).astype(STRING)
+        rows["episode_id"] = rows["episode_row"].map(episodes["episode_id"]).astype(STRING)
+        rows["episode_element"] = rows["episode_row"].map(episodes["element"]).astype(STRING)
+
+    assessments = _frame(rec.assessments, "assessments")
+    attach(assessments)
+    q.mark(assessments, assessments["start_date"].isna(), "AssessmentActualStartDate", q.MISSING_KEY)
+    v.check_dates(assessments, {"start_date": "AssessmentActualStartDate",
+                                "authorisation_date": "AssessmentAuthorisationDate"})
+    v.check_order(assessments, "start_date", "authorisation_date", "AssessmentAuthorisationDate")
+    ordinal = assessments.groupby(["episode_row", "start_date"], dropna=False).cumcount()
+    assessments["assessment_id"] = derived_id(
+        [assessments["episode_id"], assessments["start_date"], ordinal.astype(STRING)], key,
+        ASSESSMENT)
+
+    factors = _frame(rec.factors, "factors")
+    _cascade(factors, assessments, "assessment_row")
+    for column in ("child_id", "episode_id", "assessment_id", "episode_element"):
+        factors[column] = factors["assessment_row"].map(assessments[column]).astype(STRING)
+    q.mark(factors, factors["factor"].isna(), "AssessmentFactors", q.MISSING_KEY)
+    v.check_codes(factors, {"factor": ("AssessmentFactors", codes("AssessmentFactors"))})
+
+    cin_plans = _frame(rec.cin_plans, "cin_plans")
+    attach(cin_plans)
+    q.mark(cin_plans, cin_plans["start_date"].isna(), "CINPlanStartDate", q.MISSING_KEY)
+    v.check_dates(cin_plans, {"start_date": "CINPlanStartDate", "end_date": "CINPlanEndDate"})
+    v.check_order(cin_plans, "start_date", "end_date", "CINPlanEndDate")
+
+    section47s = _frame(rec.section47s, "section47s")
+    attach(section47s)
+    q.mark(section47s, section47s["start_date"].isna(), "S47ActualStartDate", q.MISSING_KEY)
+    v.check_dates(section47s, {"start_date": "S47ActualStartDate",
+                               "icpc_target_date": "InitialCPCtarget",
+                               "icpc_date": "DateOfInitialCPC"})
+    v.check_order(section47s, "start_date", "icpc_date", "DateOfInitialCPC")
+    section47s["icpc_not_required"], bad = v.yes_no(section47s["icpc_not_required"])
+    q.mark(section47s, bad, "ICPCnotRequired", q.UNKNOWN_CODE)
+
+    cp_plans = _frame(rec.cp_plans, "cp_plans")
+    attach(cp_plans)
+    q.mark(cp_plans, cp_plans["start_date"].isna(), "CPPstartDate", q.MISSING_KEY)
+    v.check_dates(cp_plans, {"start_date": "CPPstartDate", "end_date": "CPPendDate"})
+    v.check_order(cp_plans, "start_date", "end_date", "CPPendDate")
+    v.check_codes(cp_plans, {
+        "initial_category": ("InitialCategoryOfAbuse", codes("InitialCategoryOfAbuse")),
+        "latest_category": ("LatestCategoryOfAbuse", codes("LatestCategoryOfAbuse")),
+    })
+    cp_plans["previous_cpp"], bad = v.counts(cp_plans["previous_cpp"])
+    q.mark(cp_plans, bad, "NumberOfPreviousCPP", q.NOT_A_NUMBER)
+    cp_plans["review_count"] = cp_plans["review_count"].astype("Int64")
+
+    children = children.drop(columns=["sex_element", "disabilities"])
+    for name, frame in (("children", children), ("cin_episodes", episodes),
+                        ("assessments", assessments), ("assessment_factors", factors),
+                        ("cin_plans", cin_plans), ("section47s", section47s),
+                        ("cp_plans", cp_plans)):
+        frame = frame.drop(columns=[c for c in ("child_row", "episode_row", "assessment_row")
+                                    if c in frame.columns])
+        frame["source_file"] = extract.source_file
+        frame["collection_year"] = year
+        usable, quarantined = q.split(frame, name)
+        extract.tables[name] = usable.reset_index(drop=True)
+        extract.quarantine.append(quarantined)
+        extract.rows_read[name] = len(frame)

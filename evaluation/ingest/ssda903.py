@@ -1,0 +1,182 @@
+"""Read one SSDA903 (children looked after) table file: CSV or XLSX, DfE column names.
+
+Tables are recognised by their COLUMNS, not their file names: ``Header``
+(``CHILD, SEX, DOB, ETHNIC``; ``UPN, MOTHER, MC_DOB`` optional) and
+``Episodes`` (``CHILD, DECOM, RNE, LS, CIN, PLACE, PLACE_PROVIDER, DEC, REC,
+REASON_PLACE_CHANGE``; ``HOME_POST, PL_POST, URN`` optional) are read; the
+other DfE tables (:data:`evaluation.codes.ssda903.OTHER_TABLES`) are recognised
+and ignored; anything else is an :class:`InputError`. Dates are ``dd/mm/YYYY``
+(XLSX: the first sheet, header in row 1; date cells are accepted too). SEX is ``1``/``2`` up to 2023/24 and
+``M``/``F``/``U`` from 2024/25; a code of the other era is an unknown code for
+its year. ``UPN``, ``MOTHER``, ``MC_DOB``, ``HOME_POST``, ``PL_POST`` and ``URN``
+are never kept: they are dropped the moment the file is read.
+
+``line`` is the 1-based line of the CSV (the header is line 1) or the row of the sheet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from evaluation.codes import ssda903_code_list
+from evaluation.codes.ssda903 import EPISODE_COLUMNS, HEADER_COLUMNS, OTHER_TABLES
+from evaluation.codes.groupings import reference_date_of
+from evaluation.ingest import quarantine as q
+from evaluation.ingest import values as v
+from evaluation.ingest.errors import InputError
+from evaluation.ingest.extract import Extract
+from evaluation.pseudonymise import CHILD, PseudonymisationKey, pseudonymise
+
+DATASET = "ssda903"
+HEADER_REQUIRED = ("CHILD", "SEX", "DOB", "ETHNIC")
+EPISODES_REQUIRED = ("CHILD", "DECOM", "RNE", "LS", "CIN", "PLACE", "PLACE_PROVIDER", "DEC", "REC",
+                     "REASON_PLACE_CHANGE")
+#: Identifying columns dropped on reading.
+DROPPED = ("UPN", "MOTHER", "MC_DOB", "HOME_POST", "PL_POST", "URN")
+_DFE_COLUMNS = frozenset(HEADER_COLUMNS) | frozenset(EPISODE_COLUMNS) | frozenset(
+    c for columns in OTHER_TABLES.values() for c in columns)
+_SEX = {"1": "M", "2": "F", "M": "M", "F": "F", "U": "U"}
+_EPISODE_COLUMNS = {
+    "CHILD": "raw_child", "DECOM": "decom", "RNE": "rne", "LS": "ls", "CIN": "cin",
+    "PLACE": "place", "PLACE_PROVIDER": "place_provider", "DEC": "dec", "REC": "rec",
+    "REASON_PLACE_CHANGE": "reason_place_change",
+}
+
+
+def recognise(columns: list[str]) -> str | None:
+    """``"header"``, ``"episodes"``, an :data:`OTHER_TABLES` name, or ``None``."""
+    present = set(columns)
+    if set(EPISODES_REQUIRED) <= present:
+        return "episodes"
+    if set(HEADER_REQUIRED) <= present:
+        return "header"
+    matches = [(len(cols), name) for name, cols in OTHER_TABLES.items() if set(cols) <= present]
+    return max(matches)[1] if matches else None
+
+
+def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey) -> Extract:
+    """Read, check and pseudonymise one SSDA903 table file of collection ``year``."""
+    path = Path(path)
+    frame, lines = _read_cells(path)
+    table = recognise(list(frame.columns))
+    extract = Extract(DATASET, path.name, year, reference_date_of(year))
+    if table is None:
+        # Only DfE column names are quoted: a headerless file would put data in the column names.
+        known = sorted(set(frame.columns) & _DFE_COLUMNS)
+        raise InputError(
+            f"{path.name}: not a known SSDA903 table (DfE columns found: {', '.join(known) or 'none'}; "
+            f"{len(frame.columns) - len(known)} other column(s)); expected Header, Episodes or one of "
+            + ", ".join(OTHER_TABLES))
+    if table in OTHER_TABLES:
+        extract.ignored_table = table
+        return extract
+    frame = frame.drop(columns=[c for c in DROPPED if c in frame.columns])
+    frame["line"] = lines
+    frame["element"] = pd.Series(pd.NA, index=frame.index, dtype="string")
+    if table == "header":
+        name, result = "children", _header(frame, year, key)
+    else:
+        name, result = "care_episodes", _episodes(frame, year, key)
+    result["source_file"] = path.name
+    result["collection_year"] = year
+    usable, quarantined = q.split(result, name)
+    extract.tables[name] = usable.reset_index(drop=True)
+    extract.quarantine.append(quarantined)
+    extract.rows_read[name] = len(result)
+    return extract
+
+
+def _read_cells(path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """All cells as text, column names stripped and upper-cased; blank rows skipped."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                                skip_blank_lines=False)
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise InputError(f"{path.name}: {_csv_problem(err)}") from None
+        lines = pd.Series(range(2, len(frame) + 2), index=frame.index)
+    elif suffix == ".xlsx":
+        frame, lines = _read_xlsx(path)
+    else:
+        raise InputError(f"{path.name}: not a CSV or XLSX file")
+    frame.columns = [str(c).strip().upper() for c in frame.columns]
+    blank = (frame.apply(lambda col: col.str.strip()) == "").all(axis=1) if len(frame.columns) else \
+        pd.Series(True, index=frame.index)
+    return frame.loc[~blank].reset_index(drop=True), lines.loc[~blank].reset_index(drop=True)
+
+
+def _csv_problem(err: Exception) -> str:
+    """What is wrong with a CSV, with its position but never its content."""
+    if isinstance(err, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {err.start})"
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
+    if found:
+        expected, line, saw = found.groups()
+        return f"not a readable CSV: line {line} has {saw} fields, the header has {expected}"
+    found = re.search(r"\bline (\d+)", str(err))
+    return "not a readable CSV" + (f" (near line {found.group(1)})" if found else "")
+
+
+def _read_xlsx(path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # openpyxl raises many types for a non-workbook
+        raise InputError(f"{path.name}: not a readable XLSX workbook") from None
+    try:
+        rows = list(book.worksheets[0].iter_rows(values_only=True))
+    finally:
+        book.close()
+    if not rows:
+        raise InputError(f"{path.name}: the first sheet is empty")
+    header = [str(c) if c is not None else "" for c in rows[0]]
+    body = [[_cell_text(c) for c in row[:len(header)]] + [""] * (len(header) - len(row))
+            for row in rows[1:]]
+    frame = pd.DataFrame(body, columns=header, dtype=object).astype(str)
+    return frame, pd.Series(range(2, len(frame) + 2), index=frame.index)
+
+
+def _cell_text(cell) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, (dt.datetime, dt.date)):
+        return cell.strftime("%d/%m/%Y")
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell)
+
+
+def _header(frame: pd.DataFrame, year: int, key: PseudonymisationKey) -> pd.DataFrame:
+    out = pd.DataFrame({"child_id": pseudonymise(frame["CHILD"], key, CHILD),
+                        "sex": frame["SEX"], "birth_date": frame["DOB"],
+                        "ethnicity": frame["ETHNIC"], "line": frame["line"],
+                        "element": frame["element"]})
+    q.start_marks(out)
+    q.mark(out, out["child_id"].isna(), "CHILD", q.MISSING_KEY)
+    v.check_dates(out, {"birth_date": "DOB"}, parser=v.uk_dates)
+    v.check_codes(out, {"sex": ("SEX", ssda903_code_list("SEX", year)),
+                        "ethnicity": ("ETHNIC", ssda903_code_list("ETHNIC", year))})
+    out["sex"] = out["sex"].map(_SEX).fillna("U").astype("string")
+    out["death_date"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
+    out["disabled"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    return out
+
+
+def _episodes(frame: pd.DataFrame, year: int, key: PseudonymisationKey) -> pd.DataFrame:
+    out = frame[list(_EPISODE_COLUMNS) + ["line", "element"]].rename(columns=_EPISODE_COLUMNS)
+    out.insert(0, "child_id", pseudonymise(out.pop("raw_child"), key, CHILD))
+    q.start_marks(out)
+    q.mark(out, out["child_id"].isna(), "CHILD", q.MISSING_KEY)
+    q.mark(out, v.text(out["decom"]).isna(), "DECOM", q.MISSING_KEY)
+    v.check_dates(out, {"decom": "DECOM", "dec": "DEC"}, parser=v.uk_dates)
+    v.check_order(out, "decom", "dec", "DEC")
+    v.check_codes(out, {column: (field, ssda903_code_list(field, year))
+                        for field, column in _EPISODE_COLUMNS.items()
+                        if field not in ("CHILD", "DECOM", "DEC")})
+    return out

@@ -1,0 +1,90 @@
+"""Vectorised parsing of raw text values: dates, codes, yes/no, counts.
+
+Each parser returns the parsed column and a mask of values that were present
+but could not be parsed, so the reader can quarantine the row and name the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from evaluation.ingest import quarantine as q
+
+#: Working text dtype: Arrow-backed strings are vectorised in C (the contract casts to "string").
+STRING = "string[pyarrow]"
+_ISO_DATE = r"^\s*(\d{4}-\d{2}-\d{2})(?:Z|[+-]\d{2}:\d{2})?\s*$"
+_UK_DATE = r"^\s*(\d{1,2}/\d{1,2}/\d{4})\s*$"
+
+
+def text(values: pd.Series) -> pd.Series:
+    """Stripped text; empty becomes missing."""
+    out = values.astype(STRING).str.strip()
+    return out.mask(out == "")
+
+
+def code(values: pd.Series) -> pd.Series:
+    """A code: stripped, upper-cased; empty becomes missing."""
+    return text(values).str.upper()
+
+
+def _dates(values: pd.Series, pattern: str, fmt: str) -> tuple[pd.Series, pd.Series]:
+    raw = text(values)
+    # Fast path: the plain format; only values it rejects go through the pattern.
+    dates = pd.to_datetime(raw, format=fmt, errors="coerce").astype("datetime64[ns]")
+    retry = raw.notna() & dates.isna()
+    if retry.any():
+        core = raw[retry].str.extract(pattern, expand=False)
+        dates[retry] = pd.to_datetime(core, format=fmt, errors="coerce").astype("datetime64[ns]")
+    return dates, raw.notna() & dates.isna()
+
+
+def iso_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``YYYY-MM-DD`` (xs:date, optional time zone) -> (dates, present-but-unparseable mask)."""
+    return _dates(values, _ISO_DATE, "%Y-%m-%d")
+
+
+def uk_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``dd/mm/YYYY`` (SSDA903) -> (dates, present-but-unparseable mask)."""
+    return _dates(values, _UK_DATE, "%d/%m/%Y")
+
+
+def unknown(codes: pd.Series, valid: Iterable[str]) -> pd.Series:
+    """Mask of present codes not in ``valid``."""
+    return codes.notna() & ~codes.isin(frozenset(valid))
+
+
+def yes_no(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """CIN yes/no (``1``/``0``, also ``true``/``false``) -> (booleans, unknown mask)."""
+    raw = code(values)
+    mapping = {"1": True, "0": False, "TRUE": True, "FALSE": False}
+    parsed = raw.map(mapping).astype("boolean")
+    return parsed, raw.notna() & parsed.isna()
+
+
+def counts(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Non-negative whole numbers -> (Int64, present-but-invalid mask)."""
+    raw = text(values)
+    number = pd.to_numeric(raw.where(raw.str.fullmatch(r"\d+")), errors="coerce").astype("Int64")
+    return number, raw.notna() & number.isna()
+
+
+def check_dates(frame: pd.DataFrame, columns: dict[str, str], parser=iso_dates) -> None:
+    """Parse ``columns`` (column -> source field name) in place, marking unparseable values."""
+    for column, field in columns.items():
+        parsed, bad = parser(frame[column])
+        q.mark(frame, bad, field, q.UNPARSEABLE_DATE)
+        frame[column] = parsed
+
+
+def check_codes(frame: pd.DataFrame, columns: dict[str, tuple[str, Iterable[str]]]) -> None:
+    """Normalise codes in place; mark codes not in the year's list (column -> (field, codes))."""
+    for column, (field, valid) in columns.items():
+        frame[column] = code(frame[column])
+        q.mark(frame, unknown(frame[column], valid), field, q.UNKNOWN_CODE)
+
+
+def check_order(frame: pd.DataFrame, start: str, end: str, field: str) -> None:
+    """Mark rows whose ``end`` is before ``start``."""
+    q.mark(frame, frame[end] < frame[start], field, q.END_BEFORE_START)
