@@ -70,7 +70,8 @@ def test_every_section_and_the_provenance(release, tmp_path):
     assert importlib.metadata.version("pandas") in text and "4.2.2 (survival 3.5)" in text
     assert "overlapping episodes" in text and "12 repaired" in text
     assert "not estimable (small numbers)" in text            # the blanked hazard-ratio row
-    assert NOT_PRODUCED not in document.get_element_by_id("results").text_content()
+    for key in ("hazard_ratios", "time_in_protection", "days_in_state"):
+        assert NOT_PRODUCED not in document.get_element_by_id(f"result-{key}").text_content()
     counts = document.xpath("//section[@id='data']//table")[1]
     assert "c" in [cell.text_content() for cell in counts.xpath(".//td")]
 
@@ -111,7 +112,7 @@ def test_only_png_figures_are_embedded(tmp_path):
 
 def test_long_tables_are_cut_with_a_note(tmp_path):
     table = pd.DataFrame({"month": pd.date_range("2015-01-01", periods=100, freq="MS"), "count": "20"})
-    document = parse(build_report({"monthly_referrals": table}, {}, {}, tmp_path / "report.html"))
+    document = parse(build_report({"time_series_effects": table}, {}, {}, tmp_path / "report.html"))
     section = document.get_element_by_id("result-monthly_referrals")
     assert len(section.xpath(".//tbody/tr")) == 40
     assert "First 40 of 100 rows" in section.text_content()
@@ -129,8 +130,9 @@ def test_write_release_logs_every_file_for_the_output_checker(tmp_path):
     release = write_release(tables, tmp_path, {"key_fingerprint": "hmac-sha256:abc"})
     session = json.loads(release.results_json.read_text())
     names = {r["files"][0]["name"]: r for r in session["results"].values()}
-    assert set(names) == ({f"tables/{k}.csv" for k in tables} | {f"figures/{k}.png" for k in release.figures}
-                          | {"report.html"})
+    assert set(names) == ({f"tables/{k}.{ext}" for k in tables for ext in ("csv", "parquet")}
+                          | {f"figures/{k}.png" for k in release.figures}
+                          | {"report.html", "schema.json"})
     assert names["tables/monthly_referrals.csv"]["status"] == "review"
     assert names["figures/monthly_referrals.png"]["status"] == "review"
     assert names["tables/hazard_ratios.csv"]["status"] == "pass"

@@ -1,15 +1,28 @@
 """Draw every figure the report knows about from the released tables present.
 
-Maps each released-table name to its figure function, so a run (or the
-Dagster asset wrapping it) gets ``{name: png_path}`` ready for
-:func:`~evaluation.report.build_report`. Tables that are absent are skipped.
+Two kinds of figure:
+
+* one figure per table (:data:`FIGURE_FOR_TABLE`: e.g. the cohort flow, the
+  illustrative tables of :mod:`evaluation.report.demo`);
+* figures drawn from a *view* of a released table (:func:`figure_plan`): a
+  Kaplan–Meier figure per ``km_<outcome>`` table, a CIF panel per exit table,
+  the post-vs-pre hazard ratios per outcome, the forest plot by risk-factor
+  combination, RMST differences, days in each state, the love plot and one
+  monthly series figure per local authority × series.
+
+A run (or the Dagster asset wrapping it) gets ``{figure name: png_path}``
+ready for :func:`~evaluation.report.build_report`, and :func:`figure_sources`
+says which released table each figure was drawn from (for the output log).
+Tables that are absent are skipped.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from evaluation import figures
@@ -25,12 +38,149 @@ FIGURE_FOR_TABLE: dict[str, Callable[..., Path]] = {
     "cohort_flow": figures.flow_figure,
     "covariate_balance": figures.balance_figure,
 }
+#: The outcome whose forest plot by combination and love plot the report shows.
+PRIMARY_OUTCOME = "time_in_protection"
+POST_VS_PRE = "post_fsp vs pre_fsp"
+OUTCOME_TITLES = {
+    "time_in_need": "Time in need (CIN episode)", "time_on_cin_plan": "Time on a CIN plan",
+    "time_in_protection": "Time on a child protection plan", "time_in_care": "Time in care",
+    "time_to_protection": "Time to a child protection plan", "time_to_care": "Time to care",
+    "re_referral": "Time to re-referral",
+}
+
+
+@dataclass(frozen=True)
+class PlannedFigure:
+    """A figure to draw: its name, the released table it comes from, and how to draw it."""
+
+    name: str
+    table: str
+    draw: Callable[[pd.DataFrame, Path], Path]
+
+
+def _rows(table: pd.DataFrame, **where) -> pd.DataFrame:
+    mask = np.ones(len(table), dtype=bool)
+    for column, value in where.items():
+        mask &= (table[column] == value).fillna(False).to_numpy(dtype=bool)
+    return table[mask].reset_index(drop=True)
+
+
+def _title(outcome: str) -> str:
+    return OUTCOME_TITLES.get(outcome, outcome.replace("_", " ").capitalize())
+
+
+def _km(outcome: str):
+    def draw(table, path):
+        time_to = outcome.startswith("time_to") or outcome == "re_referral"
+        return figures.km_figure(table, path, title=_title(outcome),
+                                 ylabel="Proportion not yet reached" if time_to else "Proportion still in the state")
+    return draw
+
+
+def _cif(outcome: str):
+    def draw(table, path):
+        return figures.cif_figure(table, path, title=f"{_title(outcome)}: ways of leaving (cumulative incidence)")
+    return draw
+
+
+def _hazard_ratios(table, path):
+    rows = _rows(table, analysis="cox_adjusted", contrast=POST_VS_PRE)
+    rows = rows[rows["term"].astype(str).str.startswith("cohort[")].reset_index(drop=True)
+    return figures.forest_figure(rows, path, label="outcome",
+                                 title="Adjusted hazard ratio of leaving, post-FSP vs pre-FSP, by outcome",
+                                 xlabel="Hazard ratio (log scale; above 1 = leaving sooner)")
+
+
+def _differential(table, path):
+    rows = _rows(table, outcome=PRIMARY_OUTCOME, term="hazard ratio")
+    return figures.forest_figure(rows, path, label="combination",
+                                 title="Post-FSP vs pre-FSP hazard ratio by risk-factor combination\n"
+                                       f"({_title(PRIMARY_OUTCOME).lower()})",
+                                 xlabel="Hazard ratio (log scale; above 1 = leaving sooner)")
+
+
+def _rmst(table, path):
+    rows = _rows(table, term="rmst_difference", contrast=POST_VS_PRE)
+    if len(rows):
+        rows = rows[rows["time"] == rows["time"].max()].reset_index(drop=True)
+    tau = f" within {rows['time'].iloc[0]:.0f} days" if len(rows) else ""
+    return figures.rmst_figure(rows, path, title=f"Difference in restricted mean days{tau}, post-FSP minus pre-FSP")
+
+
+def _days_in_state(table, path):
+    rows = table[table["cohort"].notna()].reset_index(drop=True)
+    if len(rows):
+        rows = rows[rows["time"] == rows["time"].max()].reset_index(drop=True)
+    view = pd.DataFrame({"state": rows["outcome"].astype(str).str.replace("days_in_", "", regex=False),
+                         "cohort": rows["cohort"],
+                         "mean_days": rows["estimate"].astype(object).where(rows["estimate"].notna(), "c"),
+                         "ci_lower": rows["ci_lower"], "ci_upper": rows["ci_upper"]})
+    tau = f" within {rows['time'].iloc[0]:.0f} days" if len(rows) else ""
+    return figures.days_in_state_figure(view, path, title=f"Mean days in each state{tau}")
+
+
+def _balance(table, path):
+    outcome = PRIMARY_OUTCOME if (table["outcome"] == PRIMARY_OUTCOME).any() else (
+        table["outcome"].iloc[0] if len(table) else PRIMARY_OUTCOME)
+    rows = _rows(table, outcome=outcome)
+    return figures.balance_figure(rows, path, covariate="variable",
+                                  title=f"Covariate balance, post-FSP vs pre-FSP ({_title(outcome).lower()})")
+
+
+def _monthly(la: str, series: str):
+    def draw(table, path):
+        rows = _rows(table, la_code=la, series=series)
+        return figures.timeseries_figure(rows, path, title=f"{series.replace('_', ' ').capitalize()} ({la})")
+    return draw
+
+
+def figure_plan(tables: Mapping[str, pd.DataFrame]) -> list[PlannedFigure]:
+    """The figures that can be drawn from the released tables present, in report order."""
+    plan: list[PlannedFigure] = []
+    if tables.get("cohort_flow") is not None:
+        plan.append(PlannedFigure("cohort_flow", "cohort_flow", figures.flow_figure))
+    for name in tables:
+        if name.startswith("km_") and name != "km_estimates" and tables[name] is not None:
+            plan.append(PlannedFigure(name, name, _km(name[3:])))
+    for name in tables:
+        if name.startswith("cif_") and tables[name] is not None:
+            outcome = tables[name]["outcome"].iloc[0] if len(tables[name]) else name
+            plan.append(PlannedFigure(name, name, _cif(str(outcome))))
+    views = (("hazard_ratios", _hazard_ratios), ("differential_impact", _differential),
+             ("rmst_differences", _rmst), ("days_in_state", _days_in_state), ("covariate_balance", _balance))
+    for name, draw in views:
+        if tables.get(name) is not None:
+            plan.append(PlannedFigure(name, name, draw))
+    monthly = tables.get("monthly_series")
+    if monthly is not None and len(monthly):
+        pairs = monthly[["la_code", "series"]].drop_duplicates()
+        several = pairs["la_code"].nunique() > 1
+        for la, series in pairs.itertuples(index=False):
+            name = f"monthly_{la}_{series}" if several else f"monthly_{series}"
+            plan.append(PlannedFigure(name, "monthly_series", _monthly(str(la), str(series))))
+    return plan
+
+
+def _is_pipeline_release(tables: Mapping[str, pd.DataFrame]) -> bool:
+    """A release built by :func:`~evaluation.report.assemble.release_tables` (tidy tables + views)."""
+    return "cohort_characteristics" in tables or "km_estimates" in tables or "monthly_series" in tables
+
+
+def figure_sources(tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """Figure name -> the released table it is drawn from."""
+    if _is_pipeline_release(tables):
+        return {figure.name: figure.table for figure in figure_plan(tables)}
+    return {name: name for name in FIGURE_FOR_TABLE if tables.get(name) is not None}
 
 
 def draw_release_figures(tables: Mapping[str, pd.DataFrame], directory: str | Path) -> dict[str, Path]:
-    """Write ``<directory>/<name>.png`` for every released table that has a figure."""
+    """Write ``<directory>/<figure>.png`` for every figure the released tables support."""
     directory = Path(directory)
     drawn = {}
+    if _is_pipeline_release(tables):
+        for figure in figure_plan(tables):
+            drawn[figure.name] = figure.draw(tables[figure.table], directory / f"{figure.name}.png")
+        return drawn
     for name, draw in FIGURE_FOR_TABLE.items():
         if name in tables and tables[name] is not None:
             drawn[name] = draw(tables[name], directory / f"{name}.png")

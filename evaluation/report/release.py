@@ -1,24 +1,37 @@
-"""Write a whole release folder: tables, figures, the report and the output checker's log.
+"""Write a whole release folder: tables, schema, figures, the report and the output checker's log.
 
-:func:`write_release` takes released (already disclosure-controlled) tables,
-writes each as CSV, draws the figures, builds the HTML report and records
-every file in an :class:`~evaluation.disclosure.OutputLog`, whose
-``results.json`` the output checker opens in SACRO-Viewer. A table without
-disclosure information (``attrs["disclosure"]``, lost e.g. through Parquet)
-and the figure drawn from it go to ``review`` rather than ``pass``.
+:func:`write_release` takes released (already disclosure-controlled) tables
+(:func:`~evaluation.report.assemble.release_tables`) and writes
+
+* ``tables/<name>.parquet`` — typed, for analysts and notebooks;
+* ``tables/<name>.csv`` — the same table as text, because the output checker
+  reviews files in SACRO-Viewer, which shows CSV and PNG but cannot open
+  Parquet; a checker must be able to read every number that leaves;
+* ``schema.json`` — every table's description and the meaning of each column;
+* ``figures/<name>.png``, ``report.html`` and the output checker's
+  ``results.json`` (every file with its checks and SHA-256).
+
+A table without disclosure information (``attrs["disclosure"]``, lost e.g.
+through Parquet) and the figures drawn from it go to ``review`` rather than
+``pass``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
 
 from evaluation.disclosure import DEFAULT, DisclosureConfig, OutputLog
+from evaluation.disclosure.output_log import _jsonable
+from evaluation.report.assemble import schema_for
 from evaluation.report.build import build_report
-from evaluation.report.drawing import draw_release_figures
+from evaluation.report.drawing import draw_release_figures, figure_sources
+
+SCHEMA_FILE = "schema.json"
 
 
 @dataclass(frozen=True)
@@ -31,10 +44,53 @@ class Release:
     tables: dict[str, Path]
     figures: dict[str, Path]
     statuses: dict[str, int]
+    schema: Path | None = None
+    parquet: dict[str, Path] | None = None
 
 
 def _check(table: pd.DataFrame) -> str:
     return "pass" if table.attrs.get("disclosure") else "review"
+
+
+def _sdc(table: pd.DataFrame) -> dict[str, Any]:
+    """The SDC summary of a table for the checker (as OutputLog.add_table records it)."""
+    info = dict(table.attrs.get("disclosure", {}))
+    sdc: dict[str, Any] = {"summary": {}, "cells": {}}
+    for column, rows in info.get("suppressed_rows", {}).items():
+        if column in table.columns:
+            position = list(table.columns).index(column)
+            sdc["cells"].setdefault("Suppressed", []).extend([[int(r), position] for r in rows])
+    for key in ("primary", "secondary"):
+        if key in info:
+            values = info[key].values() if isinstance(info[key], dict) else [info[key]]
+            sdc["summary"][f"{key}_suppressions"] = int(sum(
+                sum(v.values()) if isinstance(v, dict) else v for v in values))
+    if "not_estimable_rows" in info:
+        sdc["summary"]["not_estimable_rows"] = info["not_estimable_rows"]
+    return sdc
+
+
+def _parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
+    """Object columns as text (None kept), so that each Parquet column has one type."""
+    out = table.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(lambda v: None if v is None or (isinstance(v, float) and v != v)
+                                          else str(v))
+    return out
+
+
+def table_schema(name: str, table: pd.DataFrame) -> dict[str, Any]:
+    """A table's schema entry: description, and per column its type and meaning."""
+    try:
+        schema = schema_for(name)
+        description, meanings = schema.description, schema.columns
+    except KeyError:
+        description, meanings = "Released table (no schema registered).", {}
+    return {"description": description, "files": [f"tables/{name}.parquet", f"tables/{name}.csv"],
+            "rows": int(len(table)),
+            "columns": [{"name": str(c), "type": str(table[c].dtype), "meaning": meanings.get(str(c), "")}
+                        for c in table.columns]}
 
 
 def write_release(
@@ -43,19 +99,33 @@ def write_release(
     context: Mapping[str, Any] | None = None,
     config: DisclosureConfig = DEFAULT,
 ) -> Release:
-    """Write ``tables/*.csv``, ``figures/*.png``, ``report.html`` and ``results.json`` under ``directory``."""
+    """Write tables (Parquet and CSV), ``schema.json``, figures, ``report.html`` and ``results.json``."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tables").mkdir(parents=True, exist_ok=True)
     log = OutputLog(directory, config)
-    table_paths = {}
+    csv_paths, parquet_paths, schema = {}, {}, {}
     for name, table in tables.items():
-        path = directory / "tables" / f"{name}.csv"
-        log.add_table(path, table, checks={"DisclosureControlApplied": _check(table)})
-        table_paths[name] = path
+        csv = directory / "tables" / f"{name}.csv"
+        log.add_table(csv, table, checks={"DisclosureControlApplied": _check(table)})
+        csv_paths[name] = csv
+        parquet = directory / "tables" / f"{name}.parquet"
+        _parquet_ready(table).to_parquet(parquet, index=False)
+        log.add(parquet, {"DisclosureControlApplied": _check(table)}, output_type="table",
+                properties={"disclosure": _jsonable(table.attrs.get("disclosure", {}))}, sdc=_sdc(table),
+                comments=[f"same content as tables/{name}.csv"])
+        parquet_paths[name] = parquet
+        schema[name] = table_schema(name, table)
+    schema_path = directory / SCHEMA_FILE
+    schema_path.write_text(json.dumps({"disclosure": _jsonable(asdict(config)), "tables": schema}, indent=2),
+                           encoding="utf-8")
+    log.add(schema_path, {"NoData": "pass"}, output_type="custom", comments=["column descriptions only"])
+
     figures = draw_release_figures(tables, directory / "figures")
+    sources = figure_sources(tables)
     for name, path in figures.items():
-        log.add(path, {"DrawnFromReleasedTable": _check(tables[name]), "RasterImage": "pass"},
-                output_type="figure", comments=[f"drawn from tables/{name}.csv"])
+        source = sources.get(name, name)
+        log.add(path, {"DrawnFromReleasedTable": _check(tables[source]), "RasterImage": "pass"},
+                output_type="figure", comments=[f"drawn from tables/{source}.csv"])
     context = dict(context or {})
     context.setdefault("disclosure", {
         "smallest count shown": config.threshold, "counts rounded to": config.rounding_base,
@@ -63,9 +133,27 @@ def write_release(
         "fewest at risk on a curve": config.min_at_risk,
         "fewest people behind a percentage or mean": config.min_denominator,
     })
+    if "validation" not in context and tables.get("validation_summary") is not None:
+        context["validation"] = validation_rows(tables["validation_summary"])
     context.setdefault("output_log", log.statuses())
     report = build_report(tables, figures, context, directory / "report.html")
     worst = "pass" if log.statuses()["review"] == log.statuses()["fail"] == 0 else "review"
     log.add(report, {"BuiltFromReleasedOutputs": worst, "SelfContained": "pass"}, output_type="report")
     results = log.write()
-    return Release(directory, report, results, table_paths, figures, log.statuses())
+    return Release(directory, report, results, csv_paths, figures, log.statuses(), schema_path, parquet_paths)
+
+
+def validation_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
+    """The validation summary as the report's check / status / detail rows."""
+    rows = []
+    for record in summary.to_dict("records"):
+        where = f" ({record['local_authority']})" if record.get("local_authority") else ""
+        passed = record.get("passed")
+        status = "pass" if (pd.notna(passed) and bool(passed)) else ("warning" if str(record.get("severity")).upper() == "WARN"
+                                                else "fail")
+        detail = ""
+        if pd.notna(record.get("expectations")):
+            detail = f"{record.get('expectations_failed', 0)} of {record['expectations']} expectations failed"
+        rows.append({"check": f"{record.get('asset')}: {record.get('check')}{where}", "status": status,
+                     "detail": detail})
+    return rows

@@ -24,36 +24,89 @@ class ResultSection:
 
 RESULT_SECTIONS: tuple[ResultSection, ...] = (
     ResultSection(
+        "time_in_need", "How long children stay in need",
+        "Kaplan–Meier curves: the proportion of children whose Child in Need episode is still open a "
+        "given number of days after referral, by cohort. Counts are rounded to 5 and curves stop before "
+        "fewer than 10 children remain at risk.",
+        figure="km_time_in_need", table="km_time_in_need"),
+    ResultSection(
         "time_in_protection", "How long children stay on a protection plan",
         "Kaplan–Meier curves: the proportion of children still on a child protection plan a given "
         "number of days after it started, by cohort. A curve that falls faster means plans ending "
         "sooner. Counts are rounded to 5 and curves stop before fewer than 10 children remain.",
         figure="km_time_in_protection", table="km_time_in_protection"),
     ResultSection(
+        "time_in_care", "How long children stay in care",
+        "Kaplan–Meier curves: the proportion of children still looked after a given number of days "
+        "after a period of care started, by cohort.",
+        figure="km_time_in_care", table="km_time_in_care"),
+    ResultSection(
+        "km_estimates", "Survival at fixed days and median times",
+        "The Kaplan–Meier estimates at fixed days and the median time in each state (rounded to whole "
+        "weeks), by outcome and cohort.", table="km_estimates"),
+    ResultSection(
+        "logrank", "Log-rank tests",
+        "Tests of equal time in the state between cohorts, unstratified and stratified.", table="logrank"),
+    ResultSection(
         "exits_from_protection", "How protection plans end",
         "Cumulative incidence of each way of leaving a plan (step-down to a Child in Need plan, case "
         "closure, entry to care), accounting for the other ways as competing exits.",
         figure="cif_exit_from_protection", table="cif_exit_from_protection"),
     ResultSection(
-        "hazard_ratios", "Differences by combination of parental risk factors",
-        "Hazard ratios comparing post-FSP with pre-FSP families, overall and for each combination of "
-        "domestic abuse (DA), parental mental health (MH) and substance misuse (SM). Combinations with "
-        "too few children or events are shown as not estimable.",
+        "exits_from_care", "How periods of care end",
+        "Cumulative incidence of each way of leaving care (return home, permanence, other).",
+        figure="cif_exit_from_care", table="cif_exit_from_care"),
+    ResultSection(
+        "cumulative_incidence", "Exits at fixed days",
+        "Cumulative incidence of each exit route at fixed days, overall, by cohort and by combination "
+        "of parental risk factors.", table="cumulative_incidence"),
+    ResultSection(
+        "gray_test", "Do the exit routes differ between cohorts?",
+        "Gray's tests of equal cumulative incidence of each exit route.", table="gray_test"),
+    ResultSection(
+        "cause_specific_cox", "Cause-specific hazard ratios",
+        "Cox models of each exit route with the other routes censored.", table="cause_specific_cox"),
+    ResultSection(
+        "fine_gray", "Subdistribution hazard ratios",
+        "Fine–Gray models of each exit route.", table="fine_gray"),
+    ResultSection(
+        "hazard_ratios", "Hazard ratios between cohorts",
+        "Hazard ratios of leaving the state from Cox regression, post-FSP (and transition) against "
+        "pre-FSP, with standard errors allowing for siblings. Rows resting on too few children or "
+        "events are shown as not estimable.",
         figure="hazard_ratios", table="hazard_ratios"),
+    ResultSection(
+        "differential_impact", "Differences by combination of parental risk factors",
+        "Hazard ratios comparing post-FSP with pre-FSP families within each combination of domestic "
+        "abuse (DA), parental mental health (MH) and substance misuse (SM). Combinations with too few "
+        "children or events are shown as not estimable.",
+        figure="differential_impact", table="differential_impact"),
+    ResultSection(
+        "ph_tests", "Proportional-hazards checks",
+        "Tests of whether each hazard ratio is constant over time (cox.zph).", table="ph_tests"),
     ResultSection(
         "rmst_differences", "Difference in mean days in each state",
         "Restricted mean time in the state over the follow-up window: the average number of days, "
         "post-FSP minus pre-FSP. Negative values mean fewer days.",
         figure="rmst_differences", table="rmst_differences"),
     ResultSection(
+        "weighted_estimates", "Weighted comparison",
+        "Kaplan–Meier and Cox estimates with inverse-probability-of-cohort weights, and the effective "
+        "sample sizes.", table="weighted_estimates"),
+    ResultSection(
         "days_in_state", "Days in need, on a plan and in care",
         "Mean days in each state per cohort within the follow-up window.",
         figure="days_in_state", table="days_in_state"),
     ResultSection(
+        "proportion_reaching", "How many children need protection or care",
+        "The proportion of children reaching a protection plan, care, or either within each horizon.",
+        table="proportion_reaching"),
+    ResultSection(
         "monthly_referrals", "Monthly trends around go-live",
         "Monthly counts with the segmented-regression fit before and after go-live; grey bands are "
-        "national Covid lockdowns.",
-        figure="monthly_referrals", table="monthly_referrals"),
+        "national Covid lockdowns. The table gives the level and slope changes at go-live and at a "
+        "placebo go-live a year earlier; the other series follow as further figures.",
+        figure="monthly_referrals", table="time_series_effects"),
     ResultSection(
         "covariate_balance", "Comparability of the cohorts",
         "Standardised mean differences between cohorts before and after adjustment; values within "
@@ -63,7 +116,7 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
 
 #: The section about the data: cohort flow and cohort counts.
 DATA_FIGURE = "cohort_flow"
-DATA_TABLES = ("cohort_flow", "cohort_counts")
+DATA_TABLES = ("cohort_flow", "cohort_characteristics", "cohort_counts")
 NOT_PRODUCED = "Not produced in this run."
 
 DEFAULT_QUESTION = (
