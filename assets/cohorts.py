@@ -6,7 +6,9 @@ import dagster as dg
 from assets.partitions import local_authorities
 from assets.spells import DOOR_INPUTS
 from assets.study import StudySettings
-from evaluation import cohorts
+from evaluation.cohorts.analysis_dataset import analysis_dataset as build_analysis_dataset
+from evaluation.cohorts.cohorts import family_cohorts as build_family_cohorts
+from evaluation.cohorts.flow import cohort_flow as build_cohort_flow
 
 _COMMON = dict(
     key_prefix=["cohorts"],
@@ -23,7 +25,7 @@ _COMMON = dict(
           "window) and cohort (pre-FSP / transition / post-FSP by that date; family-level "
           "assignment by the earliest child).", **_COMMON)
 def family_cohorts(context: dg.AssetExecutionContext, study: StudySettings, **tables):
-    frame = cohorts.family_cohorts(tables, study.config())
+    frame = build_family_cohorts(tables, study.config())
     context.add_output_metadata({
         "dagster/row_count": len(frame),
         "families_by_cohort": dg.MetadataValue.json(
@@ -36,7 +38,7 @@ def family_cohorts(context: dg.AssetExecutionContext, study: StudySettings, **ta
           "(cluster), cohort, risk-factor combination and covariates. Pseudonymised; never "
           "released; the input to every model.", **_COMMON)
 def analysis_dataset(context: dg.AssetExecutionContext, study: StudySettings, **tables):
-    frame = cohorts.analysis_dataset(tables, study.config())
+    frame = build_analysis_dataset(tables, study.config())
     context.add_output_metadata({
         "dagster/row_count": len(frame),
         "children": int(frame["child_id"].nunique()),
@@ -48,7 +50,8 @@ def analysis_dataset(context: dg.AssetExecutionContext, study: StudySettings, **
 @dg.asset(description="Families and children at each inclusion step by cohort, with the reason "
           "each was excluded: the numbers behind the flow diagram.", **_COMMON)
 def cohort_flow(context: dg.AssetExecutionContext, study: StudySettings, **tables):
-    frame = cohorts.cohort_flow(tables, study.config())
+    frame = build_cohort_flow(tables, study.config())
+    frame.insert(0, "la_code", context.partition_key)
     context.add_output_metadata({"dagster/row_count": len(frame)})
     return frame
 

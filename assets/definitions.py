@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import analysis, cohorts, ingest, spells
+from assets import analysis, cohorts, ingest, release, spells
 from assets.resources import (
     KEY_ENV_VAR,
     InputFolder,
@@ -26,10 +26,11 @@ STAGES: tuple[tuple[str, bool], ...] = (
     ("spells", True),
     ("cohorts", True),
     ("analysis", False),
+    ("release", False),
 )
 
 ALL_ASSETS = [ingest.ingest_and_pseudonymise, *spells.SPELL_ASSETS, *cohorts.COHORT_ASSETS,
-              *analysis.PER_LA_ASSETS, *analysis.POOLED_ASSETS]
+              *analysis.PER_LA_ASSETS, *analysis.POOLED_ASSETS, release.released_outputs]
 
 
 def build_resources(database: str | None = None, input_dir: str | None = None,

@@ -85,12 +85,15 @@ def run_pipeline(instance: dg.DagsterInstance, resources: dict | None = None,
                      + ". Open the run in the Dagster UI (make ui) for details.")
                 return 1
         echo(f"    {stage} done in {time.perf_counter() - t0:.1f} s")
-    from evaluation.validation import build_data_docs
+    from evaluation.validation.engine import docs_index
 
-    docs = build_data_docs(resources["validation"].context())
+    out = resources["output_folder"].path
     echo(f"==> all stages done in {time.perf_counter() - started:.1f} s")
+    echo(f"==> report: {out}/report.html  (tables: {out}/tables/, figures: {out}/figures/, "
+         f"output checker's log: {out}/results.json)")
+    docs = docs_index(resources["validation"].context())
     if docs is not None:
-        echo(f"==> validation Data Docs (for analysts; not for release): {docs}")
+        echo(f"==> validation Data Docs (for analysts inside the environment; not for release): {docs}")
     return 0
 
 

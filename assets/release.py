@@ -1,0 +1,101 @@
+"""Release: disclosure-controlled tables, figures, the HTML report and the output checker's log."""
+
+import importlib.metadata
+import platform
+import shutil
+
+import dagster as dg
+import pandas as pd
+
+from assets.analysis import POOLED_ASSETS
+from assets.resources import OutputFolder, PseudonymisationKeyResource
+from assets.study import StudySettings
+from checks import ALL_CHECKS
+from checks.resources import ValidationResource
+from checks.summary import validation_summary
+from evaluation.report import write_release
+from evaluation.report.assemble import release_tables
+from evaluation.validation import build_data_docs
+
+#: Every internal result table of the pooled analysis, as inputs of the release.
+RESULT_INPUTS = {key.path[-1]: dg.AssetIn(key=key)
+                 for asset in POOLED_ASSETS for key in asset.keys}
+
+#: What a release folder holds; cleared before each release so nothing stale is carried out.
+RELEASED_PATHS = ("tables", "figures", "checksums", "report.html", "results.json", "schema.json",
+                  "config.json")
+
+SOFTWARE = ("dagster", "pandas", "numpy", "scipy", "statsmodels", "lifelines", "duckdb",
+            "great_expectations", "matplotlib", "fsp-evaluation")
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in SOFTWARE:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    versions["R reference"] = "R survival 3.5.3, cmprsk, sandwich, MASS (tests/reference/)"
+    return versions
+
+
+def _extract_dates(extracts: pd.DataFrame) -> dict[str, str]:
+    latest = extracts.groupby(["la_code", "dataset"])["reference_date"].max()
+    return {f"LA {la} {dataset}": pd.Timestamp(day).date().isoformat()
+            for (la, dataset), day in latest.items()}
+
+
+@dg.asset(
+    key_prefix=["release"],
+    group_name="release",
+    ins={**RESULT_INPUTS,
+         "cohort_flow": dg.AssetIn(key=["cohorts", "cohort_flow"]),
+         "analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"]),
+         "monthly_counts": dg.AssetIn(key=["cohorts", "monthly_counts"]),
+         "extracts": dg.AssetIn(key=["pseudonymised", "extracts"])},
+    description="Everything that may leave the secure environment, written to the outputs folder: "
+    "parquet (and CSV) tables that passed disclosure control, PNG figures, the self-contained HTML "
+    "report, schema.json and results.json (the output checker's log). Also rebuilds the validation "
+    "Data Docs (for analysts; not part of the release).",
+    kinds={"parquet", "html"},
+)
+def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFolder,
+                     pseudonymisation_key: PseudonymisationKeyResource, study: StudySettings,
+                     validation: ValidationResource, cohort_flow: pd.DataFrame,
+                     analysis_dataset: pd.DataFrame, monthly_counts: pd.DataFrame,
+                     extracts: pd.DataFrame, **results) -> dg.MaterializeResult:
+    config = study.config()
+    # The flow of every local authority, added up step by step (each LA's counts add up alone).
+    keys = [c for c in cohort_flow.columns if c not in ("la_code", "families", "children")]
+    cohort_flow = (cohort_flow.groupby(keys, sort=False, dropna=False)[["families", "children"]]
+                   .sum().reset_index().sort_values("step", kind="stable").reset_index(drop=True))
+    summary = validation_summary(context.instance, ALL_CHECKS)
+    tables = release_tables(results, cohort_flow, analysis_dataset, monthly_counts,
+                            validation=summary, study=config)
+    out = output_folder.folder()
+    for name in RELEASED_PATHS:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    release = write_release(tables, out, {
+        "title": "Family Solutions Plus: time in need, in protection and in care",
+        "local_authority": ", ".join(sorted(extracts["la_code"].astype(str).unique())),
+        "go_live": config.go_live.isoformat(),
+        "key_fingerprint": pseudonymisation_key.get().fingerprint,
+        "software": software_versions(),
+        "extract_dates": _extract_dates(extracts),
+    })
+    docs = build_data_docs(validation.context())
+    context.log.info(f"report written to {release.report}")
+    return dg.MaterializeResult(metadata={
+        "report": dg.MetadataValue.path(str(release.report)),
+        "results_json": dg.MetadataValue.path(str(release.results_json)),
+        "tables": len(release.tables),
+        "figures": len(release.figures),
+        "output_log": dg.MetadataValue.json(release.statuses),
+        "validation_checks_failed": int((~summary["passed"]).sum()) if len(summary) else 0,
+        **({"data_docs": dg.MetadataValue.path(str(docs))} if docs else {}),
+    })

@@ -1,0 +1,342 @@
+"""Every single-event survival analysis of every outcome, as result tables.
+
+:func:`survival_results` runs the estimators of :mod:`evaluation.survival` on
+the analysis dataset (one row per child × outcome) with the conventions of
+:mod:`evaluation.analysis.design` — family-clustered standard errors
+throughout, delayed entry where any row enters late, strata by local
+authority when there is more than one — and returns these tables:
+
+=====================  =====================================================================
+``km_estimates``       Kaplan–Meier survival at ``times`` and the median, by outcome × cohort
+                       (IJ SE clustered by family, log-log CIs by default)
+``km_curves``          full step tables by outcome × cohort, **internal** (exact event times
+                       and small risk sets): outcome, cohort, time, n_risk, n_event, n_censor,
+                       survival, std_err, lower, upper — for the release step's safe curves
+``logrank``            log-rank tests pre vs post and across the three cohorts, unstratified
+                       (``analysis="logrank"``) and stratified (``"logrank_by_la_code"``,
+                       ``"logrank_by_age_band"``); family-clustered robust score test
+``hazard_ratios``      Cox (Efron ties, family-clustered SE, LA strata): ``cox_unadjusted``
+                       (cohort terms) and ``cox_adjusted`` (+ risk flags and covariates);
+                       ``contrast`` names the cohort terms, other terms have none
+``ph_tests``           cox.zph per term and GLOBAL beside each model (``<model>_zph``)
+``rmst``               RMST at each tau by cohort, post − pre and transition − pre,
+                       family-clustered IJ SE
+``differential_impact``  post vs pre HR within each of the eight combinations, heterogeneity
+                       test, Holm p; sparse combinations "not estimable"
+``weighted``           IPW (propensity of post vs pre from the adjustment covariates less
+                       ``lockdown_period``, LA indicators, fitted per outcome): weighted KM
+                       (``kaplan_meier_ipw``), weighted Cox (``cox_ipw``, robust SE), Kish
+                       effective sample size per cohort
+``balance``            covariate balance before/after weighting per outcome, **not tidy**:
+                       outcome, variable, mean_reference, mean_comparison, smd_before,
+                       weighted_mean_reference, weighted_mean_comparison, smd_after,
+                       imbalanced_before, imbalanced_after
+=====================  =====================================================================
+
+All but ``km_curves`` and ``balance`` are tidy (:mod:`evaluation.results`).
+Nothing is estimated here: every number is a direct call of an estimator.
+Sparse data (a tiny county, an outcome with few events, an absent cohort)
+give NaN rows whose ``method`` starts "not estimable:" and says why.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from evaluation.analysis.design import (
+    CONTRASTS, COHORT, COMBINATION_LABELS, DURATION, EVENT, FAMILY, NUMERIC, REFERENCE, TERM_CONTRASTS,
+    Adjustment, contrast_label, entry_column, outcome_rows, present, strata_column,
+    with_adjustment_terms, with_cohort_terms,
+)
+from evaluation.analysis.guard import attempt, concat, not_estimable
+from evaluation.cohorts.analysis_dataset import OUTCOMES
+from evaluation.cohorts.config import COHORTS, StudyConfig
+from evaluation.results import tidy
+from evaluation.survival.cox import cox_ph
+from evaluation.survival.differential import differential_impact
+from evaluation.survival.kaplan_meier import REPORT_DAYS, kaplan_meier, kaplan_meier_by
+from evaluation.survival.logrank import logrank_test
+from evaluation.survival.rmst import DEFAULT_TAUS, rmst_difference
+from evaluation.survival.weighting import balance_table, cohort_weights
+from evaluation.survival.zph import cox_zph
+
+TABLES: tuple[str, ...] = ("km_estimates", "km_curves", "logrank", "hazard_ratios", "ph_tests", "rmst",
+                           "differential_impact", "weighted", "balance")
+#: Columns of the internal ``km_curves`` table.
+CURVE_COLUMNS: tuple[str, ...] = ("outcome", "cohort", "time", "n_risk", "n_event", "n_censor", "survival",
+                                  "std_err", "lower", "upper")
+#: The two Cox models fitted per outcome.
+MODELS: tuple[str, ...] = ("cox_unadjusted", "cox_adjusted")
+#: Fewer events than this in a cohort of a combination: that combination's HR is not estimable.
+MIN_EVENTS = 5
+#: Weight column added for the IPW analyses.
+IPW = "ipw"
+#: Tidy table -> the ``analysis`` label of its "no rows for this outcome" row.
+EMPTY_OUTCOME_ANALYSES: dict[str, str] = {
+    "km_estimates": "kaplan_meier", "logrank": "logrank", "hazard_ratios": "cox_unadjusted",
+    "ph_tests": "cox_unadjusted_zph", "rmst": "rmst", "differential_impact": "cox_differential",
+    "weighted": "cox_ipw"}
+#: Propensity covariates: the adjustment set with local authorities as indicators, less
+#: ``lockdown_period``, which cannot occur before 2020 (no overlap with pre-FSP: positivity fails).
+PROPENSITY = Adjustment(numeric=tuple(c for c in NUMERIC if c != "lockdown_period"), la_indicators=True)
+
+
+def survival_results(
+    analysis: pd.DataFrame,
+    config: StudyConfig,
+    *,
+    outcomes: Sequence[str] | None = None,
+    times: Sequence[float] = REPORT_DAYS,
+    taus: Sequence[float] = DEFAULT_TAUS,
+    conf_type: str = "log-log",
+    min_events: int = MIN_EVENTS,
+) -> dict[str, pd.DataFrame]:
+    """All single-event survival tables for every outcome (see the module docstring).
+
+    ``config`` is the study configuration the dataset was built with (its
+    cohort definitions are what ``cohort`` means); ``outcomes`` defaults to
+    every outcome present, in :data:`~evaluation.cohorts.analysis_dataset.OUTCOMES` order.
+    """
+    del config  # the dataset already carries the study's cohorts; kept for a uniform signature
+    if outcomes is None:
+        outcomes = [o for o in OUTCOMES if o in set(analysis["outcome"].dropna())]
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
+    for outcome in outcomes:
+        df = outcome_rows(analysis, outcome)
+        if len(df) == 0:
+            for name, analysis_name in EMPTY_OUTCOME_ANALYSES.items():
+                parts[name].append(not_estimable("no rows for this outcome", outcome=outcome,
+                                                 analysis=analysis_name))
+            continue
+        km, curves = _kaplan_meier(df, outcome, times, conf_type)
+        parts["km_estimates"].append(km)
+        parts["km_curves"].append(curves)
+        parts["logrank"].append(_logrank(df, outcome))
+        models, tests = _cox_models(df, outcome)
+        parts["hazard_ratios"].append(models)
+        parts["ph_tests"].append(tests)
+        parts["rmst"].append(_rmst(df, outcome, taus))
+        parts["differential_impact"].append(_differential(df, outcome, min_events))
+        weighted, balance = _weighted(df, outcome, times, conf_type)
+        parts["weighted"].append(weighted)
+        parts["balance"].append(balance)
+    out = {name: concat(frames) for name, frames in parts.items() if name not in ("km_curves", "balance")}
+    out["km_curves"] = _stack(parts["km_curves"], CURVE_COLUMNS)
+    out["balance"] = _stack(parts["balance"], ("outcome", "variable"))
+    return {name: out[name] for name in TABLES}
+
+
+def _stack(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(columns))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _absent(df: pd.DataFrame, outcome: str, analysis: str, **keys) -> list[pd.DataFrame]:
+    """A not-estimable row for each cohort with no rows in this outcome."""
+    have = present(df[COHORT])
+    return [not_estimable(f"no children in cohort {c} for this outcome", outcome=outcome, analysis=analysis,
+                          cohort=c, **keys) for c in COHORTS if c not in have]
+
+
+# -- Kaplan–Meier ------------------------------------------------------------------------
+
+
+def _kaplan_meier(df, outcome, times, conf_type) -> tuple[pd.DataFrame, pd.DataFrame]:
+    entry = entry_column(df)
+    table = attempt(lambda: kaplan_meier_by(df, DURATION, EVENT, COHORT, times=times, entry=entry,
+                                            cluster=FAMILY, conf_type=conf_type, outcome=outcome),
+                    outcome=outcome, analysis="kaplan_meier")
+    curves = []
+    for cohort, part in df.groupby(COHORT, sort=True, observed=True):
+        try:
+            fit = kaplan_meier(part, DURATION, EVENT, entry=entry, cluster=FAMILY, conf_type=conf_type)
+        except ValueError:
+            continue  # the same failure is already reported in km_estimates
+        curves.append(fit.table.assign(outcome=outcome, cohort=cohort)[list(CURVE_COLUMNS)])
+    return concat([table, *_absent(df, outcome, "kaplan_meier")]), _stack(curves, CURVE_COLUMNS)
+
+
+# -- log-rank ------------------------------------------------------------------------------
+
+
+def _logrank(df, outcome) -> pd.DataFrame:
+    entry = entry_column(df)
+    comparisons = [[c for c in (REFERENCE, "post_fsp")], list(COHORTS)]
+    stratifications = [None, strata_column(df), "age_band"]
+    tables = []
+    for groups in comparisons:
+        label = contrast_label("post_fsp") if len(groups) == 2 else " vs ".join(groups)
+        rows = df[df[COHORT].isin(groups)]
+        have = present(rows[COHORT], groups)
+        for strata in dict.fromkeys(stratifications):  # drops a repeated None
+            analysis = "logrank" if strata is None else f"logrank_by_{strata}"
+            keys = dict(outcome=outcome, analysis=analysis, contrast=label, term="chisq")
+            if len(have) < len(groups):
+                missing = ", ".join(g for g in groups if g not in have)
+                tables.append(not_estimable(f"no children in cohort {missing}", **keys))
+                continue
+            if strata is not None and rows[strata].isna().any():
+                tables.append(not_estimable(f"missing {strata}", **keys))
+                continue
+
+            def test(rows=rows, strata=strata, analysis=analysis, label=label):
+                result = logrank_test(rows, DURATION, EVENT, COHORT, strata=strata, entry=entry, cluster=FAMILY)
+                table = result.tidy(outcome=outcome)
+                table["analysis"] = analysis
+                table["contrast"] = label
+                if strata is not None:
+                    table["method"] = table["method"].str.replace(", stratified", f", stratified by {strata}",
+                                                                  regex=False)
+                return table
+
+            tables.append(attempt(test, **keys))
+    return concat(tables)
+
+
+# -- Cox -------------------------------------------------------------------------------------
+
+
+def _cohort_design(df) -> tuple[pd.DataFrame, list[str], list[tuple[str | None, str]]]:
+    """Cohort terms of the cohorts present, and (term, reason) for those that cannot be estimated."""
+    frame, names = with_cohort_terms(df)
+    have = present(df[COHORT])
+    if REFERENCE not in have:
+        return frame, [], [(None, f"no children in the reference cohort {REFERENCE}")]
+    kept = [name for (comparison, _), name in zip(CONTRASTS, names) if comparison in have]
+    missing = [(name, f"no children in cohort {comparison}")
+               for (comparison, _), name in zip(CONTRASTS, names) if comparison not in have]
+    return frame, kept, missing
+
+
+def _model_rows(fit, outcome, analysis) -> pd.DataFrame:
+    table = fit.tidy(outcome, analysis=analysis)
+    table["contrast"] = table["term"].map(TERM_CONTRASTS)
+    return table
+
+
+def _cox_models(df, outcome) -> tuple[pd.DataFrame, pd.DataFrame]:
+    entry, strata = entry_column(df), strata_column(df)
+    frame, cohort_names, missing = _cohort_design(df)
+    models, tests = [], []
+    for model in MODELS:
+        keys = dict(outcome=outcome, analysis=model)
+        for name, reason in missing:
+            models.append(not_estimable(reason, term=name, contrast=TERM_CONTRASTS.get(name), **keys))
+        if not cohort_names:
+            continue
+        terms = list(cohort_names)
+        design = frame
+        if model == "cox_adjusted":
+            design, adjustment = with_adjustment_terms(frame)
+            terms += adjustment
+        try:
+            fit = cox_ph(design, DURATION, EVENT, terms, entry=entry, strata=strata, cluster=FAMILY,
+                         ties="efron")
+        except ValueError as error:
+            models.append(not_estimable(str(error), term=cohort_names[0],
+                                        contrast=TERM_CONTRASTS[cohort_names[0]], **keys))
+            continue
+        models.append(_model_rows(fit, outcome, model))
+        tests.append(attempt(lambda: cox_zph(fit).tidy(outcome, analysis=f"{model}_zph"),
+                             outcome=outcome, analysis=f"{model}_zph", term="GLOBAL"))
+    return concat(models), concat(tests)
+
+
+# -- RMST ------------------------------------------------------------------------------------
+
+
+def _rmst(df, outcome, taus) -> pd.DataFrame:
+    entry = entry_column(df)
+    have = present(df[COHORT])
+    tables = []
+    for comparison, reference in CONTRASTS:
+        keys = dict(outcome=outcome, analysis="rmst", contrast=contrast_label(comparison, reference),
+                    term="rmst_difference")
+        if reference not in have or comparison not in have:
+            missing = ", ".join(c for c in (reference, comparison) if c not in have)
+            tables.append(not_estimable(f"no children in cohort {missing}", **keys))
+            continue
+        table = attempt(lambda: rmst_difference(df, DURATION, EVENT, COHORT, tau=taus, reference=reference,
+                                                comparison=comparison, entry=entry, cluster=FAMILY,
+                                                outcome=outcome), **keys)
+        if comparison != "post_fsp" and "cohort" in table:
+            table = table[(table["cohort"] != reference).to_numpy()]  # the reference rows come once
+        tables.append(table)
+    return concat(tables)
+
+
+# -- differential impact ---------------------------------------------------------------------
+
+
+def _differential(df, outcome, min_events) -> pd.DataFrame:
+    keys = dict(outcome=outcome, analysis="cox_differential", contrast=contrast_label("post_fsp"))
+    rows = df[df[COHORT].isin([REFERENCE, "post_fsp"])]
+    if len(present(rows[COHORT])) < 2:
+        return not_estimable("needs children in both pre_fsp and post_fsp", **keys)
+    # the combination main effects replace the three flags
+    design, adjustment = with_adjustment_terms(rows, adjustment=Adjustment(flags=False))
+
+    def run():
+        result = differential_impact(
+            design, DURATION, EVENT, COHORT, "combination", reference=REFERENCE, comparison="post_fsp",
+            covariates=adjustment, entry=entry_column(rows), strata=strata_column(rows), cluster=FAMILY,
+            min_events=min_events, combinations=COMBINATION_LABELS)
+        return result.tidy(outcome, analysis="cox_differential")
+
+    return attempt(run, **keys)
+
+
+# -- inverse probability weighting -----------------------------------------------------------
+
+
+def _weighted(df, outcome, times, conf_type) -> tuple[pd.DataFrame, pd.DataFrame]:
+    keys = dict(outcome=outcome, analysis="cox_ipw", contrast=contrast_label("post_fsp"),
+                term="cohort[post_fsp]")
+    rows = df[df[COHORT].isin([REFERENCE, "post_fsp"])].reset_index(drop=True)
+    if len(present(rows[COHORT])) < 2:
+        return not_estimable("needs children in both pre_fsp and post_fsp", **keys), None
+    entry, strata = entry_column(rows), strata_column(rows)
+    design, covariates = with_adjustment_terms(rows, event=np.ones(len(rows)), adjustment=PROPENSITY)
+    try:
+        weights = cohort_weights(design, COHORT, covariates, reference=REFERENCE, comparison="post_fsp")
+    except (ValueError, np.linalg.LinAlgError) as error:
+        return not_estimable(f"propensity model: {error}", **keys), None
+    design[IPW] = weights.weights
+    balance = balance_table(design, COHORT, covariates, weights=weights.weights, reference=REFERENCE,
+                            comparison="post_fsp")
+    balance.insert(0, "outcome", outcome)
+
+    method = "inverse probability of cohort weights (stabilised, ATE; logistic propensity)"
+    tables = []
+    ess = weights.effective_sample_size()
+    for group, cohort in (("reference", REFERENCE), ("comparison", "post_fsp")):
+        tables.append(tidy([{"outcome": outcome, "analysis": "ipw", "cohort": cohort, "combination": "all",
+                             "term": "effective_sample_size", "estimate": float(ess.get(group, np.nan)),
+                             "n": int((rows[COHORT] == cohort).sum()), "method": f"Kish ESS, {method}"}]))
+    km = attempt(lambda: kaplan_meier_by(design, DURATION, EVENT, COHORT, times=times, entry=entry,
+                                         weights=IPW, cluster=FAMILY, conf_type=conf_type, outcome=outcome),
+                 outcome=outcome, analysis="kaplan_meier_ipw")
+    if "analysis" in km:
+        km["analysis"] = "kaplan_meier_ipw"
+        km["method"] = km["method"].where(km["method"].str.startswith("not estimable"),
+                                          km["method"] + f", weighted by {method}")
+    tables.append(km)
+    design["cohort[post_fsp]"] = (design[COHORT] == "post_fsp").to_numpy(dtype=float)
+
+    def cox():
+        fit = cox_ph(design, DURATION, EVENT, ["cohort[post_fsp]"], entry=entry, strata=strata, cluster=FAMILY,
+                     weights=IPW, ties="efron")
+        table = _model_rows(fit, outcome, "cox_ipw")
+        table["method"] = table["method"] + f"; {method}"
+        return table
+
+    tables.append(attempt(cox, **keys))
+    return concat(tables), balance
+
+
+__all__ = ["CURVE_COLUMNS", "MODELS", "TABLES", "survival_results"]

@@ -1,0 +1,153 @@
+"""The analysis dataset: one row per child × outcome, ready for survival estimators.
+
+Outcomes (time in days, at risk on ``(entry, duration]``):
+
+* ``time_in_need`` — index CIN episode, referral → closure;
+* ``time_on_cin_plan`` / ``time_in_protection`` / ``time_in_care`` — the
+  child's first CIN plan / CP plan / period of care starting on or after
+  time zero, start → end, ``cause`` its exit type (rows only for children
+  who had one). CIN plans are in the census only from 2021-22: for a child
+  whose time zero is earlier, only a plan that started before then and was
+  still open then counts (entered late); a plan that ended before is unseen
+  (left truncation) and a later plan cannot be known to be the first;
+* ``time_to_protection`` / ``time_to_care`` — time zero → start of the first
+  CP plan / period of care (every child);
+* ``re_referral`` — closure of the index episode → the child's next CIN
+  referral after that day, followed for ``re_referral_days`` (rows only for
+  index episodes observed to close).
+
+Censoring for every outcome: the data window end (extract reference date or
+``study_end``), the 18th birthday, death and transfer out (first on or after
+the outcome's origin), as in :mod:`evaluation.spells.censoring`; ``event`` is
+0 and ``cause`` "censored" then. ``entry`` is the days from the origin to
+the LA's ``observation_start`` when the origin is earlier (delayed entry),
+else 0; rows whose spell ended before ``observation_start`` are dropped. A
+row whose duration equals its entry (a same-day spell, or one ending the day
+it came under observation) gets ``duration = entry + same_day_days``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from evaluation.cohorts.cohorts import index_episodes as build_index
+from evaluation.cohorts.config import StudyConfig
+from evaluation.cohorts.covariates import COVARIATES, covariates
+from evaluation.cohorts.risk_factors import FLAGS, risk_factors
+from evaluation.spells.care import care_periods, raw_care_periods
+from evaluation.spells.censoring import censoring_limits, prepare_follow_up
+from evaluation.spells.cin_plans import cin_plan_spells
+from evaluation.spells.need import need_spells
+from evaluation.spells.protection import protection_spells
+
+KEYS = ["la_code", "child_id"]
+OUTCOMES: tuple[str, ...] = ("time_in_need", "time_on_cin_plan", "time_in_protection", "time_in_care",
+                             "time_to_protection", "time_to_care", "re_referral")
+ANALYSIS_COLUMNS: tuple[str, ...] = (
+    "la_code", "child_id", "family_id", "outcome", "cohort", "time_zero", "entry", "duration",
+    "event", "cause", "combination", *FLAGS, *COVARIATES,
+)
+
+
+def _spell_rows(outcome: str, spells: pd.DataFrame, index: pd.DataFrame, first_after: bool) -> pd.DataFrame:
+    """Rows from spells: the index episode's spell, or the first spell starting on/after time zero."""
+    if first_after:
+        pairs = index[KEYS + ["time_zero"]].merge(spells, on=KEYS, how="inner")
+        # from time zero; when time zero is before the spells are observed (CIN plans before
+        # 2021-22), only spells started before observation began (open then, entered late):
+        # a later one cannot be known to be the first
+        observed_from_zero = pairs["time_zero"] >= pairs["observation_start"]
+        pairs = pairs[(pairs["start_date"] >= pairs["time_zero"])
+                      & (observed_from_zero | (pairs["start_date"] < pairs["observation_start"]))]
+        chosen = pairs.sort_values(KEYS + ["start_date"]).drop_duplicates(KEYS)
+    else:
+        chosen = index[KEYS + ["episode_id", "time_zero"]].merge(
+            spells.drop(columns="family_id"), on=KEYS + ["episode_id"], how="inner")
+    return pd.DataFrame({
+        "la_code": chosen["la_code"], "child_id": chosen["child_id"], "outcome": outcome,
+        "entry": chosen["entry_days"], "duration": chosen["duration_days"],
+        "event": (~chosen["censored"]).astype("int64"), "cause": chosen["exit_type"],
+    })
+
+
+def _time_to_rows(outcome: str, cause: str, origins: pd.DataFrame, targets: pd.Series,
+                  tables, config, follow, horizon_days: int | None = None) -> pd.DataFrame:
+    """Rows from ``origins[origin]`` to the ``targets`` date (NaT if none), censored."""
+    limits = censoring_limits(origins, "origin", tables, config, follow)
+    admin_end = limits["admin_end"]
+    if horizon_days is not None:
+        admin_end = admin_end.clip(upper=origins["origin"] + pd.Timedelta(days=horizon_days))
+    hard = limits["limit"]
+    event = targets.notna() & (targets <= admin_end) & (hard.isna() | (targets < hard))
+    stop = pd.concat([admin_end, hard], axis=1).min(axis=1)
+    end = targets.where(event, stop)
+    entry = (limits["observation_start"] - origins["origin"]).dt.days.clip(lower=0)
+    return pd.DataFrame({
+        "la_code": origins["la_code"], "child_id": origins["child_id"], "outcome": outcome,
+        "entry": entry.astype("float64"),
+        "duration": (end - origins["origin"]).dt.days.astype("float64"),
+        "event": event.astype("int64"), "cause": np.where(event, cause, "censored"),
+    })
+
+
+def _first_start_on_or_after(index: pd.DataFrame, spells: pd.DataFrame) -> pd.Series:
+    pairs = index[KEYS + ["time_zero"]].reset_index().merge(spells[KEYS + ["start_date"]], on=KEYS)
+    pairs = pairs[pairs["start_date"] >= pairs["time_zero"]]
+    return pairs.groupby("index")["start_date"].min().reindex(index.index).astype("datetime64[ns]")
+
+
+def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd.DataFrame:
+    """One row per included child × outcome with cohort, risk factors and covariates.
+
+    ``.attrs["dropped_before_observation"]`` counts rows dropped because their
+    spell ended before the data window.
+    """
+    index = build_index(tables, config)
+    follow = prepare_follow_up(tables, config)
+    raw_care = raw_care_periods(tables["care_episodes"])
+    need = need_spells(tables, config, follow)
+    protection = protection_spells(tables, config, follow, raw_care)
+    care = care_periods(tables, config, follow)
+    parts = [
+        _spell_rows("time_in_need", need, index, first_after=False),
+        _spell_rows("time_on_cin_plan", cin_plan_spells(tables, config, follow, raw_care), index,
+                    first_after=True),
+        _spell_rows("time_in_protection", protection, index, first_after=True),
+        _spell_rows("time_in_care", care, index, first_after=True),
+    ]
+    origins = index[KEYS].assign(origin=index["time_zero"])
+    parts.append(_time_to_rows("time_to_protection", "protection", origins,
+                               _first_start_on_or_after(index, protection), tables, config, follow))
+    parts.append(_time_to_rows("time_to_care", "care", origins,
+                               _first_start_on_or_after(index, care), tables, config, follow))
+
+    closed = index[KEYS + ["episode_id"]].merge(
+        need.loc[~need["censored"], KEYS + ["episode_id", "end_date"]], on=KEYS + ["episode_id"])
+    closed = closed.rename(columns={"end_date": "origin"}).reset_index(drop=True)
+    referrals = tables["cin_episodes"][KEYS + ["referral_date"]].dropna()
+    pairs = closed[KEYS + ["origin"]].reset_index().merge(referrals, on=KEYS)
+    pairs = pairs[pairs["referral_date"] > pairs["origin"]]
+    next_referral = (pairs.groupby("index")["referral_date"].min().reindex(closed.index)
+                     .astype("datetime64[ns]"))
+    parts.append(_time_to_rows("re_referral", "re_referral", closed, next_referral, tables, config,
+                               follow, horizon_days=config.re_referral_days))
+
+    rows = pd.concat(parts, ignore_index=True)
+    before = rows["duration"] < rows["entry"]
+    rows = rows[~before].copy()
+    same_day = rows["duration"] == rows["entry"]
+    rows.loc[same_day, "duration"] = rows.loc[same_day, "entry"] + config.same_day_days
+
+    out = (rows.merge(index[KEYS + ["family_id", "cohort", "time_zero"]], on=KEYS, how="left")
+           .merge(risk_factors(tables, index, config).drop(columns="assessments_used"), on=KEYS,
+                  how="left")
+           .merge(covariates(tables, index, config), on=KEYS, how="left"))
+    out["outcome"] = pd.Categorical(out["outcome"], categories=list(OUTCOMES))
+    out = out.sort_values(["la_code", "family_id", "child_id", "outcome"]).reset_index(drop=True)
+    out["outcome"] = out["outcome"].astype("string")
+    for column in ("la_code", "child_id", "family_id", "cohort", "cause"):
+        out[column] = out[column].astype("string")
+    out = out[list(ANALYSIS_COLUMNS)]
+    out.attrs = {"dropped_before_observation": int(before.sum())}
+    return out

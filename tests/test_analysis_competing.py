@@ -1,0 +1,131 @@
+"""competing_results: CIFs, Gray's tests, cause-specific Cox and Fine–Gray are direct estimator calls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.analysis.competing_exits import CURVE_COLUMNS, TABLES, competing_results
+from evaluation.analysis.design import Adjustment, with_adjustment_terms, with_cohort_terms
+from evaluation.cohorts.config import StudyConfig
+from evaluation.results import RESULT_COLUMNS
+from evaluation.survival.competing import cif_table, cumulative_incidence, gray_test
+from evaluation.survival.finegray import cause_specific_cox, fine_gray
+from test_analysis_survival import pick, rows_of, simulated_analysis
+
+CONFIG = StudyConfig()
+
+
+@pytest.fixture(scope="module")
+def analysis() -> pd.DataFrame:
+    return simulated_analysis(n_families=300, seed=11)
+
+
+@pytest.fixture(scope="module")
+def results(analysis) -> dict[str, pd.DataFrame]:
+    return competing_results(analysis, CONFIG, times=(91, 365))
+
+
+def test_tables_and_columns(results):
+    assert list(results) == list(TABLES)
+    assert list(results["cif_curves"].columns)[:5] == list(CURVE_COLUMNS)
+    assert {"n_event_step_down", "cif_return_home", "upper_permanence"} <= set(results["cif_curves"].columns)
+    for name in ("cif", "gray_test", "cause_specific_cox", "fine_gray"):
+        assert list(results[name].columns) == list(RESULT_COLUMNS)
+        assert set(results[name]["outcome"]) == {"time_in_protection", "time_in_care"}
+
+
+def test_cif_equals_cif_table(analysis, results):
+    df = rows_of(analysis, "time_in_care")  # with delayed entry
+    direct = cif_table(df, "duration", "cause", entry="entry", cluster="family_id", cohort="cohort",
+                       combination="combination", times=(91, 365), outcome="time_in_care")
+    ours = pick(results["cif"], outcome="time_in_care")
+    by_cohort = ours[ours["cohort"].notna() | (ours["combination"] == "all")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(by_cohort, direct)
+    by_combination = ours[ours["cohort"].isna() & (ours["combination"] != "all")]
+    assert len(by_combination) and set(by_combination["combination"]) <= set(df["combination"])
+    # curves are the full Aalen-Johansen step tables
+    fit = cumulative_incidence(df[df["cohort"] == "pre_fsp"], "duration", "cause", entry="entry",
+                               cluster="family_id", causes=["other", "permanence", "return_home"])
+    curve = pick(results["cif_curves"], outcome="time_in_care", cohort="pre_fsp")
+    np.testing.assert_allclose(curve["cif_permanence"], fit.steps["cif_permanence"])
+    np.testing.assert_allclose(curve["se_permanence"], fit.steps["se_permanence"])
+    assert curve["n_event_step_down"].isna().all()  # a route of the other outcome
+
+
+def test_curves_feed_the_release_steps_safe_curves(results):
+    from evaluation.disclosure.curves import safe_curve
+
+    curves = results["cif_curves"]
+    care = curves[curves["outcome"] == "time_in_care"].dropna(axis=1, how="all")
+    safe = safe_curve(care, grid=91, by=["outcome", "cohort"])
+    assert set(safe["cause"]) == {"other", "permanence", "return_home"}
+    assert (safe["time"] % 91 == 0).all()
+
+
+def test_gray_equals_direct_call(analysis, results):
+    df = rows_of(analysis, "time_in_protection")
+    pair = df[df["cohort"].isin(["pre_fsp", "post_fsp"])]
+    direct = gray_test(pair, "duration", "cause", "cohort")
+    ours = pick(results["gray_test"], outcome="time_in_protection", contrast="post_fsp vs pre_fsp")
+    assert list(ours["term"]) == list(direct["term"])
+    np.testing.assert_allclose(ours["statistic"], direct["statistic"], rtol=1e-12)
+    three = pick(results["gray_test"], outcome="time_in_protection", contrast="pre_fsp vs transition vs post_fsp")
+    assert three["method"].str.contains("2 df").all()
+
+
+def test_cause_specific_cox_equals_direct_call(analysis, results):
+    df = rows_of(analysis, "time_in_protection")
+    frame, terms = with_cohort_terms(df)
+    fit = cause_specific_cox(frame, "duration", "cause", "step_down", terms, cluster="family_id")
+    row = pick(results["cause_specific_cox"], analysis="cause_specific_cox_unadjusted",
+               term="step_down: cohort[post_fsp]").iloc[0]
+    assert row["contrast"] == "post_fsp vs pre_fsp"
+    assert row["estimate"] == pytest.approx(np.exp(fit.coef[0]), rel=1e-9)
+    assert row["se"] == pytest.approx(fit.se_robust[0], rel=1e-9)
+    assert row["method"].startswith("cause-specific Cox for exit by step_down")
+    # planted: post-FSP halves the step-down hazard
+    assert row["ci_lower"] < 0.5 < row["ci_upper"]
+
+    event = ((df["cause"] == "closure") & (df["event"] == 1)).to_numpy(dtype=int)
+    adjusted, extra = with_adjustment_terms(frame, event=event)
+    fit = cause_specific_cox(adjusted, "duration", "cause", "closure", terms + extra, cluster="family_id")
+    rows = pick(results["cause_specific_cox"], analysis="cause_specific_cox_adjusted")
+    rows = rows[rows["term"].str.startswith("closure: ")]
+    assert list(rows["term"]) == [f"closure: {t}" for t in terms + extra]
+    np.testing.assert_allclose(rows["estimate"], np.exp(fit.coef), rtol=1e-9)
+
+
+def test_fine_gray_equals_direct_call(analysis, results):
+    df = rows_of(analysis, "time_in_care")
+    frame, terms = with_cohort_terms(df)
+    event = ((df["cause"] == "return_home") & (df["event"] == 1)).to_numpy(dtype=int)
+    adjusted, extra = with_adjustment_terms(frame, event=event, adjustment=Adjustment(la_indicators=True))
+    fit = fine_gray(adjusted, "duration", "cause", "return_home", terms + extra, entry="entry", cluster="family_id")
+    rows = pick(results["fine_gray"], outcome="time_in_care", analysis="fine_gray_adjusted")
+    rows = rows[rows["term"].str.startswith("return_home: ")]
+    np.testing.assert_allclose(rows["estimate"], np.exp(fit.coef), rtol=1e-9)
+    np.testing.assert_allclose(rows["se"], fit.se, rtol=1e-9)
+    assert rows["method"].str.contains("delayed entry").all()
+
+
+def test_route_absent_in_one_cohort_is_not_estimable():
+    data = simulated_analysis(n_families=200, seed=12)
+    never = (data["outcome"] == "time_in_care") & (data["cohort"] == "post_fsp") & (data["cause"] == "other")
+    data.loc[never, ["event", "cause"]] = [0, "censored"]
+    out = competing_results(data, CONFIG, times=(365,), outcomes={"time_in_care": ("return_home", "other")})
+    rows = pick(out["fine_gray"], outcome="time_in_care", term="other: cohort[post_fsp]")
+    assert rows["estimate"].isna().all() and rows["method"].str.startswith("not estimable").all()
+    cs = pick(out["cause_specific_cox"], outcome="time_in_care", term="other: cohort[post_fsp]")
+    assert cs["estimate"].isna().all() and cs["method"].str.contains("not estimable").all()
+
+
+def test_tiny_or_empty_outcomes_do_not_crash():
+    tiny = simulated_analysis(n_families=4, seed=13, cohorts=("post_fsp",))
+    tiny = tiny[tiny["outcome"] != "time_in_care"]
+    out = competing_results(tiny, CONFIG)
+    care = pick(out["gray_test"], outcome="time_in_care")
+    assert len(care) == 1 and care["method"].iloc[0] == "not estimable: no rows for this outcome"
+    protection = pick(out["cause_specific_cox"], outcome="time_in_protection")
+    assert protection["method"].str.contains("reference cohort pre_fsp").all()

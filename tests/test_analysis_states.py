@@ -1,0 +1,117 @@
+"""state_results: days in each state and proportions reaching, equal to the multistate tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.analysis.states import follow_up_to, state_results
+from evaluation.cohorts.config import StudyConfig
+from evaluation.results import RESULT_COLUMNS
+from evaluation.survival.multistate import expected_days_table, proportion_reaching_table
+
+CONFIG = StudyConfig()
+#: state -> (next states, their weights, mean days in the state)
+MOVES = {
+    "referral": (("cin_plan", "closed"), (0.6, 0.4), 40),
+    "cin_plan": (("cp_plan", "closed"), (0.25, 0.75), 200),
+    "cp_plan": (("care", "cin_plan", "closed"), (0.2, 0.6, 0.2), 250),
+    "care": (("closed",), (1.0,), 500),
+    "closed": (("referral",), (1.0,), 700),
+}
+
+
+def simulated_journeys(n_families: int = 150, seed: int = 3, cohorts=("pre_fsp", "transition", "post_fsp"),
+                       allowed=tuple(MOVES)) -> pd.DataFrame:
+    """Journeys from the index referral, siblings together, censored between 300 and 1500 days."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for family in range(n_families):
+        cohort = cohorts[rng.integers(len(cohorts))]
+        size = rng.choice([1, 1, 2, 3])
+        end = rng.uniform(300, 1500)
+        state, t, path = "referral", 0.0, []
+        while True:
+            targets, weights, mean = MOVES[state]
+            keep = [i for i, s in enumerate(targets) if s in allowed]
+            stay = np.ceil(rng.exponential(mean * (0.7 if cohort == "post_fsp" else 1.0)))
+            if t + stay >= end or not keep:
+                path.append((t, np.floor(end) if np.floor(end) > t else t + 1, state, "censored"))
+                break
+            p = np.asarray(weights)[keep] / np.sum(np.asarray(weights)[keep])
+            nxt = targets[keep[rng.choice(len(keep), p=p)]]
+            path.append((t, t + stay, state, nxt))
+            t, state = t + stay, nxt
+        for child in range(size):
+            for tstart, tstop, origin, to in path:
+                rows.append({"id": f"931:f{family}c{child}", "cluster": f"931:f{family}", "group": cohort,
+                             "tstart": tstart, "tstop": tstop, "from_state": origin, "to_state": to,
+                             "la_code": "931", "child_id": f"f{family}c{child}", "family_id": f"f{family}"})
+    out = pd.DataFrame(rows)
+    out["group"] = out["group"].astype("string")
+    return out
+
+
+@pytest.fixture(scope="module")
+def journeys() -> pd.DataFrame:
+    return simulated_journeys()
+
+
+@pytest.fixture(scope="module")
+def results(journeys):
+    return state_results(journeys, CONFIG, n_boot=40, seed=7)
+
+
+def test_tables_are_tidy(results):
+    assert set(results) == {"expected_days", "proportion_reaching"}
+    for table in results.values():
+        assert list(table.columns) == list(RESULT_COLUMNS)
+        assert not table["method"].str.startswith("not estimable").any()
+
+
+def test_expected_days_equal_the_multistate_table_on_full_follow_up(journeys, results):
+    plain = journeys.assign(group=journeys["group"].astype(object))
+    assert (plain["tstop"] > 730).any()  # follow-up beyond the largest tau is cut by the layer
+    direct = expected_days_table(plain, taus=(365, 730), n_boot=40, seed=7)
+    ours = results["expected_days"]
+    pd.testing.assert_frame_equal(ours[["outcome", "cohort", "contrast", "time"]],
+                                  direct[["outcome", "cohort", "contrast", "time"]])
+    np.testing.assert_allclose(ours["estimate"], direct["estimate"], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours["ci_lower"], direct["ci_lower"], rtol=1e-10, atol=1e-10)
+    diff = ours[ours["contrast"] == "post_fsp vs pre_fsp"]
+    assert len(diff) == 2 * 5  # two taus x five states
+
+
+def test_proportions_reaching_equal_the_multistate_tables(journeys, results):
+    plain = journeys.assign(group=journeys["group"].astype(object))
+    ours = results["proportion_reaching"]
+    assert set(ours["outcome"]) == {"reached_cp_plan", "reached_care", "reached_cp_plan_or_care"}
+    for targets in (("cp_plan",), ("cp_plan", "care")):
+        direct = proportion_reaching_table(plain, taus=(365, 730), states=targets, n_boot=40, seed=7)
+        mine = ours[ours["outcome"] == direct["outcome"].iloc[0]]
+        np.testing.assert_allclose(mine["estimate"], direct["estimate"], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(mine["ci_upper"], direct["ci_upper"], rtol=1e-10, atol=1e-12)
+
+
+def test_follow_up_to_censors_at_the_horizon():
+    intervals = pd.DataFrame({"id": ["a", "a", "b"], "tstart": [0.0, 500.0, 0.0], "tstop": [500.0, 900.0, 1000.0],
+                              "from_state": ["referral", "cin_plan", "referral"],
+                              "to_state": ["cin_plan", "closed", "censored"]})
+    cut = follow_up_to(intervals, 730)
+    assert cut["tstop"].tolist() == [500.0, 730.0, 730.0]
+    assert cut["to_state"].tolist() == ["cin_plan", "censored", "censored"]
+    assert len(follow_up_to(intervals, 400)) == 2
+
+
+def test_sparse_journeys_give_rows_not_errors():
+    empty = simulated_journeys(1).iloc[0:0]
+    out = state_results(empty, CONFIG, n_boot=5)
+    assert all(t["method"].str.startswith("not estimable").all() for t in out.values())
+
+    no_care = simulated_journeys(40, seed=5, cohorts=("post_fsp",), allowed=("referral", "cin_plan", "closed"))
+    out = state_results(no_care, CONFIG, n_boot=5)
+    reaching = out["proportion_reaching"]
+    care = reaching[reaching["outcome"] == "reached_care"]
+    assert len(care) == 1 and care["method"].iloc[0].startswith("not estimable: nobody reached care")
+    assert out["expected_days"]["contrast"].isna().all()  # one cohort: no post - pre rows

@@ -1,0 +1,295 @@
+"""survival_results: every table is a direct estimator call on the outcome's rows; sparse data never crash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.analysis.design import (
+    Adjustment, plain_strings, with_adjustment_terms, with_cohort_terms,
+)
+from evaluation.analysis.survival_outcomes import CURVE_COLUMNS, PROPENSITY, TABLES, survival_results
+from evaluation.codes.groupings import COMBINATIONS
+from evaluation.cohorts.analysis_dataset import ANALYSIS_COLUMNS
+from evaluation.cohorts.config import StudyConfig
+from evaluation.results import RESULT_COLUMNS
+from evaluation.survival.cox import cox_ph
+from evaluation.survival.differential import differential_impact
+from evaluation.survival.kaplan_meier import kaplan_meier, kaplan_meier_by
+from evaluation.survival.logrank import logrank_test
+from evaluation.survival.rmst import rmst_difference
+from evaluation.survival.weighting import cohort_weights
+from evaluation.survival.zph import cox_zph
+
+CONFIG = StudyConfig()
+EXITS = {
+    "time_in_need": ("closure",),
+    "time_in_protection": ("step_down", "closure", "escalation_care", "other"),
+    "time_in_care": ("return_home", "permanence", "other"),
+}
+
+
+def simulated_analysis(n_families: int = 260, seed: int = 1, las: tuple[str, ...] = ("931",),
+                       cohorts=("pre_fsp", "transition", "post_fsp"), late_entry: bool = True) -> pd.DataFrame:
+    """A small analysis dataset in the real column layout (one row per child × outcome).
+
+    Siblings share the family's durations (as in the synthetic county), post-FSP
+    halves the hazard of the first exit route, risk flags raise it, and part of
+    ``time_in_care`` enters late (delayed entry).
+    """
+    rng = np.random.default_rng(seed)
+    size = rng.choice([1, 1, 2, 2, 3], n_families)
+    family = np.repeat(np.arange(n_families), size)
+    n = len(family)
+    flags = rng.random((n_families, 3)) < [0.25, 0.2, 0.12]
+    cohort = rng.choice(list(cohorts), n_families, p=np.full(len(cohorts), 1 / len(cohorts)))[family]
+    labels = {key: label for key, label in COMBINATIONS}
+    children = pd.DataFrame({
+        "la_code": rng.choice(list(las), n_families)[family],
+        "child_id": [f"c{i:05d}" for i in range(n)],
+        "family_id": [f"f{f:05d}" for f in family],
+        "cohort": cohort,
+        "time_zero": pd.Timestamp("2019-01-01") + pd.to_timedelta(rng.integers(0, 1500, n_families)[family], "D"),
+        "domestic_abuse": flags[family, 0], "mental_health": flags[family, 1], "substance_misuse": flags[family, 2],
+        "age_band": rng.choice(["0", "1-4", "5-9", "10-15", "16-17"], n, p=[0.1, 0.25, 0.3, 0.3, 0.05]),
+        "sex": rng.choice(["F", "M"], n),
+        "ethnic_group": rng.choice(["White", "Mixed", "Asian", "Black"], n, p=[0.7, 0.12, 0.1, 0.08]),
+        "family_size": size[family],
+        "prior_cin_episodes": rng.poisson(0.4, n),
+        "primary_need": rng.choice(["N1", "N4", "N5", "N9"], n),
+        "referral_source_group": rng.choice(["Police", "Education", "Health"], n),
+        "lockdown_period": rng.random(n) < 0.1,
+    })
+    children["combination"] = [labels[tuple(f)] for f in flags[family]]
+    rows = []
+    for outcome, causes in EXITS.items():
+        share = {"time_in_need": 1.0, "time_in_protection": 0.5, "time_in_care": 0.35}[outcome]
+        picked = (rng.random(n_families) < share)[family]
+        part = children[picked].copy()
+        fam = family[picked]
+        risk = np.exp(0.3 * flags[fam].sum(axis=1) - np.log(2) * (part["cohort"] == "post_fsp").to_numpy())
+        latent = np.column_stack([rng.exponential(300, n_families)[fam] / (risk if k == 0 else 1.0)
+                                  for k in range(len(causes))])
+        first = latent.argmin(axis=1)
+        exit_time = np.ceil(latent.min(axis=1))
+        censor = rng.uniform(200, 1200, n_families)[fam]
+        event = exit_time <= censor
+        part["outcome"] = outcome
+        part["duration"] = np.where(event, exit_time, np.floor(censor)).astype(float)
+        part["event"] = event.astype(int)
+        part["cause"] = np.where(event, np.asarray(causes)[first], "censored")
+        entry = np.zeros(len(part))
+        if late_entry and outcome == "time_in_care":
+            late = (rng.random(n_families) < 0.3)[fam]
+            entry = np.where(late, np.floor(part["duration"] * 0.5), 0.0)
+        part["entry"] = entry
+        rows.append(part)
+    out = pd.concat(rows, ignore_index=True)
+    for column in ("la_code", "child_id", "family_id", "outcome", "cohort", "cause", "combination"):
+        out[column] = out[column].astype("string")
+    return out[list(ANALYSIS_COLUMNS)]
+
+
+@pytest.fixture(scope="module")
+def analysis() -> pd.DataFrame:
+    return simulated_analysis()
+
+
+@pytest.fixture(scope="module")
+def results(analysis) -> dict[str, pd.DataFrame]:
+    return survival_results(analysis, CONFIG, times=(91, 365))
+
+
+def rows_of(analysis, outcome):
+    return plain_strings(analysis[analysis["outcome"] == outcome].reset_index(drop=True))
+
+
+def pick(table, **where) -> pd.DataFrame:
+    mask = np.ones(len(table), dtype=bool)
+    for column, value in where.items():
+        mask &= (table[column] == value).fillna(False).to_numpy(dtype=bool)
+    return table[mask]
+
+
+def test_tables_and_columns(results):
+    assert list(results) == list(TABLES)
+    for name, table in results.items():
+        if name == "km_curves":
+            assert list(table.columns) == list(CURVE_COLUMNS)
+        elif name == "balance":
+            assert {"outcome", "variable", "smd_before", "smd_after"} <= set(table.columns)
+        else:
+            assert list(table.columns) == list(RESULT_COLUMNS), name
+            assert set(table["outcome"]) == set(EXITS), name
+
+
+def test_kaplan_meier_tables_equal_direct_calls(analysis, results):
+    df = rows_of(analysis, "time_in_care")  # has delayed entry
+    direct = kaplan_meier_by(df, "duration", "event", "cohort", times=(91, 365), entry="entry",
+                             cluster="family_id", conf_type="log-log", outcome="time_in_care")
+    ours = pick(results["km_estimates"], outcome="time_in_care").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, direct)
+    assert ours["method"].str.contains("log-log CI").all() and ours["method"].str.contains("delayed entry").all()
+
+    fit = kaplan_meier(df[df["cohort"] == "post_fsp"], "duration", "event", entry="entry", cluster="family_id",
+                       conf_type="log-log")
+    curve = pick(results["km_curves"], outcome="time_in_care", cohort="post_fsp").reset_index(drop=True)
+    np.testing.assert_allclose(curve["survival"], fit.table["survival"])
+    np.testing.assert_allclose(curve["lower"], fit.table["lower"])
+    np.testing.assert_allclose(curve["n_risk"], fit.table["n_risk"])
+
+
+def test_km_curves_feed_the_release_steps_safe_curves(results):
+    from evaluation.disclosure.curves import safe_curve
+
+    safe = safe_curve(results["km_curves"], grid=91, by=["outcome", "cohort"])
+    assert {"survival", "lower", "upper"} <= set(safe.columns)
+    assert set(safe["outcome"]) == set(EXITS) and (safe["time"] % 91 == 0).all()
+
+
+def test_logrank_equals_direct_call(analysis, results):
+    df = rows_of(analysis, "time_in_need")
+    pair = df[df["cohort"].isin(["pre_fsp", "post_fsp"])]
+    for strata, analysis_name in ((None, "logrank"), ("age_band", "logrank_by_age_band")):
+        direct = logrank_test(pair, "duration", "event", "cohort", strata=strata, cluster="family_id")
+        row = pick(results["logrank"], outcome="time_in_need", analysis=analysis_name,
+                   contrast="post_fsp vs pre_fsp", term="chisq")
+        assert len(row) == 1
+        assert row["statistic"].iloc[0] == pytest.approx(direct.robust_chisq, rel=1e-12)
+        assert row["p_value"].iloc[0] == pytest.approx(direct.robust_p_value, rel=1e-12)
+    three = pick(results["logrank"], outcome="time_in_need", analysis="logrank",
+                 contrast="pre_fsp vs transition vs post_fsp", term="chisq")
+    direct = logrank_test(df, "duration", "event", "cohort", cluster="family_id")
+    assert three["statistic"].iloc[0] == pytest.approx(direct.robust_chisq, rel=1e-12)
+    # one local authority: no LA-stratified test
+    assert not results["logrank"]["analysis"].eq("logrank_by_la_code").any()
+
+
+def test_unadjusted_cox_equals_direct_fit_with_hand_made_dummies(analysis, results):
+    df = rows_of(analysis, "time_in_need")
+    df["post"] = (df["cohort"] == "post_fsp").astype(float)
+    df["transition"] = (df["cohort"] == "transition").astype(float)
+    fit = cox_ph(df, "duration", "event", ["post", "transition"], cluster="family_id", ties="efron")
+    table = pick(results["hazard_ratios"], outcome="time_in_need", analysis="cox_unadjusted")
+    post = table[table["term"] == "cohort[post_fsp]"].iloc[0]
+    assert post["contrast"] == "post_fsp vs pre_fsp"
+    assert post["estimate"] == pytest.approx(np.exp(fit.coef[0]), rel=1e-9)
+    assert post["se"] == pytest.approx(fit.se_robust[0], rel=1e-9)
+    assert "family_id-clustered robust SE" in post["method"]
+    # the planted effect (HR 0.5 for the first exit route, the only route of time_in_need) is recovered
+    assert post["ci_lower"] < 0.5 < post["ci_upper"]
+
+
+def test_adjusted_cox_and_zph_equal_direct_calls(analysis, results):
+    df = rows_of(analysis, "time_in_protection")
+    frame, cohort_terms = with_cohort_terms(df)
+    frame, adjustment = with_adjustment_terms(frame)
+    assert {"domestic_abuse", "mental_health", "substance_misuse", "family_size"} <= set(adjustment)
+    fit = cox_ph(frame, "duration", "event", cohort_terms + adjustment, cluster="family_id")
+    table = pick(results["hazard_ratios"], outcome="time_in_protection", analysis="cox_adjusted")
+    assert list(table["term"]) == cohort_terms + adjustment
+    np.testing.assert_allclose(table["estimate"], np.exp(fit.coef), rtol=1e-9)
+    zph = cox_zph(fit).table
+    tests = pick(results["ph_tests"], outcome="time_in_protection", analysis="cox_adjusted_zph")
+    assert list(tests["term"]) == list(zph.index)
+    np.testing.assert_allclose(tests["statistic"], zph["chisq"], rtol=1e-9)
+
+
+def test_rmst_equals_direct_call(analysis, results):
+    df = rows_of(analysis, "time_in_need")
+    direct = rmst_difference(df, "duration", "event", "cohort", tau=(365, 730), cluster="family_id",
+                             outcome="time_in_need")
+    ours = pick(results["rmst"], outcome="time_in_need", contrast="post_fsp vs pre_fsp")
+    want = pick(direct, contrast="post_fsp vs pre_fsp")
+    np.testing.assert_allclose(ours["estimate"], want["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(ours["se"], want["se"], rtol=1e-12)
+    transition = pick(results["rmst"], outcome="time_in_need", cohort="transition", term="rmst")
+    assert list(transition["time"]) == [365.0, 730.0]
+    # the reference cohort's RMST is reported once per tau
+    assert len(pick(results["rmst"], outcome="time_in_need", cohort="pre_fsp")) == 2
+
+
+def test_differential_impact_equals_direct_call(analysis, results):
+    df = rows_of(analysis, "time_in_need")
+    pair = df[df["cohort"].isin(["pre_fsp", "post_fsp"])]
+    design, adjustment = with_adjustment_terms(pair, adjustment=Adjustment(flags=False))
+    labels = [label for _, label in COMBINATIONS]
+    direct = differential_impact(design, "duration", "event", "cohort", "combination", covariates=adjustment,
+                                 cluster="family_id", combinations=labels).tidy("time_in_need",
+                                                                                analysis="cox_differential")
+    ours = pick(results["differential_impact"], outcome="time_in_need").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, direct)
+    assert set(labels) <= set(ours["combination"])
+    sparse = ours[ours["method"].str.startswith("not estimable")]
+    assert len(sparse) >= 1 and sparse["estimate"].isna().all()  # "All three" is rare in this sample
+
+
+def test_weighted_cox_uses_propensity_weights(analysis, results):
+    df = rows_of(analysis, "time_in_need")
+    pair = df[df["cohort"].isin(["pre_fsp", "post_fsp"])].reset_index(drop=True)
+    design, covariates = with_adjustment_terms(pair, event=np.ones(len(pair)), adjustment=PROPENSITY)
+    assert "lockdown_period" not in covariates
+    weights = cohort_weights(design, "cohort", covariates)
+    design["w"] = weights.weights
+    design["post"] = (design["cohort"] == "post_fsp").astype(float)
+    fit = cox_ph(design, "duration", "event", ["post"], cluster="family_id", weights="w")
+    row = pick(results["weighted"], outcome="time_in_need", analysis="cox_ipw").iloc[0]
+    assert row["estimate"] == pytest.approx(np.exp(fit.coef[0]), rel=1e-9)
+    assert row["se"] == pytest.approx(fit.se_robust[0], rel=1e-9)
+    km = pick(results["weighted"], outcome="time_in_need", analysis="kaplan_meier_ipw", term="survival")
+    assert len(km) == 4 and km["method"].str.contains("weighted").all()
+    balance = results["balance"][results["balance"]["outcome"] == "time_in_need"]
+    assert balance["smd_after"].abs().max() < balance["smd_before"].abs().max() + 0.05
+
+
+def test_rare_levels_are_pooled_with_the_reference():
+    df = plain_strings(simulated_analysis(n_families=120, seed=3))
+    df = df[df["outcome"] == "time_in_need"].reset_index(drop=True)
+    df.loc[:2, "ethnic_group"] = "Other"  # 3 children only
+    _, names = with_adjustment_terms(df)
+    assert "ethnic_group[Other]" not in names
+    assert "ethnic_group[White]" not in names  # the most common level is the reference
+    assert "ethnic_group[Mixed]" in names
+
+
+def test_tiny_county_gives_not_estimable_rows_not_errors():
+    tiny = simulated_analysis(n_families=5, seed=2, cohorts=("pre_fsp", "post_fsp"))
+    tiny.loc[tiny["outcome"] == "time_in_care", "event"] = 0
+    tiny.loc[tiny["outcome"] == "time_in_care", "cause"] = "censored"
+    out = survival_results(tiny, CONFIG)
+    care = pick(out["hazard_ratios"], outcome="time_in_care")
+    assert care["estimate"].isna().all() and care["method"].str.startswith("not estimable").all()
+    transition = pick(out["hazard_ratios"], outcome="time_in_need", term="cohort[transition]")
+    assert transition["estimate"].isna().all()
+    assert transition["method"].str.contains("no children in cohort transition").all()
+    km = pick(out["km_estimates"], outcome="time_in_need", cohort="transition")
+    assert len(km) == 1 and km["method"].iloc[0].startswith("not estimable")
+    three = pick(out["logrank"], outcome="time_in_need", contrast="pre_fsp vs transition vs post_fsp")
+    assert three["method"].str.contains("no children in cohort transition").all()
+    assert out["differential_impact"]["method"].str.startswith("not estimable").any()
+
+
+def test_absent_reference_cohort_and_missing_outcome():
+    post_only = simulated_analysis(n_families=30, seed=4, cohorts=("post_fsp",))
+    post_only = post_only[post_only["outcome"] != "time_in_care"]
+    out = survival_results(post_only, CONFIG, outcomes=["time_in_need", "time_in_care"])
+    for name in ("hazard_ratios", "rmst", "differential_impact", "weighted"):
+        need = pick(out[name], outcome="time_in_need")
+        assert need["method"].str.contains("pre_fsp").any(), name
+    assert pick(out["km_estimates"], outcome="time_in_care")["method"].str.contains("no rows").all()
+
+
+def test_several_local_authorities_stratify_cox_and_logrank():
+    two = simulated_analysis(n_families=200, seed=5, las=("931", "825"))
+    out = survival_results(two, CONFIG, outcomes=["time_in_need"])
+    hr = pick(out["hazard_ratios"], analysis="cox_unadjusted", term="cohort[post_fsp]").iloc[0]
+    assert "stratified by la_code" in hr["method"]
+    df = rows_of(two, "time_in_need")
+    frame, terms = with_cohort_terms(df)
+    fit = cox_ph(frame, "duration", "event", terms, strata="la_code", cluster="family_id")
+    assert hr["estimate"] == pytest.approx(np.exp(fit.coef[0]), rel=1e-9)
+    by_la = pick(out["logrank"], analysis="logrank_by_la_code", term="chisq")
+    assert len(by_la) == 2 and by_la["method"].str.contains("stratified by la_code").all()
+    # the propensity model gets the local authority as an indicator
+    assert out["balance"]["variable"].str.startswith("la_code[").any()
