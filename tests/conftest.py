@@ -64,6 +64,8 @@ def _raw_values(la_folder: Path) -> tuple[set[str], set[str], set[str], set[str]
         for column in ("HOME_POST", "PL_POST"):
             if column in frame:
                 posts |= set(frame[column].dropna())
+    # SSDA903's UPN column may hold the "UPN unknown" codes UN1–UN10: codes, not identifiers.
+    upns = {u for u in upns if not re.fullmatch(r"UN\d{1,2}", u)}
     return upns, ids, posts, dobs
 
 

@@ -141,7 +141,7 @@ def test_asset_graph_page_renders_in_chromium(webserver, graph, tmp_path):
     url = f"{webserver}/locations/{graph['location']}/asset-groups/{GROUP}"
     done = subprocess.run(
         [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-         "--window-size=1400,3400", "--virtual-time-budget=20000",
+         "--window-size=1400,10000", "--virtual-time-budget=20000",
          f"--screenshot={SCREENSHOT}", "--dump-dom", url],
         capture_output=True, text=True, timeout=80)
     dom = done.stdout
@@ -158,7 +158,7 @@ def test_asset_graph_page_renders_in_chromium(webserver, graph, tmp_path):
 
     # The screenshot shows a drawn page, not a blank or single-colour one.
     image = Image.open(SCREENSHOT).convert("RGB")
-    assert image.size == (1400, 3400)
+    assert image.size == (1400, 10000)
     colours = image.getcolors(maxcolors=1 << 20)
     top_share = max(count for count, _ in colours) / (image.size[0] * image.size[1])
     assert len(colours) > 50 and top_share < 0.95
