@@ -39,6 +39,20 @@ def monthly_counts(context: dg.AssetExecutionContext, study: StudySettings, **ta
     return frame
 
 
+#: Stable order of each pooled input: DuckDB returns partitions in the order they were written,
+#: and a pooled estimate must not depend on that order.
+POOLED_ORDER = {
+    "analysis_dataset": ["la_code", "family_id", "child_id", "outcome"],
+    "state_intervals": ["la_code", "id", "tstart"],
+    "monthly_counts": ["la_code", "series", "month"],
+}
+
+
+def pooled(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (every LA partition of ``name``) in a stable order, whatever order LAs ran in."""
+    return frame.sort_values(POOLED_ORDER[name], kind="mergesort", ignore_index=True)
+
+
 def _outs(tables, description: str) -> dict[str, dg.AssetOut]:
     return {name: dg.AssetOut(key_prefix=["analysis"], group_name="analysis",
                               description=f"{description} ({name}).", kinds={"duckdb", "pandas"})
@@ -59,7 +73,8 @@ def _emit(results: dict[str, pd.DataFrame]):
     pool="duckdb",
 )
 def survival_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
-    yield from _emit(estimators.survival_results(analysis_dataset, study.config()))
+    yield from _emit(estimators.survival_results(pooled("analysis_dataset", analysis_dataset),
+                                                study.config()))
 
 
 @dg.multi_asset(
@@ -70,7 +85,8 @@ def survival_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
     pool="duckdb",
 )
 def competing_exits_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
-    yield from _emit(estimators.competing_results(analysis_dataset, study.config()))
+    yield from _emit(estimators.competing_results(pooled("analysis_dataset", analysis_dataset),
+                                                 study.config()))
 
 
 @dg.multi_asset(
@@ -81,7 +97,8 @@ def competing_exits_analysis(study: StudySettings, analysis_dataset: pd.DataFram
     pool="duckdb",
 )
 def days_in_state_analysis(study: StudySettings, state_intervals: pd.DataFrame):
-    yield from _emit(estimators.state_results(state_intervals, study.config()))
+    yield from _emit(estimators.state_results(pooled("state_intervals", state_intervals),
+                                             study.config()))
 
 
 @dg.multi_asset(
@@ -92,7 +109,8 @@ def days_in_state_analysis(study: StudySettings, state_intervals: pd.DataFrame):
     pool="duckdb",
 )
 def time_series_analysis(study: StudySettings, monthly_counts: pd.DataFrame):
-    yield from _emit(estimators.time_series_results(monthly_counts, study.config()))
+    yield from _emit(estimators.time_series_results(pooled("monthly_counts", monthly_counts),
+                                                   study.config()))
 
 
 PER_LA_ASSETS = [state_intervals, monthly_counts]

@@ -7,7 +7,7 @@ import shutil
 import dagster as dg
 import pandas as pd
 
-from assets.analysis import POOLED_ASSETS
+from assets.analysis import POOLED_ASSETS, pooled
 from assets.resources import OutputFolder, PseudonymisationKeyResource
 from assets.study import StudySettings
 from checks import ALL_CHECKS
@@ -67,11 +67,13 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
                      extracts: pd.DataFrame, **results) -> dg.MaterializeResult:
     config = study.config()
     # The flow of every local authority, added up step by step (each LA's counts add up alone).
+    cohort_flow = cohort_flow.sort_values(["la_code", "step"], kind="mergesort", ignore_index=True)
     keys = [c for c in cohort_flow.columns if c not in ("la_code", "families", "children")]
     cohort_flow = (cohort_flow.groupby(keys, sort=False, dropna=False)[["families", "children"]]
                    .sum().reset_index().sort_values("step", kind="stable").reset_index(drop=True))
     summary = validation_summary(context.instance, ALL_CHECKS)
-    tables = release_tables(results, cohort_flow, analysis_dataset, monthly_counts,
+    tables = release_tables(results, cohort_flow, pooled("analysis_dataset", analysis_dataset),
+                            pooled("monthly_counts", monthly_counts),
                             validation=summary, study=config)
     out = output_folder.folder()
     for name in RELEASED_PATHS:

@@ -38,10 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--demo-key", action="store_true",
                         help=f"use the public demo key when {KEY_ENV_VAR} is unset (synthetic data only)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="local authorities processed in parallel (one run per LA; DuckDB "
+                        "writes are serialised through the 'duckdb' pool)")
     args = parser.parse_args(argv)
     _preflight_key(args.demo_key)
 
     instance = dg.DagsterInstance.get()
+    if args.workers > 1:
+        from assets.parallel import materialise_local_authorities
+
+        return 0 if materialise_local_authorities(instance, workers=args.workers).success else 1
     return run_pipeline(instance)
 
 

@@ -90,15 +90,39 @@ class ParquetIOManager(dg.ConfigurableIOManagerFactory):
         return PartitionedParquetIOManager(base_path=UPath(self.root))
 
 
+def _keep_empty_duckdb_io_manager(database: str):
+    """DuckDB IO manager that also creates a table for an EMPTY frame.
+
+    ``dagster-duckdb-pandas`` skips empty frames, so a table that is empty for the first local
+    authority written (an empty quarantine, say) would not exist for the steps that read it.
+    """
+    from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
+
+    class KeepEmptyTypeHandler(DuckDBPandasTypeHandler):
+        def handle_output(self, context, table_slice, obj: pd.DataFrame, connection):
+            if obj.empty:
+                connection.execute(f"create schema if not exists {table_slice.schema}")
+                connection.execute(f"create table if not exists {table_slice.schema}."
+                                   f"{table_slice.table} as select * from obj")
+                context.add_output_metadata({"dagster/row_count": 0})
+                return
+            super().handle_output(context, table_slice, obj, connection)
+
+    class KeepEmptyDuckDBIOManager(DuckDBPandasIOManager):
+        @staticmethod
+        def type_handlers():
+            return [KeepEmptyTypeHandler()]
+
+    return KeepEmptyDuckDBIOManager(database=database)
+
+
 def io_manager_from_env(database: str | None = None, parquet_root: str | None = None):
     """The IO manager ``FSP_STORAGE`` asks for; arguments override the environment (tests use them)."""
     choice = os.environ.get(STORAGE_ENV_VAR, "duckdb").strip().lower()
     if choice == "duckdb":
-        from dagster_duckdb_pandas import DuckDBPandasIOManager
-
         from assets.resources import default_database
 
-        return DuckDBPandasIOManager(database=database or default_database())
+        return _keep_empty_duckdb_io_manager(database or default_database())
     if choice == "parquet":
         root = parquet_root or os.environ.get(PARQUET_ROOT_ENV_VAR)
         if not root:
