@@ -4,27 +4,17 @@ state and the monthly time series. Internal result tables; the release stage mak
 import dagster as dg
 import pandas as pd
 
-from assets.partitions import local_authorities
-from assets.spells import DOOR_INPUTS
+from assets.cohorts import PER_LA_COHORTS
 from assets.study import StudySettings
 from evaluation import analysis as estimators
 from evaluation.analysis import competing_exits, states, survival_outcomes, time_series
 from evaluation.journeys import state_intervals as build_state_intervals
 from evaluation.monthly import monthly_counts as build_monthly_counts
 
-_PER_LA = dict(
-    key_prefix=["cohorts"],
-    ins=DOOR_INPUTS,
-    partitions_def=local_authorities,
-    group_name="cohorts",
-    metadata={"partition_expr": "la_code"},
-    kinds={"duckdb", "pandas"},
-    pool="duckdb",
-)
 
 
 @dg.asset(description="Each child's journey from the index referral as multi-state intervals "
-          "(referral, CIN plan, CP plan, care, closed): the input of days in each state.", **_PER_LA)
+          "(referral, CIN plan, CP plan, care, closed): the input of days in each state.", **PER_LA_COHORTS)
 def state_intervals(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_state_intervals(tables, study.config())
     context.add_output_metadata({"dagster/row_count": len(frame)})
@@ -32,7 +22,7 @@ def state_intervals(context: dg.AssetExecutionContext, study: StudySettings, **t
 
 
 @dg.asset(description="Monthly counts per local authority (referrals, plan starts, care entries, "
-          "children on plans / in care at month end): the input of the time series.", **_PER_LA)
+          "children on plans / in care at month end): the input of the time series.", **PER_LA_COHORTS)
 def monthly_counts(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_monthly_counts(tables, study.config())
     context.add_output_metadata({"dagster/row_count": len(frame)})

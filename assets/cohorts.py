@@ -10,7 +10,8 @@ from evaluation.cohorts.analysis_dataset import analysis_dataset as build_analys
 from evaluation.cohorts.cohorts import family_cohorts as build_family_cohorts
 from evaluation.cohorts.flow import cohort_flow as build_cohort_flow
 
-_COMMON = dict(
+#: Settings shared by every per-LA asset of the cohorts group.
+PER_LA_COHORTS = dict(
     key_prefix=["cohorts"],
     ins=DOOR_INPUTS,
     partitions_def=local_authorities,
@@ -23,7 +24,7 @@ _COMMON = dict(
 
 @dg.asset(description="One row per family: its index referral (first CIN referral in the study "
           "window) and cohort (pre-FSP / transition / post-FSP by that date; family-level "
-          "assignment by the earliest child).", **_COMMON)
+          "assignment by the earliest child).", **PER_LA_COHORTS)
 def family_cohorts(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_family_cohorts(tables, study.config())
     context.add_output_metadata({
@@ -36,7 +37,7 @@ def family_cohorts(context: dg.AssetExecutionContext, study: StudySettings, **ta
 
 @dg.asset(description="One row per child × outcome: duration, event, cause, delayed entry, family "
           "(cluster), cohort, risk-factor combination and covariates. Pseudonymised; never "
-          "released; the input to every model.", **_COMMON)
+          "released; the input to every model.", **PER_LA_COHORTS)
 def analysis_dataset(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_analysis_dataset(tables, study.config())
     context.add_output_metadata({
@@ -48,7 +49,7 @@ def analysis_dataset(context: dg.AssetExecutionContext, study: StudySettings, **
 
 
 @dg.asset(description="Families and children at each inclusion step by cohort, with the reason "
-          "each was excluded: the numbers behind the flow diagram.", **_COMMON)
+          "each was excluded: the numbers behind the flow diagram.", **PER_LA_COHORTS)
 def cohort_flow(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_cohort_flow(tables, study.config())
     frame.insert(0, "la_code", context.partition_key)
