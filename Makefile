@@ -12,6 +12,8 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export FSP_INPUT_DIR ?= $(CURDIR)/data/synthetic
 export FSP_OUTPUT_DIR ?= $(CURDIR)/outputs
 SEED ?= 20201101
+# Extra arguments for `make run`, e.g. ARGS="--workers 2" (see `python -m assets.run --help`).
+ARGS ?=
 
 .PHONY: run test ui reference synthetic benchmarks system-deps lock clean
 
@@ -44,7 +46,7 @@ synthetic: $(STAMP)
 	@$(BIN)/python -m evaluation.synthetic $(FSP_INPUT_DIR) --seed $(SEED) --if-missing
 
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml synthetic
-	@$(BIN)/python -m assets.run --demo-key
+	@$(BIN)/python -m assets.run --demo-key $(ARGS)
 
 test: $(STAMP) system-deps
 	@$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -7,7 +7,10 @@ at a time open its file for writing, and every asset that reads or writes it is 
 concurrency set duckdb 1``), Dagster runs one such step at a time across all runs, so no
 process meets DuckDB's file lock. What runs in parallel is everything outside the pool: run
 start-up, asset checks (Great Expectations) and data generation; the pooled steps themselves
-take turns. With ``FSP_STORAGE=parquet`` each partition is its own file, no pool is needed and
+take turns. On the default SQLite instance Dagster's slot claim is not atomic across processes
+(a select, then an update), so now and then two steps hold the slot at once; dagster-duckdb
+retries its connection while the other process has the file, so the step waits rather than
+fails. A PostgreSQL instance (``deploy/``) claims slots atomically. With ``FSP_STORAGE=parquet`` each partition is its own file, no pool is needed and
 the limit can be raised (``pool_limit``) so the whole steps run in parallel.
 
 Re-running is incremental: a partition's stage is run only when one of its assets has no
