@@ -20,6 +20,11 @@ planted cause-specific programme hazard ratio of ``ground_truth.json``
   combinations there is no single planted value (the planted HR varies by
   combination).
 
+The routes are those our exit classification observes: the generator's "other"
+CP exit (closure with RC3/RC4) is a ``closure`` to us, compared with one planted
+value because both planted HRs agree; step-down and other CP exits are modelled
+from ``route_entry`` on (CIN plan dates), as the analysis layer does.
+
 Also printed: the layer's all-cause adjusted Cox HR per outcome (no planted
 value exists: the all-cause hazard mixes causes with different HRs).
 
@@ -33,6 +38,15 @@ there), then the summary is printed. ``--time-layer`` also times the four
 functions of ``evaluation.analysis`` on the first seed's county (the speed
 goal: the whole analysis of the default county well under a minute).
 Prints figures; asserts nothing.
+
+Measured 2026-11-22 (20 seeds, scale 1, ~21 s a seed on 2 shared cores), coverage of the 95% CI
+for the ``none`` / ``interaction`` estimands: CIN plan closure 1.00/1.00, escalation into care
+0.95/1.00, escalation into CP 0.90/0.90; CP plan step-down 0.90/0.95 (bias of the log HR
+0.025/0.003; it was 0.20/0.20 with bias 0.45/0.41 before step-downs were modelled from
+``route_entry``), closure 0.85/0.80 (bias -0.11), escalation into care 0.80/0.95; care return
+home 0.95/0.95, permanence 0.90/0.95, other 0.90/0.95. Where coverage falls short the empirical
+SD of the log HR exceeds the mean family-clustered SE by about a quarter (CP closure 0.29 vs
+0.24), the bias is under one SD.
 """
 
 from __future__ import annotations
@@ -55,7 +69,8 @@ from evaluation.analysis.design import (  # noqa: E402
     CAUSE, DURATION, EVENT, FAMILY, FLAGS, cohort_term, entry_column, outcome_rows,
     strata_column, with_adjustment_terms, with_cohort_terms,
 )
-from evaluation.cohorts.analysis_dataset import analysis_dataset  # noqa: E402
+from evaluation.analysis.competing_exits import from_route_entry  # noqa: E402
+from evaluation.cohorts.analysis_dataset import LATE_ROUTES, analysis_dataset  # noqa: E402
 from evaluation.cohorts.config import StudyConfig  # noqa: E402
 from evaluation.ingest import ingest_local_authority  # noqa: E402
 from evaluation.pseudonymise import DEMO_KEY, load_key  # noqa: E402
@@ -63,6 +78,10 @@ from evaluation.survival.cox import cox_ph  # noqa: E402
 from evaluation.survival.finegray import cause_specific_cox  # noqa: E402
 from evaluation.synthetic import generate_county  # noqa: E402
 
+#: (state, planted cause) -> the exit route our classification gives it, where they differ: the
+#: generator's "other" CP exit is a closure with RC3/RC4 (an order made outside care), which
+#: ``evaluation.spells.plan_exits`` counts as a closure (its end_reason keeps the code).
+OBSERVED_ROUTE: dict[tuple[str, str], str] = {("cp_plan", "other"): "closure"}
 #: Spell outcome of the analysis dataset -> planted state of the generator.
 OUTCOME_STATES: dict[str, str] = {
     "time_on_cin_plan": "cin_plan", "time_in_protection": "cp_plan", "time_in_care": "care"}
@@ -104,12 +123,22 @@ def estimates_for_seed(seed: int, scale: float, workdir: Path) -> list[dict]:
     rows = []
     for outcome, state in OUTCOME_STATES.items():
         df = outcome_rows(analysis, outcome)
-        causes = truth["model"]["states"][state]["causes"]
-        for cause, planted in causes.items():
-            hr_none = planted["programme_hr"][NONE]
+        df[CAUSE] = df[CAUSE].where(df[EVENT] == 1, "censored")
+        planted_by_route: dict[str, set] = {}
+        for cause, planted in truth["model"]["states"][state]["causes"].items():
+            route = OBSERVED_ROUTE.get((state, cause), cause)
+            planted_by_route.setdefault(route, set()).add(planted["programme_hr"][NONE])
+        for cause, planted_hrs in planted_by_route.items():
+            # one planted value per observed route (routes merging causes must agree)
+            hr_none = planted_hrs.pop() if len(planted_hrs) == 1 else np.nan
             keys = dict(seed=seed, scale=scale, outcome=outcome, cause=cause, planted_hr=hr_none)
-            for estimand, data, interaction in (("layer", df, False), ("none", df[df["combination"] == NONE], False),
-                                                ("interaction", df, True)):
+            # routes told apart only from CIN plan dates on are modelled from there (as the layer does)
+            rows_cause = (from_route_entry(df, StudyConfig().same_day_days)
+                          if cause in LATE_ROUTES.get(outcome, ()) else df)
+            for estimand, data, interaction in (
+                    ("layer", rows_cause, False),
+                    ("none", rows_cause[rows_cause["combination"] == NONE], False),
+                    ("interaction", rows_cause, True)):
                 try:
                     fit = _cause_specific(data.reset_index(drop=True), cause, interaction=interaction)
                     rows.append(_row(fit, POST, estimand=estimand, **keys))

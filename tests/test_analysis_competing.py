@@ -129,3 +129,35 @@ def test_tiny_or_empty_outcomes_do_not_crash():
     assert len(care) == 1 and care["method"].iloc[0] == "not estimable: no rows for this outcome"
     protection = pick(out["cause_specific_cox"], outcome="time_in_protection")
     assert protection["method"].str.contains("reference cohort pre_fsp").all()
+
+
+def test_step_down_is_modelled_only_where_it_can_be_seen():
+    """Pre-FSP CP plans that ended before CIN plan dates were collected have an unknown route
+    (step_down_or_other). Counting them as neither biases the step-down HR upwards; entering the
+    plans at route_entry recovers the planted HR (0.5), while closure keeps all follow-up."""
+    from evaluation.analysis.competing_exits import from_route_entry
+
+    df = rows_of(simulated_analysis(n_families=1500, seed=5), "time_in_protection").reset_index(drop=True)
+    pre = (df["cohort"] == "pre_fsp").to_numpy()
+    df.loc[pre, "route_entry"] = 120.0
+    unseen = pre & (df["duration"] < 120).to_numpy() & df["cause"].isin(["step_down", "other"]).to_numpy()
+    df.loc[unseen, "cause"] = "step_down_or_other"
+    assert unseen.sum() > 50
+    out = competing_results(df, CONFIG, times=(365,), outcomes={"time_in_protection": ("step_down", "closure")})
+
+    def post_hr(cause, table=out["cause_specific_cox"]):
+        row = table[(table["analysis"] == "cause_specific_cox_unadjusted")
+                    & (table["term"] == f"{cause}: cohort[post_fsp]")]
+        return float(row["estimate"].iloc[0])
+
+    frame, terms = with_cohort_terms(df)
+    naive = cause_specific_cox(frame, "duration", "cause", "step_down", terms, entry="entry", cluster="family_id")
+    closure = cause_specific_cox(frame, "duration", "cause", "closure", terms, entry="entry", cluster="family_id")
+    routed_log_hr = np.log(post_hr("step_down"))
+    assert abs(routed_log_hr - np.log(0.5)) < 0.2
+    assert naive.coef[terms.index("cohort[post_fsp]")] > routed_log_hr + 0.2
+    assert post_hr("closure") == pytest.approx(np.exp(closure.coef[terms.index("cohort[post_fsp]")]), rel=1e-9)
+    assert "step_down_or_other" not in set(out["cif"]["term"].dropna())
+    routed = from_route_entry(df, CONFIG.same_day_days)
+    assert len(routed) == int((df["duration"] >= df["route_entry"]).sum())
+    assert (routed["entry"] == routed["route_entry"]).all() and (routed["duration"] > routed["entry"]).all()

@@ -184,3 +184,29 @@ def test_cin_plan_before_2021_22_enters_late_and_later_plans_are_not_taken_as_fi
     assert plans.loc[pid("amy"), ["entry", "duration", "event"]].tolist() == [
         days("2020-07-01", "2021-04-01"), days("2020-07-01", "2021-06-01"), 0 + 1]
     assert plans.loc[pid("cal"), ["entry", "duration"]].tolist() == [0.0, days("2021-05-10", "2021-08-01")]
+
+
+def test_cp_plan_routes_are_told_apart_only_from_cin_plan_dates():
+    """route_entry: a step-down needs CIN plan dates (from 2021-04-01), so CP plans enter there
+    for the routes that need it; every other outcome and later plan has route_entry = entry."""
+    t = Timeline()
+    t.child("amy", family="a")
+    e = t.episode("amy", "2020-06-01")
+    t.cp_plan("amy", e, "2020-08-01", "2021-06-01")          # open when CIN plan dates begin
+    t.cin_plan("amy", e, "2021-06-01", "2021-09-01")          # its step-down, seen
+    t.child("bea", family="b")
+    e = t.episode("bea", "2019-06-01")
+    t.cp_plan("bea", e, "2019-07-01", "2020-05-01")          # ended before: route unknown
+    t.child("cal", family="c")
+    e = t.episode("cal", "2021-05-01", "2021-12-01")
+    t.cp_plan("cal", e, "2021-06-01", "2021-12-01")          # wholly after: route_entry = entry
+    a = analysis_dataset(t.tables(), CONFIG)
+    cp = a[a["outcome"] == "time_in_protection"].set_index("child_id")
+    assert cp.loc[pid("amy"), ["entry", "route_entry", "cause"]].tolist() == [
+        0.0, days("2020-08-01", "2021-04-01"), "step_down"]
+    assert cp.loc[pid("bea"), "cause"] == "step_down_or_other"
+    assert cp.loc[pid("bea"), "route_entry"] > cp.loc[pid("bea"), "duration"]
+    assert cp.loc[pid("cal"), "route_entry"] == cp.loc[pid("cal"), "entry"] == 0.0
+    others = a[a["outcome"] != "time_in_protection"]
+    assert (others["route_entry"] == others["entry"]).all()
+    assert (a["route_entry"] >= a["entry"]).all()

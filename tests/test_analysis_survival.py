@@ -84,6 +84,7 @@ def simulated_analysis(n_families: int = 260, seed: int = 1, las: tuple[str, ...
             late = (rng.random(n_families) < 0.3)[fam]
             entry = np.where(late, np.floor(part["duration"] * 0.5), 0.0)
         part["entry"] = entry
+        part["route_entry"] = entry
         rows.append(part)
     out = pd.concat(rows, ignore_index=True)
     for column in ("la_code", "child_id", "family_id", "outcome", "cohort", "cause", "combination"):

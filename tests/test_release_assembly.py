@@ -75,6 +75,7 @@ def simulate_pipeline(n_families: int, seed: int) -> dict:
         part["event"] = event.astype(int)
         part["cause"] = np.where(event, np.asarray(causes)[latent.argmin(axis=1)], "censored")
         part["entry"] = 0.0
+        part["route_entry"] = 0.0
         rows.append(part)
     analysis = pd.concat(rows, ignore_index=True)
     for column in ("la_code", "child_id", "family_id", "outcome", "cohort", "cause", "combination"):

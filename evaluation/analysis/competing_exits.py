@@ -29,6 +29,12 @@ on those outcomes of the analysis dataset (``cause`` is the exit route,
                        authorities as indicators, the fit has no strata), same layout
 =====================  =====================================================================
 
+A CP plan's step-down, and so its "other" exit, can be told apart only once CIN plan
+dates are collected (``route_entry`` of the analysis dataset, ``LATE_ROUTES``): the
+cumulative incidence, Gray's tests and the models of those routes enter plans there
+(delayed entry), so plans that ended before (route ``step_down_or_other``) drop out rather
+than count as neither; closure and escalation into care use all follow-up.
+
 All tables but ``cif_curves`` are tidy (:mod:`evaluation.results`); sparse
 data give "not estimable" rows, never an exception.
 """
@@ -41,11 +47,12 @@ import numpy as np
 import pandas as pd
 
 from evaluation.analysis.design import (
-    CAUSE, COHORT, CONTRASTS, DURATION, EVENT, FAMILY, REFERENCE, TERM_CONTRASTS, Adjustment,
+    CAUSE, COHORT, CONTRASTS, DURATION, ENTRY, EVENT, FAMILY, REFERENCE, TERM_CONTRASTS, Adjustment,
     cohort_term, contrast_label, entry_column, outcome_rows, present, strata_column, with_adjustment_terms,
     with_cohort_terms,
 )
 from evaluation.analysis.guard import attempt, concat, not_estimable
+from evaluation.cohorts.analysis_dataset import LATE_ROUTES
 from evaluation.cohorts.config import COHORTS, StudyConfig
 from evaluation.survival.competing import REPORT_DAYS, cause_labels, cif_table, cumulative_incidence, gray_test
 from evaluation.survival.finegray import cause_specific_cox, fine_gray
@@ -71,7 +78,6 @@ def competing_results(
     times: Sequence[float] = REPORT_DAYS,
 ) -> dict[str, pd.DataFrame]:
     """Cumulative incidence, Gray's tests, cause-specific Cox and Fine–Gray per exit route."""
-    del config  # the dataset already carries the study's cohorts; kept for a uniform signature
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
     for outcome, causes in outcomes.items():
         df = outcome_rows(analysis, outcome)
@@ -83,16 +89,31 @@ def competing_results(
                                                  analysis=analysis_name))
             continue
         df[CAUSE] = df[CAUSE].where(df[EVENT] == 1, "censored")
-        parts["cif"].append(_cif(df, outcome, times))
-        parts["cif_curves"].append(_curves(df, outcome))
-        parts["gray_test"].append(_gray(df, outcome))
+        late = LATE_ROUTES.get(outcome, ())
+        routed = from_route_entry(df, config.same_day_days) if late else df
+        parts["cif"].append(_cif(routed, outcome, times))
+        parts["cif_curves"].append(_curves(routed, outcome))
+        parts["gray_test"].append(_gray(routed, outcome))
         for cause in causes:
-            parts["cause_specific_cox"].append(_cause_specific(df, outcome, cause))
-            parts["fine_gray"].append(_fine_gray(df, outcome, cause))
+            rows = routed if cause in late else df
+            parts["cause_specific_cox"].append(_cause_specific(rows, outcome, cause))
+            parts["fine_gray"].append(_fine_gray(rows, outcome, cause))
     out = {name: concat(frames) for name, frames in parts.items() if name != "cif_curves"}
     curves = [c for c in parts["cif_curves"] if len(c)]
     out["cif_curves"] = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)
     return {name: out[name] for name in TABLES}
+
+
+def from_route_entry(df: pd.DataFrame, same_day_days: float) -> pd.DataFrame:
+    """The rows at risk once their exit routes can be told apart: ``entry`` moved to
+    ``route_entry``, rows ended before then dropped, one ending that day given ``same_day_days``."""
+    if "route_entry" not in df.columns or not (df["route_entry"] > df[ENTRY]).any():
+        return df
+    out = df[df[DURATION] >= df["route_entry"]].copy()
+    out[ENTRY] = out["route_entry"]
+    same_day = out[DURATION] == out[ENTRY]
+    out.loc[same_day, DURATION] = out.loc[same_day, ENTRY] + same_day_days
+    return out.reset_index(drop=True)
 
 
 def _cif(df, outcome, times) -> pd.DataFrame:
@@ -228,4 +249,4 @@ def _fine_gray(df, outcome, cause) -> pd.DataFrame:
     return concat([*tables, attempt(fit, **keys)])
 
 
-__all__ = ["COMPETING_OUTCOMES", "CURVE_COLUMNS", "TABLES", "competing_results"]
+__all__ = ["COMPETING_OUTCOMES", "CURVE_COLUMNS", "TABLES", "competing_results", "from_route_entry"]

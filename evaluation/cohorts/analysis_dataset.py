@@ -16,6 +16,14 @@ Outcomes (time in days, at risk on ``(entry, duration]``):
   referral after that day, followed for ``re_referral_days`` (rows only for
   index episodes observed to close).
 
+``route_entry`` is the days from the origin after which the row's exit route
+can be told apart: a CP plan's step-down to a CIN plan, and so its "other"
+exit, only once CIN plan dates are collected (``cin_plan_observation_start``;
+earlier ends are ``step_down_or_other``). It equals ``entry`` for every other
+outcome and for plans starting after that date; an analysis of those routes
+enters plans there (delayed entry), so pre-FSP step-downs are not counted as
+something else.
+
 Censoring for every outcome: the data window end (extract reference date or
 ``study_end``), the 18th birthday, death and transfer out (first on or after
 the outcome's origin), as in :mod:`evaluation.spells.censoring`; ``event`` is
@@ -36,22 +44,29 @@ from evaluation.cohorts.config import StudyConfig
 from evaluation.cohorts.covariates import COVARIATES, covariates
 from evaluation.cohorts.risk_factors import FLAGS, risk_factors
 from evaluation.spells.care import care_periods, raw_care_periods
-from evaluation.spells.censoring import censoring_limits, prepare_follow_up
+from evaluation.spells.censoring import censoring_limits, observation_windows, prepare_follow_up
 from evaluation.spells.cin_plans import cin_plan_spells
 from evaluation.spells.need import need_spells
 from evaluation.spells.protection import protection_spells
 
 KEYS = ["la_code", "child_id"]
+#: Outcome -> the exit routes that can be told apart only from ``route_entry`` on.
+LATE_ROUTES: dict[str, tuple[str, ...]] = {"time_in_protection": ("step_down", "other")}
 OUTCOMES: tuple[str, ...] = ("time_in_need", "time_on_cin_plan", "time_in_protection", "time_in_care",
                              "time_to_protection", "time_to_care", "re_referral")
 ANALYSIS_COLUMNS: tuple[str, ...] = (
-    "la_code", "child_id", "family_id", "outcome", "cohort", "time_zero", "entry", "duration",
-    "event", "cause", "combination", *FLAGS, *COVARIATES,
+    "la_code", "child_id", "family_id", "outcome", "cohort", "time_zero", "entry", "route_entry",
+    "duration", "event", "cause", "combination", *FLAGS, *COVARIATES,
 )
 
 
-def _spell_rows(outcome: str, spells: pd.DataFrame, index: pd.DataFrame, first_after: bool) -> pd.DataFrame:
-    """Rows from spells: the index episode's spell, or the first spell starting on/after time zero."""
+def _spell_rows(outcome: str, spells: pd.DataFrame, index: pd.DataFrame, first_after: bool,
+                route_observed_from: pd.Series | None = None) -> pd.DataFrame:
+    """Rows from spells: the index episode's spell, or the first spell starting on/after time zero.
+
+    ``route_observed_from`` (LA code -> date) is when the exit routes can be told apart; its
+    days from the spell's start give ``route_entry`` (at least ``entry``).
+    """
     if first_after:
         pairs = index[KEYS + ["time_zero"]].merge(spells, on=KEYS, how="inner")
         # from time zero; when time zero is before the spells are observed (CIN plans before
@@ -64,9 +79,14 @@ def _spell_rows(outcome: str, spells: pd.DataFrame, index: pd.DataFrame, first_a
     else:
         chosen = index[KEYS + ["episode_id", "time_zero"]].merge(
             spells.drop(columns="family_id"), on=KEYS + ["episode_id"], how="inner")
+    route_entry = chosen["entry_days"]
+    if route_observed_from is not None:
+        observed = pd.to_datetime(chosen["la_code"].map(route_observed_from))
+        route_entry = np.maximum(route_entry, (observed - chosen["start_date"]).dt.days.clip(lower=0))
     return pd.DataFrame({
         "la_code": chosen["la_code"], "child_id": chosen["child_id"], "outcome": outcome,
-        "entry": chosen["entry_days"], "duration": chosen["duration_days"],
+        "entry": chosen["entry_days"], "route_entry": route_entry.astype("float64"),
+        "duration": chosen["duration_days"],
         "event": (~chosen["censored"]).astype("int64"), "cause": chosen["exit_type"],
     })
 
@@ -85,7 +105,7 @@ def _time_to_rows(outcome: str, cause: str, origins: pd.DataFrame, targets: pd.S
     entry = (limits["observation_start"] - origins["origin"]).dt.days.clip(lower=0)
     return pd.DataFrame({
         "la_code": origins["la_code"], "child_id": origins["child_id"], "outcome": outcome,
-        "entry": entry.astype("float64"),
+        "entry": entry.astype("float64"), "route_entry": entry.astype("float64"),
         "duration": (end - origins["origin"]).dt.days.astype("float64"),
         "event": event.astype("int64"), "cause": np.where(event, cause, "censored"),
     })
@@ -113,7 +133,9 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
         _spell_rows("time_in_need", need, index, first_after=False),
         _spell_rows("time_on_cin_plan", cin_plan_spells(tables, config, follow, raw_care), index,
                     first_after=True),
-        _spell_rows("time_in_protection", protection, index, first_after=True),
+        _spell_rows("time_in_protection", protection, index, first_after=True,
+                    route_observed_from=observation_windows(tables, config).set_index("la_code")[
+                        "cin_plan_observation_start"]),
         _spell_rows("time_in_care", care, index, first_after=True),
     ]
     origins = index[KEYS].assign(origin=index["time_zero"])
@@ -138,6 +160,7 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
     rows = rows[~before].copy()
     same_day = rows["duration"] == rows["entry"]
     rows.loc[same_day, "duration"] = rows.loc[same_day, "entry"] + config.same_day_days
+    rows["route_entry"] = rows[["route_entry", "entry"]].max(axis=1)
 
     out = (rows.merge(index[KEYS + ["family_id", "cohort", "time_zero"]], on=KEYS, how="left")
            .merge(risk_factors(tables, index, config).drop(columns="assessments_used"), on=KEYS,
