@@ -569,6 +569,43 @@ def test_safe_curves_match_r_survfit_on_the_released_counts():
         part = cif[cif.cause == cause]
         np.testing.assert_allclose(part.time, r_cif["time"])
         np.testing.assert_allclose(part.cif, r_cif[cause], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(part.cif, r_cif[f"{cause}_cuminc"], rtol=1e-10, atol=1e-12)
+        # limits from Gray's variance, as cmprsk::cuminc computes it on the same rows; log scale
+        variance = np.asarray(reference["cumulative_incidence_gray_variance"][cause])
+        se = np.sqrt(variance)
+        p = part.cif.to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            width = np.where(p > 0, 1.959963984540054 * se / p, 0.0)
+        np.testing.assert_allclose(part.lower, p * np.exp(-width), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(part.upper, np.minimum(p * np.exp(width), 1.0), rtol=1e-9, atol=1e-12)
+        assert ((part.lower <= part.cif) & (part.cif <= part.upper)).all()
+
+
+def test_gray_variance_matches_cmprsk_and_uses_the_curves_own_risk_sets():
+    from evaluation.disclosure.curves import gray_variance
+
+    reference = json.loads((REFERENCE / "reference.json").read_text())
+    released = pd.read_csv(REFERENCE / "released_cif_counts.csv")
+    causes = ["step_down", "care"]
+    first = released[released.cause == causes[0]]
+    events = np.column_stack([released[released.cause == c].n_event.to_numpy(float)[1:] for c in causes])
+    variance = gray_variance(first.n_risk.to_numpy(float)[:-1], events)
+    for k, cause in enumerate(causes):
+        np.testing.assert_allclose(variance[:, k], reference["cumulative_incidence_gray_variance"][cause],
+                                   rtol=1e-10, atol=1e-15)
+    # the life-table curve's limits use its own risk sets: half of each interval's censorings out
+    steps = pd.read_csv(REFERENCE / "steps.csv").drop(columns="n_event")
+    half = safe_curve(steps, grid=91, censor_adjustment="half")
+    first = half[half.cause == causes[0]]
+    effective = first.n_risk.to_numpy(float)[:-1] - 0.5 * first.n_censor.to_numpy(float)[1:]
+    events = np.column_stack([half[half.cause == c].n_event.to_numpy(float)[1:] for c in causes])
+    se = np.sqrt(gray_variance(effective, events))
+    for k, cause in enumerate(causes):
+        p = half[half.cause == cause].cif.to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            width = np.where(p > 0, 1.959963984540054 * se[:, k] / p, 0.0)
+        np.testing.assert_allclose(half[half.cause == cause].upper, np.minimum(p * np.exp(width), 1.0),
+                                   rtol=1e-9, atol=1e-12)
 
 
 # --------------------------------------------------------------------------- flow tables

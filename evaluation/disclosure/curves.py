@@ -17,9 +17,10 @@ on a fixed coarse grid (e.g. every 91 days) from rounded counts only:
   remain at risk, by the exact count or the recomputed one.
 
 No exact event time survives: only grid times appear in the output.
-Greenwood confidence limits on the log scale (R's ``conf.type = "log"``) are
-recomputed from the rounded counts for survival; cumulative incidences are
-released without limits.
+Confidence limits are recomputed from the rounded counts too, on the log scale
+(R's ``conf.type = "log"``, upper capped at 1): Greenwood's variance for
+survival, Gray's (1988) variance for a cumulative incidence (as ``cmprsk::cuminc``
+computes it), each with the effective numbers at risk the curve itself uses.
 """
 
 from __future__ import annotations
@@ -54,6 +55,52 @@ def make_grid(steps: pd.DataFrame, grid: int | float | Sequence[float]) -> np.nd
     if values.size < 2:
         raise ValueError("a grid needs at least two times")
     return values
+
+
+def gray_variance(at_risk: np.ndarray, events: np.ndarray) -> np.ndarray:
+    """Gray's variance of each cause's cumulative incidence after each interval.
+
+    ``at_risk`` (one per interval) and ``events`` (interval × cause) are grouped counts, as
+    in ``cmprsk::cuminc`` with every event of an interval at one time; returns
+    (interval + 1) × cause, starting at 0. A tie correction ``1 - (d - 1)/(n - 1)`` applies
+    to d > 1 exits at once, as in cuminc.
+    """
+    n_intervals, n_causes = events.shape
+    variance = np.zeros((n_intervals + 1, n_causes))
+
+    def tied(d, n):
+        return 1.0 - (d - 1.0) / (n - 1.0) if d > 1 else 1.0
+
+    for k in range(n_causes):
+        surv, cif, v1, v2, v3 = 1.0, 0.0, 0.0, 0.0, 0.0
+        for j in range(n_intervals):
+            n, own = float(at_risk[j]), float(events[j, k])
+            other = float(events[j].sum()) - own
+            if n > 0 and own + other > 0:
+                surv_after = surv * (n - own - other) / n
+                cif += surv * own / n
+                # the other causes move the cause's incidence only through survival
+                for d, weight in ((other, None), (own, 1.0)):
+                    if d <= 0 or (weight is None and surv_after <= 0):
+                        continue
+                    t6 = surv * surv * tied(d, n) * d / (n * n)
+                    t3 = 1.0 / surv_after if surv_after > 0 else 0.0
+                    t4 = cif * t3 if weight is None else 1.0 + t3 * cif
+                    v1 += t4 * t4 * t6
+                    v2 += t3 * t4 * t6
+                    v3 += t3 * t3 * t6
+                surv = surv_after
+            variance[j + 1, k] = v1 + cif * cif * v3 - 2.0 * cif * v2
+    return variance
+
+
+def _log_limits(p: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Log-scale limits exp(log p ± z se/p), upper capped at 1; p itself where se is 0."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        width = np.where(p > 0, z * se / p, 0.0)
+        lower = p * np.exp(-width)
+        upper = np.minimum(p * np.exp(width), 1.0)
+    return np.where(np.isfinite(lower), lower, 0.0), np.where(np.isfinite(upper), upper, np.nan)
 
 
 def _rounded_cumulative(per_interval: np.ndarray, base: int) -> np.ndarray:
@@ -139,15 +186,17 @@ def _one_curve(
         return table[["time", "n_risk", "n_event", "n_censor", "survival", "lower", "upper"]]
     increments = survival[:-1, None] * hazard
     cif = np.vstack([np.zeros((1, len(causes))), np.cumsum(increments, axis=0)])
+    se = np.sqrt(np.clip(gray_variance(np.clip(effective, 0.0, None), events_r), 0.0, None))
     parts = []
     for k, cause in enumerate(causes):
+        lower, upper = _log_limits(cif[:, k], se[:, k], z)
         parts.append(base_table.assign(
             cause=cause,
             n_event=np.concatenate([[0.0], events_r[:, k]])[rows].astype(np.int64),
-            cif=cif[rows, k],
+            cif=cif[rows, k], lower=lower[rows], upper=upper[rows],
         ))
     table = pd.concat(parts, ignore_index=True)
-    return table[["cause", "time", "n_risk", "n_event", "n_censor", "cif"]]
+    return table[["cause", "time", "n_risk", "n_event", "n_censor", "cif", "lower", "upper"]]
 
 
 def safe_curve(
@@ -166,7 +215,7 @@ def safe_curve(
     one curve per combination of ``by``. ``grid`` is a step in days or the
     grid times. Returns ``by…, time, n_risk, n_event, n_censor, survival,
     lower, upper`` for KM, or ``by…, cause, time, n_risk, n_event, n_censor,
-    cif`` for cumulative incidence; counts per interval ending at ``time``,
+    cif, lower, upper`` for cumulative incidence; counts per interval ending at ``time``,
     ``n_risk`` at ``time``.
     """
     if censor_adjustment not in ("half", "none"):

@@ -91,7 +91,8 @@ def cif_figure(
 ) -> Path:
     """One panel per exit route (cause), one line per ``group``: Aalen–Johansen CIFs.
 
-    ``curve``: ``group, cause, time, cif`` (a safe cumulative-incidence curve).
+    ``curve``: ``group, cause, time, cif`` and, if present, ``lower, upper`` (drawn as a band)
+    (a safe cumulative-incidence curve).
     """
     causes = list(causes) if causes is not None else list(dict.fromkeys(curve.get("cause", [])))
     groups = ordered(curve[group]) if len(curve) else []
@@ -105,10 +106,13 @@ def cif_figure(
             no_data(figure, "No cumulative incidence could be released")
             return save_png(figure, path)
         panels = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False).ravel()
-        top = float(np.nanmax(curve["cif"])) if len(curve) else 1.0
+        top = float(np.nanmax(curve["upper" if "upper" in curve else "cif"])) if len(curve) else 1.0
         for axes, cause in zip(panels, causes):
             for name in groups:
                 part = curve[(curve["cause"] == cause) & (curve[group] == name)].sort_values("time")
+                if {"lower", "upper"} <= set(part.columns):
+                    axes.fill_between(part["time"], part["lower"].astype(float), part["upper"].astype(float),
+                                      step="post", color=colours[name], alpha=0.15, linewidth=0)
                 axes.step(part["time"], part["cif"], where="post", color=colours[name], label=label_for(name))
             axes.set_title(cause_labels.get(cause, str(cause)).replace("_", " ").capitalize(), loc="left")
             axes.set_ylim(0, min(1.0, top * 1.15 + 0.02))

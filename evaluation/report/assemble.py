@@ -179,7 +179,9 @@ def cif_schema(outcome: str) -> TableSchema:
     return TableSchema(
         f"Safe Aalen–Johansen cumulative incidence of each exit from {outcome} by cohort on a "
         f"{CURVE_GRID_DAYS}-day grid.",
-        {**_CURVE, "cause": "exit route", "cif": "cumulative incidence of the exit route (from rounded counts)"})
+        {**_CURVE, "cause": "exit route", "cif": "cumulative incidence of the exit route (from rounded counts)",
+         "lower": "lower 95% limit (log scale, Gray's variance as cmprsk::cuminc, from rounded counts)",
+         "upper": "upper 95% limit"})
 
 
 def schema_for(name: str) -> TableSchema:
@@ -294,7 +296,8 @@ def _cif_curves(curves: pd.DataFrame, config: DisclosureConfig, grid) -> dict[st
         curve = safe_curve(steps, grid=grid, by="cohort", config=config)
         attrs = curve.attrs
         if curve.empty:
-            curve = pd.DataFrame(columns=["cohort", "cause", "time", "n_risk", "n_event", "n_censor", "cif"])
+            curve = pd.DataFrame(columns=["cohort", "cause", "time", "n_risk", "n_event", "n_censor", "cif",
+                                          "lower", "upper"])
             attrs = {"grid_step": grid, "min_at_risk": config.min_at_risk}
         curve = curve.assign(outcome=str(outcome))[["outcome", *[c for c in curve.columns if c != "outcome"]]]
         curve.attrs["disclosure"] = attrs.get("disclosure", attrs)

@@ -7,7 +7,8 @@
 # The life-table (actuarial) version, half of each interval's censorings at
 # risk (safe_curve's default), is checked against KMsurv::lifetab (Debian
 # r-cran-kmsurv).
-suppressPackageStartupMessages({ library(survival); library(jsonlite); library(KMsurv) })
+# Gray's variance of each cumulative incidence is cmprsk::cuminc's on the same rows.
+suppressPackageStartupMessages({ library(survival); library(jsonlite); library(KMsurv); library(cmprsk) })
 here <- "tests/reference/disclosure"
 
 # --- Kaplan-Meier, Greenwood variance, conf.type = "log" ---------------------
@@ -51,8 +52,17 @@ fit <- survfit(Surv(time, state) ~ 1)
 s <- summary(fit, times = grid, extend = TRUE)
 cif_out <- list(time = s$time)
 for (k in seq_along(causes)) cif_out[[causes[k]]] <- s$pstate[, which(fit$states == causes[k])]
+code <- match(as.character(state), causes, nomatch = 0)
+gray <- timepoints(cuminc(time, code, cencode = 0), grid)
+cif_variance <- list(time = grid)
+for (k in seq_along(causes)) {
+  cif_variance[[causes[k]]] <- unname(gray$var[paste("1", k), ])
+  cif_out[[paste0(causes[k], "_cuminc")]] <- unname(gray$est[paste("1", k), ])
+}
 
 write_json(list(survival_version = as.character(packageVersion("survival")),
                 kmsurv_version = as.character(packageVersion("KMsurv")),
-                kaplan_meier = km_out, life_table = lt_out, cumulative_incidence = cif_out),
+                kaplan_meier = km_out, life_table = lt_out, cumulative_incidence = cif_out,
+                cumulative_incidence_gray_variance = cif_variance,
+                cmprsk_version = as.character(packageVersion("cmprsk"))),
            file.path(here, "reference.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
