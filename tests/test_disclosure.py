@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy.optimize import linprog
 
 from evaluation.disclosure import (
     DisclosureConfig,
@@ -647,60 +649,73 @@ def flow_table():
     return flow
 
 
-def recovered_rows(true: np.ndarray, released: pd.Series, relations) -> set[int]:
-    """Suppressed rows pinned by the relations: zero-residual peeling, then linear algebra."""
-    known = {i: true[i] for i in range(len(true)) if released.iat[i] != CONFIG.suppressed}
-    recovered, changed = set(), True
-    while changed:
-        changed = False
-        for total, members in relations:
-            if total in known:
-                unknown = [m for m in members if m not in known]
-                residual = known[total] - sum(known[m] for m in members if m in known)
-                if unknown and (len(unknown) == 1 or residual == 0):
-                    for m in unknown:
-                        known[m] = residual if len(unknown) == 1 else 0.0
-                        recovered.add(m)
-                    changed = True
-            elif all(m in known for m in members):
-                known[total] = sum(known[m] for m in members)
-                recovered.add(total)
-                changed = True
-    unknown = [i for i in range(len(true)) if i not in known]
-    if unknown:
-        matrix = np.zeros((len(relations), len(unknown)))
-        for r, (total, members) in enumerate(relations):
-            for m in members:
-                if m in unknown:
-                    matrix[r, unknown.index(m)] += 1.0
-            if total in unknown:
-                matrix[r, unknown.index(total)] -= 1.0
-        rank = np.linalg.matrix_rank(matrix)
-        for j, row in enumerate(unknown):
-            unit = np.zeros((1, len(unknown)))
-            unit[0, j] = 1.0
-            if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
-                recovered.add(row)
-    return recovered
-
-
 def test_flow_relations_are_found():
     from evaluation.disclosure.flow import flow_sums
     assert sorted(flow_sums(flow_table())) == sorted(FLOW_RELATIONS)
 
 
-def test_released_flow_hides_small_exclusions_from_subtraction():
+def attacker_ranges(released: pd.Series, relations, base: int) -> dict[int, tuple[float, float]]:
+    """Smallest and largest value of each suppressed row that a reader of ``released`` alone can
+    infer: released counts lie within their rounding (halves up), counts are non-negative, and
+    ``relations`` hold. An independent linear programme per bound."""
+    n = len(released)
+    numbers = released_numbers(released).to_numpy(float)
+    bounds = [(0.0, 1e7) if np.isnan(v) else (max(0.0, np.ceil(v - base / 2)), np.ceil(v + base / 2) - 1)
+              for v in numbers]
+    a = np.zeros((len(relations), n))
+    for r, (total, members) in enumerate(relations):
+        a[r, members] = 1.0
+        a[r, total] -= 1.0
+    out = {}
+    for row in np.flatnonzero(np.isnan(numbers)):
+        cost = np.zeros(n)
+        cost[row] = 1.0
+        low = linprog(cost, A_eq=a, b_eq=np.zeros(len(relations)), bounds=bounds, method="highs")
+        high = linprog(-cost, A_eq=a, b_eq=np.zeros(len(relations)), bounds=bounds, method="highs")
+        out[int(row)] = (low.fun, -high.fun)
+    return out
+
+
+@pytest.mark.parametrize("base", [5, 1])
+def test_released_flow_hides_small_exclusions_from_subtraction(base):
+    """A reader who knows released counts as rounded (base 1: exactly) cannot narrow a suppressed
+    count below what rounding leaves of a released one."""
     from evaluation.disclosure.flow import release_flow
     flow = flow_table()
-    released = release_flow(flow)
+    config = replace(CONFIG, rounding_base=base)
+    released = release_flow(flow, config=config)
     assert list(released.columns) == list(flow.columns)
     for column in ("families", "children"):
         numbers = released_numbers(released[column]).dropna()
-        assert not ((numbers > 0) & (numbers < 10)).any() and (numbers % 5 == 0).all()
-        assert recovered_rows(flow[column].to_numpy(float), released[column], FLOW_RELATIONS) == set()
-    # without the relations the three children without a family link could be subtracted out
-    naive = suppress_counts(flow, ["children"], ["step", "stage", "reason", "cohort"], margins=[])
-    assert 1 in recovered_rows(flow["children"].to_numpy(float), naive["children"], FLOW_RELATIONS)
+        assert not ((numbers > 0) & (numbers < 10)).any() and (numbers % base == 0).all()
+        ranges = attacker_ranges(released[column], FLOW_RELATIONS, base)
+        assert ranges, column
+        for row, (low, high) in ranges.items():
+            assert low - 1e-6 <= flow[column].iat[row] <= high + 1e-6
+            assert high - low >= max(base - 1, 1) - 1e-6, (column, row, low, high)
+    # without the relations, and read exactly, the three children without a family link come out
+    naive = suppress_counts(flow, ["children"], ["step", "stage", "reason", "cohort"], margins=[],
+                            config=replace(CONFIG, rounding_base=1))
+    low, high = attacker_ranges(naive["children"], FLOW_RELATIONS, 1)[1]
+    assert low == high == 3
+
+
+def test_released_flow_keeps_large_counts_and_shows_zero_exclusions():
+    """Rounding protects a chain of differences, so only small exclusions are hidden (read
+    exactly, hiding one hides the counts after it); an exclusion of nobody is shown as 0."""
+    from evaluation.disclosure.flow import release_flow
+    flow = flow_table()
+    released = release_flow(flow)
+    for column in ("families", "children"):
+        hidden = released[column] == CONFIG.suppressed
+        assert (flow.loc[hidden, column] < CONFIG.threshold).all(), column
+        zero = flow[column] == 0
+        assert (released.loc[zero, column] == "0").all()
+    assert released.attrs["disclosure"]["audit"] == "reader knows released counts as rounded"
+    exact = release_flow(flow, config=replace(CONFIG, rounding_base=1))
+    assert (exact["children"] == CONFIG.suppressed).sum() > (released["children"] == CONFIG.suppressed).sum()
+    hidden_zeros = release_flow(flow, zeros_disclosive=True)
+    assert (hidden_zeros.loc[flow["children"] == 0, "children"] == CONFIG.suppressed).all()
 
 
 def test_sum_relations_must_hold():

@@ -7,9 +7,21 @@ step's "all" row is the sum of its cohort rows. A small number excluded is
 therefore recoverable by subtraction unless those relations are protected:
 :func:`release_flow` passes them to
 :func:`~evaluation.disclosure.tables.suppress_counts` as ``sums``.
+
+A flow is a chain of differences: a reader who knew every released count
+exactly could only be kept from one small exclusion by hiding every count
+after it, leaving a diagram of ``c``. Every released count is rounded, though,
+so the flow is audited against a reader who knows them as rounded
+(``rounding_protects``): no suppressed count can be narrowed to fewer values
+than a released count spans, and large counts stay in the diagram. An
+exclusion step that excluded nobody is released as 0 (``zeros_disclosive``):
+it says something about the data (no child lacked a birth month), nothing
+about a person.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pandas as pd
 
@@ -55,12 +67,14 @@ def flow_sums(flow: pd.DataFrame) -> list[tuple[int, list[int]]]:
             if all(counts[c].iat[total] == counts[c].iloc[members].sum() for c in counts.columns)]
 
 
-def release_flow(flow: pd.DataFrame, config: DisclosureConfig = DEFAULT) -> pd.DataFrame:
+def release_flow(flow: pd.DataFrame, config: DisclosureConfig = DEFAULT,
+                 zeros_disclosive: bool = False) -> pd.DataFrame:
     """The flow table with families and children suppressed and rounded, protecting every relation."""
     flow = flow.reset_index(drop=True)
+    config = replace(config, suppress_zeros=zeros_disclosive)
     columns = [c for c in COUNT_COLUMNS if c in flow.columns]
     released = suppress_counts(flow, columns, by=["step", "stage", "reason", "cohort"], margins=[],
-                               sums=flow_sums(flow), config=config)
+                               sums=flow_sums(flow), config=config, rounding_protects=True)
     for column in flow.columns:
         if column not in released.columns:
             released[column] = flow[column].to_numpy()

@@ -16,6 +16,15 @@ numbers pin it down through any chain of additions and subtractions. So
    than one person;
 3. rounds every remaining count, totals independently, to the rounding base.
 
+By default the reader of step 2 knows every released count exactly (before
+rounding), the worst case. With ``rounding_protects=True`` the reader knows
+each released count only as the rounding leaves it (a count released as 20515
+is 20513 to 20517 for base 5), and a suppressed cell is safe when it cannot be
+narrowed to fewer values than a released count spans (``rounding_base``).
+That is the protection rounding gives against differencing, and it is what a
+chain of differences such as a flow table needs: under exact knowledge,
+hiding one small exclusion hides every count after it.
+
 :func:`suppress_rates` blanks percentages, means and rates resting on fewer
 than ``min_denominator`` people.
 """
@@ -245,6 +254,86 @@ def recoverable(
     return pinned
 
 
+def rounding_interval(values: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
+    """The counts that :func:`round_to_base` maps to the same released value as ``values``."""
+    released = round_to_base(np.asarray(values, dtype=float), base)
+    lower = np.maximum(np.ceil(released - base / 2.0), 0.0)
+    upper = np.ceil(released + base / 2.0) - 1.0
+    return lower, upper
+
+
+def narrowed(
+    structure: TableStructure,
+    values: np.ndarray,
+    suppressed: np.ndarray,
+    base: int,
+    first_of: np.ndarray | None = None,
+) -> np.ndarray:
+    """Suppressed cells a reader of the rounded release can narrow to fewer than ``base`` values.
+
+    Each released cell is only known to lie in its :func:`rounding_interval` (totals
+    released elsewhere are taken as known exactly); every cell is a non-negative count and
+    the totals are sums. A suppressed cell's range is its minimum and maximum over that
+    polytope, one linear programme each; with ``first_of``, stop at the first narrow one.
+    """
+    pinned = np.zeros(structure.n_variables, dtype=bool)
+    unknown = np.flatnonzero(suppressed)
+    if unknown.size == 0:
+        return pinned
+    matrix = structure.constraint_matrix()
+    low_known, high_known = rounding_interval(values, base)
+    cap = 2.0 * float(np.abs(values).sum()) + 10.0 * base
+    bounds = [(0.0, cap) if suppressed[k] else
+              ((values[k], values[k]) if structure.public[k] else (low_known[k], high_known[k]))
+              for k in range(structure.n_variables)]
+    need = max(base - 1, 1) - 1e-9
+    order = unknown if first_of is None else [c for c in first_of if suppressed[c]]
+    for cell in order:
+        cost = np.zeros(structure.n_variables)
+        cost[cell] = 1.0
+        low = linprog(cost, A_eq=matrix, b_eq=np.zeros(matrix.shape[0]), bounds=bounds, method="highs")
+        high = linprog(-cost, A_eq=matrix, b_eq=np.zeros(matrix.shape[0]), bounds=bounds, method="highs")
+        if low.status != 0 or high.status != 0:
+            continue
+        if -high.fun - low.fun < need:
+            pinned[cell] = True
+            if first_of is not None:
+                return pinned
+    return pinned
+
+
+def protect_rounded(
+    structure: TableStructure,
+    values: np.ndarray,
+    primary: np.ndarray,
+    base: int,
+) -> np.ndarray:
+    """Add secondary suppressions to ``primary`` until no suppressed cell is :func:`narrowed`.
+
+    The complement for an exposed cell is the smallest releasable count sharing a total
+    with it (interior before totals). Cells narrowed even with everything here suppressed
+    (by totals released elsewhere) are left as they are.
+    """
+    suppressed = primary & ~structure.public
+    accepted = narrowed(structure, values, ~structure.public, base)
+    is_margin = np.arange(structure.n_variables) >= structure.n_interior
+    while True:
+        candidates = np.flatnonzero(suppressed & ~accepted)
+        interest = np.concatenate([candidates[primary[candidates]], candidates[~primary[candidates]]])
+        exposed = np.flatnonzero(narrowed(structure, values, suppressed, base, first_of=interest))
+        if exposed.size == 0:
+            return suppressed
+        cell = int(exposed[0])
+        pool = [line for line in structure.lines if cell in line] or [np.flatnonzero(~structure.public)]
+        pool = np.unique(np.concatenate(pool))
+        pool = pool[~suppressed[pool] & ~structure.public[pool]]
+        if pool.size == 0:
+            pool = np.flatnonzero(~suppressed & ~structure.public)
+        if pool.size == 0:  # pragma: no cover - everything suppressed leaves only `accepted` exposed
+            raise DisclosureError("no complementary cell left to protect a narrowed cell")
+        suppressed[int(min(pool, key=lambda k: (is_margin[k], values[k] == 0, values[k], k)))] = True
+
+
 def protect(
     structure: TableStructure,
     values: np.ndarray,
@@ -326,6 +415,7 @@ def suppress_counts(
     released_elsewhere: Iterable[Sequence[str]] = (),
     config: DisclosureConfig = DEFAULT,
     sums: Iterable[tuple[int, Sequence[int]]] = (),
+    rounding_protects: bool = False,
 ) -> pd.DataFrame:
     """Release a count table safely: primary + secondary suppression, then rounding.
 
@@ -338,6 +428,8 @@ def suppress_counts(
     treated as known to the reader and protected against, but not added.
     ``sums`` adds relations between rows of ``table`` itself, as (row
     position, positions of the rows that add up to it), e.g. in a flow table.
+    ``rounding_protects`` audits against a reader who knows released counts
+    only as rounded (see the module docstring).
 
     Returns the interior rows then the total rows, ``by`` columns as text,
     counts as text: a multiple of the rounding base, or ``config.suppressed``.
@@ -362,6 +454,8 @@ def suppress_counts(
     )
     out = pd.concat([rows, total_rows], ignore_index=True)
     info = {"threshold": config.threshold, "rounding_base": config.rounding_base,
+            "audit": ("reader knows released counts as rounded" if rounding_protects
+                      else "reader knows released counts exactly"),
             "margins": [list(m) for m in margins],
             "released_elsewhere": [list(m) for m in released_elsewhere],
             "primary": {}, "secondary": {}, "suppressed_rows": {}}
@@ -379,14 +473,18 @@ def suppress_counts(
             primary &= values > 0
         primary[n_public:] = False
         # totals published elsewhere are known to the reader, but small ones are still not shown here
-        suppressed = protect(structure, values, primary) | primary
+        if rounding_protects:
+            suppressed = protect_rounded(structure, values, primary, config.rounding_base) | primary
+        else:
+            suppressed = protect(structure, values, primary) | primary
         public_values = values[:n_public]
         rounded = round_to_base(public_values, config.rounding_base).astype(np.int64)
         out[column] = np.where(suppressed[:n_public], config.suppressed, rounded.astype(str))
         info["primary"][column] = int(primary[:n_public].sum())
         info["secondary"][column] = int((suppressed & ~primary)[:n_public].sum())
         info["suppressed_rows"][column] = [int(i) for i in np.flatnonzero(suppressed[:n_public])]
-        exposed = recoverable(structure, values, ~structure.public) & primary
+        exposed = (narrowed(structure, values, ~structure.public, config.rounding_base) if rounding_protects
+                   else recoverable(structure, values, ~structure.public)) & primary
         info.setdefault("disclosed_elsewhere", {})[column] = [int(i) for i in np.flatnonzero(exposed[:n_public])]
     out.attrs["disclosure"] = info
     return out
