@@ -152,7 +152,12 @@ def _read_folder(folder: Path, key: PseudonymisationKey, la_code: str) -> list[E
     years = Counter(e.collection_year for e in extracts)
     repeated = sorted(y for y, n in years.items() if n > 1)
     if repeated:
-        raise InputError(f"cin_census: more than one file for collection year(s) {repeated}")
+        clashes = "; ".join(
+            f"Header/CollectionDetails/Year {year} in "
+            + " and ".join(e.source_file for e in extracts if e.collection_year == year)
+            for year in repeated)
+        raise InputError(f"cin_census: more than one file for a collection year ({clashes}); "
+                         "keep one file per year")
     ssda_dir = folder / "ssda903"
     if ssda_dir.is_dir():
         for year_dir in sorted(_files(ssda_dir, directories=True)):

@@ -179,6 +179,18 @@ def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.Dat
     (indexed by pseudonym) so that their other rows can follow them.
     """
     table = "children"
+    # Two dates of birth for one child within one return are a conflict, not a correction (a
+    # later year's date corrects an earlier one): every record of that child is quarantined.
+    returns = ["child_id", "source_file", "collection_year"]
+    stated = pd.concat([cin[returns + ["birth_date"]], ssda903[returns + ["birth_date"]]]).dropna(
+        subset=["birth_date"])
+    per_return = stated.groupby(returns, dropna=False)["birth_date"].nunique()
+    torn = per_return.index[per_return > 1].get_level_values("child_id").unique()
+    within = pd.Series(q.CONFLICTING_BIRTH_DATES, index=torn, dtype="string")
+    for records in (cin, ssda903):
+        ledger.quarantine_rows(table, records.loc[records["child_id"].isin(torn)], "birth_date",
+                               q.CONFLICTING_BIRTH_DATES)
+    cin, ssda903 = cin.loc[~cin["child_id"].isin(torn)], ssda903.loc[~ssda903["child_id"].isin(torn)]
     # Attributes only the CIN census has: the latest record that states them.
     by_year = cin.sort_values(["collection_year", "source_file", "line"], kind="stable") \
         .groupby("child_id", sort=False)
@@ -195,8 +207,8 @@ def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.Dat
     dobs = both.dropna(subset=["birth_date"]).groupby("child_id")["birth_date"].nunique()
     conflicting = both["child_id"].isin(dobs.index[dobs > 1])
     ledger.quarantine_rows(table, both.loc[conflicting], "birth_date", q.CONFLICTING_BIRTH_DATES)
-    reasons = pd.Series(q.CONFLICTING_BIRTH_DATES, index=both.loc[conflicting, "child_id"].unique(),
-                        dtype="string")
+    reasons = pd.concat([within, pd.Series(q.CONFLICTING_BIRTH_DATES, dtype="string",
+                                           index=both.loc[conflicting, "child_id"].unique())])
     both = both.loc[~conflicting]
 
     no_family = ~both["child_id"].isin(families["child_id"])

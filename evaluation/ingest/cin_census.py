@@ -178,7 +178,13 @@ def _reference_date(text: str | None, year: int, path: Path) -> dt.date:
     parsed, bad = v.iso_dates(pd.Series([text]))
     if bad.iloc[0]:
         raise InputError(f"{path.name}: Header/CollectionDetails/ReferenceDate is not a date")
-    return parsed.iloc[0].date()
+    reference = parsed.iloc[0].date()
+    if reference != reference_date_of(year):
+        # the reference date censors follow-up: one from another collection would shift it
+        raise InputError(f"{path.name}: Header/CollectionDetails/ReferenceDate {reference.isoformat()} "
+                         f"is not {reference_date_of(year).isoformat()}, the reference date of "
+                         f"Header/CollectionDetails/Year {year}")
+    return reference
 
 
 def _fields(parent) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.ingest import quarantine as q
+from evaluation.ingest.csv_cells import read_csv_cells
 from evaluation.ingest.errors import InputError
 from evaluation.ingest.extract import Extract
 from evaluation.pseudonymise import CHILD, FAMILY, PseudonymisationKey, pseudonymise
@@ -28,15 +29,8 @@ COLUMN_NAMES: tuple[tuple[str, str], ...] = (
 def read_families(path: Path, key: PseudonymisationKey) -> Extract:
     """Read, check and pseudonymise the family table (one row per person and family)."""
     path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                            skip_blank_lines=False)
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
-        raise InputError(f"{path.name}: not a readable CSV") from None
-    except OSError as err:
-        raise InputError(f"{path.name}: cannot be read ({err.strerror or 'I/O error'})") from None
+    frame, lines = read_csv_cells(path)
     frame.columns = [str(c).strip().lower() for c in frame.columns]
-    lines = pd.Series(range(2, len(frame) + 2), index=frame.index)
     blank = (frame.apply(lambda col: col.str.strip()) == "").all(axis=1)
     frame, lines = frame.loc[~blank], lines.loc[~blank]
     for person, family in COLUMN_NAMES:

@@ -11,7 +11,8 @@ and ignored; anything else is an :class:`InputError`. Dates are ``dd/mm/YYYY``
 its year. ``UPN``, ``MOTHER``, ``MC_DOB``, ``HOME_POST``, ``PL_POST`` and ``URN``
 are never kept: they are dropped the moment the file is read.
 
-``line`` is the 1-based line of the CSV (the header is line 1) or the row of the sheet.
+``line`` is the physical line of the CSV a record starts on (the header is line 1; a quoted
+field may span lines) or the row of the sheet.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from evaluation.codes.ssda903 import EPISODE_COLUMNS, HEADER_COLUMNS, OTHER_TABL
 from evaluation.codes.groupings import reference_date_of
 from evaluation.ingest import quarantine as q
 from evaluation.ingest import values as v
+from evaluation.ingest.csv_cells import read_csv_cells
 from evaluation.ingest.errors import InputError
 from evaluation.ingest.extract import Extract
 from evaluation.pseudonymise import CHILD, PseudonymisationKey, pseudonymise
@@ -58,6 +60,19 @@ def recognise(columns: list[str]) -> str | None:
     return max(matches)[1] if matches else None
 
 
+def closest_table(columns: list[str]) -> tuple[str, list[str]] | None:
+    """The read table (``Header`` or ``Episodes``) whose required columns are mostly present,
+    with the missing ones; ``None`` when neither has at least half of them."""
+    present = set(columns)
+    scored = []
+    for name, required in (("Episodes", EPISODES_REQUIRED), ("Header", HEADER_REQUIRED)):
+        missing = [c for c in required if c not in present]
+        share = 1 - len(missing) / len(required)
+        if missing and share >= 0.5:
+            scored.append((share, name, missing))
+    return (max(scored)[1], max(scored)[2]) if scored else None
+
+
 def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey) -> Extract:
     """Read, check and pseudonymise one SSDA903 table file of collection ``year``."""
     path = Path(path)
@@ -67,10 +82,18 @@ def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey) -> Extrac
     if table is None:
         # Only DfE column names are quoted: a headerless file would put data in the column names.
         known = sorted(set(frame.columns) & _DFE_COLUMNS)
+        found = (f"DfE columns found: {', '.join(known) or 'none'}; "
+                 f"{len(frame.columns) - len(known)} other column(s)")
+        closest = closest_table(list(frame.columns))
+        if closest is not None:
+            name, missing = closest
+            raise InputError(f"{path.name}: looks like the SSDA903 {name} table but lacks the required "
+                             f"column(s) {', '.join(missing)} (renamed or missing?; {found})")
+        hint = ("; the column names hold ';' — SSDA903 CSVs are separated by commas"
+                if any(";" in str(c) for c in frame.columns) else "")
         raise InputError(
-            f"{path.name}: not a known SSDA903 table (DfE columns found: {', '.join(known) or 'none'}; "
-            f"{len(frame.columns) - len(known)} other column(s)); expected Header, Episodes or one of "
-            + ", ".join(OTHER_TABLES))
+            f"{path.name}: not a known SSDA903 table ({found}); expected Header, Episodes or one of "
+            + ", ".join(OTHER_TABLES) + hint)
     if table in OTHER_TABLES:
         extract.ignored_table = table
         return extract
@@ -94,12 +117,7 @@ def _read_cells(path: Path) -> tuple[pd.DataFrame, pd.Series]:
     """All cells as text, column names stripped and upper-cased; blank rows skipped."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                                skip_blank_lines=False)
-        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            raise InputError(f"{path.name}: {_csv_problem(err)}") from None
-        lines = pd.Series(range(2, len(frame) + 2), index=frame.index)
+        frame, lines = read_csv_cells(path)
     elif suffix == ".xlsx":
         frame, lines = _read_xlsx(path)
     else:
@@ -108,18 +126,6 @@ def _read_cells(path: Path) -> tuple[pd.DataFrame, pd.Series]:
     blank = (frame.apply(lambda col: col.str.strip()) == "").all(axis=1) if len(frame.columns) else \
         pd.Series(True, index=frame.index)
     return frame.loc[~blank].reset_index(drop=True), lines.loc[~blank].reset_index(drop=True)
-
-
-def _csv_problem(err: Exception) -> str:
-    """What is wrong with a CSV, with its position but never its content."""
-    if isinstance(err, UnicodeDecodeError):
-        return f"not UTF-8 text (byte {err.start})"
-    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
-    if found:
-        expected, line, saw = found.groups()
-        return f"not a readable CSV: line {line} has {saw} fields, the header has {expected}"
-    found = re.search(r"\bline (\d+)", str(err))
-    return "not a readable CSV" + (f" (near line {found.group(1)})" if found else "")
 
 
 def _read_xlsx(path: Path) -> tuple[pd.DataFrame, pd.Series]:

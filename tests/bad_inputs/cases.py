@@ -289,12 +289,7 @@ def xml_header_year_disagrees_with_schema(folder: Path) -> None:
     replace(folder, CIN_FILE, "<ReferenceDate>2020-03-31<", "<ReferenceDate>2025-03-31<")
 
 
-@case(Rejected("cin_2020.xml", "Header/CollectionDetails", "ReferenceDate"), xfail=(
-    "evaluation/ingest/cin_census.py read_cin_census/_reference_date: the ReferenceDate is parsed "
-    "but never compared with Header/CollectionDetails/Year, so a file headed Year 2021 with "
-    "ReferenceDate 2020-03-31 is accepted and its extract gets reference date 2020-03-31 (the "
-    "follow-up censoring date) under collection year 2021. It should raise InputError naming "
-    "Header/CollectionDetails/ReferenceDate (expected 31 March of Year)."))
+@case(Rejected("cin_2020.xml", "Header/CollectionDetails", "ReferenceDate"))
 def xml_header_year_disagrees_with_reference_date(folder: Path) -> None:
     """Header Year 2021 with ReferenceDate 2020-03-31 (the 2020 collection's date)."""
     replace(folder, CIN_FILE, "<Year>2020<", "<Year>2021<")
@@ -312,11 +307,7 @@ def xml_no_collection_year(folder: Path) -> None:
     replace(folder, CIN_FILE, "<Year>2020</Year>", "")
 
 
-@case(Rejected("cin_2020_resubmitted.xml", None, "Year", also=("cin_2020.xml",)), xfail=(
-    "evaluation/ingest/__init__.py _read_folder: two CIN files with the same Header Year raise "
-    "InputError('cin_census: more than one file for collection year(s) [2020]') without naming "
-    "the files, so the council cannot tell which to remove; the message should name both files "
-    "(cin_2020.xml, cin_2020_resubmitted.xml) and Header/CollectionDetails/Year."))
+@case(Rejected("cin_2020_resubmitted.xml", None, "Year", also=("cin_2020.xml",)))
 def xml_two_files_for_one_year(folder: Path) -> None:
     """A resubmission saved beside the original: two files with Header Year 2020."""
     shutil.copyfile(folder / CIN_FILE, folder / "cin_census" / "cin_2020_resubmitted.xml")
@@ -333,11 +324,7 @@ def cin_folder_with_a_text_file(folder: Path) -> None:
 SSDA = ("ssda903",)
 
 
-@case(Rejected("episodes.csv", None, "LS"), parts=SSDA, xfail=(
-    "evaluation/ingest/ssda903.py read_ssda903_file: an Episodes file lacking a required column "
-    "(LS) is not recognised as any table and the InputError lists the DfE columns FOUND "
-    "('DfE columns found: CHILD, DEC, DECOM, ...') but never says which required column is "
-    "missing; it should say the file looks like Episodes and lacks LS."))
+@case(Rejected("episodes.csv", None, "LS"), parts=SSDA)
 def csv_missing_required_column(folder: Path) -> None:
     """episodes.csv without the LS (legal status) column."""
     path = folder / EPISODES
@@ -347,10 +334,7 @@ def csv_missing_required_column(folder: Path) -> None:
     path.write_text("\n".join(kept) + "\n", encoding="utf-8")
 
 
-@case(Rejected("header.csv", None, r"CHILD"), parts=SSDA, xfail=(
-    "evaluation/ingest/ssda903.py read_ssda903_file: a Header file whose CHILD column is renamed "
-    "CHILD_ID raises 'not a known SSDA903 table (DfE columns found: DOB, ETHNIC, MC_DOB, MOTHER, "
-    "SEX, UPN; 1 other column(s))' without naming the missing required column CHILD."))
+@case(Rejected("header.csv", None, r"CHILD"), parts=SSDA)
 def csv_renamed_column(folder: Path) -> None:
     """header.csv with CHILD renamed CHILD_ID (a local export's own name)."""
     replace(folder, HEADER, "CHILD,SEX", "CHILD_ID,SEX")
@@ -473,12 +457,7 @@ def csv_placement_code_from_later_year(folder: Path) -> None:
 @case(Quarantined((
     ("children", HEADER, 3, "birth_date", q.CONFLICTING_BIRTH_DATES),
     ("children", HEADER, 5, "birth_date", q.CONFLICTING_BIRTH_DATES),
-)), parts=SSDA, xfail=(
-    "evaluation/ingest/assemble.py assemble_children: two rows for one CHILD in the SAME header "
-    "file with different DOBs are resolved by _latest_last (last line wins, the other counted as "
-    "merged) before the date-of-birth conflict check, which only compares the CIN census with "
-    "SSDA903. Only across collection years is a later DOB a correction; two DOBs in one return "
-    "should quarantine the child (conflicting dates of birth), as across datasets."))
+)), parts=SSDA)
 def csv_duplicate_id_conflicting_dob(folder: Path) -> None:
     """header.csv lists child 0012346 twice, born 23/11/2010 and 24/11/2010."""
     append_line(folder, HEADER, "0012346,2,24/11/2010,WBRI,,,")
@@ -517,11 +496,7 @@ def csv_not_utf8(folder: Path) -> None:
     path.write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
 
 
-@case(Rejected("families.csv", r"line \d+|byte \d+"), parts=SSDA, xfail=(
-    "evaluation/ingest/families.py read_families: a non-UTF-8 families.csv raises "
-    "InputError('families.csv: not a readable CSV') with no position; ssda903._csv_problem "
-    "already says 'not UTF-8 text (byte N)' and read_families should do the same (the same "
-    "applies to a ParserError: the line is dropped from the message)."))
+@case(Rejected("families.csv", r"line \d+|byte \d+"), parts=SSDA)
 def families_not_utf8(folder: Path) -> None:
     """families.csv saved as Windows-1252 with an accented family name."""
     path = folder / FAMILIES
@@ -702,11 +677,7 @@ def xml_empty_file(folder: Path) -> None:
     (folder / CIN_FILE).write_bytes(b"")
 
 
-@case(Quarantined((("care_episodes", EPISODES, 7, "LS", q.UNKNOWN_CODE),)), parts=SSDA, xfail=(
-    "evaluation/ingest/ssda903.py _read_cells (and families.read_families): 'line' is computed as "
-    "the record number + 1 (range(2, len(frame) + 2)), not the physical line, so after a quoted "
-    "field spanning two lines every later row is reported one line too early (6 instead of 7). "
-    "Count physical lines (e.g. csv.reader's line_num) or document 'line' as the record number."),
+@case(Quarantined((("care_episodes", EPISODES, 7, "LS", q.UNKNOWN_CODE),)), parts=SSDA,
     planted=(NOTE,))
 def csv_multiline_quoted_field(folder: Path) -> None:
     """A NOTES value on the first row spans two lines; a bad code sits on physical line 7."""
