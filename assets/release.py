@@ -15,6 +15,7 @@ from checks.resources import ValidationResource
 from checks.summary import validation_summary
 from evaluation.report import write_release
 from evaluation.report.assemble import release_tables
+from evaluation.report.history import from_records, to_records
 from evaluation.validation import build_data_docs
 
 #: Every internal result table of the pooled analysis, as inputs of the release.
@@ -38,6 +39,24 @@ def software_versions() -> dict[str, str]:
             continue
     versions["R reference"] = "R survival 3.5.3, cmprsk, sandwich, MASS (tests/reference/)"
     return versions
+
+
+#: Metadata entry of each release holding its headline rows: the history of estimates by extract.
+HEADLINE_METADATA = "headline_estimates"
+
+
+def earlier_headlines(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[pd.DataFrame]:
+    """The headline rows every earlier release of ``key`` recorded, oldest release first."""
+    frames, cursor = [], None
+    while True:
+        page = instance.fetch_materializations(key, limit=500, cursor=cursor, ascending=True)
+        for record in page.records:
+            entry = record.asset_materialization.metadata.get(HEADLINE_METADATA)
+            if entry is not None:
+                frames.append(from_records(entry.value))
+        if not page.has_more:
+            return frames
+        cursor = page.cursor
 
 
 def _extract_dates(extracts: pd.DataFrame) -> dict[str, str]:
@@ -72,9 +91,14 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
     cohort_flow = (cohort_flow.groupby(keys, sort=False, dropna=False)[["families", "children"]]
                    .sum().reset_index().sort_values("step", kind="stable").reset_index(drop=True))
     summary = validation_summary(context.instance, ALL_CHECKS)
+    # The headline as released is dated by the extract; earlier extracts' come from earlier releases.
+    extract_date = pd.Timestamp(extracts["reference_date"].max()).date()
     tables = release_tables(results, cohort_flow, pooled("analysis_dataset", analysis_dataset),
                             pooled("monthly_counts", monthly_counts),
-                            validation=summary, study=config)
+                            validation=summary, study=config, extract_date=extract_date,
+                            earlier_headlines=earlier_headlines(context.instance, context.asset_key))
+    headline = tables["estimates_by_extract"]
+    headline = headline[headline["extract_date"] == extract_date.isoformat()]
     out = output_folder.folder()
     for name in RELEASED_PATHS:
         target = out / name
@@ -99,5 +123,8 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
         "figures": len(release.figures),
         "output_log": dg.MetadataValue.json(release.statuses),
         "validation_checks_failed": int((~summary["passed"]).sum()) if len(summary) else 0,
+        "extract_date": extract_date.isoformat(),
+        "extracts_so_far": int(tables["estimates_by_extract"]["extract_date"].nunique()),
+        HEADLINE_METADATA: dg.MetadataValue.json(to_records(headline)),
         **({"data_docs": dg.MetadataValue.path(str(docs))} if docs else {}),
     })

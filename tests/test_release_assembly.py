@@ -141,7 +141,7 @@ def build_release(directory: Path, n_families: int = 170, seed: int = 11):
     """Simulate, estimate, release and write; returns (simulated data, released tables, Release)."""
     data = simulate_pipeline(n_families, seed)
     tables = release_tables(run_estimators(data), data["flow"], data["analysis"], data["monthly"], CONFIG,
-                            validation=data["validation"], study=STUDY)
+                            validation=data["validation"], study=STUDY, extract_date="2025-03-31")
     return data, tables, write_release(tables, directory, {"key_fingerprint": "hmac-sha256:test"})
 
 
@@ -297,7 +297,7 @@ def test_report_covers_every_released_kind(county):
     document = lxml.html.fromstring(release.report.read_text(encoding="utf-8"))
     for section in ("result-time_in_protection", "result-exits_from_care", "result-differential_impact",
                     "result-rmst_differences", "result-days_in_state", "result-monthly_referrals",
-                    "result-covariate_balance", "result-hazard_ratios"):
+                    "result-covariate_balance", "result-hazard_ratios", "result-estimates_by_extract"):
         node = document.get_element_by_id(section)
         assert node.xpath(".//img"), section
     assert "Not produced" not in document.get_element_by_id("results").text_content()

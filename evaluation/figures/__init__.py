@@ -10,7 +10,8 @@ a path, and writes one PNG:
 * :func:`days_in_state_figure` — mean days in each state by cohort;
 * :func:`timeseries_figure` — monthly series with go-live, lockdowns, fitted segments;
 * :func:`flow_figure` — cohort flow diagram;
-* :func:`balance_figure` — covariate balance (love) plot.
+* :func:`balance_figure` — covariate balance (love) plot;
+* :func:`estimates_by_extract_figure` — headline hazard ratios over successive extracts.
 """
 
 from evaluation.figures.balance import balance_figure
@@ -20,9 +21,10 @@ from evaluation.figures.flow import flow_figure
 from evaluation.figures.states import days_in_state_figure
 from evaluation.figures.style import COHORT_COLOURS, OKABE_ITO, house_figure, save_png
 from evaluation.figures.timeseries import GO_LIVE, LOCKDOWNS_ENGLAND, timeseries_figure
+from evaluation.figures.trajectory import estimates_by_extract_figure
 
 __all__ = [
     "km_figure", "cif_figure", "forest_figure", "rmst_figure", "days_in_state_figure",
-    "timeseries_figure", "flow_figure", "balance_figure",
+    "timeseries_figure", "flow_figure", "balance_figure", "estimates_by_extract_figure",
     "OKABE_ITO", "COHORT_COLOURS", "GO_LIVE", "LOCKDOWNS_ENGLAND", "house_figure", "save_png",
 ]

@@ -33,6 +33,7 @@ from evaluation.disclosure import (
     DEFAULT, DisclosureConfig, release_flow, round_to_base, safe_curve, safe_model_results, suppress_counts,
 )
 from evaluation.disclosure.models import NOTE_COLUMN
+from evaluation.report.history import estimates_by_extract, headline_estimates
 from evaluation.results import RESULT_COLUMNS
 
 COHORT_ORDER: tuple[str, ...] = ("pre_fsp", "transition", "post_fsp")
@@ -160,6 +161,17 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
          "smd_after": "standardised mean difference, weighted (3 decimals)",
          "imbalanced_before": "|SMD| > 0.1 before weighting", "imbalanced_after": "|SMD| > 0.1 after",
          NOTE_COLUMN: "'not estimable (small numbers)' when a cohort has too few children"}),
+    "estimates_by_extract": TableSchema(
+        "The adjusted post-FSP vs pre-FSP hazard ratio of each outcome at every extract analysed so far, "
+        "as each release showed it (the rows of hazard_ratios for cohort[post_fsp]); re-running an "
+        "extract replaces its rows.",
+        {"extract_date": "the extract's latest reference date (ISO date)", "outcome": "outcome",
+         "analysis": "cox_adjusted", "contrast": "post_fsp vs pre_fsp",
+         "estimate": "hazard ratio; blank when not estimable", "ci_lower": "lower 95% confidence limit",
+         "ci_upper": "upper 95% confidence limit", "p_value": "two-sided p-value",
+         "n": "children contributing, rounded to the rounding base",
+         "events": "events contributing, rounded to the rounding base",
+         "release_note": "'not estimable (small numbers)' when blanked by disclosure control; else empty"}),
     "validation_summary": TableSchema(
         "Latest outcome of every data-validation check: counts of expectations only, no records.",
         {"asset": "table checked", "check": "check name", "local_authority": "local authority (partition)",
@@ -496,6 +508,8 @@ def release_tables(
     validation: pd.DataFrame | None = None,
     study=None,
     grid: int | float | Sequence[float] = CURVE_GRID_DAYS,
+    extract_date=None,
+    earlier_headlines: Sequence[pd.DataFrame] = (),
 ) -> dict[str, pd.DataFrame]:
     """Every released table, each through disclosure control (see the module docstring).
 
@@ -506,7 +520,10 @@ def release_tables(
     denominators); ``monthly`` the monthly counts (for the figure's series) or
     None; ``validation`` the validation summary (counts only); ``study`` the
     :class:`~evaluation.cohorts.config.StudyConfig` (go-live and lockdowns of
-    the fitted segments; default the study's defaults).
+    the fitted segments; default the study's defaults). With ``extract_date``
+    (the data's latest reference date) the released headline hazard ratios are
+    dated and put with ``earlier_headlines`` (those of earlier releases, oldest
+    first) into ``estimates_by_extract`` (:mod:`evaluation.report.history`).
     """
     if study is None:
         from evaluation.cohorts.config import StudyConfig
@@ -547,6 +564,9 @@ def release_tables(
         out["covariate_balance"] = _balance(results["balance"], analysis, config)
     if monthly is not None:
         out["monthly_series"] = _monthly_series(monthly, study, config)
+    if extract_date is not None:
+        out["estimates_by_extract"] = estimates_by_extract(
+            headline_estimates(out.get("hazard_ratios"), extract_date), earlier_headlines)
     summary = _validation(validation if validation is not None else results.get("validation_summary"))
     if summary is not None:
         out["validation_summary"] = summary

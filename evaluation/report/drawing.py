@@ -127,6 +127,10 @@ def _balance(table, path):
                                   title=f"Covariate balance, post-FSP vs pre-FSP ({_title(outcome).lower()})")
 
 
+def _by_extract(table, path):
+    return figures.estimates_by_extract_figure(table, path, titles=OUTCOME_TITLES)
+
+
 def _monthly(la: str, series: str):
     def draw(table, path):
         rows = _rows(table, la_code=la, series=series)
@@ -147,7 +151,8 @@ def figure_plan(tables: Mapping[str, pd.DataFrame]) -> list[PlannedFigure]:
             outcome = tables[name]["outcome"].iloc[0] if len(tables[name]) else name
             plan.append(PlannedFigure(name, name, _cif(str(outcome))))
     views = (("hazard_ratios", _hazard_ratios), ("differential_impact", _differential),
-             ("rmst_differences", _rmst), ("days_in_state", _days_in_state), ("covariate_balance", _balance))
+             ("rmst_differences", _rmst), ("days_in_state", _days_in_state), ("covariate_balance", _balance),
+             ("estimates_by_extract", _by_extract))
     for name, draw in views:
         if tables.get(name) is not None:
             plan.append(PlannedFigure(name, name, draw))

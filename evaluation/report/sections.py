@@ -76,6 +76,12 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
         "events are shown as not estimable.",
         figure="hazard_ratios", table="hazard_ratios"),
     ResultSection(
+        "estimates_by_extract", "The effect over successive extracts",
+        "The adjusted post-FSP vs pre-FSP hazard ratio of each outcome as released at each extract "
+        "analysed so far, dated by the extract's latest reference date. Later extracts add follow-up "
+        "and post-FSP families; an effect that holds should stay on the same side of 1.",
+        figure="estimates_by_extract", table="estimates_by_extract"),
+    ResultSection(
         "differential_impact", "Differences by combination of parental risk factors",
         "Hazard ratios comparing post-FSP with pre-FSP families within each combination of domestic "
         "abuse (DA), parental mental health (MH) and substance misuse (SM). Combinations with too few "
