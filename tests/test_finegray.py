@@ -153,3 +153,12 @@ def test_cause_specific_cox_censors_the_other_exits(children, covariates):
     # "censored" is never an exit, even when asked for
     with pytest.raises(ValueError, match="no events"):
         cause_specific_cox(children, "duration", "cause", "censored", covariates)
+
+
+def test_expansion_larger_than_allowed_is_refused_before_it_is_built(children):
+    from evaluation.survival.finegray import ExpansionTooLarge, finegray_expand
+
+    full = finegray_expand(children, "duration", "cause", "step_down", entry=None)
+    with pytest.raises(ExpansionTooLarge, match=f"{len(full):,} rows"):
+        finegray_expand(children, "duration", "cause", "step_down", max_rows=len(full) - 1)
+    assert len(finegray_expand(children, "duration", "cause", "step_down", max_rows=len(full))) == len(full)

@@ -43,12 +43,17 @@ from evaluation.survival.cox import CoxResult, cox_ph
 # --------------------------------------------------------------------------------------
 
 
+class ExpansionTooLarge(ValueError):
+    """The finegray expansion would hold more rows than allowed (``max_rows``)."""
+
+
 def finegray_expand(
     df: pd.DataFrame,
     duration: str,
     cause: str,
     cause_of_interest,
     entry: str | None = None,
+    max_rows: int | None = None,
 ) -> pd.DataFrame:
     """Expand one-row-per-child data for a Fine–Gray fit, as R ``survival::finegray``.
 
@@ -62,7 +67,10 @@ def finegray_expand(
     weight), as ``finegray`` does when some entry follows the first exit.
 
     Returns the input columns plus ``fgstart, fgstop, fgstatus, fgwt`` and
-    ``fgrow`` (the input row position), in R's row order.
+    ``fgrow`` (the input row position), in R's row order. Each competing exit
+    gets a row per later interval holding an event of interest, so the
+    expansion grows as (competing exits × event days); with ``max_rows`` a
+    larger one raises :class:`ExpansionTooLarge` before any row is built.
     """
     stop = df[duration].to_numpy(dtype=float)
     n = len(stop)
@@ -116,6 +124,10 @@ def finegray_expand(
     kept = np.flatnonzero(keep)
     extra_from = np.searchsorted(kept, first_cut, side="right")
     n_extra = np.where(competing, len(kept) - extra_from, 0)
+    if max_rows is not None and n + int(n_extra.sum()) > max_rows:
+        raise ExpansionTooLarge(
+            f"the Fine–Gray (finegray) expansion would need {n + int(n_extra.sum()):,} rows, more than "
+            f"the {max_rows:,} allowed; the cause-specific Cox models and cumulative incidence stand")
 
     row_end = np.where(competing, cut_end[np.minimum(first_cut, len(cut_end) - 1)], stop)
     rows = [np.arange(n)]
@@ -198,6 +210,7 @@ def fine_gray(
     weights: str | None = None,
     variance: str = "robust",
     ties: str = "breslow",
+    max_rows: int | None = None,
 ) -> FineGrayFit:
     """Fine–Gray subdistribution-hazard regression for ``cause_of_interest``.
 
@@ -208,6 +221,7 @@ def fine_gray(
     no delayed entry and no censoring falls on an exit time (at such ties crr
     keeps the exit in the censoring risk set, finegray does not, so the two
     censoring curves differ slightly). ``ties="efron"`` matches coxph's default.
+    ``max_rows`` bounds the expansion (see :func:`finegray_expand`).
     """
     covariates = list(covariates)
     data = df.reset_index(drop=True)
@@ -223,7 +237,8 @@ def fine_gray(
     if variance != "robust":
         raise ValueError("variance must be 'crr' or 'robust'")
     needed = list(dict.fromkeys([c for c in (duration, cause, entry, cluster, weights) if c] + covariates))
-    expanded = finegray_expand(data[needed], duration, cause, cause_of_interest, entry=entry)
+    expanded = finegray_expand(data[needed], duration, cause, cause_of_interest, entry=entry,
+                               max_rows=max_rows)
     expanded["_fg_weight"] = expanded["fgwt"] * (expanded[weights] if weights is not None else 1.0)
     fit = cox_ph(
         expanded, "fgstop", "fgstatus", covariates, entry="fgstart", cluster=cluster or "fgrow",
