@@ -15,6 +15,13 @@ should match the planted ones (bar exclusions) and later cohorts be smaller.
 Run: ``.venv/bin/python benchmarks/spells_and_cohorts.py [--scale 1] [--la-scale 1]
 [--input DIR ...] [--skip-20] [--skip-default] [--workers N]``. Counties are generated in a temporary folder
 unless ``--input`` names existing ones. Prints figures; asserts nothing.
+
+Measured 2026-11-22 on 2 shared cores. Default county: need spells 0.5 s, analysis dataset 2.9 s;
+pre-FSP families 9,021 vs 9,022 planted (data window). 20-LA county (784,256 children, 974,192
+CIN episodes, 182,055 care episodes; ingest 261 s): need spells 15.4 s (663 MiB), CIN plan spells
+12.5 s, protection spells 12.8 s, care periods 9.6 s, analysis dataset 87 s (2,051 MiB peak,
+2,507,730 rows), cohort flow 20.8 s; pre-FSP families 181,629 vs 181,657 planted (data window),
+children 348,095 vs 346,040; risk-combination shares within 0.001 of the planted ones.
 """
 
 from __future__ import annotations

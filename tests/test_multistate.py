@@ -236,3 +236,24 @@ def test_proportion_reaching_table(intervals):
     # fewer escalations were planted in the post-FSP cohort
     diff = table[table["contrast"].notna() & (table["time"] == 365)].iloc[0]
     assert diff["estimate"] < 0
+
+
+def test_estimates_without_variance_are_the_same_estimates():
+    """variance=False (for callers whose limits come from the bootstrap) changes no estimate."""
+    from evaluation.survival.multistate import state_occupation
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(300):
+        t1 = float(rng.integers(1, 200))
+        second = str(rng.choice(["cin_plan", "cp_plan", "closed"]))
+        rows.append({"id": i, "tstart": 0.0, "tstop": t1, "from_state": "referral", "to_state": second})
+        if second != "closed":
+            rows.append({"id": i, "tstart": t1, "tstop": t1 + float(rng.integers(1, 300)),
+                         "from_state": second, "to_state": str(rng.choice(["closed", "censored"]))})
+    intervals = pd.DataFrame(rows)
+    with_se = state_occupation(intervals, taus=(180.0,))
+    without = state_occupation(intervals, taus=(180.0,), variance=False)
+    np.testing.assert_array_equal(with_se.pstate, without.pstate)
+    np.testing.assert_array_equal(with_se.rmean[180.0], without.rmean[180.0])
+    assert np.isfinite(with_se.std_err).all() and np.isnan(without.std_err).all()
