@@ -90,6 +90,25 @@ class ParquetIOManager(dg.ConfigurableIOManagerFactory):
         return PartitionedParquetIOManager(base_path=UPath(self.root))
 
 
+class StoredTableMismatch(RuntimeError):
+    """A stored table has other columns than this version of the pipeline writes."""
+
+
+def _same_columns(connection, schema: str, table: str, columns: list[str], database: str) -> None:
+    """Refuse, with what to do, to write into a table an earlier version laid out otherwise."""
+    stored = [name for (name,) in connection.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position", [schema, table]).fetchall()]
+    if stored and stored != [str(c) for c in columns]:
+        added = sorted(set(map(str, columns)) - set(stored))
+        gone = sorted(set(stored) - set(map(str, columns)))
+        raise StoredTableMismatch(
+            f"{schema}.{table} in {Path(database).name} was written by another version of the pipeline "
+            f"(columns new here: {', '.join(added) or 'none'}; stored only: {', '.join(gone) or 'none'}"
+            f"{'; order differs' if not added and not gone else ''}). Remove {Path(database).name} "
+            "(or drop that table) and materialise every stage again.")
+
+
 def _keep_empty_duckdb_io_manager(database: str):
     """DuckDB IO manager that also creates a table for an EMPTY frame.
 
@@ -100,6 +119,7 @@ def _keep_empty_duckdb_io_manager(database: str):
 
     class KeepEmptyTypeHandler(DuckDBPandasTypeHandler):
         def handle_output(self, context, table_slice, obj: pd.DataFrame, connection):
+            _same_columns(connection, table_slice.schema, table_slice.table, list(obj.columns), database)
             if obj.empty:
                 connection.execute(f"create schema if not exists {table_slice.schema}")
                 connection.execute(f"create table if not exists {table_slice.schema}."

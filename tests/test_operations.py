@@ -312,3 +312,28 @@ def test_parallel_runs_overlap_but_duckdb_steps_take_turns(resumed):
     messages = [entry.user_message or "" for r in runs for entry in instance.all_logs(r.dagster_run.run_id)]
     assert any(f"blocked by limit for pool {DUCKDB_POOL}" in m for m in messages)  # the pool did it
     assert not [m for m in messages if "could not set lock" in m.lower() or "IOException" in m]
+
+
+def test_table_from_an_earlier_version_is_refused_with_what_to_do(tmp_path):
+    import duckdb
+
+    from assets.storage import io_manager_from_env
+
+    database = tmp_path / "old.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema cohorts")
+        connection.execute("create table cohorts.analysis_dataset (la_code varchar, entry double)")
+
+    import pandas as pd
+
+    @dg.asset(key_prefix=["cohorts"], name="analysis_dataset")
+    def analysis_dataset():
+        return pd.DataFrame({"la_code": ["931"], "entry": [0.0], "route_entry": [0.0]})
+
+    result = dg.materialize([analysis_dataset], resources={"io_manager": io_manager_from_env(
+        database=str(database))}, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message + "".join(
+        c.message for c in [failure.step_failure_data.error.cause] if c is not None)
+    assert "another version of the pipeline" in message and "route_entry" in message
