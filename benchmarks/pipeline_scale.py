@@ -10,13 +10,13 @@ prints where the time goes.
 Goals (2 cores, 24 GB): the default county end to end < 2 minutes; 20 LAs < 30 minutes with
 peak memory < 12 GB.
 
-Measured 2026-11-22 (2 cores, other work alongside): default county (1 LA) 98 s end to end
-(door 27 s, spells 9, cohorts 16, analysis 36, release 11; peak 825 MB); OPENBLAS_NUM_THREADS=1 made
-no difference (104 s). 20 LAs with ``--workers 2``: generation 38 s (1.8 GB of input); the per-LA
-stages (door, spells, cohorts with their checks) 804 s. The pooled analysis then ran out of 24 GB
-in the Fine–Gray expansion (now bounded, see ``evaluation.analysis.competing_exits``); measured
-afterwards on the same tables (``/tmp`` probe, one process): survival 442 s (peak 6.8 GB),
-competing 31 s — see the closing note of that session for the rest.
+Measured 2026-11-22 (2 cores): default county (1 LA) 98 s end to end (door 27 s, spells 9,
+cohorts 16, analysis 36, release 11; peak 825 MB); OPENBLAS_NUM_THREADS=1 made no difference
+(104 s). 20 LAs (784,256 children; 1.8 GB of XML/CSV generated in 37 s) with ``--workers 2``:
+per-LA stages with their checks 756 s, pooled analysis 619 s (peak 6.1 GB), release 66 s
+(3.6 GB): **1441 s end to end, peak 6.1 GB** (goals 1800 s and 12 GB met). The per-LA peak is
+the parent's; each LA run's own process peaks near the 1-LA figure. Before the Fine–Gray
+expansion was bounded the pooled analysis ran out of 24 GB.
 
 Run: ``.venv/bin/python benchmarks/pipeline_scale.py [--las 1 5 20] [--scale 1] [--workers 1]
 [--no-checks] [--profile]``
