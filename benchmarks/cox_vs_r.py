@@ -8,6 +8,11 @@ covariates; write a CSV; time ``cox_ph(..., entry, cluster=family, ties="efron")
 ``coxph(Surv(entry, duration, event) ~ ..., cluster = family_id)`` with
 ``system.time`` around the fit only; print both, the ratio and the largest
 coefficient / robust-SE differences as a correctness check.
+
+Measured 2026-12-04 (2 shared cores, R 4.2.2 with survival 3.5.3 from Debian, another benchmark running
+beside it): 100,000 rows (73,548 events, 43,183 families) 0.24 s against R's 0.74 s (R/python
+3.1); 1,000,000 rows (735,457 events, 432,421 families) 2.75 s against 7.58 s (2.8). Largest
+relative differences from R: coefficients 6.7e-10, robust SEs 1.4e-11. Goal (no slower than R) met.
 """
 
 from __future__ import annotations
