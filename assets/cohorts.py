@@ -44,6 +44,8 @@ def analysis_dataset(context: dg.AssetExecutionContext, study: StudySettings, **
         "dagster/row_count": len(frame),
         "children": int(frame["child_id"].nunique()),
         "families": int(frame["family_id"].nunique()),
+        "rows_dropped_before_observation": int(frame.attrs.get("dropped_before_observation", 0)),
+        "rows_dropped_after_go_live": int(frame.attrs.get("dropped_after_go_live", 0)),
     })
     return frame
 

@@ -22,6 +22,8 @@ class StudySettings(dg.ConfigurableResource):
     escalation_window_days: int = _DEFAULT.escalation_window_days
     re_referral_days: int = _DEFAULT.re_referral_days
     domestic_abuse_definition: str = _DEFAULT.domestic_abuse_definition
+    #: sensitivity: stop the pre-FSP and transition cohorts' follow-up at go-live
+    censor_earlier_cohorts_at_go_live: bool = _DEFAULT.censor_earlier_cohorts_at_go_live
 
     def config(self) -> StudyConfig:
         return StudyConfig(
@@ -33,4 +35,5 @@ class StudySettings(dg.ConfigurableResource):
             escalation_window_days=self.escalation_window_days,
             re_referral_days=self.re_referral_days,
             domestic_abuse_definition=self.domestic_abuse_definition,
+            censor_earlier_cohorts_at_go_live=self.censor_earlier_cohorts_at_go_live,
         )

@@ -210,3 +210,55 @@ def test_cp_plan_routes_are_told_apart_only_from_cin_plan_dates():
     others = a[a["outcome"] != "time_in_protection"]
     assert (others["route_entry"] == others["entry"]).all()
     assert (a["route_entry"] >= a["entry"]).all()
+
+
+def test_earlier_cohorts_censored_at_go_live_as_a_sensitivity_analysis():
+    """censor_earlier_cohorts_at_go_live: pre-FSP and transition follow-up stops at go-live (an
+    exit that day is censored); rows with no time before it are dropped and counted."""
+    t = Timeline(last_year=2024)
+    t.child("amy", family="a", birth="2012-05-01")
+    e = t.episode("amy", "2019-06-03", "2022-01-10")           # pre-FSP, open across go-live
+    t.cp_plan("amy", e, "2020-09-01", "2021-03-01")           # ends after go-live: censored
+    t.care("amy", "2021-06-01", "2021-09-01", "E4A")          # starts after go-live: dropped
+    t.child("bea", family="b", birth="2014-01-01")
+    e = t.episode("bea", "2020-06-01", "2020-12-15")           # transition cohort
+    t.cp_plan("bea", e, "2020-07-01", "2020-11-01")           # exit on go-live day: censored
+    t.child("cal", family="c", birth="2013-01-01")
+    e = t.episode("cal", "2019-01-10", "2019-09-01")           # closed before go-live: unchanged
+    t.cp_plan("cal", e, "2019-02-01", "2019-09-01")            # (but no care: time_to_care stops)
+    t.child("dee", family="d", birth="2015-01-01")
+    e = t.episode("dee", "2021-01-10", "2021-12-01")           # post-FSP: unchanged
+    t.cp_plan("dee", e, "2021-02-01", "2021-12-01")
+    tables = t.tables()
+    default = analysis_dataset(tables, CONFIG)
+    censored = analysis_dataset(tables, StudyConfig(censor_earlier_cohorts_at_go_live=True))
+
+    amy = rows_of(censored, "amy")
+    for outcome in ("time_in_need", "time_to_care"):
+        assert amy.loc[outcome, ["duration", "event", "cause"]].tolist() == [
+            days("2019-06-03", "2020-11-01"), 0, "censored"], outcome
+    assert amy.loc["time_in_protection", ["duration", "event"]].tolist() == [days("2020-09-01", "2020-11-01"), 0]
+    assert amy.loc["time_to_protection", ["duration", "event"]].tolist() == [days("2019-06-03", "2020-09-01"), 1]
+    assert "time_in_care" not in amy.index and "time_in_care" in rows_of(default, "amy").index
+    assert rows_of(default, "amy").loc["time_to_care", "event"] == 1
+
+    bea = rows_of(censored, "bea")
+    assert set(bea["cohort"]) == {"transition"}
+    assert bea.loc["time_in_protection", ["duration", "event", "cause"]].tolist() == [
+        days("2020-07-01", "2020-11-01"), 0, "censored"]
+    assert rows_of(default, "bea").loc["time_in_protection", "event"] == 1
+    assert "re_referral" not in bea.index                      # its window opens after go-live
+
+    cal = rows_of(censored, "cal")
+    assert cal.loc["time_to_care", ["duration", "event"]].tolist() == [days("2019-01-10", "2020-11-01"), 0]
+    pd.testing.assert_frame_equal(cal.drop(index="time_to_care"),
+                                  rows_of(default, "cal").drop(index="time_to_care"))
+    pd.testing.assert_frame_equal(rows_of(censored, "dee"), rows_of(default, "dee"))
+    assert default.attrs["dropped_after_go_live"] == 0
+    dropped = len(default) - len(censored)
+    assert censored.attrs["dropped_after_go_live"] == dropped > 0
+    assert (censored["entry"] < censored["duration"]).all()
+    from_time_zero = censored[(censored["cohort"] != "post_fsp")
+                              & censored["outcome"].isin(["time_in_need", "time_to_care", "time_to_protection"])]
+    ends = from_time_zero["time_zero"] + pd.to_timedelta(from_time_zero["duration"], unit="D")
+    assert (ends <= D("2020-11-01")).all()

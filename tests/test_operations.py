@@ -206,6 +206,20 @@ def test_materialising_twice_gives_identical_tables(sequential, county):
     assert snapshot(home / "evaluation.duckdb") == first
 
 
+def test_analysis_dataset_reports_the_rows_it_dropped(sequential):
+    """Its metadata counts rows dropped before the data window and, only in the go-live
+    sensitivity analysis (off by default), after go-live; the setting reaches StudyConfig."""
+    _, instance, _, _ = sequential
+    records = instance.fetch_materializations(dg.AssetKey(["cohorts", "analysis_dataset"]), limit=10).records
+    assert records
+    for record in records:
+        metadata = record.asset_materialization.metadata
+        assert metadata["rows_dropped_before_observation"].value >= 0
+        assert metadata["rows_dropped_after_go_live"].value == 0
+    assert not StudySettings().config().censor_earlier_cohorts_at_go_live
+    assert StudySettings(censor_earlier_cohorts_at_go_live=True).config().censor_earlier_cohorts_at_go_live
+
+
 def test_same_key_and_input_give_same_pseudonyms_in_fresh_homes(sequential, resumed):
     _, _, first, _ = sequential
     home, *_ = resumed

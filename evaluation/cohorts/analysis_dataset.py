@@ -27,7 +27,11 @@ something else.
 Censoring for every outcome: the data window end (extract reference date or
 ``study_end``), the 18th birthday, death and transfer out (first on or after
 the outcome's origin), as in :mod:`evaluation.spells.censoring`; ``event`` is
-0 and ``cause`` "censored" then. ``entry`` is the days from the origin to
+0 and ``cause`` "censored" then. With ``censor_earlier_cohorts_at_go_live``
+(a sensitivity analysis) the pre-FSP and transition cohorts are also censored
+at go-live (an exit that day included), and their rows with no observed time
+before it (a spell or re-referral window starting on or after go-live) are
+dropped and counted. ``entry`` is the days from the origin to
 the LA's ``observation_start`` when the origin is earlier (delayed entry),
 else 0; rows whose spell ended before ``observation_start`` are dropped. A
 row whose duration equals its entry (a same-day spell, or one ending the day
@@ -85,7 +89,8 @@ def _spell_rows(outcome: str, spells: pd.DataFrame, index: pd.DataFrame, first_a
         route_entry = np.maximum(route_entry, (observed - chosen["start_date"]).dt.days.clip(lower=0))
     return pd.DataFrame({
         "la_code": chosen["la_code"], "child_id": chosen["child_id"], "outcome": outcome,
-        "entry": chosen["entry_days"], "route_entry": route_entry.astype("float64"),
+        "origin": chosen["start_date"], "entry": chosen["entry_days"],
+        "route_entry": route_entry.astype("float64"),
         "duration": chosen["duration_days"],
         "event": (~chosen["censored"]).astype("int64"), "cause": chosen["exit_type"],
     })
@@ -105,10 +110,29 @@ def _time_to_rows(outcome: str, cause: str, origins: pd.DataFrame, targets: pd.S
     entry = (limits["observation_start"] - origins["origin"]).dt.days.clip(lower=0)
     return pd.DataFrame({
         "la_code": origins["la_code"], "child_id": origins["child_id"], "outcome": outcome,
-        "entry": entry.astype("float64"), "route_entry": entry.astype("float64"),
+        "origin": origins["origin"], "entry": entry.astype("float64"),
+        "route_entry": entry.astype("float64"),
         "duration": (end - origins["origin"]).dt.days.astype("float64"),
         "event": event.astype("int64"), "cause": np.where(event, cause, "censored"),
     })
+
+
+def _stop_at_go_live(rows: pd.DataFrame, index: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, int]:
+    """Censor the rows of children whose family entered before go-live at go-live.
+
+    Returns the rows and how many were dropped for having no observed time before
+    go-live (their origin on or after it, or their entry not before it).
+    """
+    cohort = rows.set_index(KEYS).index.map(index.set_index(KEYS)["cohort"])
+    earlier = pd.Series(cohort != "post_fsp", index=rows.index)
+    cutoff = (pd.Timestamp(config.go_live) - pd.to_datetime(rows["origin"])).dt.days.astype("float64")
+    drop = earlier & (cutoff <= rows["entry"])
+    stop = earlier & ~drop & (rows["duration"] >= cutoff)
+    rows = rows.copy()
+    rows.loc[stop, "duration"] = cutoff[stop]
+    rows.loc[stop, "event"] = 0
+    rows.loc[stop, "cause"] = "censored"
+    return rows[~drop], int(drop.sum())
 
 
 def _first_start_on_or_after(index: pd.DataFrame, spells: pd.DataFrame) -> pd.Series:
@@ -121,7 +145,8 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
     """One row per included child × outcome with cohort, risk factors and covariates.
 
     ``.attrs["dropped_before_observation"]`` counts rows dropped because their
-    spell ended before the data window.
+    spell ended before the data window; ``.attrs["dropped_after_go_live"]`` those
+    dropped by ``censor_earlier_cohorts_at_go_live`` (0 without it).
     """
     index = build_index(tables, config)
     follow = prepare_follow_up(tables, config)
@@ -157,7 +182,12 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
 
     rows = pd.concat(parts, ignore_index=True)
     before = rows["duration"] < rows["entry"]
-    rows = rows[~before].copy()
+    dropped_before = int(before.sum())
+    rows = rows[~before]
+    after_go_live = 0
+    if config.censor_earlier_cohorts_at_go_live:
+        rows, after_go_live = _stop_at_go_live(rows, index, config)
+    rows = rows.copy()
     same_day = rows["duration"] == rows["entry"]
     rows.loc[same_day, "duration"] = rows.loc[same_day, "entry"] + config.same_day_days
     rows["route_entry"] = rows[["route_entry", "entry"]].max(axis=1)
@@ -172,5 +202,5 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
     for column in ("la_code", "child_id", "family_id", "cohort", "cause"):
         out[column] = out[column].astype("string")
     out = out[list(ANALYSIS_COLUMNS)]
-    out.attrs = {"dropped_before_observation": int(before.sum())}
+    out.attrs = {"dropped_before_observation": dropped_before, "dropped_after_go_live": after_go_live}
     return out

@@ -54,6 +54,10 @@ class StudyConfig:
     censor_at_age: int = 18
     #: drop children with any quarantined record (their spells may be incomplete)
     exclude_quarantined: bool = True
+    #: sensitivity: follow-up of the families that entered before go-live (pre-FSP and
+    #: transition cohorts) stops at go-live, since their work from then on is under FSP; a spell
+    #: (or re-referral window) starting on or after go-live is then not theirs to count
+    censor_earlier_cohorts_at_go_live: bool = False
     #: length given to a spell observed to start and end on the same day (days), so
     #: that every at-risk interval (entry, duration] is non-empty
     same_day_days: float = 0.5
