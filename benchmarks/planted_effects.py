@@ -78,6 +78,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
 from evaluation.analysis.design import (  # noqa: E402
     CAUSE, DURATION, EVENT, FAMILY, FLAGS, cohort_term, entry_column, outcome_rows,
@@ -223,20 +224,12 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     table["bias_log_hr"] = table["mean_log_hr"] - np.log(table["planted_hr"])
     table["sd_over_se"] = table["sd_log_hr"] / table["mean_se"]
     table.loc[table["planted_hr"].isna(), "coverage"] = np.nan
-    covered = grouped["covered"].sum().reindex(table.index)
-    table["coverage_low"], table["coverage_high"] = wilson_interval(covered, table["seeds"])
+    # Wilson 95% interval of each coverage: its Monte Carlo error
+    table["coverage_low"], table["coverage_high"] = proportion_confint(
+        grouped["covered"].sum(), grouped["covered"].size(), method="wilson")
     table.loc[table["planted_hr"].isna(), ["coverage_low", "coverage_high"]] = np.nan
     return table[["seeds", "events", "planted_hr", "mean_hr", "bias_log_hr", "sd_log_hr", "mean_se",
                   "sd_over_se", "coverage", "coverage_low", "coverage_high"]]
-
-
-def wilson_interval(successes, trials, z: float = Z) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson 95% interval of a binomial proportion: the Monte Carlo error of a coverage."""
-    k, n = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def goal_verdicts(table: pd.DataFrame, goal: float = COVERAGE_GOAL) -> pd.DataFrame:

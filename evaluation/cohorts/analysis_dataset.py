@@ -125,14 +125,12 @@ def _stop_at_go_live(rows: pd.DataFrame, index: pd.DataFrame, config: StudyConfi
     """
     cohort = rows.set_index(KEYS).index.map(index.set_index(KEYS)["cohort"])
     earlier = pd.Series(cohort != "post_fsp", index=rows.index)
-    cutoff = (pd.Timestamp(config.go_live) - pd.to_datetime(rows["origin"])).dt.days.astype("float64")
+    cutoff = (pd.Timestamp(config.go_live) - rows["origin"]).dt.days.astype("float64")
     drop = earlier & (cutoff <= rows["entry"])
-    stop = earlier & ~drop & (rows["duration"] >= cutoff)
-    rows = rows.copy()
-    rows.loc[stop, "duration"] = cutoff[stop]
-    rows.loc[stop, "event"] = 0
-    rows.loc[stop, "cause"] = "censored"
-    return rows[~drop], int(drop.sum())
+    stop = earlier & (rows["duration"] >= cutoff)
+    censored = rows.assign(duration=rows["duration"].mask(stop, cutoff), event=rows["event"].mask(stop, 0),
+                           cause=rows["cause"].mask(stop, "censored"))
+    return censored[~drop], int(drop.sum())
 
 
 def _first_start_on_or_after(index: pd.DataFrame, spells: pd.DataFrame) -> pd.Series:
@@ -183,11 +181,10 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
     rows = pd.concat(parts, ignore_index=True)
     before = rows["duration"] < rows["entry"]
     dropped_before = int(before.sum())
-    rows = rows[~before]
+    rows = rows[~before].copy()
     after_go_live = 0
     if config.censor_earlier_cohorts_at_go_live:
         rows, after_go_live = _stop_at_go_live(rows, index, config)
-    rows = rows.copy()
     same_day = rows["duration"] == rows["entry"]
     rows.loc[same_day, "duration"] = rows.loc[same_day, "entry"] + config.same_day_days
     rows["route_entry"] = rows[["route_entry", "entry"]].max(axis=1)
