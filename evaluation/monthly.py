@@ -20,12 +20,15 @@ birthday or death — are not counted):
   extract is still running; one censored at an 18th birthday, death or
   transfer out stops counting that day. ``exposure`` is 1 (a count on one day).
 
-Months: only complete calendar months inside each LA's data window
-(``observation_start`` to the extract reference date, or ``study_end`` if
-earlier — :func:`~evaluation.spells.observation_windows`), optionally cut to
-the months containing ``start`` .. ``end``. Every month of that range is
-present for every series, with 0 when nothing happened, because the
-segmented regression needs complete, equally spaced months.
+Months: only complete calendar months inside the data window of the dataset
+each series comes from (:data:`SERIES_DATASET`; per LA, from 1 April of the
+dataset's first collection year to its last reference date, or ``study_end``
+if earlier — :func:`~evaluation.spells.observation_windows`), optionally cut
+to the months containing ``start`` .. ``end``: the care series stop where the
+SSDA903 returns stop, referrals where the CIN census stops, and the plan
+series where the earlier of the two stops. Every month of
+that range is present for its series, with 0 when nothing happened, because
+the segmented regression needs complete, equally spaced months.
 """
 
 from __future__ import annotations
@@ -36,11 +39,18 @@ import pandas as pd
 from evaluation.cohorts import StudyConfig
 from evaluation.spells import (care_periods, cin_plan_spells, need_spells, observation_windows,
                                protection_spells)
+from evaluation.spells.censoring import window_columns
 
 FLOWS: tuple[str, ...] = ("referrals", "cin_plan_starts", "cp_plan_starts", "care_entries")
 STOCKS: tuple[str, ...] = ("on_cp_plan_month_end", "in_care_month_end")
 SERIES: tuple[str, ...] = FLOWS + STOCKS
 MONTHLY_COLUMNS: tuple[str, ...] = ("month", "la_code", "series", "count", "exposure")
+#: The window each series is counted in: its spells' (``None``: the joint window of the LA's
+#: datasets — plans are followed only while care is observed too, see
+#: :data:`evaluation.spells.censoring.SPELL_DATASET`).
+SERIES_DATASET: dict[str, str | None] = {
+    "referrals": "cin_census", "cin_plan_starts": None, "cp_plan_starts": None,
+    "on_cp_plan_month_end": None, "care_entries": "ssda903", "in_care_month_end": "ssda903"}
 
 
 def _month_number(dates: pd.Series) -> pd.Series:
@@ -48,11 +58,14 @@ def _month_number(dates: pd.Series) -> pd.Series:
     return dates.dt.year * 12 + dates.dt.month - 1
 
 
-def month_grid(tables: dict[str, pd.DataFrame], config: StudyConfig, start=None, end=None) -> pd.DataFrame:
-    """``la_code, month_number``: every complete month of each LA's data window, cut to start..end."""
+def month_grid(tables: dict[str, pd.DataFrame], config: StudyConfig, start=None, end=None,
+               dataset: str | None = None) -> pd.DataFrame:
+    """``la_code, month_number``: every complete month of each LA's data window of ``dataset``
+    (default: the joint window of its datasets), cut to start..end."""
     windows = observation_windows(tables, config)
-    opening = windows["observation_start"]
-    closing = windows["admin_end"]
+    start_column, end_column = window_columns(dataset)
+    opening = windows[start_column]
+    closing = windows[end_column]
     first = _month_number(opening) + (opening.dt.day > 1).astype(int)
     last = _month_number(closing) - (~closing.dt.is_month_end).astype(int)
     if start is not None:
@@ -93,12 +106,14 @@ def monthly_counts(tables: dict[str, pd.DataFrame], config: StudyConfig, start=N
                                           "month_number": _month_number(stop.dropna()), "delta": -1}))
     stock_events = pd.concat(stock_events, ignore_index=True)
 
-    grid = month_grid(tables, config, start, end)
-    window = grid.groupby("la_code")["month_number"].agg(["min", "max"])
+    full = pd.concat([month_grid(tables, config, start, end, dataset).assign(series=name)
+                      for name, dataset in SERIES_DATASET.items()], ignore_index=True)
+    full = full[["la_code", "month_number", "series"]]
+    window = full.groupby(["la_code", "series"])["month_number"].min()
     # a stock counts every spell started before the first month: move its events there
-    first = stock_events["la_code"].map(window["min"])
-    stock_events["month_number"] = np.maximum(stock_events["month_number"], first)
-    full = grid.merge(pd.DataFrame({"series": list(SERIES)}), how="cross")
+    first = pd.Series(pd.MultiIndex.from_frame(stock_events[["la_code", "series"]]).map(window),
+                      index=stock_events.index)
+    stock_events["month_number"] = stock_events["month_number"].clip(lower=first).astype("int64")
     events = pd.concat([flow_events, stock_events], ignore_index=True)
     summed = events.groupby(["la_code", "series", "month_number"], observed=True)["delta"].sum()
     out = full.merge(summed.reset_index(), on=["la_code", "series", "month_number"], how="left")

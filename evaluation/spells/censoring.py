@@ -2,11 +2,23 @@
 
 Rules (every spell and every outcome):
 
-* Each local authority's data window runs from 1 April of the earliest
-  collection year in its ``extracts`` (``observation_start``) to the latest
-  reference date (``reference_date``), or to ``StudyConfig.study_end`` if that
-  is earlier. A spell that began before ``observation_start`` enters late:
-  ``entry_days`` = days from its start to ``observation_start``.
+* Each outcome is followed only while the data it needs is observed, per
+  local authority and per dataset (:data:`DATASETS`): the CIN census window
+  (``cin_observation_start`` .. ``cin_end``) runs from 1 April opening its
+  earliest collection year to the latest CIN reference date; the SSDA903
+  window (``care_observation_start`` .. ``care_end``) likewise from the
+  SSDA903 years present. Both are cut at ``StudyConfig.study_end`` if that is
+  earlier. Need spells (CIN episodes) use the CIN window; periods of care use
+  the SSDA903 window, so a county whose SSDA903 return ends a year before its
+  CIN census has its periods of care censored at the last SSDA903 reference
+  date, not a year later. An outcome that needs both uses the joint window
+  (``observation_start`` = the later start, ``admin_end`` = the earlier end,
+  over the datasets the LA supplied): CIN and CP plans (an exit is an
+  escalation into care only if the care data can show it), time to care from
+  a referral, journeys through every state. A spell that began before its window
+  enters late: ``entry_days`` = days from its start to the window start.
+  Collection years missing inside a window, and uneven ends, are counted by
+  :func:`window_gaps` (a warning check and a limitation of the report).
 * CIN plan dates are in the CIN census only from the first schema that
   carries ``CINPlanStartDate`` (collection year 2022, i.e. from 1 April 2021,
   in the bundled schemas): CIN plans are observed from
@@ -60,33 +72,130 @@ def first_year_with_cin_plan_dates() -> int:
     return min(carrying) if carrying else max(CIN_YEARS) + 1
 
 
-def observation_windows(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd.DataFrame:
-    """One row per LA: ``observation_start``, ``cin_plan_observation_start``,
-    ``reference_date`` and ``admin_end``.
+#: Datasets with their own observation window: dataset -> window column prefix.
+DATASETS: dict[str, str] = {"cin_census": "cin", "ssda903": "care"}
+#: Which window each kind of spell is followed in (``None``: the joint window). CIN and CP
+#: plans need both datasets: whether a plan ended in an escalation into care is seen only
+#: while the SSDA903 returns run.
+SPELL_DATASET: dict[str, str | None] = {"need": "cin_census", "cin_plan": None,
+                                        "protection": None, "care": "ssda903"}
 
-    ``admin_end`` is the reference date, or ``config.study_end`` if earlier.
+
+def _first_of_april(years: pd.Series) -> pd.Series:
+    """1 April opening each collection year (NaT where the year is missing)."""
+    out = pd.Series(pd.NaT, index=years.index, dtype="datetime64[ns]")
+    known = years.notna()
+    if known.any():
+        out[known] = pd.to_datetime({"year": years[known].astype(int).to_numpy() - 1,
+                                     "month": 4, "day": 1}).to_numpy()
+    return out
+
+
+def observation_windows(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd.DataFrame:
+    """One row per LA: the data window of each dataset and the joint window.
+
+    Columns: ``cin_observation_start``, ``cin_end`` (CIN census),
+    ``care_observation_start``, ``care_end`` (SSDA903; NaT when the LA has no
+    return of that dataset), ``cin_plan_observation_start``, the joint
+    ``observation_start`` / ``admin_end`` (later start, earlier end over the
+    datasets present), and ``reference_date`` (the latest reference date of
+    any file: when the extract was taken, not how far follow-up goes).
+    Every end is cut at ``config.study_end`` if that is earlier.
     """
     extracts = tables["extracts"]
     if extracts.empty:
         raise ValueError("extracts is empty: the data window of each LA is unknown")
     grouped = extracts.groupby("la_code", observed=True).agg(
         first_year=("collection_year", "min"), reference_date=("reference_date", "max"))
-    windows = pd.DataFrame({
-        "la_code": grouped.index.astype("string"),
-        "observation_start": pd.to_datetime(
-            {"year": grouped["first_year"].astype(int).to_numpy() - 1, "month": 4, "day": 1}),
-        "reference_date": grouped["reference_date"].to_numpy(),
-    })
+    index = grouped.index
+    windows = pd.DataFrame({"la_code": index.astype("string"),
+                            "reference_date": grouped["reference_date"].to_numpy()})
+    study_end = pd.Timestamp(config.study_end) if config.study_end is not None else None
+    starts, ends = [], []
+    for dataset, prefix in DATASETS.items():
+        own = extracts[extracts["dataset"] == dataset].groupby("la_code", observed=True).agg(
+            first_year=("collection_year", "min"), end=("reference_date", "max")).reindex(index)
+        start = _first_of_april(own["first_year"])
+        end = pd.to_datetime(own["end"]).astype("datetime64[ns]")
+        if study_end is not None:
+            end = end.clip(upper=study_end)
+        windows[f"{prefix}_observation_start"] = start.to_numpy()
+        windows[f"{prefix}_end"] = end.to_numpy()
+        starts.append(f"{prefix}_observation_start")
+        ends.append(f"{prefix}_end")
+    # an LA with neither dataset (only other collections) keeps the window of all its files
+    fallback_start = _first_of_april(grouped["first_year"]).to_numpy()
+    fallback_end = pd.Series(grouped["reference_date"].to_numpy(), dtype="datetime64[ns]")
+    if study_end is not None:
+        fallback_end = fallback_end.clip(upper=study_end)
+    windows["observation_start"] = windows[starts].max(axis=1).fillna(
+        pd.Series(fallback_start)).astype("datetime64[ns]")
+    windows["admin_end"] = windows[ends].min(axis=1).fillna(fallback_end).astype("datetime64[ns]")
+    for prefix in DATASETS.values():  # a dataset the LA did not supply: the joint window
+        windows[f"{prefix}_observation_start"] = windows[f"{prefix}_observation_start"].fillna(
+            windows["observation_start"])
+        windows[f"{prefix}_end"] = windows[f"{prefix}_end"].fillna(windows["admin_end"])
     cin = extracts[extracts["dataset"] == "cin_census"].groupby("la_code", observed=True)[
         "collection_year"].min()
-    plan_year = cin.reindex(grouped.index).fillna(grouped["first_year"]).astype(int).clip(
+    plan_year = cin.reindex(index).fillna(grouped["first_year"]).astype(int).clip(
         lower=first_year_with_cin_plan_dates())
     windows["cin_plan_observation_start"] = pd.to_datetime(
         {"year": plan_year.to_numpy() - 1, "month": 4, "day": 1})
-    windows["admin_end"] = windows["reference_date"]
-    if config.study_end is not None:
-        windows["admin_end"] = windows["admin_end"].clip(upper=pd.Timestamp(config.study_end))
     return windows.reset_index(drop=True)
+
+
+def window_columns(dataset: str | None) -> tuple[str, str]:
+    """(start, end) window columns of ``dataset`` (``None``: the joint window)."""
+    if dataset is None:
+        return "observation_start", "admin_end"
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {sorted(DATASETS)}")
+    prefix = DATASETS[dataset]
+    return f"{prefix}_observation_start", f"{prefix}_end"
+
+
+def window_gaps(extracts: pd.DataFrame) -> pd.DataFrame:
+    """Per LA and dataset: the collection years supplied, those missing inside the window, and
+    how far the dataset's end falls short of the LA's latest end.
+
+    Columns ``la_code, dataset, first_year, last_year, years_present,
+    missing_years`` (count), ``missing_list`` (e.g. ``"2019, 2020"``),
+    ``end``, ``months_short_of_latest_end``. A dataset the LA did not supply
+    at all has one row with ``years_present`` 0.
+    """
+    rows = []
+    for la, part in extracts.groupby("la_code", observed=True):
+        latest = pd.Timestamp(part.loc[part["dataset"].isin(list(DATASETS)), "reference_date"].max()) \
+            if part["dataset"].isin(list(DATASETS)).any() else pd.NaT
+        for dataset in DATASETS:
+            years = sorted({int(y) for y in part.loc[part["dataset"] == dataset, "collection_year"]
+                            .dropna()})
+            if not years:
+                rows.append({"la_code": la, "dataset": dataset, "first_year": pd.NA,
+                             "last_year": pd.NA, "years_present": 0, "missing_years": 0,
+                             "missing_list": "", "end": pd.NaT,
+                             "months_short_of_latest_end": pd.NA})
+                continue
+            missing = [y for y in range(years[0], years[-1] + 1) if y not in years]
+            end = pd.Timestamp(part.loc[part["dataset"] == dataset, "reference_date"].max())
+            short = ((latest.year - end.year) * 12 + latest.month - end.month) \
+                if pd.notna(latest) else 0
+            rows.append({"la_code": la, "dataset": dataset, "first_year": years[0],
+                         "last_year": years[-1], "years_present": len(years),
+                         "missing_years": len(missing),
+                         "missing_list": ", ".join(str(y) for y in missing), "end": end,
+                         "months_short_of_latest_end": int(short)})
+    out = pd.DataFrame(rows, columns=["la_code", "dataset", "first_year", "last_year",
+                                      "years_present", "missing_years", "missing_list", "end",
+                                      "months_short_of_latest_end"])
+    for column in ("first_year", "last_year", "months_short_of_latest_end"):
+        out[column] = out[column].astype("Int64")
+    for column in ("years_present", "missing_years"):
+        out[column] = out[column].astype("int64")
+    for column in ("la_code", "dataset", "missing_list"):
+        out[column] = out[column].astype("string")
+    out["end"] = pd.to_datetime(out["end"]).astype("datetime64[ns]")
+    return out
 
 
 def family_links(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -166,14 +275,19 @@ def first_stop_on_or_after(frame: pd.DataFrame, origin: str, stops: pd.DataFrame
 
 
 def censoring_limits(frame: pd.DataFrame, origin: str, tables: dict[str, pd.DataFrame],
-                     config: StudyConfig, follow: FollowUp | None = None) -> pd.DataFrame:
+                     config: StudyConfig, follow: FollowUp | None = None,
+                     dataset: str | None = None) -> pd.DataFrame:
     """Per row of ``frame``: the date follow-up from ``origin`` stops and why.
 
     Returns ``limit`` (the earliest of death / transfer out on or after the
     origin and the 18th birthday: an exit on that day is censored),
     ``admin_end`` (the data window end: an exit on that day is observed),
-    ``limit_reason`` and ``observation_start``.
+    ``limit_reason`` and ``observation_start``. The window is that of
+    ``dataset`` (``"cin_census"`` or ``"ssda903"``), or by default the joint
+    window of the datasets the LA supplied (the conservative choice for an
+    outcome that needs both).
     """
+    start_column, end_column = window_columns(dataset)
     follow = prepare_follow_up(tables, config) if follow is None else follow
     stops = follow.stops
     keyed = frame[["la_code", "child_id"]].merge(
@@ -182,7 +296,7 @@ def censoring_limits(frame: pd.DataFrame, origin: str, tables: dict[str, pd.Data
     missing_window = keyed["admin_end"].isna()
     if missing_window.any():
         windows = follow.windows.set_index("la_code")
-        for column in ("observation_start", "cin_plan_observation_start", "admin_end"):
+        for column in [c for c in windows.columns if c not in ("la_code", "reference_date")]:
             keyed.loc[missing_window, column] = frame.loc[missing_window, "la_code"].map(windows[column])
     stop = first_stop_on_or_after(frame, origin, stops)
     candidates = pd.DataFrame({
@@ -199,8 +313,8 @@ def censoring_limits(frame: pd.DataFrame, origin: str, tables: dict[str, pd.Data
     return pd.DataFrame({
         "limit": limit.where(limit < FAR_FUTURE),
         "limit_reason": reason,
-        "admin_end": keyed["admin_end"].astype("datetime64[ns]"),
-        "observation_start": keyed["observation_start"].astype("datetime64[ns]"),
+        "admin_end": keyed[end_column].astype("datetime64[ns]"),
+        "observation_start": keyed[start_column].astype("datetime64[ns]"),
         "cin_plan_observation_start": keyed["cin_plan_observation_start"].astype("datetime64[ns]"),
     }, index=frame.index)
 
@@ -217,20 +331,24 @@ def spell_ids(kind: str, frame: pd.DataFrame) -> pd.Series:
 def finish_spells(kind: str, spells: pd.DataFrame, tables: dict[str, pd.DataFrame],
                   config: StudyConfig, extra: tuple[str, ...] = (),
                   follow: FollowUp | None = None,
-                  observation: str = "observation_start") -> pd.DataFrame:
+                  observation: str = "observation_start",
+                  dataset: str | None = None) -> pd.DataFrame:
     """Censor classified spells, attach family and ids, return :data:`SPELL_COLUMNS`.
 
     ``spells`` has ``la_code, child_id, episode_id, start_date, end_date,
     end_reason, exit_type`` where ``exit_type`` is ``"censored"`` for a spell
     whose own end is a censoring (RC2/RC5 closure, E2/E3 exit, unknown exit).
-    ``observation`` names the window column giving ``observation_start``.
-    Counts of dropped spells are in ``.attrs``.
+    ``observation`` names the window column giving ``observation_start``
+    (``"observation_start"``: the start of the spell's dataset window).
+    ``dataset`` is the window the spells are followed in (default
+    :data:`SPELL_DATASET` of ``kind``). Counts of dropped spells are in ``.attrs``.
     """
+    dataset = SPELL_DATASET.get(kind) if dataset is None else dataset
     spells = spells.dropna(subset=["start_date"]).reset_index(drop=True)
     invalid = spells["end_date"].notna() & (spells["end_date"] < spells["start_date"])
     spells = spells[~invalid].reset_index(drop=True)
     follow = prepare_follow_up(tables, config) if follow is None else follow
-    limits = censoring_limits(spells, "start_date", tables, config, follow)
+    limits = censoring_limits(spells, "start_date", tables, config, follow, dataset)
     if limits["admin_end"].isna().any():
         unknown = sorted(spells.loc[limits["admin_end"].isna(), "la_code"].astype(str).unique())
         raise ValueError(f"no extracts for local authority {unknown}: its data window is unknown")
