@@ -29,6 +29,7 @@ from evaluation.ingest.cin_census import read_cin_census
 from evaluation.ingest.errors import InputError, ReconciliationError
 from evaluation.ingest.extract import Extract
 from evaluation.ingest.families import read_families
+from evaluation.ingest.plausibility import quarantine_implausible
 from evaluation.ingest.quarantine import empty_quarantine
 from evaluation.ingest.ssda903 import read_ssda903_file
 from evaluation.pseudonymise import (
@@ -89,6 +90,7 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey,
         raise InputError(f"local-authority folder {la_code}: the name must be a DfE three-digit LA code")
     refuse_demo_key(folder, key)
     extracts = _read_folder(folder, key, la_code)
+    quarantine_implausible(extracts)  # rows impossible within their own file
 
     ledger = asm.Ledger()
     for extract in extracts:

@@ -35,11 +35,18 @@ CONFLICTING_BIRTH_DATES = "conflicting dates of birth across sources"
 MULTIPLE_FAMILIES = "person in more than one family"
 PARENT_QUARANTINED = "parent row quarantined"
 NO_CHILD_RECORD = "no usable child record"
+# Plausibility at the door (evaluation.ingest.plausibility), judged within the row's own file.
+DATE_AFTER_REFERENCE = "date after its file's reference date"
+EVENT_BEFORE_BIRTH = "event before birth"
+AGE_OVER_LIMIT = "age over 25 at an event"
+PLAUSIBILITY_REASONS: tuple[str, ...] = (DATE_AFTER_REFERENCE, EVENT_BEFORE_BIRTH, AGE_OVER_LIMIT)
 
 REASONS: tuple[str, ...] = (
     UNPARSEABLE_DATE, END_BEFORE_START, UNKNOWN_CODE, MISSING_KEY, NOT_A_NUMBER, NOT_IN_FAMILY,
     CONFLICTING_BIRTH_DATES, MULTIPLE_FAMILIES, PARENT_QUARANTINED, NO_CHILD_RECORD,
 )
+
+REASONS += PLAUSIBILITY_REASONS
 
 MARKS = ("q_field", "q_reason")
 

@@ -713,3 +713,33 @@ def xlsx_serial_number_date(folder: Path) -> None:
         ["0012346", 2, 40505, "WBRI"],
         ["0012A", 2, dt.datetime(2015, 2, 9), "MWBC"],
     ])])
+
+
+# --- plausibility at the door (evaluation/ingest/plausibility.py): judged within the row's own file
+
+@case(Quarantined((("cp_plans", CIN_FILE, CP_PLAN, "CPPendDate", q.DATE_AFTER_REFERENCE),)))
+def xml_date_after_its_file_reference_date(folder: Path) -> None:
+    """CPPendDate 2020-04-20 in the 2020 census, whose reference date is 2020-03-31."""
+    replace(folder, CIN_FILE, "<CPPendDate>2020-01-20<", "<CPPendDate>2020-04-20<")
+
+
+@case(Quarantined((
+    ("cin_episodes", CIN_FILE, EPISODE_1, "CINclosureDate", q.DATE_AFTER_REFERENCE),
+    ("assessments", CIN_FILE, f"{EPISODE_1}/Assessments[1]", "CINclosureDate",
+     q.PARENT_QUARANTINED),
+)))
+def xml_closure_after_its_file_reference_date(folder: Path) -> None:
+    """A CIN episode closed on 2020-05-01 in the census of 31 March 2020: its records follow it."""
+    replace(folder, CIN_FILE, "<CINclosureDate>2019-09-30<", "<CINclosureDate>2020-05-01<")
+
+
+@case(Quarantined((("care_episodes", EPISODES, 7, "DEC", q.DATE_AFTER_REFERENCE),)), parts=SSDA)
+def csv_dec_after_its_file_reference_date(folder: Path) -> None:
+    """DEC 01/04/2021 in the 2021 return, whose reference date is 31/03/2021."""
+    replace(folder, EPISODES, "31/03/2021,E4B", "01/04/2021,E4B")
+
+
+@case(Quarantined((("care_episodes", EPISODES, 6, "DECOM", q.EVENT_BEFORE_BIRTH),)), parts=SSDA)
+def csv_care_before_birth(folder: Path) -> None:
+    """A period of care starting in 2014 for a child born (same return's header) in February 2015."""
+    replace(folder, EPISODES, "0012A,05/05/2020,S,C2", "0012A,05/05/2014,S,C2")
