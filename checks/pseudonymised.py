@@ -44,10 +44,18 @@ def concerns_for(table: str) -> list[Concern]:
             lambda f, _t=table: suites.codes_suite(f, _t), WARN))
     if table in suites.EVENT_DATES:
         concerns.append(Concern(
-            "dates", "End not before start; no event after the extract's reference date; no event "
-            "before the birth month; ages 0–25 at every event.",
+            "dates", "End not before start; no event after its own file's reference date; no "
+            "event before the birth month (CIN: less a pregnancy); ages 0–25 at every event. The "
+            "door quarantines such rows (evaluation/ingest/plausibility.py): a guard, so a warning.",
             lambda f, children, extracts, _t=table: suites.dates_suite(f, _t, children, extracts),
-            others=("children", "extracts")))
+            WARN, others=("children", "extracts")))
+    if table == "extracts":
+        concerns.append(Concern(
+            "observation_windows", "Collection years of the CIN census and SSDA903 per council: "
+            "years missing inside a dataset's window, and a dataset that starts later or ends "
+            "earlier than the other (counted in years). Each outcome is followed only while its "
+            "data is observed, so these shorten follow-up; the report states them.",
+            suites.windows_suite, WARN, row_level=False))
     if table in ("cin_plans", "cp_plans", "section47s", "assessments"):
         concerns.append(Concern(
             "within_episode", "Plan dates lie inside their CIN episode.",
@@ -64,6 +72,16 @@ def concerns_for(table: str) -> list[Concern]:
         concerns = [Concern("balances", "For every file: rows read = rows kept + rows quarantined "
                             "+ rows merged. Nothing is dropped silently.",
                             suites.reconciliation_suite)]
+        concerns.append(Concern(
+            "every_file_read", "Every entry of the local-authority folder was read with data rows; "
+            "files ignored (not in the input layout, an SSDA903 table not used), files with no data "
+            "rows and year folders with no usable table are listed with why (status, note).",
+            suites.inventory_suite, WARN))
+    if table == "children":
+        concerns.append(Concern(
+            "children_present", "At least one child passed the door: a council of which no child "
+            "could be used stops before analysis and release.",
+            suites.children_present_suite, row_level=False))
     return concerns
 
 

@@ -100,9 +100,23 @@ CASES = [
     ("dates-after-extract", lambda t: suites.dates_suite(
         _set(t["cin_episodes"], "referral_date", 1, pd.Timestamp("2022-04-02")), "cin_episodes",
         t["children"], t["extracts"]), False),
-    ("dates-before-birth", lambda t: suites.dates_suite(
-        _set(t["cin_episodes"], "referral_date", 1, pd.Timestamp("2014-12-01")), "cin_episodes",
+    ("dates-after-its-own-file", lambda t: suites.dates_suite(  # 2021 return, LA's extract 2022
+        _set(t["cin_episodes"], "closure_date", 0, pd.Timestamp("2021-04-02")), "cin_episodes",
         t["children"], t["extracts"]), False),
+    ("dates-before-birth", lambda t: suites.dates_suite(
+        _set(t["cin_episodes"], "referral_date", 1, pd.Timestamp("2013-12-01")), "cin_episodes",
+        t["children"], t["extracts"]), False),
+    ("dates-unborn-child-referral", lambda t: suites.dates_suite(  # a month before birth
+        _set(t["cin_episodes"], "referral_date", 1, pd.Timestamp("2014-12-01")), "cin_episodes",
+        t["children"], t["extracts"]), True),
+    ("dates-care-before-birth", lambda t: suites.dates_suite(
+        _set(t["care_episodes"], "decom", 0, pd.Timestamp("2012-04-01")), "care_episodes",
+        t["children"], t["extracts"]), False),
+    ("windows-ok", lambda t: suites.windows_suite(pd.concat(
+        [t["extracts"], t["extracts"].assign(dataset="ssda903")], ignore_index=True)), True),
+    ("windows-903-ends-early", lambda t: suites.windows_suite(pd.concat(
+        [t["extracts"], t["extracts"].assign(dataset="ssda903", collection_year=2021)],
+        ignore_index=True)), False),
     ("dates-age-over-25", lambda t: suites.dates_suite(
         t["cin_episodes"], "cin_episodes",
         _set(t["children"], "birth_month", 0, pd.Timestamp("1990-01-01")), t["extracts"]), False),
@@ -147,3 +161,17 @@ def test_suite_outcome(gx_context, case, build, should_pass):
 def test_valid_fixture_conforms_to_contract():
     for name, frame in valid_tables().items():
         assert list(frame.columns) == list(contract.TABLES[name])
+
+
+def test_window_gaps_and_uneven_ends_are_counted_in_years():
+    d = pd.Timestamp
+    rows = [("cin_census", y) for y in range(2017, 2026)] + [
+        ("ssda903", y) for y in range(2017, 2025) if y != 2019]
+    extracts = pd.DataFrame({"la_code": "931", "dataset": [r[0] for r in rows],
+                             "collection_year": [r[1] for r in rows],
+                             "reference_date": [d(f"{r[1]}-03-31") for r in rows],
+                             "source_file": [f"{r[0]}_{r[1]}" for r in rows]})
+    derived, _ = suites.windows_suite(extracts)
+    assert (~derived["no_gap_inside_window"]).sum() == 1      # SSDA903 2019
+    assert (~derived["runs_to_latest_year"]).sum() == 1       # SSDA903 ends a year early
+    assert derived["starts_with_earliest_year"].all()

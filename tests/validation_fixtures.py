@@ -26,7 +26,7 @@ def valid_tables() -> dict[str, pd.DataFrame]:
         "referral_date": [d("2019-06-03"), d("2021-02-10")], "referral_source": ["6", "2A"],
         "primary_need": ["N1", "N4"], "closure_date": [d("2020-06-30"), pd.NaT],
         "reason_for_closure": ["RC7", None], "referral_nfa": [False, False],
-        "initial_cpc_date": [d("2019-07-20"), pd.NaT], "collection_year": [2020, 2022],
+        "initial_cpc_date": [d("2019-07-20"), pd.NaT], "collection_year": [2021, 2022],
     })
     assessments = pd.DataFrame({
         "la_code": [la], "child_id": [pid(1)], "episode_id": [pid(11)], "assessment_id": [pid(21)],
@@ -51,12 +51,14 @@ def valid_tables() -> dict[str, pd.DataFrame]:
                          "dec": [d("2020-05-01"), d("2020-06-29")], "rne": ["S", "P"],
                          "ls": ["C1", "C2"], "cin": ["N1", "N1"], "place": ["U1", "U4"],
                          "place_provider": ["PR1", "PR1"], "rec": ["X1", "E4A"],
-                         "reason_place_change": [None, "CARPL"], "collection_year": [2020, 2020],
+                         "reason_place_change": [None, "CARPL"], "collection_year": [2021, 2021],
                          "repair": [None, None]})
     families = pd.DataFrame({"la_code": [la, la], "child_id": [pid(1), pid(2)],
                              "family_id": [pid(100), pid(101)]})
-    extracts = pd.DataFrame({"la_code": [la], "dataset": ["cin_census"], "collection_year": [2022],
-                             "reference_date": [d("2022-03-31")], "source_file": ["cin_2022.xml"]})
+    extracts = pd.DataFrame({"la_code": [la, la], "dataset": ["cin_census", "ssda903"],
+                             "collection_year": [2022, 2022],
+                             "reference_date": [d("2022-03-31")] * 2,
+                             "source_file": ["cin_2022.xml", "ssda903/2022/episodes.csv"]})
     quarantine = contract.empty("quarantine")
     recon = pd.DataFrame({"la_code": [la], "dataset": ["cin_census"], "source_file": ["cin_2022.xml"],
                           "rows_read": [10], "rows_kept": [8], "rows_quarantined": [1],

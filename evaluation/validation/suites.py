@@ -2,7 +2,7 @@
 
 Each builder returns ``(frame, expectations)`` — the frame GX validates and
 the GX expectations on it. Cross-table rules (a plan's episode exists, an
-event is not after the extract's reference date) are first reduced to one
+event is not after its own file's reference date) are first reduced to one
 boolean per row with pandas, so GX only ever counts ``True``/``False`` and
 no identifier is needed in what it sees.
 """
@@ -190,17 +190,55 @@ def codes_suite(frame: pd.DataFrame, table: str, years: pd.Series | None = None)
 
 # --- dates --------------------------------------------------------------------------------
 
+#: The dataset each dated table comes from (its rows' own file is that dataset's return of
+#: their ``collection_year``).
+TABLE_DATASET: dict[str, str] = {"care_episodes": "ssda903", **{
+    t: "cin_census" for t in ("cin_episodes", "assessments", "cin_plans", "section47s", "cp_plans")}}
+#: How long before birth a CIN census event may be (unborn children are referred; as at the door).
+PRE_BIRTH_DAYS = 280
+#: Repairs that may legitimately move a date past its own return's reference date (an open
+#: episode closed at the next episode's start, which a later return reported).
+REPAIRS_MOVING_DATES = ("open_episode_closed",)
+
+
 def reference_dates(extracts: pd.DataFrame) -> pd.Series:
     """Latest reference date per local authority (the extract date)."""
     return extracts.groupby("la_code")["reference_date"].max()
 
 
+def own_reference_dates(frame: pd.DataFrame, table: str, extracts: pd.DataFrame) -> pd.Series:
+    """Per row: the reference date of its own file (its dataset's return of its collection year;
+    31 March of that year when the return is not listed)."""
+    if "collection_year" not in frame.columns or table not in TABLE_DATASET:
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    dataset = TABLE_DATASET[table]
+    listed = (extracts[extracts["dataset"] == dataset]
+              .groupby(["la_code", "collection_year"])["reference_date"].max())
+    keys = pd.MultiIndex.from_arrays([frame["la_code"].astype(str),
+                                      frame["collection_year"].astype("Int64")])
+    listed.index = pd.MultiIndex.from_arrays([listed.index.get_level_values(0).astype(str),
+                                              listed.index.get_level_values(1).astype("Int64")])
+    found = pd.Series(keys.map(listed), index=frame.index, dtype="datetime64[ns]")
+    years = frame["collection_year"].astype("Int64")
+    default = pd.to_datetime(years.astype("string") + "-03-31", errors="coerce")
+    return found.fillna(default).astype("datetime64[ns]")
+
+
 def dates_suite(frame: pd.DataFrame, table: str, children: pd.DataFrame, extracts: pd.DataFrame):
-    """End ≥ start; no event after the extract; birth ≤ events; ages 0–25 at events."""
-    ref = frame["la_code"].map(reference_dates(extracts))
+    """End ≥ start; no event after its own file's reference date; no event before the birth month
+    (for the CIN census, before the birth month less a pregnancy); ages 0–25 at events.
+
+    These are the door's rules (:mod:`evaluation.ingest.plausibility`), which quarantines such
+    rows: after the door they should all hold, and this check is a guard (a warning).
+    """
+    ref = own_reference_dates(frame, table, extracts)
     births = frame[["la_code", "child_id"]].merge(
         children[["la_code", "child_id", "birth_month"]], how="left", on=["la_code", "child_id"]
     )["birth_month"].to_numpy()
+    pre_birth = PRE_BIRTH_DAYS if TABLE_DATASET.get(table) == "cin_census" else 0
+    moved = (frame["repair"].astype("string").str.contains("|".join(REPAIRS_MOVING_DATES))
+             .fillna(False).to_numpy(dtype=bool) if "repair" in frame.columns
+             else np.zeros(len(frame), dtype=bool))
     flags: dict[str, np.ndarray] = {}
     if table in DATE_PAIRS:
         start, end = DATE_PAIRS[table]
@@ -210,12 +248,49 @@ def dates_suite(frame: pd.DataFrame, table: str, children: pd.DataFrame, extract
         when = frame[column]
         age_days = (when.to_numpy() - births) / np.timedelta64(1, "D")
         known = ~when.isna().to_numpy() & ~pd.isna(births)
-        flags[f"{column}_not_after_extract"] = (when.isna() | ref.isna() | (when <= ref)).to_numpy()
+        flags[f"{column}_not_after_its_file"] = (when.isna() | ref.isna() | (when <= ref)).to_numpy() \
+            | moved
         # birth_month is the first of the birth month, so an event in the birth month has age >= 0.
-        flags[f"{column}_not_before_birth_month"] = ~known | (age_days >= 0)
+        flags[f"{column}_not_before_birth_month"] = ~known | (age_days >= -pre_birth)
         flags[f"{column}_age_within_0_25"] = ~known | (age_days <= (MAX_AGE_YEARS + 1) * 365.25)
     derived = _flags(**flags)
     return derived, [_all_true(c) for c in derived.columns]
+
+
+def windows_suite(extracts: pd.DataFrame):
+    """Each dataset's collection years, per LA, over the span of all its datasets' years.
+
+    One row per LA × dataset × collection year from the LA's earliest to its latest year. Three
+    flags, each failure counted in years: ``no_gap_inside_window`` (a year missing between the
+    dataset's first and last year), ``runs_to_latest_year`` (the dataset ends before the LA's
+    other dataset), ``starts_with_earliest_year``. Follow-up stops where each dataset stops
+    (:func:`evaluation.spells.censoring.observation_windows`); this check says where they differ.
+    """
+    from evaluation.spells.censoring import DATASETS
+
+    rows = []
+    used = extracts[extracts["dataset"].isin(list(DATASETS))]
+    for la, part in used.groupby("la_code", observed=True):
+        span = range(int(part["collection_year"].min()), int(part["collection_year"].max()) + 1)
+        for dataset in DATASETS:
+            years = set(part.loc[part["dataset"] == dataset, "collection_year"].dropna().astype(int))
+            first, last = (min(years), max(years)) if years else (None, None)
+            for year in span:
+                present = year in years
+                inside = first is not None and first <= year <= last
+                rows.append({
+                    "dataset": dataset, "collection_year": year,
+                    "no_gap_inside_window": present or not inside,
+                    "runs_to_latest_year": present or inside or (last is not None and year < first),
+                    "starts_with_earliest_year": present or inside or (first is not None
+                                                                       and year > last),
+                })
+    derived = pd.DataFrame(rows, columns=["dataset", "collection_year", "no_gap_inside_window",
+                                          "runs_to_latest_year", "starts_with_earliest_year"])
+    for column in ("no_gap_inside_window", "runs_to_latest_year", "starts_with_earliest_year"):
+        derived[column] = derived[column].astype(bool)
+    return derived, [_all_true(c) for c in ("no_gap_inside_window", "runs_to_latest_year",
+                                            "starts_with_earliest_year")]
 
 
 def plan_dates_suite(frame: pd.DataFrame, table: str, episodes: pd.DataFrame):
@@ -262,6 +337,21 @@ def reconciliation_suite(frame: pd.DataFrame):
                                       + frame["rows_merged"])
     derived = _flags(balances=balances.fillna(False))
     return derived, [_all_true("balances")]
+
+
+def inventory_suite(frame: pd.DataFrame):
+    """Every entry of the local-authority folder was read with data: no file or folder ignored,
+    no file without data rows, no collection-year folder without a usable table."""
+    status = frame["status"] if "status" in frame else pd.Series("read", index=frame.index)
+    derived = _flags(entry_read_with_data=(status.fillna("read") == "read").to_numpy())
+    return derived, [_all_true("entry_read_with_data")]
+
+
+def children_present_suite(frame: pd.DataFrame):
+    """At least one child passed the door (a council of which no child could be used stops
+    here, before anything is analysed or released)."""
+    count = pd.DataFrame({"children": [len(frame)]})
+    return count, [E.ExpectColumnValuesToBeBetween(column="children", min_value=1)]
 
 
 # --- spells -------------------------------------------------------------------------------
