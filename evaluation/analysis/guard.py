@@ -7,10 +7,20 @@ these data" (``ValueError``, ``LinAlgError``, ``ZeroDivisionError``,
 ``KeyError``, ``IndexError``, ``RuntimeError``), returns a tidy row with the
 identifying columns filled, every number NaN and the reason in ``method``.
 Programming errors (``TypeError``, ``AttributeError``, ...) still raise.
+
+The reason is released, so it is always in our own plain words
+(:func:`released_reason`): a message raised by this project's code (which
+says what the data lack, e.g. "fewer than 10 events") is kept; a library's
+message (statsmodels' "first guess on the deviance function returned a nan",
+numpy's "Singular matrix") is replaced by a fixed phrase and kept only in the
+log.
 """
 
 from __future__ import annotations
 
+import logging
+import traceback
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -23,11 +33,52 @@ SPARSE_DATA_ERRORS: tuple[type[BaseException], ...] = (
     ValueError, np.linalg.LinAlgError, ZeroDivisionError, KeyError, IndexError, RuntimeError)
 
 NOT_ESTIMABLE = "not estimable"
+#: Released wording for failures whose message came from a library.
+NOT_CONVERGED = "not fitted: the model did not converge"
+SINGULAR = "not fitted: the model could not be solved (a covariate has no variation or duplicates another)"
+TOO_FEW = "not estimable: too few children or events for this model"
+
+_PACKAGE = Path(__file__).resolve().parents[1]  # evaluation/
+_log = logging.getLogger(__name__)
+_CONVERGENCE_WORDS = ("converge", "nan", "deviance", "separation", "inf", "overflow", "iteration")
+
+
+def _raised_by_us(error: BaseException) -> bool:
+    """Whether the innermost frame that raised ``error`` is in this project's ``evaluation`` code."""
+    frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ else []
+    if not frames:
+        return False
+    try:
+        return Path(frames[-1].filename).resolve().is_relative_to(_PACKAGE)
+    except (OSError, ValueError):
+        return False
+
+
+def released_reason(error: BaseException) -> str:
+    """A reason fit to release for ``error``: our own message, or a fixed plain phrase.
+
+    Returns the text after "not estimable: " for our messages, or a full phrase
+    (``NOT_CONVERGED``, ``SINGULAR``, ``TOO_FEW``) for a library's; the
+    library's own text goes to the log only.
+    """
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    if first and _raised_by_us(error):
+        return first
+    _log.info("estimate not made: %s: %s", type(error).__name__, text or "(no message)")
+    lowered = first.lower()
+    if isinstance(error, np.linalg.LinAlgError) or "singular" in lowered:
+        return SINGULAR
+    if isinstance(error, RuntimeError) or any(w in lowered for w in _CONVERGENCE_WORDS):
+        return NOT_CONVERGED
+    return TOO_FEW
 
 
 def not_estimable(reason: str, **keys) -> pd.DataFrame:
-    """One tidy row: ``keys`` (outcome, analysis, cohort, ...) and ``method = "not estimable: reason"``."""
-    return tidy([{**keys, "method": f"{NOT_ESTIMABLE}: {reason}"}])
+    """One tidy row: ``keys`` (outcome, analysis, cohort, ...) and ``method = "not estimable: reason"``
+    (or ``reason`` itself when it is already a full phrase such as :data:`NOT_CONVERGED`)."""
+    full = reason.startswith(("not fitted:", f"{NOT_ESTIMABLE}:"))
+    return tidy([{**keys, "method": reason if full else f"{NOT_ESTIMABLE}: {reason}"}])
 
 
 def attempt(estimate: Callable[[], pd.DataFrame], **keys) -> pd.DataFrame:
@@ -35,8 +86,7 @@ def attempt(estimate: Callable[[], pd.DataFrame], **keys) -> pd.DataFrame:
     try:
         return estimate()
     except SPARSE_DATA_ERRORS as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return not_estimable(message, **keys)
+        return not_estimable(released_reason(error), **keys)
 
 
 def concat(tables: list[pd.DataFrame]) -> pd.DataFrame:

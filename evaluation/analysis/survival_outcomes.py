@@ -51,7 +51,7 @@ from evaluation.analysis.design import (
     Adjustment, contrast_label, entry_column, outcome_rows, present, strata_column,
     with_adjustment_terms, with_cohort_terms,
 )
-from evaluation.analysis.guard import attempt, concat, not_estimable
+from evaluation.analysis.guard import attempt, concat, not_estimable, released_reason
 from evaluation.cohorts.analysis_dataset import OUTCOMES
 from evaluation.cohorts.config import COHORTS, StudyConfig
 from evaluation.results import tidy
@@ -238,7 +238,7 @@ def _cox_models(df, outcome) -> tuple[pd.DataFrame, pd.DataFrame]:
             fit = cox_ph(design, DURATION, EVENT, terms, entry=entry, strata=strata, cluster=FAMILY,
                          ties="efron")
         except ValueError as error:
-            models.append(not_estimable(str(error), term=cohort_names[0],
+            models.append(not_estimable(released_reason(error), term=cohort_names[0],
                                         contrast=TERM_CONTRASTS[cohort_names[0]], **keys))
             continue
         models.append(_model_rows(fit, outcome, model))
@@ -305,7 +305,9 @@ def _weighted(df, outcome, times, conf_type) -> tuple[pd.DataFrame, pd.DataFrame
     try:
         weights = cohort_weights(design, COHORT, covariates, reference=REFERENCE, comparison="post_fsp")
     except (ValueError, np.linalg.LinAlgError) as error:
-        return not_estimable(f"propensity model: {error}", **keys), None
+        reason = released_reason(error)
+        full = reason.startswith(("not fitted:", "not estimable:"))
+        return not_estimable(reason if full else f"propensity model: {reason}", **keys), None
     design[IPW] = weights.weights
     balance = balance_table(design, COHORT, covariates, weights=weights.weights, reference=REFERENCE,
                             comparison="post_fsp")
@@ -323,7 +325,7 @@ def _weighted(df, outcome, times, conf_type) -> tuple[pd.DataFrame, pd.DataFrame
                  outcome=outcome, analysis="kaplan_meier_ipw")
     if "analysis" in km:
         km["analysis"] = "kaplan_meier_ipw"
-        km["method"] = km["method"].where(km["method"].str.startswith("not estimable"),
+        km["method"] = km["method"].where(km["method"].str.startswith(("not estimable", "not fitted")),
                                           km["method"] + f", weighted by {method}")
     tables.append(km)
     design["cohort[post_fsp]"] = (design[COHORT] == "post_fsp").to_numpy(dtype=float)
