@@ -12,7 +12,8 @@ from evaluation.ingest import ingest_local_authority
 #: Pseudonymised tables the door produces (stored in DuckDB schema ``pseudonymised``).
 DOOR_TABLES: dict[str, str] = {
     "children": "One row per child: birth month, sex, ethnicity (pseudonymised).",
-    "cin_episodes": "CIN episodes de-duplicated across collection years (later submission wins).",
+    "cin_episodes": "CIN episodes de-duplicated across collection years (later submission wins); "
+                    "their sub-records are the union over every return.",
     "assessments": "Assessments of each CIN episode.",
     "assessment_factors": "Factors identified at assessment, one row per factor.",
     "cin_plans": "CIN plans.",
@@ -24,6 +25,7 @@ DOOR_TABLES: dict[str, str] = {
     "quarantine": "Rows that could not be used, with file, position, field and reason.",
     "reconciliation": "Per file: rows read = kept + quarantined + merged.",
     "repairs": "Repairs of the multi-year assembly, counted by rule.",
+    "duplicates": "Every merged row: its file and line/element → the kept row it duplicates, and the rule.",
 }
 
 

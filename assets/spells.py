@@ -10,7 +10,7 @@ from evaluation import spells
 
 #: Every pseudonymised table, as inputs of the per-LA assets downstream of the door.
 DOOR_INPUTS = {name: dg.AssetIn(key=["pseudonymised", name])
-               for name in DOOR_TABLES if name not in ("reconciliation", "repairs")}
+               for name in DOOR_TABLES if name not in ("reconciliation", "repairs", "duplicates")}
 
 SPELLS = {
     "need_spells": (spells.need_spells, "CIN episodes as spells: referral → closure."),

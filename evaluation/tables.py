@@ -81,6 +81,13 @@ TABLES: dict[str, dict[str, str]] = {
     },
     # Every repair of the multi-year assembly, counted by rule.
     "repairs": {"la_code": STR, "dataset": STR, "rule": STR, "rows": INT},
+    # Every merged row: where it was (file, line, element path) -> the kept row it duplicates,
+    # and the rule. Positions only, never ids or values.
+    "duplicates": {
+        "la_code": STR, "dataset": STR, "source_file": STR, "line": INT, "element": STR,
+        "kept_dataset": STR, "kept_source_file": STR, "kept_line": INT, "kept_element": STR,
+        "rule": STR,
+    },
 }
 
 

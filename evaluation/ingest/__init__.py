@@ -45,6 +45,7 @@ SYNTHETIC_MARKER = "SYNTHETIC_COUNTY.json"
 TABLE_NAMES: tuple[str, ...] = (
     "children", "cin_episodes", "assessments", "assessment_factors", "cin_plans", "section47s",
     "cp_plans", "care_episodes", "families", "extracts", "quarantine", "reconciliation", "repairs",
+    "duplicates",
 )
 #: Extra, non-identifying table: SSDA903 files recognised as other DfE tables and not used.
 IGNORED_FILES = "ignored_files"
@@ -114,12 +115,13 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey,
         for table, n in extract.rows_read.items():
             rows_read[(table, extract.source_file)] += n
     reconciliation = asm.reconcile(rows_read, kept, quarantine, ledger.merged)
-    asm.check_reconciliation(reconciliation)
+    asm.check_reconciliation(reconciliation, ledger.duplicates_table(), kept)
 
     out: dict[str, pd.DataFrame] = {}
     for name in TABLE_NAMES:
         frame = {"quarantine": quarantine, "reconciliation": reconciliation,
                  "repairs": asm.repairs_table(ledger.repairs),
+                 "duplicates": ledger.duplicates_table(),
                  "extracts": _extracts_table(extracts)}.get(name)
         if frame is None:
             frame = kept[name]

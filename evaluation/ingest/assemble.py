@@ -1,27 +1,53 @@
 """Assemble the collection years of one local authority into one set of tables.
 
 Every returned row is accounted for: per input file and destination table,
-rows read = rows kept + rows quarantined + rows merged (:func:`reconcile`).
+rows read = rows kept + rows quarantined + rows merged (:func:`reconcile`),
+and every merged row is a DUPLICATE OF A KEPT ROW, recorded as such in the
+``duplicates`` table: its position (dataset, file, line / element path) →
+the position of the kept row it duplicates, and the rule. A row that is
+neither kept, quarantined nor a duplicate of a kept row cannot exist:
+:func:`check_reconciliation` fails if one does (or if a recorded duplicate
+points at a row that was not kept). A duplicate whose kept row is later
+quarantined (e.g. the child's dates of birth conflict) is quarantined with it,
+with the same field and reason. Positions are file-relative paths, line
+numbers and element paths: never ids or values.
 
-CIN census (each year's file repeats every episode open during the year):
+CIN census, as DfE defines the return: each year's file holds every episode
+open during the collection year (1 April – 31 March), and within it only the
+assessments, CIN plans, section 47s and protection plans open during that
+year (DfE validation rules 8696, 4013, 8715 and the CP-plan end-date rule
+reject earlier ones). So:
 
 * ``later_submission_wins`` — a CIN episode (child + ``CINreferralDate``) in
-  several years' files is kept once, from the LATEST collection year that has a
-  usable copy (within one file, the last occurrence). Its assessments, CIN
-  plans, section 47s and protection plans come from that submission only; the
-  earlier submissions' ones are merged away (counted per table).
-* ``exact_duplicate_dropped`` — identical rows of the same episode (a factor
-  listed twice at one assessment, a plan repeated) are kept once.
+  several years' files is kept once, from the LATEST collection year that has
+  a usable copy (within one file, the last occurrence): its own fields
+  (closure, reason, need, ...) come from that copy.
+* Its assessments, CIN plans, section 47s and protection plans are the UNION
+  over every return, de-duplicated within the episode by their natural keys:
+  assessment ``AssessmentActualStartDate``, CIN plan ``CINPlanStartDate``,
+  section 47 ``S47ActualStartDate``, protection plan ``CPPstartDate``. Copies
+  of the same record in several returns: the latest collection year wins,
+  then the last line of a file (``later_submission_wins``); an identical copy
+  in the same file is ``exact_duplicate_dropped``. A sub-record without its
+  natural key never gets here (it is quarantined on reading, ``missing key
+  field``); were one to arrive it is kept per return, only exact copies
+  within one return being dropped.
+* Assessment factors follow their assessment: the factors kept are those of
+  the winning copy of the assessment. A factor of a losing copy is recorded
+  as a duplicate of the same factor of the winning copy; a factor the winning
+  copy no longer lists (corrected away) is recorded against the kept
+  assessment itself (``factor_superseded_with_assessment``). A factor listed
+  twice at one assessment is kept once (``exact_duplicate_dropped``).
 
 SSDA903 episodes, repaired in this order (rule names as in ``repairs.rule`` and
 ``care_episodes.repair``; several rules on one row are joined with ``;``):
 
 1. ``exact_duplicate_dropped`` — rows of one year's return identical in every
-   field are kept once.
+   field are kept once (each dropped row points at the kept copy).
 2. ``later_year_wins`` — the same episode (child + ``DECOM``) in several
    years' returns (each return repeats the episodes open at its start, often
    corrected): the latest collection year's row wins; within one year, the
-   last line.
+   last line. Each dropped row points at the winning row.
 3. ``open_episode_closed`` — an open episode (no ``DEC``) followed by a later
    episode of the same child ends at the next ``DECOM``; ``REC`` becomes ``X1``
    (ends, and a new episode starts the same day) unless the next episode starts
@@ -31,16 +57,17 @@ SSDA903 episodes, repaired in this order (rule names as in ``repairs.rule`` and
    unless the next episode has ``RNE`` = ``S`` (then ``REC`` is kept).
 
 Children: a child's records from the CIN census and SSDA903 header are merged
-into one row. Within each dataset the latest collection year's record wins
+into one row (``one_row_per_child``: each merged record points at the record
+kept). Within each dataset the latest collection year's record wins
 (corrections); across the two datasets the sex and ethnicity of the most
 recent record are used, and if the two datasets' dates of birth differ the
 child is quarantined with all their rows (the ids may not be one child).
 A child who is in no family is quarantined with all their rows. A person in
 more than one family is quarantined (every row of that person in the family
-table); exact duplicate family rows are kept once. The family table keeps
-every person it lists (parents and siblings without records too), pseudonymised
-in the child id space. Rows of a child with no usable child record are
-quarantined.
+table); exact duplicate family rows are kept once (``exact_duplicate_dropped``,
+pointing at the first). The family table keeps every person it lists (parents
+and siblings without records too), pseudonymised in the child id space. Rows
+of a child with no usable child record are quarantined.
 """
 
 from __future__ import annotations
@@ -61,28 +88,96 @@ EXACT_DUPLICATE = "exact_duplicate_dropped"
 LATER_YEAR_WINS = "later_year_wins"
 OPEN_EPISODE_CLOSED = "open_episode_closed"
 OVERLAP_TRUNCATED = "overlap_truncated"
+FACTOR_SUPERSEDED = "factor_superseded_with_assessment"
+ONE_ROW_PER_CHILD = "one_row_per_child"
 
 CIN_SUB_TABLES = ("assessments", "cin_plans", "section47s", "cp_plans")
+#: Natural key of each CIN sub-record within its episode (the DfE element named in brackets).
+CIN_NATURAL_KEYS = {"assessments": "start_date",   # AssessmentActualStartDate
+                    "cin_plans": "start_date",     # CINPlanStartDate
+                    "section47s": "start_date",    # S47ActualStartDate
+                    "cp_plans": "start_date"}      # CPPstartDate
 _CHILD_RECORD = ("child_id", "birth_date", "sex", "ethnicity", "collection_year", "source_file",
                  "line", "element")
 CHILD_TABLES = ("cin_episodes", "assessments", "assessment_factors", "cin_plans", "section47s",
                 "cp_plans", "care_episodes")
+#: Where a row is: file-relative path, CSV line or XML source line, XML element path.
+POSITION = ("source_file", "line", "element")
+_FACTOR_SUFFIX = r"/FactorsIdentifiedAtAssessment/AssessmentFactors\[\d+\]$"
+#: A duplicate points at a kept row of its own table; a factor of a superseded assessment copy
+#: may point at the kept assessment.
+_CROSS_TABLE = {("assessment_factors", "assessments")}
+_MAX_CHAIN = 16
+
+
+def _empty_duplicates() -> pd.DataFrame:
+    return contract.empty("duplicates").drop(columns=["la_code"]).assign(
+        child_id=pd.Series(dtype="string"), _counted=pd.Series(dtype=bool))
 
 
 @dataclass
 class Ledger:
-    """Rows merged per (table, file), repairs per (table, rule), and quarantined rows."""
+    """Duplicates (dropped row → kept row), repairs per (table, rule), and quarantined rows."""
 
-    merged: Counter = field(default_factory=Counter)
     repairs: Counter = field(default_factory=Counter)
     quarantine: list[pd.DataFrame] = field(default_factory=list)
+    duplicates: list[pd.DataFrame] = field(default_factory=list)
 
-    def merge(self, table: str, rows: pd.DataFrame, rule: str | None = None) -> None:
-        """Count ``rows`` of ``table`` as merged into other rows (optionally under a repair rule)."""
-        for source_file, n in rows["source_file"].value_counts().items():
-            self.merged[(table, source_file)] += int(n)
-        if rule is not None and len(rows):
-            self.repairs[(table, rule)] += len(rows)
+    def duplicate(self, table: str, frame: pd.DataFrame, wins: pd.Series, keys: list[str],
+                  rule: str | pd.Series, count_repair: bool = True) -> None:
+        """Record the rows of ``frame`` not in ``wins`` as duplicates of the winner with their ``keys``.
+
+        ``rule`` is one rule for all, or a Series aligned to ``frame``. With
+        ``count_repair`` the rows are counted in the repairs table under their rule.
+        """
+        wins = wins.reindex(frame.index).fillna(False).astype(bool)
+        if wins.all():
+            return
+        group = frame.groupby(keys, dropna=False, sort=False).ngroup()
+        winners = frame.loc[wins, list(POSITION)].set_index(group[wins])
+        dropped = frame.loc[~wins]
+        target = winners.reindex(group[~wins].to_numpy())
+        rules = rule.loc[dropped.index] if isinstance(rule, pd.Series) else rule
+        self.point(table, dropped, table, target, rules, count_repair)
+
+    def point(self, table: str, dropped: pd.DataFrame, kept_table: str, kept: pd.DataFrame,
+              rule: str | pd.Series, count_repair: bool = True) -> None:
+        """Record ``dropped`` rows of ``table`` as duplicates of the aligned ``kept`` positions."""
+        if not len(dropped):
+            return
+        n = len(dropped)
+        rules = pd.Series(np.asarray(rule, dtype=object) if isinstance(rule, pd.Series)
+                          else [rule] * n, dtype="string")
+        frame = pd.DataFrame({
+            "dataset": pd.Series([table] * n, dtype="string"),
+            "source_file": dropped["source_file"].astype("string").to_numpy(),
+            "line": dropped["line"].astype("Int64").to_numpy(),
+            "element": dropped["element"].astype("string").to_numpy(),
+            "kept_dataset": pd.Series([kept_table] * n, dtype="string"),
+            "kept_source_file": kept["source_file"].astype("string").to_numpy(),
+            "kept_line": kept["line"].astype("Int64").to_numpy(),
+            "kept_element": kept["element"].astype("string").to_numpy(),
+            "rule": rules.to_numpy(),
+            "child_id": dropped["child_id"].astype("string").to_numpy() if "child_id" in dropped
+            else pd.array([pd.NA] * n, dtype="string"),
+            "_counted": count_repair,
+        })
+        self.duplicates.append(frame)
+        if count_repair:
+            for name, k in rules.value_counts().items():
+                self.repairs[(table, str(name))] += int(k)
+
+    @property
+    def merged(self) -> Counter:
+        """Rows merged per (table, file): the recorded duplicates."""
+        parts = [d for d in self.duplicates if len(d)]
+        return _merged(pd.concat(parts, ignore_index=True)) if parts else Counter()
+
+    def duplicates_table(self) -> pd.DataFrame:
+        """The duplicates without ``child_id`` (positions and rule only; ``la_code`` added at the door)."""
+        parts = [d for d in self.duplicates if len(d)]
+        frame = pd.concat(parts, ignore_index=True) if parts else _empty_duplicates()
+        return frame.drop(columns=["child_id", "_counted"])
 
     def quarantine_rows(self, table: str, rows: pd.DataFrame, field, reason) -> None:
         if len(rows):
@@ -97,24 +192,106 @@ def _latest_last(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
     return winners.reindex(frame.index)
 
 
+def _content(name: str) -> list[str]:
+    return [c for c in contract.TABLES[name] if c not in ("la_code", "collection_year")]
+
+
+def _copy_rule(frame: pd.DataFrame, wins: pd.Series, keys: list[str], content: list[str]) -> pd.Series:
+    """Per row: ``exact_duplicate_dropped`` if identical to its group's winner in the same file,
+    else ``later_submission_wins`` (only the rows not in ``wins`` use it)."""
+    columns = content + ["source_file"]
+    group = frame.groupby(keys, dropna=False, sort=False).ngroup()
+    theirs = frame.loc[wins, columns].set_index(group[wins]).reindex(group.to_numpy())
+    theirs.index = frame.index
+    mine = frame[columns]
+    same = pd.DataFrame({c: (mine[c] == theirs[c]).fillna(False).astype(bool)
+                         | (mine[c].isna() & theirs[c].isna()) for c in columns}).all(axis=1)
+    return pd.Series(np.where(same, EXACT_DUPLICATE, LATER_SUBMISSION_WINS), index=frame.index,
+                     dtype="string")
+
+
 def assemble_cin(tables: dict[str, pd.DataFrame], ledger: Ledger) -> dict[str, pd.DataFrame]:
-    """De-duplicate CIN episodes across years (later submission wins) with their sub-records."""
+    """CIN episodes once (latest submission wins); sub-records the union over every return."""
     episodes = tables["cin_episodes"]
-    wins = _latest_last(episodes, ["episode_id"])
-    ledger.merge("cin_episodes", episodes.loc[~wins], LATER_SUBMISSION_WINS)
-    episodes = episodes.loc[wins]
-    winning = pd.MultiIndex.from_frame(episodes[["source_file", "element"]])
-    out = {"cin_episodes": episodes}
-    for name in (*CIN_SUB_TABLES, "assessment_factors"):
-        rows = tables[name]
-        from_winner = pd.MultiIndex.from_frame(rows[["source_file", "episode_element"]]).isin(winning)
-        ledger.merge(name, rows.loc[~from_winner], LATER_SUBMISSION_WINS)
-        rows = rows.loc[from_winner]
-        content = [c for c in contract.TABLES[name] if c not in ("la_code", "collection_year")]
-        duplicate = rows.duplicated(content, keep="first")
-        ledger.merge(name, rows.loc[duplicate], EXACT_DUPLICATE)
-        out[name] = rows.loc[~duplicate].drop(columns=["episode_element"])
+    keys = ["episode_id"]
+    wins = _latest_last(episodes, keys)
+    ledger.duplicate("cin_episodes", episodes, wins, keys,
+                     _copy_rule(episodes, wins, keys, _content("cin_episodes")))
+    out = {"cin_episodes": episodes.loc[wins]}
+    for name in CIN_SUB_TABLES:
+        out[name] = _union(name, tables[name], ledger)
+    out["assessment_factors"] = _factors(tables["assessment_factors"], tables["assessments"],
+                                         out["assessments"], ledger)
     return out
+
+
+def _union(name: str, rows: pd.DataFrame, ledger: Ledger) -> pd.DataFrame:
+    """One row per (episode, natural key) over every return; the latest return's copy wins."""
+    rows = rows.copy()
+    natural = CIN_NATURAL_KEYS[name]
+    content = _content(name)
+    keyless = rows[natural].isna()
+    # a record without its natural key is kept per return; only exact copies in one return go
+    by_key = rows.groupby(["episode_id", natural], dropna=False, sort=False).ngroup()
+    by_copy = rows.groupby(content + ["collection_year", "source_file"], dropna=False,
+                           sort=False).ngroup()
+    rows["_record"] = np.where(keyless, by_copy + int(by_key.max() + 1 if len(rows) else 0), by_key)
+    wins = _latest_last(rows, ["_record"])
+    ledger.duplicate(name, rows, wins, ["_record"], _copy_rule(rows, wins, ["_record"], content))
+    return rows.loc[wins].drop(columns=["_record", "episode_element"])
+
+
+def _factors(factors: pd.DataFrame, assessments: pd.DataFrame, kept_assessments: pd.DataFrame,
+             ledger: Ledger) -> pd.DataFrame:
+    """The factors of the winning copy of each assessment; the others point at what was kept."""
+    name = "assessment_factors"
+    factors = factors.copy()
+    factors["_assessment"] = factors["element"].str.replace(_FACTOR_SUFFIX, "", regex=True)
+    at = pd.MultiIndex.from_frame(factors[["source_file", "_assessment"]])
+    kept_at = pd.MultiIndex.from_frame(kept_assessments[["source_file", "element"]])
+    of_kept = pd.Series(at.isin(kept_at), index=factors.index)
+
+    # factors of a kept assessment copy: a code listed twice is kept once
+    kept = factors.loc[of_kept]
+    first = ~kept.duplicated(["source_file", "_assessment", "factor"], keep="first")
+    ledger.duplicate(name, kept, first, ["source_file", "_assessment", "factor"], EXACT_DUPLICATE)
+    kept = kept.loc[first]
+
+    # factors of a losing copy: the same code at the winning copy, else the winning assessment
+    lost = factors.loc[~of_kept]
+    if len(lost):
+        copies = assessments[["source_file", "element", "episode_id", "start_date"]]
+        winner = kept_assessments[["episode_id", "start_date", "source_file", "element"]].rename(
+            columns={"source_file": "w_file", "element": "w_element"})
+        winner_of = copies.merge(winner, on=["episode_id", "start_date"], how="left") \
+            .drop_duplicates(["source_file", "element"])
+        lost = lost.reset_index().merge(
+            winner_of[["source_file", "element", "w_file", "w_element"]].rename(
+                columns={"element": "_assessment"}), on=["source_file", "_assessment"], how="left")
+        same_code = kept[["source_file", "_assessment", "factor", "line", "element"]].rename(
+            columns={"source_file": "w_file", "_assessment": "w_element", "line": "k_line",
+                     "element": "k_element"})
+        lost = lost.merge(same_code, on=["w_file", "w_element", "factor"], how="left")
+        has_code = lost["k_element"].notna()
+        winner_line = kept_assessments.set_index(["source_file", "element"])["line"]
+        w_index = pd.MultiIndex.from_frame(lost[["w_file", "w_element"]])
+        for mask, table in ((has_code, name), (~has_code, "assessments")):
+            part = lost.loc[mask]
+            if not len(part):
+                continue
+            if table == name:
+                target = pd.DataFrame({"source_file": part["w_file"], "line": part["k_line"],
+                                       "element": part["k_element"]})
+                rule = np.where(part["w_file"] == part["source_file"], EXACT_DUPLICATE,
+                                LATER_SUBMISSION_WINS)
+            else:
+                target = pd.DataFrame({"source_file": part["w_file"],
+                                       "line": winner_line.reindex(w_index[mask.to_numpy()]).to_numpy(),
+                                       "element": part["w_element"]})
+                rule = FACTOR_SUPERSEDED
+            ledger.point(name, part, table, target,
+                         pd.Series(rule, index=part.index) if isinstance(rule, np.ndarray) else rule)
+    return kept.drop(columns=["_assessment", "episode_element"])
 
 
 def assemble_care_episodes(episodes: pd.DataFrame, ledger: Ledger) -> pd.DataFrame:
@@ -127,7 +304,7 @@ def assemble_care_episodes(episodes: pd.DataFrame, ledger: Ledger) -> pd.DataFra
     # (1) exact duplicates within one return.
     wins = _latest_last(episodes, content + ["collection_year"])
     had_copies = episodes.duplicated(content + ["collection_year"], keep=False) & wins
-    ledger.merge(table, episodes.loc[~wins], EXACT_DUPLICATE)
+    ledger.duplicate(table, episodes, wins, content + ["collection_year"], EXACT_DUPLICATE)
     episodes = episodes.loc[wins]
     _note(episodes, had_copies.loc[episodes.index], EXACT_DUPLICATE)
 
@@ -135,7 +312,7 @@ def assemble_care_episodes(episodes: pd.DataFrame, ledger: Ledger) -> pd.DataFra
     keys = ["child_id", "decom"]
     wins = _latest_last(episodes, keys)
     had_versions = episodes.duplicated(keys, keep=False) & wins
-    ledger.merge(table, episodes.loc[~wins], LATER_YEAR_WINS)
+    ledger.duplicate(table, episodes, wins, keys, LATER_YEAR_WINS)
     episodes = episodes.loc[wins]
     _note(episodes, had_versions.loc[episodes.index], LATER_YEAR_WINS)
 
@@ -164,7 +341,7 @@ def _note(frame: pd.DataFrame, mask: pd.Series, rule: str) -> None:
 def assemble_families(families: pd.DataFrame, ledger: Ledger) -> pd.DataFrame:
     """Drop exact duplicates; quarantine a person found in more than one family."""
     duplicate = families.duplicated(["child_id", "family_id"], keep="first")
-    ledger.merge("families", families.loc[duplicate], EXACT_DUPLICATE)
+    ledger.duplicate("families", families, ~duplicate, ["child_id", "family_id"], EXACT_DUPLICATE)
     families = families.loc[~duplicate]
     several = families.groupby("child_id")["family_id"].transform("nunique") > 1
     ledger.quarantine_rows("families", families.loc[several], "family_id", q.MULTIPLE_FAMILIES)
@@ -198,7 +375,7 @@ def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.Dat
     winners = []
     for records, flag in ((cin, "in_cin_census"), (ssda903, "in_ssda903")):
         wins = _latest_last(records, ["child_id"])
-        ledger.merge(table, records.loc[~wins])
+        ledger.duplicate(table, records, wins, ["child_id"], ONE_ROW_PER_CHILD, count_repair=False)
         if len(records):
             winners.append(records.loc[wins, list(_CHILD_RECORD)].assign(dataset_flag=flag))
     both = pd.concat(winners, ignore_index=True) if winners else \
@@ -224,7 +401,8 @@ def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.Dat
     latest = both.sort_values(["child_id", "collection_year", "cin_first"], kind="stable") \
         .groupby("child_id", sort=False)
     kept = grouped.head(1).set_index("child_id")
-    ledger.merge(table, both.loc[grouped.cumcount() > 0])
+    ledger.duplicate(table, both, grouped.cumcount() == 0, ["child_id"], ONE_ROW_PER_CHILD,
+                     count_repair=False)
     flags = pd.crosstab(both["child_id"], both["dataset_flag"]).reindex(
         columns=["in_cin_census", "in_ssda903"], fill_value=0) > 0
     recent_sex = latest["sex"].last()
@@ -241,13 +419,20 @@ def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.Dat
         "in_ssda903": flags["in_ssda903"].reindex(kept.index).to_numpy(),
         "source_file": kept["source_file"].to_numpy(),
         "collection_year": kept["collection_year"].to_numpy(),
+        "line": kept["line"].to_numpy(),        # the position of the record kept
+        "element": kept["element"].to_numpy(),
     })
     return children, reasons
 
 
 def follow_children(tables: dict[str, pd.DataFrame], children: pd.DataFrame, reasons: pd.Series,
                     ledger: Ledger) -> dict[str, pd.DataFrame]:
-    """Quarantine rows of children who have no row in ``children`` (with the child's reason)."""
+    """Quarantine rows of children who have no row in ``children`` (with the child's reason).
+
+    The last step of the assembly: it then resolves the ledger's duplicates
+    (:func:`resolve_duplicates`), so that a duplicate of a row quarantined here
+    or earlier is quarantined too.
+    """
     known = set(children["child_id"])
     out = {}
     for name, rows in tables.items():
@@ -256,12 +441,104 @@ def follow_children(tables: dict[str, pd.DataFrame], children: pd.DataFrame, rea
         reason = lost["child_id"].map(reasons).fillna(q.NO_CHILD_RECORD)
         ledger.quarantine_rows(name, lost, "child_id", reason.to_numpy())
         out[name] = rows.loc[~orphan]
+    resolve_duplicates(ledger)
     return out
 
 
+def _position_keys(dataset, source_file, line, element) -> pd.Series:
+    """One string per position: dataset, file, line and element path (missing parts empty)."""
+    parts = [pd.Series(x).astype("string").fillna("").reset_index(drop=True)
+             for x in (dataset, source_file, pd.Series(line).astype("Int64"), element)]
+    return parts[0] + "|" + parts[1] + "|" + parts[2] + "|" + parts[3]
+
+
+def kept_positions(kept: dict[str, pd.DataFrame]) -> set[str]:
+    """Positions of every kept row (tables without positions contribute none)."""
+    out: set[str] = set()
+    for name, frame in kept.items():
+        if all(c in frame for c in POSITION):
+            out |= set(_position_keys([name] * len(frame), frame["source_file"], frame["line"],
+                                      frame["element"]))
+    return out
+
+
+def resolve_duplicates(ledger: Ledger) -> pd.DataFrame:
+    """The ledger's duplicates, each pointing at the row finally kept.
+
+    A duplicate of a row that was itself dropped as a duplicate points through
+    it to the row kept. A duplicate whose row was quarantined afterwards (its
+    child's rows quarantined, a person in two families) is quarantined too,
+    with that row's field and reason. Anything else is left as it is, for
+    :func:`check_reconciliation` to refuse. The ledger keeps the result.
+    """
+    parts = [d for d in ledger.duplicates if len(d)]
+    if not parts:
+        ledger.duplicates = []
+        return _empty_duplicates()
+    dup = pd.concat(parts, ignore_index=True)
+    me = _position_keys(dup["dataset"], dup["source_file"], dup["line"], dup["element"])
+    target = _position_keys(dup["kept_dataset"], dup["kept_source_file"], dup["kept_line"],
+                            dup["kept_element"])
+    where = pd.concat([
+        pd.DataFrame({c: dup[k].to_numpy() for c, k in zip(
+            ("dataset", "source_file", "line", "element"),
+            ("kept_dataset", "kept_source_file", "kept_line", "kept_element"))}, index=target),
+    ])
+    where = where.loc[~where.index.duplicated()]
+    following = pd.Series(target.to_numpy(), index=me.to_numpy())
+    following = following.loc[~following.index.duplicated()]
+    final = target.copy()
+    for _ in range(_MAX_CHAIN):  # chains are short (two steps in the 903 repairs); no cycles
+        nxt = final.map(following)
+        moved = nxt.notna() & (nxt != final)
+        if not moved.any():
+            break
+        final = final.where(~moved, nxt)
+    located = where.reindex(final.to_numpy())
+    for c in ("dataset", "source_file", "line", "element"):
+        dup["kept_" + c] = located[c].to_numpy()
+    dup["kept_line"] = dup["kept_line"].astype("Int64")
+
+    parts = [part for part in ledger.quarantine if len(part)]
+    if parts:
+        quarantine = pd.concat(parts, ignore_index=True)
+        q_pos = _position_keys(quarantine["dataset"], quarantine["source_file"],
+                               quarantine["line"], quarantine["element"])
+        q_mark = quarantine[["field", "reason"]].set_index(q_pos.to_numpy())
+        q_mark = q_mark.loc[~q_mark.index.duplicated()]
+        lost = final.isin(q_mark.index).to_numpy()
+        if lost.any():
+            marks = q_mark.reindex(final[lost].to_numpy())
+            for table, rows in dup.loc[lost].assign(
+                    q_field=marks["field"].to_numpy(), q_reason=marks["reason"].to_numpy()
+                    ).groupby("dataset", sort=False):
+                ledger.quarantine.append(q.to_quarantine(rows, str(table)))
+            # a repair undone: the row is quarantined, not merged
+            gone = dup.loc[lost & dup["_counted"].to_numpy()]
+            for (table, rule), k in gone.groupby(["dataset", "rule"]).size().items():
+                ledger.repairs[(str(table), str(rule))] -= int(k)
+                if ledger.repairs[(str(table), str(rule))] <= 0:
+                    del ledger.repairs[(str(table), str(rule))]
+            dup = dup.loc[~lost]
+    dup = dup.reset_index(drop=True)
+    ledger.duplicates = [dup]
+    return dup
+
+
+def _merged(duplicates: pd.DataFrame | Counter) -> Counter:
+    if isinstance(duplicates, Counter):
+        return duplicates
+    return Counter({(str(k[0]), str(k[1])): int(n) for k, n in
+                    duplicates.groupby(["dataset", "source_file"]).size().items()})
+
+
 def reconcile(rows_read: Counter, kept: dict[str, pd.DataFrame], quarantine: pd.DataFrame,
-              merged: Counter) -> pd.DataFrame:
-    """Per (table, file): rows read, kept, quarantined, merged (without ``la_code``)."""
+              duplicates: pd.DataFrame | Counter) -> pd.DataFrame:
+    """Per (table, file): rows read, kept, quarantined, merged (without ``la_code``).
+
+    Rows merged are the recorded duplicates of kept rows from that file.
+    """
+    merged = _merged(duplicates)
     kept_counts: Counter = Counter()
     for name, frame in kept.items():
         if "source_file" in frame:
@@ -280,8 +557,16 @@ def reconcile(rows_read: Counter, kept: dict[str, pd.DataFrame], quarantine: pd.
     })
 
 
-def check_reconciliation(reconciliation: pd.DataFrame) -> None:
-    """Raise :class:`ReconciliationError` unless read = kept + quarantined + merged for every file."""
+def check_reconciliation(reconciliation: pd.DataFrame, duplicates: pd.DataFrame | None = None,
+                         kept: dict[str, pd.DataFrame] | None = None) -> None:
+    """Raise :class:`ReconciliationError` unless nothing was lost.
+
+    Always: read = kept + quarantined + merged for every file. With
+    ``duplicates``: every merged row of a file is a recorded duplicate (no row
+    is neither kept, quarantined nor a duplicate). With ``kept`` (the kept rows
+    with their positions, as the door has them): every duplicate points at a
+    row that was kept, and no kept row is also recorded as a duplicate.
+    """
     balance = reconciliation["rows_read"] - (reconciliation["rows_kept"]
                                              + reconciliation["rows_quarantined"]
                                              + reconciliation["rows_merged"])
@@ -291,6 +576,39 @@ def check_reconciliation(reconciliation: pd.DataFrame) -> None:
                           f"quarantined {r.rows_quarantined}, merged {r.rows_merged}"
                           for r in off.itertuples())
         raise ReconciliationError(f"rows do not reconcile: {where}")
+    if duplicates is None:
+        return
+    recorded = _merged(duplicates)
+    stated = {(str(r.dataset), str(r.source_file)): int(r.rows_merged)
+              for r in reconciliation.itertuples()}
+    unrecorded = sorted(k for k in set(stated) | set(recorded)
+                        if stated.get(k, 0) != recorded.get(k, 0))
+    if unrecorded:
+        where = "; ".join(f"{d} from {f}: merged {stated.get((d, f), 0)}, recorded as duplicates of "
+                          f"kept rows {recorded.get((d, f), 0)}" for d, f in unrecorded)
+        raise ReconciliationError(f"rows merged are not all duplicates of kept rows: {where}")
+    if kept is None or not len(duplicates):
+        return
+    positions = kept_positions(kept)
+    target = _position_keys(duplicates["kept_dataset"], duplicates["kept_source_file"],
+                            duplicates["kept_line"], duplicates["kept_element"])
+    me = _position_keys(duplicates["dataset"], duplicates["source_file"], duplicates["line"],
+                        duplicates["element"])
+    dangling = ~target.isin(positions).to_numpy()
+    both = me.isin(positions).to_numpy()
+    pairs = list(zip(duplicates["dataset"].astype(str), duplicates["kept_dataset"].astype(str)))
+    elsewhere = np.array([a != b and (a, b) not in _CROSS_TABLE for a, b in pairs], dtype=bool)
+    wrong = dangling | both | elsewhere
+    bad = duplicates.loc[wrong]
+    if len(bad):
+        why = np.where(dangling, "is not kept", np.where(both, "is itself kept",
+                                                         "is a row of another table"))[wrong]
+        where = "; ".join(
+            f"{r.dataset} from {r.source_file} (line {r.line}, {r.element}) recorded as a duplicate "
+            f"of {r.kept_dataset} from {r.kept_source_file} (line {r.kept_line}, {r.kept_element})"
+            f", which {w}" for r, w in zip(bad.head(5).itertuples(), why[:5]))
+        raise ReconciliationError(f"{len(bad)} rows are neither kept, quarantined nor duplicates "
+                                  f"of a kept row: {where}")
 
 
 def repairs_table(repairs: Counter) -> pd.DataFrame:

@@ -1,7 +1,11 @@
 """Child-level Children in Need records from family journeys.
 
 Siblings share every family-level date; each child's record is cut at its 18th
-birthday (anything still open closes that day). Codes are drawn so that they
+birthday (anything still open closes that day). Child protection conferences
+(the initial conference that starts a plan, a section 47's initial conference)
+are held on weekdays: one that would fall on a Saturday or Sunday moves to the
+next Monday (:func:`conferences_on_weekdays`; review conferences keep the
+weekday of the plan's start, see ``write_cin``). Codes are drawn so that they
 are valid in every collection year whose file can carry them (code lists only
 grow between 2017 and 2026, so a code valid in the year of the event and in
 all later years is enough).
@@ -76,6 +80,49 @@ def child_intervals(j: Journeys, children: pd.DataFrame, sim_end: int) -> pd.Dat
     mi.loc[cut, "end"] = b18[cut]
     mi.loc[cut, "cause"] = "aged_out"
     return mi.sort_values(["child", "journey", "seq"], kind="stable").reset_index(drop=True)
+
+
+def weekday(days) -> np.ndarray:
+    """Day of the week of day numbers: 0 Monday ... 5 Saturday, 6 Sunday (1970-01-01 a Thursday)."""
+    return (np.asarray(days, dtype=np.int64) + 3) % 7
+
+
+def next_weekday(days) -> np.ndarray:
+    """A Saturday or Sunday moved to the following Monday; other days (and ``OPEN``) unchanged."""
+    days = np.asarray(days, dtype=np.int64)
+    wd = weekday(days)
+    return np.where((days != OPEN) & (wd >= 5), days + 7 - wd, days)
+
+
+def conferences_on_weekdays(states: pd.DataFrame, sim_end: int) -> pd.DataFrame:
+    """Move each protection plan starting on a weekend (its initial conference) to the Monday.
+
+    The state before it (same child and journey, ending that day) ends on the
+    Monday too. If the plan would then not last a day (or would start after the
+    simulation), it starts on the Friday before instead, when the state before
+    it still lasts a day; otherwise it is left as it is (never seen in practice).
+    """
+    st = states.sort_values(["child", "journey", "seq"], kind="stable").reset_index(drop=True)
+    start = st["start"].to_numpy().astype(np.int64)
+    end = st["end"].to_numpy().astype(np.int64)
+    wd = weekday(start)
+    weekend = (st["state"].to_numpy() == "cp_plan") & (start != OPEN) & (wd >= 5)
+    if not weekend.any():
+        return states
+    child, journey = st["child"].to_numpy(), st["journey"].to_numpy()
+    before = np.r_[False, (child[1:] == child[:-1]) & (journey[1:] == journey[:-1])
+                   & (end[:-1] == start[1:])]
+    prev_start = np.r_[np.int64(0), start[:-1]]
+    monday, friday = start + 7 - wd, start - (wd - 4)
+    forward = weekend & (monday < end) & (monday <= sim_end)
+    back = weekend & ~forward & (~before | (prev_start < friday))
+    moved = np.where(forward, monday, np.where(back, friday, start))
+    shift = moved != start
+    st["start"] = moved
+    prev = np.flatnonzero(shift & before) - 1
+    end[prev] = moved[prev + 1]
+    st["end"] = end
+    return st
 
 
 def build_cin_records(rng: np.random.Generator, params: SyntheticParameters, j: Journeys,
@@ -154,7 +201,7 @@ def build_cin_records(rng: np.random.Generator, params: SyntheticParameters, j: 
     ep["factors"] = _assessment_factors(rng, params, ep, flags[jpos], dob)
     ep["episode"] = np.arange(n)
 
-    states = child_intervals(j, children, sim_end)
+    states = conferences_on_weekdays(child_intervals(j, children, sim_end), sim_end)
     key = pd.MultiIndex.from_arrays([ep["child"], ep["journey"]])
     states["episode"] = key.get_indexer(pd.MultiIndex.from_arrays([states["child"], states["journey"]]))
     plans = states[states["state"] == "cin_plan"][["episode", "child", "start", "end"]].reset_index(drop=True)
@@ -247,7 +294,7 @@ def _section47(rng, params, j: Journeys, states: pd.DataFrame, cp: pd.DataFrame,
         p = plans[pick]
         day = p["start"].to_numpy() + (rng.random(pick.sum()) * (span[pick] - 15)).astype(np.int64)
         conference = rng.random(pick.sum()) < 0.3
-        icpc = np.where(conference, day + rng.integers(5, 15, size=pick.sum()), OPEN)
+        icpc = np.where(conference, next_weekday(day + rng.integers(5, 15, size=pick.sum())), OPEN)
         icpc = np.where(icpc >= np.minimum(p["end"].to_numpy(), sim_end), OPEN, icpc)
         rows.append(pd.DataFrame({
             "episode": p["episode"].to_numpy(), "child": p["child"].to_numpy(), "start": day,

@@ -3,7 +3,15 @@
 Each year's file holds every child with a CIN episode open at any time in the
 year (1 April – 31 March), with only what was known at the reference date:
 later closures, plan ends and events are absent, so the same episode recurs
-in several years' files. Elements follow the order and presence rules of that
+in several years' files. Within an episode, a year's file holds only the
+sub-records open during that collection year, as DfE validation requires
+(:func:`open_in_year`): an assessment authorised before 1 April (rule 8696),
+a CIN plan or protection plan that ended before 1 April (4013; the CP-plan
+end-date rule) and a section 47 whose initial conference was held before
+1 April (8715) are left out; so is a section 47 that needed no conference
+and started before 1 April. ``CinWriter.repeat_history`` (tests only) writes
+every earlier sub-record again in each year, which DfE would reject.
+Elements follow the order and presence rules of that
 year's DfE schema (``GenderCurrent`` up to 2024, ``Sex`` from 2025;
 ``CINPlanDates`` only where the schema has it). The XML is written as text
 (every value is a code, a date or an id), which is several times faster than
@@ -25,6 +33,10 @@ from evaluation.synthetic.cin_records import CinRecords
 from evaluation.synthetic.dates import OPEN, DateText, reference_day, year_start
 
 SEX_CODES = {"GenderCurrent": {1: "1", 2: "2"}, "Sex": {1: "M", 2: "F"}}
+#: Review conferences: the first within three months of the plan's start, then every six months,
+#: in whole weeks so that each falls on the weekday of the initial conference (never a weekend).
+REVIEW_FIRST_DAYS = 13 * 7
+REVIEW_EVERY_DAYS = 26 * 7
 
 
 @lru_cache(maxsize=None)
@@ -49,6 +61,16 @@ def _ranges(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
+def open_in_year(start: int, end: int, year: int) -> bool:
+    """Whether a sub-record from ``start`` to ``end`` (``OPEN`` if not ended) goes in ``year``'s file.
+
+    It must have started by the reference date, and not have ended before the
+    collection year began (an end after the reference date is not yet known,
+    so the record is open at the reference date).
+    """
+    return start <= reference_day(year) and end >= year_start(year)
+
+
 def episodes_in_year(episodes: pd.DataFrame, year: int) -> np.ndarray:
     """Rows of episodes open at any time in collection ``year``."""
     ref, start = reference_day(year), year_start(year)
@@ -59,6 +81,10 @@ def episodes_in_year(episodes: pd.DataFrame, year: int) -> np.ndarray:
 
 class CinWriter:
     """Writes the yearly files from child-level records; built once, used for every year."""
+
+    #: Repeat every earlier sub-record of an episode in each year's file (NOT as DfE defines the
+    #: return; for tests that compare a county written both ways).
+    repeat_history: bool = False
 
     def __init__(self, records: CinRecords, children: pd.DataFrame, la_code: str, dates: DateText,
                  overrides: CinOverrides):
@@ -157,8 +183,10 @@ class CinWriter:
         cp = self.cp_plans
         if hi > lo and cp["start"][lo] <= ref:
             add(f"        <DateOfInitialCPC>{iso[cp['start'][lo] - first]}</DateOfInitialCPC>")
+        keep = (lambda start, end: start <= ref) if self.repeat_history else \
+            (lambda start, end: open_in_year(start, end, year))
         a_start, a_auth = ep["assessment_start"][e], ep["assessment_auth"][e]
-        if a_start != OPEN and a_start <= ref:
+        if a_start != OPEN and keep(a_start, a_auth):
             add("        <Assessments>")
             add(f"          <AssessmentActualStartDate>{iso[a_start - first]}</AssessmentActualStartDate>")
             if a_auth <= ref:
@@ -173,11 +201,13 @@ class CinWriter:
             for k in range(self.plans_range[0][e], self.plans_range[1][e]):
                 if pl["start"][k] > ref:
                     break
-                add("        <CINPlanDates>")
-                add(f"          <CINPlanStartDate>{iso[pl['start'][k] - first]}</CINPlanStartDate>")
                 end = pl["end"][k]
                 if override is not None and end > closure:
                     end = closure
+                if not keep(pl["start"][k], end):
+                    continue
+                add("        <CINPlanDates>")
+                add(f"          <CINPlanStartDate>{iso[pl['start'][k] - first]}</CINPlanStartDate>")
                 if end <= ref:
                     add(f"          <CINPlanEndDate>{iso[end - first]}</CINPlanEndDate>")
                 add("        </CINPlanDates>")
@@ -186,6 +216,9 @@ class CinWriter:
             start = s["start"][k]
             if start > ref:
                 break
+            # an enquiry ends at its initial conference, or (none needed) on the day it starts
+            if not keep(start, start if s["icpc"][k] == OPEN else s["icpc"][k]):
+                continue
             add("        <Section47>")
             add(f"          <S47ActualStartDate>{iso[start - first]}</S47ActualStartDate>")
             if start + 15 <= ref:
@@ -200,21 +233,23 @@ class CinWriter:
             start = cp["start"][k]
             if start > ref:
                 break
+            end = cp["end"][k]
+            if not keep(start, end):
+                continue
             add("        <ChildProtectionPlans>")
             add(f"          <CPPstartDate>{iso[start - first]}</CPPstartDate>")
-            end = cp["end"][k]
             if end <= ref:
                 add(f"          <CPPendDate>{iso[end - first]}</CPPendDate>")
             add(f"          <InitialCategoryOfAbuse>{cp['initial_category'][k]}</InitialCategoryOfAbuse>")
             add(f"          <LatestCategoryOfAbuse>{cp['latest_category'][k]}</LatestCategoryOfAbuse>")
             add(f"          <NumberOfPreviousCPP>{cp['previous_plans'][k]}</NumberOfPreviousCPP>")
             last = min(end, ref)
-            review = start + 90
+            review = start + REVIEW_FIRST_DAYS
             if review <= last:
                 add("          <Reviews>")
                 while review <= last:
                     add(f"            <CPPreviewDate>{iso[review - first]}</CPPreviewDate>")
-                    review += 182
+                    review += REVIEW_EVERY_DAYS
                 add("          </Reviews>")
             add("        </ChildProtectionPlans>")
         add("      </CINdetails>")
