@@ -15,8 +15,9 @@ numbers and element paths: never ids or values.
 CIN census, as DfE defines the return: each year's file holds every episode
 open during the collection year (1 April – 31 March), and within it only the
 assessments, CIN plans, section 47s and protection plans open during that
-year (DfE validation rules 8696, 4013, 8715 and the CP-plan end-date rule
-reject earlier ones). So:
+year (DfE validation rules 8696, 4013, 8715 and 8930 reject earlier ones: an
+assessment authorised, a CIN plan or protection plan ended, a section 47's initial
+conference held before the collection year began). So:
 
 * ``later_submission_wins`` — a CIN episode (child + ``CINreferralDate``) in
   several years' files is kept once, from the LATEST collection year that has

@@ -6,16 +6,17 @@ later closures, plan ends and events are absent, so the same episode recurs
 in several years' files. Within an episode, a year's file holds only the
 sub-records open during that collection year, as DfE validation requires
 (:func:`open_in_year`): an assessment authorised before 1 April (rule 8696),
-a CIN plan or protection plan that ended before 1 April (4013; the CP-plan
-end-date rule) and a section 47 whose initial conference was held before
-1 April (8715) are left out; so is a section 47 that needed no conference
-and started before 1 April. ``CinWriter.repeat_history`` (tests only) writes
-every earlier sub-record again in each year, which DfE would reject.
-Elements follow the order and presence rules of that
-year's DfE schema (``GenderCurrent`` up to 2024, ``Sex`` from 2025;
-``CINPlanDates`` only where the schema has it). The XML is written as text
-(every value is a code, a date or an id), which is several times faster than
-building element trees; the tests validate every file against its schema.
+a CIN plan or protection plan that ended before 1 April (4013, 8930) and a
+section 47 whose initial conference was held before 1 April (8715) are left
+out; so is a section 47 that needed no conference and started before 1 April.
+``CinWriter.repeat_history`` (tests only) writes every earlier sub-record
+again in each year, which DfE would reject. Elements follow the order and
+presence rules of that year's DfE schema (``GenderCurrent`` up to 2024,
+``Sex`` from 2025; ``CINPlanDates`` only where the schema has it, i.e. from
+2022: a CIN plan that ended before April 2021 is in no file). The XML is
+written as text (every value is a code, a date or an id), which is several
+times faster than building element trees; the tests validate every file
+against its schema.
 """
 
 from __future__ import annotations
