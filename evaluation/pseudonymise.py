@@ -16,6 +16,10 @@ pseudonym across extracts and datasets, which is what links the CIN census
   the parts that identify them, joined by a unit separator, so they are the same
   in every extract that repeats the record.
 * Each distinct value is hashed once and mapped back (no per-row ``apply``).
+* Council-scoped: child and family ids are a council's own numbering, so the
+  door hashes them under :meth:`PseudonymisationKey.for_council` — the LA code
+  is part of the message — and two councils' child ``123`` (or family ``77``)
+  never become one pseudonym or one cluster.
 
 Only the key's :attr:`PseudonymisationKey.fingerprint` is ever recorded.
 """
@@ -50,6 +54,11 @@ FAMILY = b"family"
 CIN_EPISODE = b"cin-episode"
 ASSESSMENT = b"assessment"
 
+#: Namespaces whose ids are a council's own numbering: scoped by the LA code at the door.
+COUNCIL_SCOPED = frozenset({CHILD, FAMILY})
+#: A random 32-byte key has about 30 distinct byte values; fewer than this is not random.
+MIN_DISTINCT_BYTES = 16
+
 _UNIT_SEPARATOR = "\x1f"
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
@@ -71,6 +80,12 @@ class PseudonymisationKey:
     """A secret HMAC key. Its repr shows the fingerprint only, never the key."""
 
     secret: bytes = field(repr=False)
+    #: The council (DfE LA code) whose child and family ids this key hashes; ``None`` outside the door.
+    council: str | None = None
+
+    def for_council(self, la_code: str) -> "PseudonymisationKey":
+        """The same secret, scoped to one council's child and family ids."""
+        return PseudonymisationKey(self.secret, la_code)
 
     @property
     def fingerprint(self) -> str:
@@ -83,15 +98,18 @@ class PseudonymisationKey:
         return hmac.compare_digest(self.secret, bytes.fromhex(DEMO_KEY))
 
     def __repr__(self) -> str:
-        return f"PseudonymisationKey(fingerprint={self.fingerprint!r})"
+        scope = f", council={self.council!r}" if self.council else ""
+        return f"PseudonymisationKey(fingerprint={self.fingerprint!r}{scope})"
 
 
 def load_key(text: str | bytes | None) -> PseudonymisationKey:
-    """Parse a key given as hex or base64 of at least 32 random bytes.
+    """Parse a key given as hex (``secrets.token_hex(32)``) or base64 (``secrets.token_urlsafe(32)``).
 
-    Raises :class:`PseudonymisationKeyError` (saying how to make a key) when the
-    key is missing, malformed or shorter than 32 bytes. The message never
-    contains the key.
+    Fails closed with :class:`PseudonymisationKeyError` (saying how to make a key,
+    never quoting it) when the key is missing or empty, ambiguous (a ``0x`` prefix,
+    hex with a character missing), shorter than 32 bytes, or not random enough to
+    be a key: all one character, a short alphabet (``deadbeef`` repeated), or a
+    passphrase (base64 text of letters only).
     """
     if isinstance(text, bytes):
         try:
@@ -100,20 +118,58 @@ def load_key(text: str | bytes | None) -> PseudonymisationKey:
             raise PseudonymisationKeyError(
                 f"the pseudonymisation key is not hex or base64 text; {MAKE_KEY_HINT}") from None
     if text is None or not str(text).strip():
-        raise PseudonymisationKeyError(f"no pseudonymisation key was given; {MAKE_KEY_HINT}")
+        raise PseudonymisationKeyError(f"no pseudonymisation key was given (missing or empty); "
+                                       f"{MAKE_KEY_HINT}")
     text = str(text).strip()
-    if _HEX.match(text) and len(text) % 2 == 0:
-        secret = bytes.fromhex(text)
+    if text[:2].lower() == "0x" and _HEX.match(text[2:]):
+        raise PseudonymisationKeyError(
+            "the pseudonymisation key starts with 0x: give the hex digits alone "
+            f"(64 hex characters, as secrets.token_hex(32) prints); {MAKE_KEY_HINT}")
+    if _HEX.match(text):
+        if len(text) % 2:
+            raise PseudonymisationKeyError(
+                f"the pseudonymisation key looks like hex but has an odd number of characters "
+                f"({len(text)}): a character is missing or extra. Hex keys are read as hex, never "
+                f"as base64; {MAKE_KEY_HINT}")
+        secret, encoding = bytes.fromhex(text), "hex"
     else:
-        secret = _decode_base64(text)
+        secret, encoding = _decode_base64(text), "base64"
     if secret is None:
         raise PseudonymisationKeyError(
-            f"the pseudonymisation key is neither hex nor base64; {MAKE_KEY_HINT}")
+            "the pseudonymisation key is neither hex (64 characters 0-9a-f) nor base64 "
+            f"(as secrets.token_urlsafe(32) prints); {MAKE_KEY_HINT}")
     if len(secret) < MIN_KEY_BYTES:
         raise PseudonymisationKeyError(
-            f"the pseudonymisation key is {len(secret)} bytes; at least {MIN_KEY_BYTES} random bytes "
-            f"are needed; {MAKE_KEY_HINT}")
+            f"the pseudonymisation key is {len(secret)} bytes (read as {encoding}); at least "
+            f"{MIN_KEY_BYTES} random bytes are needed; {MAKE_KEY_HINT}")
+    weakness = _weakness(text, secret, encoding)
+    if weakness:
+        raise PseudonymisationKeyError(
+            f"the pseudonymisation key is not random enough to be a key ({weakness}); {MAKE_KEY_HINT}")
     return PseudonymisationKey(secret)
+
+
+def _weakness(text: str, secret: bytes, encoding: str) -> str | None:
+    """Why ``secret`` cannot have come from a random generator, or ``None``.
+
+    Thresholds are far below what a random key shows (32 random bytes: ~30 distinct byte
+    values; 64 random hex characters: ~16 distinct; 43 random base64 characters hold a digit
+    or symbol, or else upper and lower case in similar shares), so that a generated key is
+    refused with a probability of about one in ten million.
+    """
+    distinct = len(set(secret))
+    if distinct < MIN_DISTINCT_BYTES:
+        return f"{distinct} distinct byte values in {len(secret)} bytes"
+    if encoding == "hex" and len(set(text.lower())) < 10:
+        return f"only {len(set(text.lower()))} distinct hex characters"
+    if encoding == "base64":
+        letters = re.sub(r"[^A-Za-z]", "", text)
+        lower = sum(c.islower() for c in letters) / max(len(letters), 1)
+        if len(letters) == len(text) and not 0.25 < lower < 0.75:
+            return "base64 text of letters in mostly one case, as a passphrase is: a passphrase is not a key"
+        if len(set(text)) < 16:
+            return f"only {len(set(text))} distinct base64 characters"
+    return None
 
 
 def _decode_base64(text: str) -> bytes | None:
@@ -134,8 +190,12 @@ def normalise_ids(values: pd.Series) -> pd.Series:
     return out.mask(out == "")
 
 
-def _digest(secret: bytes, namespace: bytes, message: str) -> str:
-    mac = hmac.new(secret, namespace + b"\x00" + message.encode("utf-8"), hashlib.sha256)
+def _digest(key: PseudonymisationKey, namespace: bytes, message: str) -> str:
+    """HMAC of ``namespace NUL [council NUL] message``: the council only for :data:`COUNCIL_SCOPED`."""
+    prefix = namespace + b"\x00"
+    if key.council is not None and namespace in COUNCIL_SCOPED:
+        prefix += key.council.encode("ascii") + b"\x00"
+    mac = hmac.new(key.secret, prefix + message.encode("utf-8"), hashlib.sha256)
     return mac.hexdigest()[:PSEUDONYM_HEX_CHARS]
 
 
@@ -146,7 +206,7 @@ def pseudonymise(values: pd.Series, key: PseudonymisationKey, namespace: bytes) 
     """
     normalised = normalise_ids(values)
     distinct = normalised.dropna().unique()
-    lookup = {value: _digest(key.secret, namespace, value) for value in distinct}
+    lookup = {value: _digest(key, namespace, value) for value in distinct}
     return normalised.map(lookup).astype("string")
 
 
@@ -166,7 +226,7 @@ def derived_id(parts: list[pd.Series], key: PseudonymisationKey, namespace: byte
     for text in texts[1:]:
         joined = joined + _UNIT_SEPARATOR + text
     distinct = joined.dropna().unique()
-    lookup = {value: _digest(key.secret, namespace, value) for value in distinct}
+    lookup = {value: _digest(key, namespace, value) for value in distinct}
     return joined.map(lookup).astype("string")
 
 

@@ -14,7 +14,7 @@ from evaluation.ingest.errors import InputError
 from evaluation.pseudonymise import CHILD, load_key, pseudonymise
 
 FIXTURES = Path(__file__).parent / "fixtures" / "handwritten" / "931" / "cin_census"
-KEY = load_key("5a" * 32)
+KEY = load_key("7110b13ed048aa1136ef8947d74bdc7dc5f9be91436a130a33ce769808b6f600")
 
 
 def child_xml(child_id="0001", sex="<GenderCurrent>1</GenderCurrent>", dob="2015-06-07",

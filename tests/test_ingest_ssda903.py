@@ -15,7 +15,7 @@ from evaluation.ingest.ssda903 import read_ssda903_file
 from evaluation.pseudonymise import CHILD, load_key, pseudonymise
 
 FIXTURES = Path(__file__).parent / "fixtures" / "handwritten" / "931" / "ssda903"
-KEY = load_key("6b" * 32)
+KEY = load_key("4ec55b862feec2853159f0ebab91d355a1aa3cd9e5d8c887767b84ec66d62371")
 EPISODE_HEADER = ("CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,"
                   "HOME_POST,PL_POST,URN")
 

@@ -25,7 +25,7 @@ def county(tmp_path_factory):
 
 
 def pid(raw: str) -> str:
-    return pseudonymise(pd.Series([raw]), KEY, CHILD).iloc[0]
+    return pseudonymise(pd.Series([raw]), KEY.for_council("931"), CHILD).iloc[0]
 
 
 def dmy(text: str) -> pd.Timestamp:
