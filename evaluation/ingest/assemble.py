@@ -446,21 +446,42 @@ def follow_children(tables: dict[str, pd.DataFrame], children: pd.DataFrame, rea
     return out
 
 
-def _position_keys(dataset, source_file, line, element) -> pd.Series:
-    """One string per position: dataset, file, line and element path (missing parts empty)."""
-    parts = [pd.Series(x).astype("string").fillna("").reset_index(drop=True)
-             for x in (dataset, source_file, pd.Series(line).astype("Int64"), element)]
-    return parts[0] + "|" + parts[1] + "|" + parts[2] + "|" + parts[3]
+_WHERE = ["dataset", "source_file", "line", "element"]
 
 
-def kept_positions(kept: dict[str, pd.DataFrame]) -> set[str]:
+def _where(dataset, source_file, line, element) -> pd.DataFrame:
+    """Positions as a frame of uniform dtypes: dataset, file, line, element path."""
+    n = len(source_file)
+    dataset = [dataset] * n if isinstance(dataset, str) else np.asarray(dataset, dtype=object)
+    return pd.DataFrame({
+        "dataset": pd.array(dataset, dtype="string"),
+        "source_file": pd.array(np.asarray(source_file, dtype=object), dtype="string"),
+        "line": pd.array(pd.Series(line).astype("Int64").to_numpy(), dtype="Int64"),
+        "element": pd.array(np.asarray(element, dtype=object), dtype="string"),
+    })
+
+
+def _ids(*frames: pd.DataFrame) -> list[np.ndarray]:
+    """One integer per position, the same for the same position in any of ``frames``."""
+    lengths = [len(f) for f in frames]
+    every = pd.concat(frames, ignore_index=True)
+    ids = every.groupby(_WHERE, dropna=False, sort=False).ngroup().to_numpy() if len(every) \
+        else np.zeros(0, dtype=np.int64)
+    return np.split(ids, np.cumsum(lengths)[:-1])
+
+
+def kept_positions(kept: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Positions of every kept row (tables without positions contribute none)."""
-    out: set[str] = set()
-    for name, frame in kept.items():
-        if all(c in frame for c in POSITION):
-            out |= set(_position_keys([name] * len(frame), frame["source_file"], frame["line"],
-                                      frame["element"]))
-    return out
+    parts = [_where(name, frame["source_file"], frame["line"], frame["element"])
+             for name, frame in kept.items() if all(c in frame for c in POSITION)]
+    return pd.concat(parts, ignore_index=True) if parts else _where("", [], [], [])
+
+
+def _dropped_and_kept(duplicates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return (_where(duplicates["dataset"], duplicates["source_file"], duplicates["line"],
+                   duplicates["element"]),
+            _where(duplicates["kept_dataset"], duplicates["kept_source_file"],
+                   duplicates["kept_line"], duplicates["kept_element"]))
 
 
 def resolve_duplicates(ledger: Ledger) -> pd.DataFrame:
@@ -477,50 +498,43 @@ def resolve_duplicates(ledger: Ledger) -> pd.DataFrame:
         ledger.duplicates = []
         return _empty_duplicates()
     dup = pd.concat(parts, ignore_index=True)
-    me = _position_keys(dup["dataset"], dup["source_file"], dup["line"], dup["element"])
-    target = _position_keys(dup["kept_dataset"], dup["kept_source_file"], dup["kept_line"],
-                            dup["kept_element"])
-    where = pd.concat([
-        pd.DataFrame({c: dup[k].to_numpy() for c, k in zip(
-            ("dataset", "source_file", "line", "element"),
-            ("kept_dataset", "kept_source_file", "kept_line", "kept_element"))}, index=target),
-    ])
-    where = where.loc[~where.index.duplicated()]
-    following = pd.Series(target.to_numpy(), index=me.to_numpy())
+    q_parts = [part for part in ledger.quarantine if len(part)]
+    quarantine = pd.concat(q_parts, ignore_index=True) if q_parts else q.empty_quarantine()
+    dropped, target = _dropped_and_kept(dup)
+    quarantined = _where(quarantine["dataset"], quarantine["source_file"], quarantine["line"],
+                         quarantine["element"])
+    me, target_ids, q_ids = _ids(dropped, target, quarantined)
+    final = target_ids.copy()
+    following = pd.Series(target_ids, index=me)
     following = following.loc[~following.index.duplicated()]
-    final = target.copy()
     for _ in range(_MAX_CHAIN):  # chains are short (two steps in the 903 repairs); no cycles
-        nxt = final.map(following)
-        moved = nxt.notna() & (nxt != final)
+        nxt = pd.Series(final).map(following)
+        moved = (nxt.notna() & (nxt != final)).to_numpy()
         if not moved.any():
             break
-        final = final.where(~moved, nxt)
-    located = where.reindex(final.to_numpy())
-    for c in ("dataset", "source_file", "line", "element"):
+        final = np.where(moved, nxt.fillna(-1).to_numpy(dtype=np.int64), final)
+    # where each final target is: the first row of ``target`` with that id
+    located = target.set_axis(target_ids).groupby(level=0).first()
+    located = located.reindex(final)
+    for c in _WHERE:
         dup["kept_" + c] = located[c].to_numpy()
     dup["kept_line"] = dup["kept_line"].astype("Int64")
 
-    parts = [part for part in ledger.quarantine if len(part)]
-    if parts:
-        quarantine = pd.concat(parts, ignore_index=True)
-        q_pos = _position_keys(quarantine["dataset"], quarantine["source_file"],
-                               quarantine["line"], quarantine["element"])
-        q_mark = quarantine[["field", "reason"]].set_index(q_pos.to_numpy())
-        q_mark = q_mark.loc[~q_mark.index.duplicated()]
-        lost = final.isin(q_mark.index).to_numpy()
-        if lost.any():
-            marks = q_mark.reindex(final[lost].to_numpy())
-            for table, rows in dup.loc[lost].assign(
-                    q_field=marks["field"].to_numpy(), q_reason=marks["reason"].to_numpy()
-                    ).groupby("dataset", sort=False):
-                ledger.quarantine.append(q.to_quarantine(rows, str(table)))
-            # a repair undone: the row is quarantined, not merged
-            gone = dup.loc[lost & dup["_counted"].to_numpy()]
-            for (table, rule), k in gone.groupby(["dataset", "rule"]).size().items():
-                ledger.repairs[(str(table), str(rule))] -= int(k)
-                if ledger.repairs[(str(table), str(rule))] <= 0:
-                    del ledger.repairs[(str(table), str(rule))]
-            dup = dup.loc[~lost]
+    lost = np.isin(final, q_ids)
+    if lost.any():
+        marks = quarantine[["field", "reason"]].set_axis(q_ids)
+        marks = marks.loc[~marks.index.duplicated()].reindex(final[lost])
+        for table, rows in dup.loc[lost].assign(
+                q_field=marks["field"].to_numpy(), q_reason=marks["reason"].to_numpy()
+                ).groupby("dataset", sort=False):
+            ledger.quarantine.append(q.to_quarantine(rows, str(table)))
+        # a repair undone: the row is quarantined, not merged
+        gone = dup.loc[lost & dup["_counted"].to_numpy(dtype=bool)]
+        for (table, rule), k in gone.groupby(["dataset", "rule"]).size().items():
+            ledger.repairs[(str(table), str(rule))] -= int(k)
+            if ledger.repairs[(str(table), str(rule))] <= 0:
+                del ledger.repairs[(str(table), str(rule))]
+        dup = dup.loc[~lost]
     dup = dup.reset_index(drop=True)
     ledger.duplicates = [dup]
     return dup
@@ -590,13 +604,10 @@ def check_reconciliation(reconciliation: pd.DataFrame, duplicates: pd.DataFrame 
         raise ReconciliationError(f"rows merged are not all duplicates of kept rows: {where}")
     if kept is None or not len(duplicates):
         return
-    positions = kept_positions(kept)
-    target = _position_keys(duplicates["kept_dataset"], duplicates["kept_source_file"],
-                            duplicates["kept_line"], duplicates["kept_element"])
-    me = _position_keys(duplicates["dataset"], duplicates["source_file"], duplicates["line"],
-                        duplicates["element"])
-    dangling = ~target.isin(positions).to_numpy()
-    both = me.isin(positions).to_numpy()
+    dropped, target = _dropped_and_kept(duplicates)
+    kept_ids, me, at = _ids(kept_positions(kept), dropped, target)
+    dangling = ~np.isin(at, kept_ids)
+    both = np.isin(me, kept_ids)
     pairs = list(zip(duplicates["dataset"].astype(str), duplicates["kept_dataset"].astype(str)))
     elsewhere = np.array([a != b and (a, b) not in _CROSS_TABLE for a, b in pairs], dtype=bool)
     wrong = dangling | both | elsewhere
