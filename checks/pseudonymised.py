@@ -40,7 +40,9 @@ def concerns_for(table: str) -> list[Concern]:
                                 _assessment_factor_codes, WARN, others=("assessments",)))
     elif table in suites.CODED or table == "children":
         concerns.append(Concern(
-            "codes", "Each coded field is in its collection year's code list (evaluation/codes).",
+            "codes", "Each coded field is in its collection year's code list (evaluation/codes); "
+            "codes accepted although published sources disagree on their years (PLACE H5, P2, Z1, "
+            "Z11-Z14, K3, R4; REC E43-E48 in 2019) are counted apart (*_undisputed_for_year).",
             lambda f, _t=table: suites.codes_suite(f, _t), WARN))
     if table in suites.EVENT_DATES:
         concerns.append(Concern(

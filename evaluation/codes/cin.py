@@ -92,3 +92,22 @@ def _check_year(year: int) -> None:
             f"no CIN census schema for collection year {year}; "
             f"known years: {CIN_YEARS[0]}–{CIN_YEARS[-1]}"
         )
+
+
+def cin_code_years(field: str) -> dict[str, tuple[int, int, str]]:
+    """Per code of a CIN census ``field``: (first, last collection year, source).
+
+    Read from the bundled schemas, so the years are those of the DfE schema
+    that carries the code (``source`` names the first year's file). A code
+    present in a year's schema is valid in that year; gaps do not occur.
+    """
+    out: dict[str, tuple[int, int, str]] = {}
+    for year in CIN_YEARS:
+        try:
+            codes = cin_code_list(field, year)
+        except KeyError:
+            continue
+        for code in codes:
+            first = out[code][0] if code in out else year
+            out[code] = (first, year, f"DfE CIN census schema cin_{first}.xsd (bundled)")
+    return out

@@ -15,7 +15,7 @@ import great_expectations as gx
 
 from evaluation import tables as contract
 from evaluation.codes import cin_code_list, ssda903_code_list
-from evaluation.codes.ssda903 import ETHNIC
+from evaluation.codes.ssda903 import ETHNIC, YEAR_BOUNDED, ssda903_disputed_codes
 
 E = gx.expectations
 
@@ -175,12 +175,30 @@ def _valid_for_year(values: pd.Series, years: pd.Series, family: str, field: str
     return ok
 
 
+def _undisputed_for_year(values: pd.Series, years: pd.Series, field: str) -> np.ndarray:
+    """False where the code is accepted in its year although a published source refuses it."""
+    ok = np.ones(len(values), dtype=bool)
+    for year in pd.unique(years.dropna()):
+        rows = (years == year).fillna(False).to_numpy()
+        try:
+            disputed = ssda903_disputed_codes(field, int(year))
+        except (KeyError, ValueError):
+            continue
+        ok[rows] = ~values[rows].astype("string").isin(list(disputed)).fillna(False).to_numpy(bool)
+    return ok
+
+
 def codes_suite(frame: pd.DataFrame, table: str, years: pd.Series | None = None):
-    """Each coded column within its collection year's code list (``years`` overrides the year)."""
+    """Each coded column within its collection year's code list (``years`` overrides the year);
+    and, counted apart, codes whose year published sources disagree on
+    (:func:`evaluation.codes.ssda903.ssda903_disputed_codes`: accepted, never quarantined)."""
     if years is None and "collection_year" in frame.columns:
         years = frame["collection_year"]
     flags = {f"{col}_valid_for_year": _valid_for_year(frame[col], years, fam, fld)
              for col, (fam, fld) in CODED.get(table, {}).items() if col in frame.columns}
+    for col, (fam, fld) in CODED.get(table, {}).items():
+        if fam == "903" and fld in YEAR_BOUNDED and col in frame.columns and years is not None:
+            flags[f"{col}_undisputed_for_year"] = _undisputed_for_year(frame[col], years, fld)
     if table == "children":
         flags["sex_valid"] = frame["sex"].isna() | frame["sex"].isin(["M", "F", "U"])
         flags["ethnicity_valid"] = frame["ethnicity"].isna() | frame["ethnicity"].isin(ETHNIC)
