@@ -78,6 +78,8 @@ TABLES: dict[str, dict[str, str]] = {
     "reconciliation": {
         "la_code": STR, "dataset": STR, "source_file": STR, "rows_read": INT, "rows_kept": INT,
         "rows_quarantined": INT, "rows_merged": INT,
+        # read / empty / ignored / empty folder (evaluation.ingest.inventory), and why.
+        "status": STR, "note": STR,
     },
     # Every repair of the multi-year assembly, counted by rule.
     "repairs": {"la_code": STR, "dataset": STR, "rule": STR, "rows": INT},

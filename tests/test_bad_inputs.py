@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from lxml import etree
 
+import bad_inputs.safety  # noqa: F401 - registers the cases of issue #13 in CASES
 from bad_inputs.cases import CASES, RAW_VALUES, Accepted, Quarantined, Rejected, build_case
 from evaluation.ingest import InputError, ingest_local_authority
 from evaluation.ingest import quarantine as q

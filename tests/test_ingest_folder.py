@@ -4,6 +4,7 @@ reconciliation, the demo-key refusal and the leak test."""
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from evaluation import tables as contract
+from evaluation.ingest.inventory import write_marker
 from evaluation.ingest import (
     DemoKeyRefusedError, InputError, ReconciliationError, check_reconciliation,
     ingest_local_authority,
@@ -21,7 +23,7 @@ from evaluation.pseudonymise import (
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "handwritten" / "931"
-KEY = load_key("7c" * 32)
+KEY = load_key("9042d7df24e065ef0509e5b18b089acce24b733b8a0445f2037557a44b361a45")
 
 #: Every identifying value written into the hand-written files.
 RAW_VALUES = (
@@ -35,7 +37,7 @@ RAW_VALUES = (
 
 
 def child(raw: str) -> str:
-    return pseudonymise(pd.Series([raw]), KEY, CHILD).iloc[0]
+    return pseudonymise(pd.Series([raw]), KEY.for_council("931"), CHILD).iloc[0]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,7 @@ def test_sizes_of_the_assembled_tables(tables):
     sizes = {name: len(tables[name]) for name in contract.TABLES}
     assert sizes == {"children": 4, "cin_episodes": 5, "assessments": 3, "assessment_factors": 6,
                      "cin_plans": 2, "section47s": 1, "cp_plans": 2, "care_episodes": 7,
-                     "families": 5, "extracts": 9, "quarantine": 0, "reconciliation": 28,
+                     "families": 5, "extracts": 9, "quarantine": 0, "reconciliation": 29,
                      "repairs": 10, "duplicates": 19}
 
 
@@ -108,7 +110,7 @@ def test_datasets_link_by_pseudonym(tables):
     assert set(linked["child_id"]) == set(ids.values())
     family = tables["families"].set_index("child_id")["family_id"]
     assert family[ids["0012345"]] == family[ids["0012346"]] == \
-        pseudonymise(pd.Series(["FAM-77"]), KEY, FAMILY).iloc[0]
+        pseudonymise(pd.Series(["FAM-77"]), KEY.for_council("931"), FAMILY).iloc[0]
     assert family[ids["0012A"]] != family[ids["0012345"]]
     births = tables["children"].set_index("child_id")["birth_month"]
     assert births[ids["0012345"]] == pd.Timestamp("2012-05-01")
@@ -134,10 +136,23 @@ def test_the_demo_key_is_refused_without_the_synthetic_marker(folder):
     (folder / "SYNTHETIC_COUNTY.json").write_text(json.dumps({"synthetic": False}))
     with pytest.raises(DemoKeyRefusedError):
         ingest_local_authority(folder, demo)
+    # A marker of the old form (or copied from the synthetic county) carries no inventory MAC.
     (folder / "SYNTHETIC_COUNTY.json").write_text(json.dumps(
         {"generator": "evaluation.synthetic", "version": 1, "seed": 0, "la_code": "931",
          "synthetic": True}))
+    with pytest.raises(DemoKeyRefusedError, match="inventory does not match"):
+        ingest_local_authority(folder, demo)
+    # The generator's marker of exactly these files is accepted ...
+    write_marker(folder, demo.secret, la_code="931")
     assert len(ingest_local_authority(folder, demo)["children"]) == 4
+    # ... and refused once any file changes (a council's extract put beside it, a file edited).
+    (folder / "families.csv").write_text((folder / "families.csv").read_text() + "\n")
+    with pytest.raises(DemoKeyRefusedError, match="inventory does not match"):
+        ingest_local_authority(folder, demo)
+    # A marker made with another key does not verify under the demo key.
+    write_marker(folder, load_key(secrets.token_hex(32)).secret, la_code="931")
+    with pytest.raises(DemoKeyRefusedError):
+        ingest_local_authority(folder, demo)
 
 
 def test_child_not_in_any_family_is_quarantined_with_all_their_rows(folder):

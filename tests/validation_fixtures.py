@@ -62,7 +62,7 @@ def valid_tables() -> dict[str, pd.DataFrame]:
     quarantine = contract.empty("quarantine")
     recon = pd.DataFrame({"la_code": [la], "dataset": ["cin_census"], "source_file": ["cin_2022.xml"],
                           "rows_read": [10], "rows_kept": [8], "rows_quarantined": [1],
-                          "rows_merged": [1]})
+                          "rows_merged": [1], "status": ["read"], "note": [None]})
     repairs = pd.DataFrame({"la_code": [la], "dataset": ["ssda903"], "rule": ["exact_duplicate"],
                             "rows": [1]})
     raw = {"children": children, "cin_episodes": episodes, "assessments": assessments,

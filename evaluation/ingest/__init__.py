@@ -14,10 +14,9 @@ exist only inside this call; what it returns is checked by a leak guard first.
 
 from __future__ import annotations
 
-import json
-from contextlib import contextmanager
 import re
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +28,9 @@ from evaluation.ingest.cin_census import read_cin_census
 from evaluation.ingest.errors import InputError, ReconciliationError
 from evaluation.ingest.extract import Extract
 from evaluation.ingest.families import read_families
+from evaluation.ingest.inventory import (
+    EMPTY, EMPTY_FOLDER, READ, SYNTHETIC_MARKER, Layout, marker_problem, survey,
+)
 from evaluation.ingest.plausibility import quarantine_implausible
 from evaluation.ingest.quarantine import empty_quarantine
 from evaluation.ingest.ssda903 import read_ssda903_file
@@ -41,7 +43,6 @@ __all__ = [
     "TABLE_NAMES", "check_reconciliation", "ingest_local_authority", "refuse_demo_key",
 ]
 
-SYNTHETIC_MARKER = "SYNTHETIC_COUNTY.json"
 TABLE_NAMES: tuple[str, ...] = (
     "children", "cin_episodes", "assessments", "assessment_factors", "cin_plans", "section47s",
     "cp_plans", "care_episodes", "families", "extracts", "quarantine", "reconciliation", "repairs",
@@ -57,29 +58,34 @@ class DemoKeyRefusedError(PseudonymisationKeyError):
 
 
 def refuse_demo_key(folder: Path, key: PseudonymisationKey) -> None:
-    """Raise :class:`DemoKeyRefusedError` if ``key`` is the demo key and ``folder`` lacks the marker."""
+    """Raise :class:`DemoKeyRefusedError` if ``key`` is the demo key and ``folder`` is not a
+    synthetic-county folder exactly as the generator wrote it (its marker's inventory MAC)."""
     if not key.is_demo:
         return
-    try:
-        marker = json.loads((Path(folder) / SYNTHETIC_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        marker = None
-    if not (isinstance(marker, dict) and marker.get("synthetic") is True
-            and marker.get("generator") == "evaluation.synthetic"):
+    problem = marker_problem(Path(folder), key.secret)
+    if problem is not None:
         raise DemoKeyRefusedError(
             f"the public DEMO key is for the synthetic county only, and local-authority folder "
-            f"{Path(folder).name} has no {SYNTHETIC_MARKER} marker from evaluation.synthetic. "
+            f"{Path(folder).name} is not the synthetic county: {problem}. "
             f"Use your own secret key: {MAKE_KEY_HINT}")
 
 
-def ingest_local_authority(folder: Path, key: PseudonymisationKey,
-                           la_code: str | None = None) -> dict[str, pd.DataFrame]:
+#: LA folder names: exactly three ASCII digits (``\d`` would take other scripts' digits).
+LA_CODE = re.compile(r"[0-9]{3}")
+
+
+def ingest_local_authority(folder: Path, key: PseudonymisationKey, la_code: str | None = None,
+                           input_root: Path | None = None) -> dict[str, pd.DataFrame]:
     """Read, pseudonymise, assemble and reconcile one local authority's folder.
 
     Returns the pseudonymised tables of :mod:`evaluation.tables` (``children``,
     ``cin_episodes``, ..., ``quarantine``, ``reconciliation``, ``repairs``) plus
-    ``ignored_files`` (SSDA903 tables recognised and not used). Raises
-    :class:`InputError` for a file that cannot be read at all,
+    ``ignored_files`` (SSDA903 tables recognised and not used). Child and family
+    ids are hashed in the council's scope (:meth:`PseudonymisationKey.for_council`).
+    Every entry of the folder is accounted for in ``reconciliation`` (``status``:
+    read, empty, ignored, empty folder; ``note`` says why). Raises
+    :class:`InputError` for a file that cannot be read at all or a structural problem
+    in the folder (:func:`evaluation.ingest.inventory.survey`),
     :class:`DemoKeyRefusedError` for the demo key on real data,
     :class:`ReconciliationError` if rows do not add up, and
     :class:`~evaluation.pseudonymise.PseudonymLeakError` if an id column of the
@@ -87,10 +93,13 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey,
     """
     folder = Path(folder)
     la_code = la_code or folder.name
-    if not re.fullmatch(r"\d{3}", la_code):
-        raise InputError(f"local-authority folder {la_code}: the name must be a DfE three-digit LA code")
+    if not LA_CODE.fullmatch(la_code):
+        raise InputError(f"local-authority folder {la_code!r}: the name must be a DfE three-digit "
+                         "LA code (three ASCII digits)")
     refuse_demo_key(folder, key)
-    extracts = _read_folder(folder, key, la_code)
+    key = key.for_council(la_code)
+    layout = survey(folder, input_root, SSDA903_YEARS)
+    extracts = _read_folder(folder, layout, key, la_code)
     quarantine_implausible(extracts)  # rows impossible within their own file
 
     ledger = asm.Ledger()
@@ -114,7 +123,8 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey,
     for extract in extracts:
         for table, n in extract.rows_read.items():
             rows_read[(table, extract.source_file)] += n
-    reconciliation = asm.reconcile(rows_read, kept, quarantine, ledger.merged)
+    reconciliation = _with_inventory(asm.reconcile(rows_read, kept, quarantine, ledger.merged),
+                                     layout, extracts)
     asm.check_reconciliation(reconciliation, ledger.duplicates_table(), kept)
 
     out: dict[str, pd.DataFrame] = {}
@@ -139,20 +149,15 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey,
     return out
 
 
-def _read_folder(folder: Path, key: PseudonymisationKey, la_code: str) -> list[Extract]:
+def _read_folder(folder: Path, layout: Layout, key: PseudonymisationKey,
+                 la_code: str) -> list[Extract]:
     """Every input file of the folder, read and pseudonymised."""
-    if not folder.is_dir():
-        raise InputError(f"local-authority folder {folder.name} does not exist")
     extracts: list[Extract] = []
-    cin_dir = folder / "cin_census"
-    if cin_dir.is_dir():
-        for path in sorted(_files(cin_dir)):
-            if path.suffix.lower() != ".xml":
-                raise InputError(f"cin_census/{path.name}: not an XML file")
-            with _located("cin_census/"):
-                extract = read_cin_census(path, key, la_code)
-            extract.source_file = f"cin_census/{path.name}"
-            extracts.append(extract)
+    for path in layout.cin_files:
+        with _located("cin_census/"):
+            extract = read_cin_census(path, key, la_code)
+        extract.source_file = f"cin_census/{path.name}"
+        extracts.append(extract)
     years = Counter(e.collection_year for e in extracts)
     repeated = sorted(y for y, n in years.items() if n > 1)
     if repeated:
@@ -162,30 +167,51 @@ def _read_folder(folder: Path, key: PseudonymisationKey, la_code: str) -> list[E
             for year in repeated)
         raise InputError(f"cin_census: more than one file for a collection year ({clashes}); "
                          "keep one file per year")
-    ssda_dir = folder / "ssda903"
-    if ssda_dir.is_dir():
-        for year_dir in sorted(_files(ssda_dir, directories=True)):
-            if not year_dir.is_dir():
-                raise InputError(f"ssda903/{year_dir.name}: expected one folder per collection year")
-            if not re.fullmatch(r"\d{4}", year_dir.name) or int(year_dir.name) not in SSDA903_YEARS:
-                raise InputError(f"ssda903/{year_dir.name}: not a collection year "
-                                 f"{SSDA903_YEARS[0]}–{SSDA903_YEARS[-1]}")
-            for path in sorted(_files(year_dir)):
-                with _located(f"ssda903/{year_dir.name}/"):
-                    extract = read_ssda903_file(path, int(year_dir.name), key)
-                extract.source_file = f"ssda903/{year_dir.name}/{path.name}"
-                extracts.append(extract)
-    families = folder / "families.csv"
-    if not families.is_file():
+    for year, path in layout.ssda903_files:
+        with _located(f"ssda903/{year}/"):
+            extract = read_ssda903_file(path, year, key)
+        extract.source_file = f"ssda903/{year}/{path.name}"
+        extracts.append(extract)
+    if layout.families is None:
         raise InputError(f"local-authority folder {folder.name} has no families.csv "
                          "(person_id,family_id from the case-management system)")
-    extracts.append(read_families(families, key))
+    extracts.append(read_families(layout.families, key))
     for extract in extracts:  # every record names the relative file it came from
         for frame in extract.tables.values():
             frame["source_file"] = extract.source_file
         for frame in extract.quarantine:
             frame["source_file"] = extract.source_file
     return extracts
+
+
+def _with_inventory(reconciliation: pd.DataFrame, layout: Layout,
+                    extracts: list[Extract]) -> pd.DataFrame:
+    """Reconciliation plus a ``status`` and ``note`` for every entry of the folder.
+
+    A file read with no data rows is ``empty``; an SSDA903 table recognised and not
+    used, or anything outside the input layout, is ``ignored``; a collection-year
+    folder with no file is an ``empty folder``. Only ``read`` rows carry counts.
+    """
+    rec = reconciliation.copy()
+    per_file = rec.groupby("source_file")["rows_read"].transform("sum")
+    rec["status"] = pd.Series(READ, index=rec.index, dtype="string").where(per_file > 0, EMPTY)
+    rec["note"] = pd.Series(pd.NA, index=rec.index, dtype="string").where(
+        per_file > 0, "no data rows")
+    extra = [(e.dataset, e.source_file, "ignored", f"SSDA903 {e.ignored_table} table: not used by "
+              "the analysis") for e in extracts if e.ignored_table is not None]
+    extra += [({"cin_census": "cin_census", "ssda903": "ssda903"}.get(path.split("/")[0], "other"),
+               path, status, note) for path, status, note in layout.others]
+    used_years = {e.collection_year for e in extracts
+                  if e.dataset == "ssda903" and e.ignored_table is None}
+    extra += [("ssda903", f"ssda903/{year}/", EMPTY_FOLDER, "collection-year folder with no "
+               "Header or Episodes table") for year in sorted({y for y, _ in layout.ssda903_files})
+              if year not in used_years]
+    if extra:
+        rows = pd.DataFrame(extra, columns=["dataset", "source_file", "status", "note"])
+        for column in ("rows_read", "rows_kept", "rows_quarantined", "rows_merged"):
+            rows[column] = 0
+        rec = pd.concat([rec, rows[rec.columns]], ignore_index=True)
+    return rec
 
 
 @contextmanager
@@ -195,12 +221,6 @@ def _located(prefix: str):
         yield
     except InputError as err:
         raise InputError(f"{prefix}{err}") from None
-
-
-def _files(directory: Path, directories: bool = False) -> list[Path]:
-    """Entries of ``directory`` other than hidden files and Office lock files."""
-    return [p for p in directory.iterdir()
-            if not p.name.startswith((".", "~$")) and (directories or p.is_file())]
 
 
 def _gather(extracts: list[Extract], dataset: str, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:

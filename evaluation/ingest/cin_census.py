@@ -101,7 +101,13 @@ def read_cin_census(path: Path, key: PseudonymisationKey, la_code: str | None = 
             parent = element.getparent()
             if element.tag == "Header" and parent is root:
                 header = _read_header(element)
-            elif element.tag == "Child" and parent is not None and parent.tag == "Children":
+            elif element.tag == "Child":
+                if parent is None or parent.tag != "Children" or parent.getparent() is not root:
+                    where = "the root" if parent is None else f"a {parent.tag} element"
+                    raise InputError(
+                        f"{path.name}: line {element.sourceline}: a Child element inside {where}, "
+                        "not directly in Message/Children, where the CIN census puts every child; "
+                        "no child of the file was read")
                 if header is None:
                     raise InputError(f"{path.name}: Child element before the Header "
                                      f"(line {element.sourceline})")
@@ -122,6 +128,9 @@ def read_cin_census(path: Path, key: PseudonymisationKey, la_code: str | None = 
         raise InputError(f"{path.name}: root element is not Message")
     if header is None or not header.get("year"):
         raise InputError(f"{path.name}: no Header/CollectionDetails/Year")
+    if n_child == 0:
+        raise InputError(f"{path.name}: no Message/Children/Child element: the file holds no child "
+                         "(a CIN census return lists every child in need in its year)")
     year = _year(header["year"], path)
     if la_code is not None and header.get("lea") and header["lea"] != la_code:
         raise InputError(f"{path.name}: Header/Source/LEA is not the folder's LA code {la_code}")

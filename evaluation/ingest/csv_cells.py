@@ -22,11 +22,14 @@ from evaluation.ingest.errors import InputError
 FIELD_SIZE_LIMIT = 1 << 30
 
 
-def read_csv_cells(path: Path) -> tuple[pd.DataFrame, pd.Series]:
-    """All cells as text (short records padded with ""), and the physical line of each record.
+def read_csv_cells(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """All cells as text, the physical line of each record, and its number of fields.
 
     Column names are stripped; the header is line 1. A record with more fields than the header
-    is an error (an unquoted comma shifts every later field).
+    is an error (an unquoted comma shifts every later field). A record with FEWER fields (a row
+    cut short, as the last line of a truncated file) is padded with "" so that the frame is
+    rectangular, and its field count says so: the readers quarantine it (:func:`short_rows`),
+    never use its padded blanks as if the council had left those fields empty.
     """
     path = Path(path)
     if csv.field_size_limit() < FIELD_SIZE_LIMIT:
@@ -48,7 +51,8 @@ def read_csv_cells(path: Path) -> tuple[pd.DataFrame, pd.Series]:
         raise InputError(f"{path.name}: cannot be read ({err.strerror or 'I/O error'})") from None
     if not records:
         raise InputError(f"{path.name}: is empty (no line of column names)")
-    header = _unique([name.strip() for name in records[0]])
+    check_column_names(records[0], path.name)
+    header = [name.strip() for name in records[0]]
     width = len(header)
     for record, start in zip(records[1:], starts[1:]):
         if len(record) > width:
@@ -57,18 +61,36 @@ def read_csv_cells(path: Path) -> tuple[pd.DataFrame, pd.Series]:
     rows = [record + [""] * (width - len(record)) for record in records[1:]]
     frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(
         {name: pd.Series(dtype=object) for name in dict.fromkeys(header)})
-    return frame.astype(str) if rows else frame, pd.Series(starts[1:], dtype="int64")
+    fields = pd.Series([len(record) for record in records[1:]], dtype="int64")
+    return frame.astype(str) if rows else frame, pd.Series(starts[1:], dtype="int64"), fields
 
 
-def _unique(names: list[str]) -> list[str]:
-    """Repeated column names made distinct as pandas does (``X``, ``X.1``, ...)."""
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        count = seen.get(name, 0)
-        seen[name] = count + 1
-        out.append(name if count == 0 else f"{name}.{count}")
-    return out
+def short_rows(frame: pd.DataFrame, fields: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Rows with fewer fields than the header, and the first column each lacks.
+
+    Both aligned with ``frame``'s index (``fields`` is positional, as :func:`read_csv_cells`
+    returns it). A blank line is not short: the readers skip blank lines.
+    """
+    width = len(frame.columns)
+    counts = pd.Series(fields.to_numpy(), index=frame.index)
+    short = (counts < width) & (counts > 0)
+    columns = list(frame.columns)
+    first_missing = counts.map(lambda n: columns[n] if 0 <= n < width else pd.NA).astype("string")
+    return short, first_missing
+
+
+def check_column_names(names: list, file_name: str) -> None:
+    """:class:`InputError` when two columns have the same name, ignoring case and surrounding
+    space (``CHILD`` and ``child``): which one the reader used would be a guess. Names the
+    column positions (1-based), not the names: a file without a header row has data there."""
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        positions.setdefault(str(name).strip().upper(), []).append(i)
+    repeated = [p for p in positions.values() if len(p) > 1]
+    if repeated:
+        where = "; ".join(" and ".join(str(i) for i in p) for p in repeated)
+        raise InputError(f"{file_name}: line 1: columns {where} have the same name (ignoring case "
+                         "and spaces); name each column once")
 
 
 def _undecodable_at(path: Path) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.ingest import quarantine as q
-from evaluation.ingest.csv_cells import read_csv_cells
+from evaluation.ingest.csv_cells import read_csv_cells, short_rows
 from evaluation.ingest.errors import InputError
 from evaluation.ingest.extract import Extract
 from evaluation.pseudonymise import CHILD, FAMILY, PseudonymisationKey, pseudonymise
@@ -29,10 +29,12 @@ COLUMN_NAMES: tuple[tuple[str, str], ...] = (
 def read_families(path: Path, key: PseudonymisationKey) -> Extract:
     """Read, check and pseudonymise the family table (one row per person and family)."""
     path = Path(path)
-    frame, lines = read_csv_cells(path)
+    frame, lines, fields = read_csv_cells(path)
     frame.columns = [str(c).strip().lower() for c in frame.columns]
+    short, short_field = short_rows(frame, fields)
     blank = (frame.apply(lambda col: col.str.strip()) == "").all(axis=1)
-    frame, lines = frame.loc[~blank], lines.loc[~blank]
+    frame, lines, short, short_field = (frame.loc[~blank], lines.loc[~blank], short.loc[~blank],
+                                        short_field.loc[~blank])
     for person, family in COLUMN_NAMES:
         if person in frame.columns and family in frame.columns:
             break
@@ -49,6 +51,7 @@ def read_families(path: Path, key: PseudonymisationKey) -> Extract:
     })
     del frame
     q.start_marks(out)
+    q.mark(out, short, short_field, q.SHORT_ROW)
     q.mark(out, out["child_id"].isna(), person, q.MISSING_KEY)
     q.mark(out, out["family_id"].isna(), family, q.MISSING_KEY)
     extract = Extract(DATASET, path.name, None, None)

@@ -28,7 +28,7 @@ from evaluation.codes.ssda903 import EPISODE_COLUMNS, HEADER_COLUMNS, OTHER_TABL
 from evaluation.codes.groupings import reference_date_of
 from evaluation.ingest import quarantine as q
 from evaluation.ingest import values as v
-from evaluation.ingest.csv_cells import read_csv_cells
+from evaluation.ingest.csv_cells import check_column_names, read_csv_cells, short_rows
 from evaluation.ingest.errors import InputError
 from evaluation.ingest.extract import Extract
 from evaluation.pseudonymise import CHILD, PseudonymisationKey, pseudonymise
@@ -42,6 +42,12 @@ DROPPED = ("UPN", "MOTHER", "MC_DOB", "HOME_POST", "PL_POST", "URN")
 _DFE_COLUMNS = frozenset(HEADER_COLUMNS) | frozenset(EPISODE_COLUMNS) | frozenset(
     c for columns in OTHER_TABLES.values() for c in columns)
 _SEX = {"1": "M", "2": "F", "M": "M", "F": "F", "U": "U"}
+#: Bounds on an XLSX workbook: an SSDA903 table of the largest council is a few MB, some
+#: thousand rows and under 30 columns. A workbook beyond them (a zip bomb, a cell placed at
+#: XFD1048576) is refused before it can exhaust memory.
+XLSX_MAX_UNCOMPRESSED = 256 << 20
+XLSX_MAX_ROWS = 500_000
+XLSX_MAX_COLUMNS = 200
 _EPISODE_COLUMNS = {
     "CHILD": "raw_child", "DECOM": "decom", "RNE": "rne", "LS": "ls", "CIN": "cin",
     "PLACE": "place", "PLACE_PROVIDER": "place_provider", "DEC": "dec", "REC": "rec",
@@ -62,13 +68,14 @@ def recognise(columns: list[str]) -> str | None:
 
 def closest_table(columns: list[str]) -> tuple[str, list[str]] | None:
     """The read table (``Header`` or ``Episodes``) whose required columns are mostly present,
-    with the missing ones; ``None`` when neither has at least half of them."""
+    with the missing ones; ``None`` when neither has more than half of them (``CHILD`` and
+    ``DOB`` alone are in every SSDA903 table, so they do not make a file a broken Header)."""
     present = set(columns)
     scored = []
     for name, required in (("Episodes", EPISODES_REQUIRED), ("Header", HEADER_REQUIRED)):
         missing = [c for c in required if c not in present]
         share = 1 - len(missing) / len(required)
-        if missing and share >= 0.5:
+        if missing and share > 0.5:
             scored.append((share, name, missing))
     return (max(scored)[1], max(scored)[2]) if scored else None
 
@@ -76,7 +83,7 @@ def closest_table(columns: list[str]) -> tuple[str, list[str]] | None:
 def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey) -> Extract:
     """Read, check and pseudonymise one SSDA903 table file of collection ``year``."""
     path = Path(path)
-    frame, lines = _read_cells(path)
+    frame, lines, fields = _read_cells(path)
     table = recognise(list(frame.columns))
     extract = Extract(DATASET, path.name, year, reference_date_of(year))
     if table is None:
@@ -97,7 +104,9 @@ def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey) -> Extrac
     if table in OTHER_TABLES:
         extract.ignored_table = table
         return extract
+    short, short_field = short_rows(frame, fields)   # positions of the columns as read
     frame = frame.drop(columns=[c for c in DROPPED if c in frame.columns])
+    frame["short"], frame["short_field"] = short, short_field
     frame["line"] = lines
     frame["element"] = pd.Series(pd.NA, index=frame.index, dtype="string")
     if table == "header":
@@ -113,39 +122,84 @@ def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey) -> Extrac
     return extract
 
 
-def _read_cells(path: Path) -> tuple[pd.DataFrame, pd.Series]:
-    """All cells as text, column names stripped and upper-cased; blank rows skipped."""
+def _read_cells(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """All cells as text, column names stripped and upper-cased; blank rows skipped.
+
+    Also each row's line and its number of fields (fewer than the header: a row cut short).
+    """
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        frame, lines = read_csv_cells(path)
+        frame, lines, fields = read_csv_cells(path)
     elif suffix == ".xlsx":
         frame, lines = _read_xlsx(path)
+        fields = pd.Series(len(frame.columns), index=range(len(frame)), dtype="int64")
     else:
         raise InputError(f"{path.name}: not a CSV or XLSX file")
+    check_column_names(list(frame.columns), path.name)
     frame.columns = [str(c).strip().upper() for c in frame.columns]
     blank = (frame.apply(lambda col: col.str.strip()) == "").all(axis=1) if len(frame.columns) else \
         pd.Series(True, index=frame.index)
-    return frame.loc[~blank].reset_index(drop=True), lines.loc[~blank].reset_index(drop=True)
+    keep = ~blank.to_numpy()
+    return (frame.loc[keep].reset_index(drop=True), lines.loc[keep].reset_index(drop=True),
+            fields.loc[keep].reset_index(drop=True))
 
 
 def _read_xlsx(path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """The first sheet as text cells, within :data:`XLSX_MAX_UNCOMPRESSED`, rows and columns."""
+    import zipfile
+
     import openpyxl
 
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise InputError(f"{path.name}: not a readable XLSX workbook") from None
+    if unpacked > XLSX_MAX_UNCOMPRESSED:
+        raise InputError(f"{path.name}: the workbook unpacks to {unpacked / 2**20:,.0f} MiB, over the "
+                         f"{XLSX_MAX_UNCOMPRESSED >> 20} MiB an SSDA903 table can need; save the table "
+                         "as CSV UTF-8")
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception:  # openpyxl raises many types for a non-workbook
         raise InputError(f"{path.name}: not a readable XLSX workbook") from None
+    header, body, lines = None, [], []
     try:
-        rows = list(book.worksheets[0].iter_rows(values_only=True))
+        sheet = book.worksheets[0]
+        declared_rows, declared_columns = sheet.max_row or 0, sheet.max_column or 0
+        if declared_rows > XLSX_MAX_ROWS + 1 or declared_columns > XLSX_MAX_COLUMNS:
+            raise InputError(
+                f"{path.name}: the first sheet spans {declared_rows:,} rows and {declared_columns:,} "
+                f"columns, over the {XLSX_MAX_ROWS:,} rows and {XLSX_MAX_COLUMNS} columns an SSDA903 "
+                "table can need (a stray cell far from the table?); delete it or save as CSV UTF-8")
+        for number, row in enumerate(sheet.iter_rows(values_only=True, max_col=XLSX_MAX_COLUMNS + 1),
+                                     start=1):
+            if number > XLSX_MAX_ROWS + 1:
+                raise InputError(f"{path.name}: the first sheet has over {XLSX_MAX_ROWS:,} rows")
+            if len(row) > XLSX_MAX_COLUMNS and row[XLSX_MAX_COLUMNS] is not None:
+                raise InputError(f"{path.name}: row {number} has a cell beyond column "
+                                 f"{XLSX_MAX_COLUMNS}")
+            if header is None:
+                header = [str(c) if c is not None else "" for c in row]
+                while header and header[-1] == "":
+                    header.pop()
+                continue
+            if all(c is None for c in row):
+                continue
+            body.append([_cell_text(c) for c in row[:len(header)]] + [""] * (len(header) - len(row)))
+            lines.append(number)
+    except InputError:
+        raise
+    except Exception:  # a corrupt sheet inside a valid archive: lxml/openpyxl errors of many types
+        raise InputError(f"{path.name}: the first sheet cannot be read (its XML inside the workbook "
+                         "is damaged); open and re-save it, or save it as CSV UTF-8") from None
     finally:
         book.close()
-    if not rows:
+    if not header:
         raise InputError(f"{path.name}: the first sheet is empty")
-    header = [str(c) if c is not None else "" for c in rows[0]]
-    body = [[_cell_text(c) for c in row[:len(header)]] + [""] * (len(header) - len(row))
-            for row in rows[1:]]
-    frame = pd.DataFrame(body, columns=header, dtype=object).astype(str)
-    return frame, pd.Series(range(2, len(frame) + 2), index=frame.index)
+    frame = pd.DataFrame(body, columns=header, dtype=object).astype(str) if body else \
+        pd.DataFrame({name: pd.Series(dtype=object) for name in header})
+    return frame, pd.Series(lines, dtype="int64")
 
 
 def _cell_text(cell) -> str:
@@ -164,6 +218,7 @@ def _header(frame: pd.DataFrame, year: int, key: PseudonymisationKey) -> pd.Data
                         "ethnicity": frame["ETHNIC"], "line": frame["line"],
                         "element": frame["element"]})
     q.start_marks(out)
+    q.mark(out, frame["short"], frame["short_field"], q.SHORT_ROW)
     q.mark(out, out["child_id"].isna(), "CHILD", q.MISSING_KEY)
     v.check_dates(out, {"birth_date": "DOB"}, parser=v.uk_dates)
     v.check_codes(out, {"sex": ("SEX", ssda903_code_list("SEX", year)),
@@ -178,6 +233,7 @@ def _episodes(frame: pd.DataFrame, year: int, key: PseudonymisationKey) -> pd.Da
     out = frame[list(_EPISODE_COLUMNS) + ["line", "element"]].rename(columns=_EPISODE_COLUMNS)
     out.insert(0, "child_id", pseudonymise(out.pop("raw_child"), key, CHILD))
     q.start_marks(out)
+    q.mark(out, frame["short"], frame["short_field"], q.SHORT_ROW)
     q.mark(out, out["child_id"].isna(), "CHILD", q.MISSING_KEY)
     q.mark(out, v.text(out["decom"]).isna(), "DECOM", q.MISSING_KEY)
     v.check_dates(out, {"decom": "DECOM", "dec": "DEC"}, parser=v.uk_dates)

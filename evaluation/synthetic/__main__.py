@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from evaluation.synthetic.county import LOCAL_AUTHORITIES, generate_county
+from evaluation.synthetic.county import LOCAL_AUTHORITIES, generate_county, refuse_foreign_folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.if_missing and (args.out_dir / "ground_truth.json").exists():
         print(f"{args.out_dir}: synthetic county already present, nothing to do")
         return 0
+    try:
+        refuse_foreign_folder(args.out_dir)
+    except FileExistsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     log = None if args.quiet else (lambda message: print(f"[{time.perf_counter() - started:6.1f}s] {message}",
                                                          flush=True))

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from evaluation.ingest.inventory import write_marker
+from evaluation.pseudonymise import DEMO_KEY
 from evaluation.synthetic.care import build_episodes, teenage_mothers
 from evaluation.synthetic.cin_records import build_cin_records
 from evaluation.synthetic.dates import DateText, day_number, reference_day, year_start
@@ -89,6 +91,7 @@ def generate_county(out_dir: str | Path, seed: int = 0, local_authorities: int =
     params = replace(params, go_live=go_live, imperfection_rate=imperfection_rate,
                      transition_start=min(params.transition_start, go_live))
     out = Path(out_dir)
+    refuse_foreign_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     say = log or (lambda message: None)
     if progress is None:
@@ -112,6 +115,21 @@ def generate_county(out_dir: str | Path, seed: int = 0, local_authorities: int =
     say("writing ground_truth.json")
     write_ground_truth(out / "ground_truth.json", ground_truth(params, seed, scale, las))
     return out
+
+
+def refuse_foreign_folder(out: Path) -> None:
+    """Raise :class:`FileExistsError` if ``out`` holds anything but an earlier synthetic county.
+
+    The generator overwrites the files it writes; pointed at a council's extract by mistake it
+    would replace real returns. It writes only into a new or empty folder, or over a complete
+    earlier synthetic county (one with its ``ground_truth.json``).
+    """
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "ground_truth.json").is_file():
+        raise FileExistsError(
+            f"{out} holds files that are not a synthetic county (no ground_truth.json): the "
+            "generator writes only into a new or empty folder. Choose another folder (the default "
+            "is data/synthetic), or delete a half-written synthetic county there first")
 
 
 def _generate_la_seeded(folder: Path, la_code: str, index: int, params: SyntheticParameters, seed: int,
@@ -155,9 +173,9 @@ def _generate_la(folder: Path, la_code: str, rng: np.random.Generator, params: S
                                                   pop.children, mothers, dates, rng)
     say(f"[{la_code}] wrote {len(years)} CIN census files and {len(years)} SSDA903 years")
     _write_families(folder, records, pop.children, pop.families, params)
-    (folder / "SYNTHETIC_COUNTY.json").write_text(json.dumps(
-        {"generator": "evaluation.synthetic", "version": MARKER_VERSION, "seed": seed, "la_code": la_code,
-         "synthetic": True}, indent=1, sort_keys=True) + "\n")
+    # Last: the marker carries a MAC of every file just written, so the public demo key is accepted
+    # on this folder as written and on no other (evaluation.ingest.inventory).
+    write_marker(folder, bytes.fromhex(DEMO_KEY), version=MARKER_VERSION, seed=seed, la_code=la_code)
     return la_truth(la_code, records, journeys, episodes, pop.children, pop.families, params,
                     {**cin_report, **ssda_report}, counts)
 

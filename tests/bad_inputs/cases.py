@@ -131,8 +131,9 @@ def append_line(folder: Path, rel: str, line: str) -> None:
         handle.write(line + "\n")
 
 
-def pseudonym(raw: str, key: PseudonymisationKey) -> str:
-    return pseudonymise(pd.Series([raw]), key, CHILD).iloc[0]
+def pseudonym(raw: str, key: PseudonymisationKey, la_code: str = "931") -> str:
+    """The door's pseudonym of a raw child id of council ``la_code``."""
+    return pseudonymise(pd.Series([raw]), key.for_council(la_code), CHILD).iloc[0]
 
 
 # --------------------------------------------------------------------------- CIN census XML
