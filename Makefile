@@ -9,8 +9,18 @@ STAMP := $(VENV)/.installed
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export DAGSTER_DISABLE_TELEMETRY := 1
-export FSP_INPUT_DIR ?= $(CURDIR)/data/synthetic
 export FSP_OUTPUT_DIR ?= $(CURDIR)/outputs
+# The synthetic county is generated into its own folder only, and only when no FSP_INPUT_DIR is
+# given: nothing ever writes under a council's input folder.
+SYNTHETIC_DIR := $(CURDIR)/data/synthetic
+ifeq ($(origin FSP_INPUT_DIR),undefined)
+export FSP_INPUT_DIR := $(SYNTHETIC_DIR)
+RUN_INPUT := synthetic
+DEMO_KEY_FLAG := --demo-key
+else
+RUN_INPUT :=
+DEMO_KEY_FLAG :=
+endif
 SEED ?= 20201101
 # Extra arguments for `make run`, e.g. ARGS="--workers 2" (see `python -m assets.run --help`).
 ARGS ?=
@@ -43,16 +53,17 @@ system-deps:
 	fi
 
 synthetic: $(STAMP)
-	@$(BIN)/python -m evaluation.synthetic $(FSP_INPUT_DIR) --seed $(SEED) --if-missing
+	@$(BIN)/python -m evaluation.synthetic $(SYNTHETIC_DIR) --seed $(SEED) --if-missing
 
-run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml synthetic
-	@$(BIN)/python -m assets.run --demo-key $(ARGS)
+# With FSP_INPUT_DIR set: that folder is read, never written, and the demo key is never used.
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml $(RUN_INPUT)
+	@$(BIN)/python -m assets.run $(DEMO_KEY_FLAG) $(ARGS)
 
 test: $(STAMP) system-deps
 	@$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	@$(BIN)/dagster dev -w workspace.yaml
+	@umask 077 && $(BIN)/dagster dev -w workspace.yaml
 
 # Regenerate the R reference fixtures (needs Debian r-base-core, r-cran-survival, r-cran-cmprsk, ...).
 reference:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from assets import analysis, cohorts, ingest, release, spells
 from assets.resources import (
+    KEY_CHANGE_ENV_VAR,
     KEY_ENV_VAR,
     InputFolder,
     OutputFolder,
     PseudonymisationKeyResource,
     default_database,
+    default_instance_dir,
     default_input_dir,
     default_output_dir,
 )
@@ -41,9 +45,13 @@ def build_resources(database: str | None = None, input_dir: str | None = None,
         validation = validation.model_copy(update={"docs_dir": f"{output_dir}/validation"})
     return {
         "io_manager": io_manager_from_env(database=database or default_database()),
-        "pseudonymisation_key": PseudonymisationKeyResource(key=dg.EnvVar(KEY_ENV_VAR)),
+        "pseudonymisation_key": PseudonymisationKeyResource(
+            key=dg.EnvVar(KEY_ENV_VAR),
+            allow_key_change=os.environ.get(KEY_CHANGE_ENV_VAR, "") in ("1", "true", "yes")),
         "input_folder": InputFolder(path=input_dir or default_input_dir()),
-        "output_folder": OutputFolder(path=output_dir or default_output_dir()),
+        "output_folder": OutputFolder(path=output_dir or default_output_dir(),
+                                      input_path=input_dir or default_input_dir(),
+                                      instance_path=default_instance_dir()),
         "study": StudySettings(),
         "validation": validation,
     }

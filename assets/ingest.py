@@ -1,11 +1,15 @@
 """Ingest and pseudonymise: the door. Raw values live only in memory inside this asset."""
 
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
 from assets.partitions import local_authorities
-from assets.resources import InputFolder, PseudonymisationKeyResource
+from assets.resources import (
+    InputFolder, KeyChangedError, PseudonymisationKeyResource, check_key_continuity,
+)
 from evaluation import tables as contract
 from evaluation.ingest import ingest_local_authority
 
@@ -56,9 +60,13 @@ def ingest_and_pseudonymise(
     input_folder: InputFolder,
 ):
     key = pseudonymisation_key.get()
+    try:
+        check_key_continuity(context.instance, key.fingerprint, pseudonymisation_key.allow_key_change)
+    except KeyChangedError as err:
+        raise dg.Failure(description=str(err), allow_retries=False) from None
     folder = input_folder.local_authority_folder(context.partition_key)
     context.log.info(f"ingesting local authority {context.partition_key}")
-    tables = ingest_local_authority(folder, key)
+    tables = ingest_local_authority(folder, key, input_root=Path(input_folder.path))
     for name in DOOR_TABLES:
         frame = contract.conform(tables[name], name)
         metadata = {"dagster/row_count": len(frame), "key_fingerprint": key.fingerprint}
@@ -82,5 +90,9 @@ def _reconciliation_metadata(frame: pd.DataFrame) -> dict:
         "rows_kept": int(totals["rows_kept"]),
         "rows_quarantined": int(totals["rows_quarantined"]),
         "rows_merged": int(totals["rows_merged"]),
-        "files": len(frame),
+        "files": int(frame["source_file"].nunique()),
+        # Entries of the folder not read with data: each with why (file paths only, no values).
+        "not_read": dg.MetadataValue.json(
+            [f"{r.source_file} ({r.status}: {r.note})" for r in frame.itertuples()
+             if r.status != "read"] if "status" in frame else []),
     }

@@ -21,12 +21,16 @@ killed run therefore resumes where it stopped). ``force=True`` runs everything a
 from __future__ import annotations
 
 import multiprocessing
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import dagster as dg
+
+from assets.run import HOST_TAG, PID_TAG
 
 #: The pool every DuckDB-touching asset declares (``pool="duckdb"``).
 DUCKDB_POOL = "duckdb"
@@ -126,7 +130,8 @@ def _run_stages(instance_ref, resources: dict, partition: str | None, stages: Se
                     [*ALL_ASSETS, *(ALL_CHECKS if include_checks else [])],
                     selection=dg.AssetSelection.groups(stage), partition_key=partition,
                     instance=instance, resources=resources, raise_on_error=False,
-                    tags={"fsp/stage": stage}, run_config=_QUIET)
+                    tags={"fsp/stage": stage, PID_TAG: str(os.getpid()),
+                          HOST_TAG: socket.gethostname()}, run_config=_QUIET)
                 run = StageRun(stage, partition, result.run_id, result.success,
                                time.perf_counter() - started,
                                None if result.success else _failure_message(result))

@@ -14,7 +14,8 @@ import dagster as dg
 
 local_authorities = dg.DynamicPartitionsDefinition(name="local_authority")
 
-LA_CODE = re.compile(r"^\d{3}$")
+#: Three ASCII digits, the whole name (``\\d`` would take other scripts' digits, ``$`` a newline).
+LA_CODE = re.compile(r"[0-9]{3}")
 
 
 def discover_local_authorities(input_root: str | Path) -> list[str]:
@@ -22,7 +23,24 @@ def discover_local_authorities(input_root: str | Path) -> list[str]:
     root = Path(input_root)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and LA_CODE.match(p.name))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and LA_CODE.fullmatch(p.name))
+
+
+def skipped_entries(input_root: str | Path) -> list[str]:
+    """Entries of ``input_root`` that are not local-authority folders, each with why (printed by
+    ``make run`` so that a misnamed council folder is seen, not silently left out)."""
+    root = Path(input_root)
+    if not root.is_dir():
+        return []
+    out = []
+    for path in sorted(root.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if not path.is_dir():
+            out.append(f"{path.name!r}: a file, not a local-authority folder")
+        elif not LA_CODE.fullmatch(path.name):
+            out.append(f"{path.name!r}: not a DfE three-digit LA code (three ASCII digits)")
+    return out
 
 
 def register_local_authorities(instance: dg.DagsterInstance, codes: list[str]) -> list[str]:

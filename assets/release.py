@@ -1,8 +1,8 @@
 """Release: disclosure-controlled tables, figures, the HTML report and the output checker's log."""
 
+import dataclasses
 import importlib.metadata
 import platform
-import shutil
 
 import dagster as dg
 import pandas as pd
@@ -14,6 +14,7 @@ from checks import ALL_CHECKS
 from checks.resources import ValidationResource
 from checks.summary import validation_summary
 from evaluation.report import write_release
+from evaluation.report.release import publish, staging_folder
 from evaluation.report.assemble import release_tables
 from evaluation.report.history import from_records, to_records
 from evaluation.validation import build_data_docs
@@ -100,20 +101,22 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
     headline = tables["estimates_by_extract"]
     headline = headline[headline["extract_date"] == extract_date.isoformat()]
     out = output_folder.folder()
-    for name in RELEASED_PATHS:
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-    release = write_release(tables, out, {
+    key = pseudonymisation_key.get()
+    # Written whole into a staging folder, then moved into place: never a half-written release.
+    staging = staging_folder(out)
+    release = write_release(tables, staging, {
         "title": "Family Solutions Plus: time in need, in protection and in care",
         "local_authority": ", ".join(sorted(extracts["la_code"].astype(str).unique())),
         "go_live": config.go_live.isoformat(),
-        "key_fingerprint": pseudonymisation_key.get().fingerprint,
+        "key_fingerprint": key.fingerprint,
+        "demo_key": key.is_demo,
         "software": software_versions(),
         "extract_dates": _extract_dates(extracts),
     })
+    publish(staging, out, RELEASED_PATHS)
+    release = dataclasses.replace(
+        release, directory=out, report=out / release.report.name,
+        results_json=out / release.results_json.name)
     docs = build_data_docs(validation.context())
     context.log.info(f"report written to {release.report}")
     return dg.MaterializeResult(metadata={
@@ -122,6 +125,7 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
         "tables": len(release.tables),
         "figures": len(release.figures),
         "output_log": dg.MetadataValue.json(release.statuses),
+        "demo_key": key.is_demo,
         "validation_checks_failed": int((~summary["passed"]).sum()) if len(summary) else 0,
         "extract_date": extract_date.isoformat(),
         "extracts_so_far": int(tables["estimates_by_extract"]["extract_date"].nunique()),

@@ -6,32 +6,143 @@ Runs go through the Dagster instance in ``DAGSTER_HOME``, so they appear in the 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
+import re
+import shutil
+import socket
 import sys
 import time
+from pathlib import Path
 
-import dagster as dg
+# Nothing about a council's runs leaves the environment, even where DAGSTER_HOME has no
+# dagster.yaml (set before Dagster is imported).
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
-from assets.resources import KEY_ENV_VAR
+import dagster as dg  # noqa: E402
+
+from assets.resources import KEY_CHANGE_ENV_VAR, KEY_ENV_VAR  # noqa: E402
+
+INSTANCE_TEMPLATE = Path(__file__).resolve().parent / "instance" / "dagster.yaml"
+LOCK_FILE = ".fsp-run.lock"
+#: Tags on every run ``make run`` submits, so a later run can tell a killed one from a live one.
+PID_TAG, HOST_TAG = "fsp/pid", "fsp/host"
 
 
-def _preflight_key(use_demo_key: bool) -> None:
+def _preflight_key(use_demo_key: bool):
     from evaluation.pseudonymise import DEMO_KEY, PseudonymisationKeyError, load_key
 
-    if not os.environ.get(KEY_ENV_VAR):
-        if use_demo_key:
-            os.environ[KEY_ENV_VAR] = DEMO_KEY
-            print(f"==> {KEY_ENV_VAR} not set: using the public DEMO key (synthetic county only; "
-                  "the pipeline refuses it on any other input)")
-        else:
-            sys.exit(f"error: {KEY_ENV_VAR} is not set. Make a key once, keep it apart from the data:\n"
-                     "    python -c \"import secrets; print(secrets.token_hex(32))\"\n"
-                     f"and export {KEY_ENV_VAR}=<that key> before running.")
+    value = os.environ.get(KEY_ENV_VAR)
+    if value is None and use_demo_key:
+        os.environ[KEY_ENV_VAR] = DEMO_KEY
+        print(f"==> {KEY_ENV_VAR} not set: using the public DEMO key (synthetic county only; "
+              "the pipeline refuses it on any other input, and the report says it was used)")
+    elif value is None or not value.strip():
+        state = "is not set" if value is None else "is set but empty"
+        sys.exit(f"error: {KEY_ENV_VAR} {state}. Make a key once, keep it apart from the data:\n"
+                 "    python -c \"import secrets; print(secrets.token_hex(32))\"\n"
+                 f"and export {KEY_ENV_VAR}=<that key> before running.")
     try:
         key = load_key(os.environ[KEY_ENV_VAR])
     except PseudonymisationKeyError as err:
         sys.exit(f"error: {err}")
-    print(f"==> pseudonymisation key fingerprint {key.fingerprint}")
+    print(f"==> pseudonymisation key fingerprint {key.fingerprint}"
+          + (" (the public DEMO key)" if key.is_demo else ""))
+    return key
+
+
+def prepare_instance_home(home: Path) -> None:
+    """An owner-only instance folder with the project's dagster.yaml (telemetry off, storage
+    inside it). Files created from here on are owner-only (umask 077): the run storage and the
+    DuckDB file hold pseudonymised personal data."""
+    os.umask(0o077)
+    home.mkdir(parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(INSTANCE_TEMPLATE, home / "dagster.yaml")
+
+
+@contextlib.contextmanager
+def instance_lock(home: Path):
+    """Hold the instance's run lock, or exit naming who holds it (one ``make run`` at a time)."""
+    path = home / LOCK_FILE
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        sys.exit(f"error: another run is using this Dagster instance ({home}; held by {holder}). "
+                 "Wait for it to finish: two runs at once would overwrite each other's release.")
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def fail_abandoned_runs(instance: dg.DagsterInstance, echo=print) -> int:
+    """Mark as failed the runs a killed ``make run`` left STARTED (their process is gone)."""
+    host, count = socket.gethostname(), 0
+    runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED,
+                                                     dg.DagsterRunStatus.STARTING]))
+    for run in runs:
+        pid, run_host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
+        if pid is None or run_host != host or _alive(int(pid)):
+            continue
+        instance.report_run_failed(run, f"process {pid} ended without finishing the run (killed)")
+        count += 1
+    if count:
+        echo(f"==> marked {count} run(s) left STARTED by a killed process as failed")
+    return count
+
+
+def failure_report(result) -> list[str]:
+    """What stopped a run, for the last lines of ``make run``: each failed step's own message
+    (the door's names file, position, field and count) and each failed blocking check with its
+    failed expectations and counts, then what to do. Never a Python traceback."""
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            cause = error
+            while cause is not None and cause.cause is not None and \
+                    cause.cls_name in ("DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"):
+                cause = cause.cause
+            message = (cause or error).message.strip().splitlines()
+            text = message[0] if message else "no message"
+            text = re.sub(rf"^([\w.]+\.)?{re.escape((cause or error).cls_name)}: ", "", text)
+            lines.append(f"step {event.step_key}: {text}")
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        where = "/".join(evaluation.asset_key.path)
+        entry = evaluation.metadata.get("failed")
+        failed = ", ".join(entry.value) if entry is not None else "see its page"
+        page = evaluation.metadata.get("data_docs")
+        lines.append(f"blocking check {where}:{evaluation.check_name} failed "
+                     f"({evaluation.partition or 'all councils'}): {failed}"
+                     + (f"; page {page.value}" if page is not None else ""))
+    lines.append("What to do: an input problem names the file, position and field — fix or "
+                 "replace that file and run again; a failed blocking check's page lists its "
+                 "failed expectations with counts (no values).")
+    return lines
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,14 +153,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="local authorities processed in parallel (one run per LA; DuckDB "
                         "writes are serialised through the 'duckdb' pool)")
     args = parser.parse_args(argv)
-    _preflight_key(args.demo_key)
+    key = _preflight_key(args.demo_key)
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home")))
+    prepare_instance_home(home)
+    with instance_lock(home), dg.DagsterInstance.get() as instance:
+        from assets.resources import KeyChangedError, check_key_continuity
 
-    instance = dg.DagsterInstance.get()
-    if args.workers > 1:
-        from assets.parallel import materialise_local_authorities
+        try:
+            check_key_continuity(instance, key.fingerprint,
+                                 os.environ.get(KEY_CHANGE_ENV_VAR, "") in ("1", "true", "yes"))
+        except KeyChangedError as err:
+            sys.exit(f"error: {err}")
+        fail_abandoned_runs(instance)
+        if args.workers > 1:
+            from assets.parallel import materialise_local_authorities
 
-        return 0 if materialise_local_authorities(instance, workers=args.workers).success else 1
-    return run_pipeline(instance)
+            return 0 if materialise_local_authorities(instance, workers=args.workers).success else 1
+        return run_pipeline(instance)
 
 
 def run_pipeline(instance: dg.DagsterInstance, resources: dict | None = None,
@@ -58,8 +178,19 @@ def run_pipeline(instance: dg.DagsterInstance, resources: dict | None = None,
     from assets.definitions import ALL_ASSETS, ALL_CHECKS, STAGES, build_resources
     from assets.partitions import discover_local_authorities, register_local_authorities
 
+    from assets.partitions import skipped_entries
+    from assets.resources import UnsafeOutputFolderError, check_output_folder
+
     resources = resources or build_resources()
     input_dir = resources["input_folder"].path
+    try:
+        check_output_folder(resources["output_folder"].path, input_dir,
+                            os.environ.get("DAGSTER_HOME"))
+    except UnsafeOutputFolderError as err:
+        echo(f"error: {err}")
+        return 1
+    for skipped in skipped_entries(input_dir):
+        echo(f"==> skipped in {input_dir}: {skipped}")
     codes = discover_local_authorities(input_dir)
     if not codes:
         echo(f"error: no local-authority folders (three-digit LA codes) in {input_dir}")
@@ -79,17 +210,15 @@ def run_pipeline(instance: dg.DagsterInstance, resources: dict | None = None,
                 instance=instance,
                 resources=resources,
                 raise_on_error=False,
-                tags={"fsp/stage": stage},
+                tags={"fsp/stage": stage, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
                 # The console shows warnings and errors; every event is in the run's log (make ui).
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
             if not result.success:
-                failed = [f"{'/'.join(e.asset_key.path)}:{e.check_name}"
-                          for e in result.get_asset_check_evaluations() if not e.passed
-                          and e.severity == dg.AssetCheckSeverity.ERROR]
-                echo(f"error: {label} failed (run {result.run_id})"
-                     + (f"; blocking checks failed: {', '.join(failed)}" if failed else "")
-                     + ". Open the run in the Dagster UI (make ui) for details.")
+                echo(f"error: {label} failed (run {result.run_id}). The run's events are in the "
+                     "Dagster UI (make ui); what stopped it:")
+                for line in failure_report(result):
+                    echo(f"  {line}")
                 return 1
         echo(f"    {stage} done in {time.perf_counter() - t0:.1f} s")
     from evaluation.validation.engine import docs_index

@@ -30,6 +30,8 @@ class PipelineRun:
     raw_child_ids: set[str]
     raw_postcodes: set[str]
     raw_birth_dates: set[str]
+    inputs_before: dict | None = None
+    inputs_after: dict | None = None
 
 
 def _plant_canary(la_folder: Path) -> str:
@@ -69,10 +71,29 @@ def _raw_values(la_folder: Path) -> tuple[set[str], set[str], set[str], set[str]
     return upns, ids, posts, dobs
 
 
+def input_snapshot(root: Path) -> dict[str, tuple[int, str]]:
+    """Every entry below ``root`` (files, folders, links) with its mode and content hash."""
+    import hashlib
+
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            out[rel] = (0, "link:" + os.readlink(path))
+        elif path.is_dir():
+            out[rel] = (path.stat().st_mode, "folder")
+        else:
+            out[rel] = (path.stat().st_mode, hashlib.sha256(path.read_bytes()).hexdigest())
+    return out
+
+
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory) -> PipelineRun:
-    """Generate a small county (with a canary child), run every stage with a fresh random key."""
-    import dagster as dg
+    """Generate a small county (with a canary child: no longer the generator's files, so a
+    council's files as far as the pipeline can tell), then run ``make run`` on it with a fresh
+    random key, exactly as the README tells a researcher to: FSP_INPUT_DIR, FSP_OUTPUT_DIR and
+    the key in the environment. Every input entry is hashed before and after."""
+    import subprocess
 
     from evaluation.synthetic import generate_county
 
@@ -82,27 +103,15 @@ def pipeline_run(tmp_path_factory) -> PipelineRun:
     _plant_canary(la_folder)
     upns, ids, posts, dobs = _raw_values(la_folder)
     home, output_dir = root / "dagster_home", root / "outputs"
-    home.mkdir()
-    shutil.copy(TESTS.parent / "assets" / "instance" / "dagster.yaml", home / "dagster.yaml")
-
-    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "FSP_PSEUDONYMISATION_KEY",
-                                           "FSP_INPUT_DIR", "FSP_OUTPUT_DIR")}
-    os.environ.update(DAGSTER_HOME=str(home), FSP_PSEUDONYMISATION_KEY=secrets.token_hex(32),
-                      FSP_INPUT_DIR=str(input_dir), FSP_OUTPUT_DIR=str(output_dir))
-    messages: list[str] = []
-    try:
-        from assets.definitions import build_resources
-        from assets.run import run_pipeline
-
-        with dg.DagsterInstance.get() as instance:
-            code = run_pipeline(instance, build_resources(
-                database=str(home / "evaluation.duckdb"), input_dir=str(input_dir),
-                output_dir=str(output_dir)), echo=messages.append)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return PipelineRun(input_dir, home, output_dir, home / "evaluation.duckdb", code, messages,
-                       upns, ids | {CANARY_CHILD}, posts, dobs)
+    before = input_snapshot(input_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    env.update(DAGSTER_HOME=str(home), FSP_PSEUDONYMISATION_KEY=secrets.token_hex(32),
+               FSP_INPUT_DIR=str(input_dir), FSP_OUTPUT_DIR=str(output_dir))
+    env.pop("FSP_KEY_CHANGE_DELIBERATE", None)
+    run = subprocess.run(["make", "--no-print-directory", "run"], cwd=TESTS.parent, env=env,
+                         capture_output=True, text=True, timeout=1200)
+    messages = (run.stdout + run.stderr).splitlines()
+    result = PipelineRun(input_dir, home, output_dir, home / "evaluation.duckdb", run.returncode,
+                         messages, upns, ids | {CANARY_CHILD}, posts, dobs)
+    result.inputs_before, result.inputs_after = before, input_snapshot(input_dir)
+    return result

@@ -59,3 +59,50 @@ def test_no_raw_identifier_in_any_stored_file(pipeline_run):
         hits = [n for n in needles if n in blob]
         assert not hits, f"{len(hits)} raw values found in {path.relative_to(path.parents[1])}"
     assert CANARY_CHILD not in "\n".join(pipeline_run.messages)
+
+
+# --- issue #13: safe with real data ---------------------------------------------------------------
+
+def test_make_run_leaves_every_input_byte_and_the_listing_unchanged(pipeline_run):
+    """`make run` on a council's folder (FSP_INPUT_DIR set, a real key) writes nothing there:
+    no synthetic county generated into it, no marker planted, no file touched."""
+    assert pipeline_run.exit_code == 0, "\n".join(pipeline_run.messages[-30:])
+    assert pipeline_run.inputs_before and pipeline_run.inputs_after == pipeline_run.inputs_before
+    assert not any("synthetic county written" in m for m in pipeline_run.messages)
+    assert any("report:" in m for m in pipeline_run.messages)
+
+
+def test_stores_are_owner_only(pipeline_run):
+    """The instance folder, its run storage and the DuckDB file of pseudonymised tables are
+    created owner-only (0700 / 0600), whatever the user's umask."""
+    import stat
+
+    assert stat.S_IMODE(pipeline_run.home.stat().st_mode) == 0o700
+    for path in [pipeline_run.database, *pipeline_run.home.rglob("*.db")]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path.name
+
+
+def test_release_says_whether_the_demo_key_was_used(pipeline_run):
+    """A real key: no demo notice in the report or the output checker's log, and no staging
+    folder left behind by the release."""
+    import json
+
+    report = (pipeline_run.output_dir / "report.html").read_text(encoding="utf-8")
+    assert 'id="demo-key"' not in report
+    session = json.loads((pipeline_run.output_dir / "results.json").read_text(encoding="utf-8"))
+    assert "session_notes" not in session
+    assert not list(pipeline_run.output_dir.glob(".release-partial-*"))
+
+
+def test_door_records_every_file_of_the_folder(pipeline_run):
+    """The reconciliation lists every input file of the council with its status."""
+    con = duckdb.connect(str(pipeline_run.database), read_only=True)
+    try:
+        rows = con.execute('select source_file, status from pseudonymised.reconciliation').fetchall()
+    finally:
+        con.close()
+    listed = {f for f, _ in rows}
+    la_folder = next(p for p in pipeline_run.input_dir.iterdir() if p.is_dir())
+    files = {p.relative_to(la_folder).as_posix() for p in la_folder.rglob("*") if p.is_file()}
+    assert files <= listed, files - listed
+    assert dict(rows)["SYNTHETIC_COUNTY.json"] == "ignored"

@@ -103,6 +103,8 @@ class OutputLog:
         self.directory = Path(directory).resolve()
         self.config = config
         self.records: dict[str, OutputRecord] = {}
+        #: Notes on the whole session for the checker (e.g. a run on the public demo key).
+        self.session_notes: list[str] = []
 
     def _relative(self, path: str | Path) -> Path:
         path = Path(path)
@@ -217,6 +219,8 @@ class OutputLog:
                      "format": f"ACRO {ACRO_FORMAT_VERSION} results.json"},
             "results": {uid: record.as_acro() for uid, record in self.records.items()},
         }
+        if self.session_notes:
+            session["session_notes"] = list(self.session_notes)
         results = self.directory / "results.json"
         results.write_text(json.dumps(session, indent=4), encoding="utf-8")
         (self.directory / "config.json").write_text(json.dumps({

@@ -168,11 +168,18 @@ def report_html(
         output_log=context.get("output_log", {}),
         limitations=list(context.get("limitations", DEFAULT_LIMITATIONS)),
         key_fingerprint=context.get("key_fingerprint", "not recorded"),
+        demo_key=DEMO_KEY_NOTICE if context.get("demo_key") else "",
         software=software_versions(context.get("software")),
         extract_dates={str(k): str(v) for k, v in extract_dates.items()},
         generated=context.get("generated", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
         not_produced=NOT_PRODUCED,
     )
+
+
+#: Said at the top of a report (and in the output log) made with the public demo key.
+DEMO_KEY_NOTICE = ("Made with the public DEMO pseudonymisation key, for the synthetic county only: "
+                   "these are not a council's data, and anything pseudonymised with this key can be "
+                   "re-identified by anyone. Not for release as an evaluation.")
 
 
 def build_report(
@@ -190,7 +197,8 @@ def build_report(
     ``cohorts`` (name -> definition), ``methods`` and ``limitations`` (lists of
     paragraphs), ``validation`` (rows of check/status/detail, or a mapping),
     ``disclosure`` (the thresholds applied), ``output_log`` (status -> count),
-    ``key_fingerprint``, ``software`` (extra versions, e.g. R), ``extract_dates``.
+    ``key_fingerprint``, ``demo_key`` (true when the public demo key was used: the report
+    says so at the top), ``software`` (extra versions, e.g. R), ``extract_dates``.
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

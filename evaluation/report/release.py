@@ -19,6 +19,9 @@ through Parquet) and the figures drawn from it go to ``review`` rather than
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,7 +31,7 @@ import pandas as pd
 from evaluation.disclosure import DEFAULT, DisclosureConfig, OutputLog
 from evaluation.disclosure.output_log import _jsonable
 from evaluation.report.assemble import schema_for
-from evaluation.report.build import build_report
+from evaluation.report.build import DEMO_KEY_NOTICE, build_report
 from evaluation.report.drawing import draw_release_figures, figure_sources
 
 SCHEMA_FILE = "schema.json"
@@ -103,6 +106,8 @@ def write_release(
     directory = Path(directory)
     (directory / "tables").mkdir(parents=True, exist_ok=True)
     log = OutputLog(directory, config)
+    if (context or {}).get("demo_key"):
+        log.session_notes.append(DEMO_KEY_NOTICE)
     csv_paths, parquet_paths, schema = {}, {}, {}
     for name, table in tables.items():
         csv = directory / "tables" / f"{name}.csv"
@@ -141,6 +146,40 @@ def write_release(
     log.add(report, {"BuiltFromReleasedOutputs": worst, "SelfContained": "pass"}, output_type="report")
     results = log.write()
     return Release(directory, report, results, csv_paths, figures, log.statuses(), schema_path, parquet_paths)
+
+
+#: Prefix of the folder a release is written into before it is moved into place.
+STAGING_PREFIX = ".release-partial-"
+
+
+def staging_folder(directory: str | Path) -> Path:
+    """A fresh folder inside ``directory`` to write a release into; leftovers of a killed
+    release (earlier staging folders) are removed first."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=directory))
+
+
+def publish(staging: Path, directory: str | Path, names: tuple[str, ...]) -> None:
+    """Move a COMPLETE release from ``staging`` into ``directory``, replacing the previous one.
+
+    Each of ``names`` in ``directory`` is removed, then renamed into place from ``staging``
+    (same file system, so each move is one rename). A release killed while it was being
+    written leaves only its staging folder, never a half-written release.
+    """
+    directory = Path(directory)
+    for name in names:
+        target = directory / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    for name in names:
+        if (staging / name).exists():
+            os.replace(staging / name, directory / name)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def validation_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
