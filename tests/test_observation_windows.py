@@ -122,3 +122,17 @@ def test_window_gaps_count_missing_years():
     assert gaps.loc["ssda903", "missing_years"] == 2
     assert gaps.loc["ssda903", "missing_list"] == "2018, 2019"
     assert gaps.loc["cin_census", "missing_years"] == 0
+
+
+def test_the_report_states_uneven_and_interrupted_returns():
+    from evaluation.report.sections import DEFAULT_LIMITATIONS, limitations_for
+
+    t = Timeline(first_year=2017, last_year=2025)
+    extracts = t.tables()["extracts"]
+    extracts = extracts[~((extracts["dataset"] == "ssda903")
+                          & extracts["collection_year"].isin([2019, 2025]))]
+    text = " ".join(limitations_for(extracts))
+    assert "lacks collection year(s) 2019 inside its run 2017–2024" in text
+    assert "ends 2024-03-31, 12 months before the council's other return" in text
+    assert limitations_for(t.tables()["extracts"]) == DEFAULT_LIMITATIONS
+    assert any("followed only while the data it needs" in p for p in DEFAULT_LIMITATIONS)

@@ -156,4 +156,38 @@ DEFAULT_LIMITATIONS = (
     "The post-FSP cohort has the shortest follow-up; its later time points rest on fewer children.",
     "Suppression and rounding protect children's privacy but make small groups less precise or "
     "invisible.",
+    "Each outcome is followed only while the data it needs were supplied: time in need from the "
+    "Children in Need census years, time in care from the looked-after children (SSDA903) years, "
+    "and plans, time to care and the monthly plan and care series only while both were supplied. "
+    "Where one return ends earlier than the other, follow-up and the monthly series stop at its "
+    "end; collection years missing inside a return's run of years are not filled in.",
 )
+
+
+def window_limitations(extracts) -> tuple[str, ...]:
+    """Plain sentences on uneven or interrupted returns, per council, from the ``extracts`` table
+    (collection years and reference dates only: nothing about any child)."""
+    from evaluation.spells.censoring import window_gaps
+
+    names = {"cin_census": "Children in Need census", "ssda903": "looked-after children (SSDA903) return"}
+    out = []
+    for row in window_gaps(extracts).itertuples():
+        name = names.get(row.dataset, row.dataset)
+        if row.years_present == 0:
+            out.append(f"Council {row.la_code}: no {name} was supplied, so the outcomes that need "
+                       "it are not followed there.")
+            continue
+        if row.missing_years:
+            out.append(f"Council {row.la_code}: the {name} lacks collection year(s) "
+                       f"{row.missing_list} inside its run {row.first_year}–{row.last_year}; "
+                       "events in those years may be missing.")
+        if row.months_short_of_latest_end and row.months_short_of_latest_end > 0:
+            out.append(f"Council {row.la_code}: the {name} ends {row.end.date().isoformat()}, "
+                       f"{row.months_short_of_latest_end} months before the council's other return; "
+                       "outcomes that need it are followed only to then.")
+    return tuple(out)
+
+
+def limitations_for(extracts) -> tuple[str, ...]:
+    """:data:`DEFAULT_LIMITATIONS` plus :func:`window_limitations` of ``extracts``."""
+    return DEFAULT_LIMITATIONS + window_limitations(extracts)
