@@ -44,12 +44,19 @@ def reference_day(year: int) -> int:
 
 
 def add_years(days: np.ndarray, years: int) -> np.ndarray:
-    """Same calendar day ``years`` later (29 February -> 1 March), e.g. an 18th birthday."""
+    """Same calendar day ``years`` later, e.g. an 18th birthday; 29 February -> 28 February.
+
+    A 29 February moved to a non-leap year becomes 28 February: DfE's validators date ages
+    with ``pandas.DateOffset(years=n)`` (e.g. SSDA903 rule 460, "stayed put at 18"), which
+    keeps the month and clips the day, so the 18th birthday of a child born on 29 February
+    2004 is 28 February 2022 there too.
+    """
     d = np.asarray(days, dtype="datetime64[D]")
-    y = d.astype("datetime64[Y]")
-    offset = d - y.astype("datetime64[D]")
-    target = (y + years).astype("datetime64[D]") + offset
-    # a 29 February moved to a non-leap year overflows into 1 March, which is the convention
+    month = d.astype("datetime64[M]")
+    day_of_month = (d - month.astype("datetime64[D]")).astype(np.int64)
+    target_month = month + 12 * years
+    month_length = ((target_month + 1).astype("datetime64[D]") - target_month.astype("datetime64[D]")).astype(np.int64)
+    target = target_month.astype("datetime64[D]") + np.minimum(day_of_month, month_length - 1)
     return target.astype(np.int64)
 
 

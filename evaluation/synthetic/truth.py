@@ -198,6 +198,17 @@ def ground_truth(params: SyntheticParameters, seed: int, scale: float, las: dict
             "placement_weights_under_11": PLACE_WEIGHTS_CHILD,
             "placement_weights_11_or_over": PLACE_WEIGHTS_TEEN,
             "first_legal_status": "C1 for a period ending in adoption, else V2 55%, C1 35%, L1 5%, L2 5%",
+            "dfe_rules": "the clean episodes obey DfE's SSDA903 validation rules (benchmarks/dfe_validators.py): "
+                         "police protection L1 lasts 1-3 days, EPO L2 1-8 days; P1 only under C1/C2; no "
+                         "temporary placements (T0-T4); RNE L keeps placement, postcode, provider and URN; "
+                         "RNE T/U keeps the carer and moves the placement (new postcode, or foster carer "
+                         "to adopter A5); own provision (PR1) outside the LA only for fostering/adoption; "
+                         "URN only for K1/K2/S1; E45/E46 only from foster placements (else E47/E48); "
+                         "MOTHER 0/1 for every girl, blank for boys; review PN0 only under 4; "
+                         "18th birthday of a 29 February birth is 28 February (pandas DateOffset, as the "
+                         "validators); the only rules firing are those the planted imperfections cause",
+            "postcodes": "HOME_POST and PL_POST are full, real postcode units (three per district, ONS "
+                         "Postcode Directory, OGL v3); 70% of placements in the LA's own districts",
         },
         "population": {
             "new_families_per_year_at_scale_1": params.new_families_per_year,

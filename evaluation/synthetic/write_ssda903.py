@@ -3,7 +3,7 @@
 Each year's ``episodes.csv`` holds the episodes open at the start of the year
 plus those starting in it, with DEC / REC blank for episodes still open at the
 reference date; ``header.csv`` holds one row per child in that year's
-episodes. Dates are dd/mm/YYYY, SEX is 1/2 up to 2024 and M/F from 2025. A
+episodes (MOTHER 0/1 for every girl, blank for boys). Dates are dd/mm/YYYY, SEX is 1/2 up to 2024 and M/F from 2025. A
 few years also get other 903 tables (reviews, missing) that the readers must
 recognise by their columns and ignore.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.codes.ssda903 import EPISODE_COLUMNS, HEADER_COLUMNS, OTHER_TABLES, ssda903_sex_codes
-from evaluation.synthetic.dates import OPEN, DateText, reference_day, year_start
+from evaluation.synthetic.dates import OPEN, DateText, add_years, reference_day, year_start
 
 #: Collection years that also carry other 903 tables.
 OTHER_TABLE_YEARS: dict[str, tuple[int, ...]] = {"reviews": (2019, 2022, 2025), "missing": (2020, 2023)}
@@ -52,10 +52,10 @@ def header_rows(rows: pd.DataFrame, children: pd.DataFrame, mothers: pd.DataFram
                    ch["upn"].to_numpy(), np.where(ch["upn_unknown"].to_numpy() == "", "UN1",
                                                   ch["upn_unknown"].to_numpy()))
     female = ch["sex"].to_numpy() == 2
-    age = (ref - ch["dob"].to_numpy()) / 365.25
     mc = mothers.reindex(kids)["mc_dob"].to_numpy()
     is_mother = ~np.isnan(mc) & (np.nan_to_num(mc, nan=OPEN) <= ref)
-    mother = np.where(female & (age >= 12), np.where(is_mother, "1", "0"), "")
+    # MOTHER is recorded for every girl looked after (DfE rules 393 / 607) and for no boy
+    mother = np.where(female, np.where(is_mother, "1", "0"), "")
     mc_dob = dates.dmy_of(np.where(is_mother, np.nan_to_num(mc, nan=OPEN), OPEN).astype(np.int64))
     out = pd.DataFrame({
         "CHILD": ch["child_id"].to_numpy(), "SEX": sex_code(ch["sex"].to_numpy(), year),
@@ -111,11 +111,15 @@ def _reviews(rows, children, year, dates, rng) -> pd.DataFrame:
         return pd.DataFrame(columns=list(OTHER_TABLES["reviews"]))
     c = np.array([x for x, _ in out])
     d = np.array([y for _, y in out])
-    codes = np.array(["PN0", "PN1", "PN2", "PN3", "PN4", "PN5", "PN6", "PN7"], dtype=object)
+    # PN0: the child was under 4 at the review; PN1-PN7 (how a child of 4 or over took part) otherwise
+    # (DfE rules 440 / 441 compare with the 4th birthday)
+    codes = np.array(["PN1", "PN2", "PN3", "PN4", "PN5", "PN6", "PN7"], dtype=object)
+    drawn = rng.choice(codes, size=len(c), p=[.35, .2, .1, .1, .1, .05, .1])
+    under_4 = d < add_years(children["dob"].to_numpy()[c], 4)
     t = pd.DataFrame({
         "CHILD": children["child_id"].to_numpy()[c], "DOB": dates.dmy_of(children["dob"].to_numpy()[c]),
         "REVIEW": dates.dmy_of(d),
-        "REVIEW_CODE": rng.choice(codes, size=len(c), p=[.1, .35, .2, .1, .1, .05, .05, .05])})
+        "REVIEW_CODE": np.where(under_4, "PN0", drawn)})
     return t[list(OTHER_TABLES["reviews"])]
 
 
@@ -130,9 +134,17 @@ def _missing(rows, children, year, dates, rng) -> pd.DataFrame:
     pick = teen & (hi - lo > 10) & (rng.random(len(g)) < 0.15)
     out = []
     for child, a, b in zip(g["child"].to_numpy()[pick], lo[pick], hi[pick]):
-        for _ in range(int(rng.integers(1, 4))):
-            s = int(a + rng.integers(0, b - a - 3))
-            out.append((child, s, s + int(rng.integers(0, 4)), "M" if rng.random() < 0.7 else "A"))
+        # 1-3 missing / away periods of 0-3 days, one after another (never overlapping: rule 574)
+        starts = np.sort(a + rng.choice(int(b - a - 3), size=min(int(rng.integers(1, 4)), int(b - a - 3)),
+                                        replace=False))
+        free = int(a)
+        for s in starts.tolist():
+            s = max(int(s), free)
+            if s > b - 3:
+                break
+            e = s + int(rng.integers(0, 4))
+            out.append((child, s, e, "M" if rng.random() < 0.7 else "A"))
+            free = e + 1
     if not out:
         return pd.DataFrame(columns=list(OTHER_TABLES["missing"]))
     out.sort(key=lambda x: (x[0], x[1]))
