@@ -10,6 +10,7 @@ from assets import analysis, cohorts, ingest, release, spells
 from assets.resources import (
     KEY_CHANGE_ENV_VAR,
     KEY_ENV_VAR,
+    NATIONAL_LINK_ENV_VAR,
     InputFolder,
     OutputFolder,
     PseudonymisationKeyResource,
@@ -47,7 +48,8 @@ def build_resources(database: str | None = None, input_dir: str | None = None,
         "io_manager": io_manager_from_env(database=database or default_database()),
         "pseudonymisation_key": PseudonymisationKeyResource(
             key=dg.EnvVar(KEY_ENV_VAR),
-            allow_key_change=os.environ.get(KEY_CHANGE_ENV_VAR, "") in ("1", "true", "yes")),
+            allow_key_change=os.environ.get(KEY_CHANGE_ENV_VAR, "") in ("1", "true", "yes"),
+            national_upn_link=os.environ.get(NATIONAL_LINK_ENV_VAR, "") in ("1", "true", "yes")),
         "input_folder": InputFolder(path=input_dir or default_input_dir()),
         "output_folder": OutputFolder(path=output_dir or default_output_dir(),
                                       input_path=input_dir or default_input_dir(),

@@ -66,7 +66,8 @@ def ingest_and_pseudonymise(
         raise dg.Failure(description=str(err), allow_retries=False) from None
     folder = input_folder.local_authority_folder(context.partition_key)
     context.log.info(f"ingesting local authority {context.partition_key}")
-    tables = ingest_local_authority(folder, key, input_root=Path(input_folder.path))
+    tables = ingest_local_authority(folder, key, input_root=Path(input_folder.path),
+                                    national_upn_link=pseudonymisation_key.national_upn_link)
     for name in DOOR_TABLES:
         frame = contract.conform(tables[name], name)
         metadata = {"dagster/row_count": len(frame), "key_fingerprint": key.fingerprint}

@@ -13,6 +13,7 @@ KEY_ENV_VAR = "FSP_PSEUDONYMISATION_KEY"
 
 
 KEY_CHANGE_ENV_VAR = "FSP_KEY_CHANGE_DELIBERATE"
+NATIONAL_LINK_ENV_VAR = "FSP_NATIONAL_UPN_LINK"
 
 
 class KeyChangedError(Exception):
@@ -31,6 +32,9 @@ class PseudonymisationKeyResource(dg.ConfigurableResource):
 
     key: str
     allow_key_change: bool = False
+    #: Also pseudonymise UPNs council-independently (``children.national_id``), for a study that
+    #: must follow children across councils (``FSP_NATIONAL_UPN_LINK=1``). Off by default.
+    national_upn_link: bool = False
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Fails closed: load_key raises with a message saying how to make a key.

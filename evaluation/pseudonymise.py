@@ -53,6 +53,11 @@ CHILD = b"child"
 FAMILY = b"family"
 CIN_EPISODE = b"cin-episode"
 ASSESSMENT = b"assessment"
+#: The DfE unique pupil number: national, so never scoped by council (the optional national link).
+UPN = b"upn"
+#: A UPN: a check letter, 11 digits, then a digit or letter (DfE's format; "UN1".."UN10" mean
+#: unknown and are not identifiers).
+UPN_SHAPE = re.compile(r"[A-Z][0-9]{11}[0-9A-Z]")
 
 #: Namespaces whose ids are a council's own numbering: scoped by the LA code at the door.
 COUNCIL_SCOPED = frozenset({CHILD, FAMILY})
@@ -228,6 +233,18 @@ def derived_id(parts: list[pd.Series], key: PseudonymisationKey, namespace: byte
     distinct = joined.dropna().unique()
     lookup = {value: _digest(key, namespace, value) for value in distinct}
     return joined.map(lookup).astype("string")
+
+
+def upn_pseudonyms(values: pd.Series, key: PseudonymisationKey) -> pd.Series:
+    """Council-independent pseudonyms of UPNs, for the optional national link across councils.
+
+    Only values of the UPN shape are hashed; the "UPN unknown" codes (UN1–UN10), blanks and
+    anything else become missing. The key's council scope is ignored on purpose: the same child
+    gets the same pseudonym in every council's extract, under the same key.
+    """
+    normalised = normalise_ids(values)
+    normalised = normalised.where(normalised.str.fullmatch(UPN_SHAPE.pattern).fillna(False))
+    return pseudonymise(normalised, PseudonymisationKey(key.secret), UPN)
 
 
 def birth_month(dates: pd.Series) -> pd.Series:

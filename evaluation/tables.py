@@ -27,6 +27,9 @@ TABLES: dict[str, dict[str, str]] = {
         "la_code": STR, "child_id": STR, "birth_month": DATE, "sex": STR,  # M / F / U
         "ethnicity": STR, "death_date": DATE, "disabled": BOOL,
         "in_cin_census": BOOL, "in_ssda903": BOOL,
+        # Council-independent pseudonym of the UPN: only with the national link switched on
+        # (ingest_local_authority(national_upn_link=True)); otherwise always missing.
+        "national_id": STR,
     },
     # CIN episodes (CINdetails), de-duplicated across collection years (latest submission wins).
     "cin_episodes": {

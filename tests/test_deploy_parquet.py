@@ -34,6 +34,7 @@ def _children(la: str) -> pd.DataFrame:
         "disabled": [True, pd.NA, False],
         "in_cin_census": [True, True, False],
         "in_ssda903": [False, pd.NA, True],
+        "national_id": [pd.NA, pd.NA, pd.NA],
     }), "children")
 
 

@@ -355,3 +355,28 @@ def test_a_stop_ends_with_the_file_position_field_and_what_to_do(tmp_path, monke
     assert "cin_census/cin_2020.xml" in tail and "line" in tail and "Child" in tail, tail
     assert "What to do" in messages[-1]
     assert "Traceback" not in "\n".join(messages)
+
+
+def test_the_national_upn_link_is_an_explicit_setting(tmp_path):
+    """Off by default (national_id always missing); switched on, the same UPN in two councils
+    gives the same council-independent pseudonym while child ids stay council-scoped, and the
+    UPN-unknown codes are not identifiers."""
+    from evaluation.ingest import ingest_local_authority
+    from evaluation.pseudonymise import upn_pseudonyms
+
+    key = load_key(secrets.token_hex(32))
+    for code in ("931", "932"):
+        shutil.copytree(FIXTURE, tmp_path / code)
+        for xml in (tmp_path / code / "cin_census").glob("*.xml"):
+            xml.write_text(xml.read_text().replace("<LEA>931</LEA>", f"<LEA>{code}</LEA>"))
+    plain = ingest_local_authority(tmp_path / "931", key)
+    assert plain["children"]["national_id"].isna().all()
+    a = ingest_local_authority(tmp_path / "931", key, national_upn_link=True)
+    b = ingest_local_authority(tmp_path / "932", key, national_upn_link=True)
+    assert a["children"]["national_id"].notna().sum() >= 3
+    assert set(a["children"]["national_id"].dropna()) == set(b["children"]["national_id"].dropna())
+    assert not set(a["children"]["child_id"]) & set(b["children"]["child_id"])
+    got = upn_pseudonyms(pd.Series(["A123456789012", "a123456789012 ", "UN1", "UN10", "", None]),
+                         key.for_council("931"))
+    assert got.iloc[0] == got.iloc[1] and got.iloc[2:].isna().all()
+    assert got.iloc[0] == upn_pseudonyms(pd.Series(["A123456789012"]), key).iloc[0]

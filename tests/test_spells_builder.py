@@ -35,7 +35,7 @@ class Timeline:
         self.rows["children"].append({
             "la_code": self.la_code, "child_id": pid(name), "birth_month": D(birth),
             "sex": sex, "ethnicity": ethnicity, "death_date": D(death) if death else pd.NaT,
-            "disabled": False, "in_cin_census": True, "in_ssda903": False})
+            "disabled": False, "in_cin_census": True, "in_ssda903": False, "national_id": pd.NA})
         if family is not None:
             self.rows["families"].append(
                 {"la_code": self.la_code, "child_id": pid(name), "family_id": pid(family)})

@@ -19,7 +19,7 @@ def valid_tables() -> dict[str, pd.DataFrame]:
         "la_code": [la, la], "child_id": [pid(1), pid(2)],
         "birth_month": [d("2012-05-01"), d("2015-01-01")], "sex": ["F", "M"],
         "ethnicity": ["WBRI", "AIND"], "death_date": [pd.NaT, pd.NaT], "disabled": [False, False],
-        "in_cin_census": [True, True], "in_ssda903": [True, False],
+        "in_cin_census": [True, True], "in_ssda903": [True, False], "national_id": [None, None],
     })
     episodes = pd.DataFrame({
         "la_code": [la, la], "child_id": [pid(1), pid(2)], "episode_id": [pid(11), pid(12)],

@@ -75,13 +75,17 @@ LA_CODE = re.compile(r"[0-9]{3}")
 
 
 def ingest_local_authority(folder: Path, key: PseudonymisationKey, la_code: str | None = None,
-                           input_root: Path | None = None) -> dict[str, pd.DataFrame]:
+                           input_root: Path | None = None,
+                           national_upn_link: bool = False) -> dict[str, pd.DataFrame]:
     """Read, pseudonymise, assemble and reconcile one local authority's folder.
 
     Returns the pseudonymised tables of :mod:`evaluation.tables` (``children``,
     ``cin_episodes``, ..., ``quarantine``, ``reconciliation``, ``repairs``) plus
     ``ignored_files`` (SSDA903 tables recognised and not used). Child and family
     ids are hashed in the council's scope (:meth:`PseudonymisationKey.for_council`).
+    With ``national_upn_link`` the children table also carries ``national_id``, a
+    council-independent pseudonym of the UPN, for a study that must follow a child
+    across councils; otherwise that column is always missing.
     Every entry of the folder is accounted for in ``reconciliation`` (``status``:
     read, empty, ignored, empty folder; ``note`` says why). Raises
     :class:`InputError` for a file that cannot be read at all or a structural problem
@@ -114,6 +118,8 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey, la_code: str 
         _gather(extracts, "cin_census", ("children",))["children"], ssda903["children"], families,
         ledger)
     kept = asm.follow_children({**cin, "care_episodes": care}, children, reasons, ledger)
+    if not national_upn_link:
+        children["national_id"] = pd.Series(pd.NA, index=children.index, dtype="string")
     kept["children"] = children
     kept["families"] = families
 

@@ -98,8 +98,8 @@ CIN_NATURAL_KEYS = {"assessments": "start_date",   # AssessmentActualStartDate
                     "cin_plans": "start_date",     # CINPlanStartDate
                     "section47s": "start_date",    # S47ActualStartDate
                     "cp_plans": "start_date"}      # CPPstartDate
-_CHILD_RECORD = ("child_id", "birth_date", "sex", "ethnicity", "collection_year", "source_file",
-                 "line", "element")
+_CHILD_RECORD = ("child_id", "national_id", "birth_date", "sex", "ethnicity", "collection_year",
+                 "source_file", "line", "element")
 CHILD_TABLES = ("cin_episodes", "assessments", "assessment_factors", "cin_plans", "section47s",
                 "cp_plans", "care_episodes")
 #: Where a row is: file-relative path, CSV line or XML source line, XML element path.
@@ -408,12 +408,14 @@ def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.Dat
         columns=["in_cin_census", "in_ssda903"], fill_value=0) > 0
     recent_sex = latest["sex"].last()
     recent_ethnicity = latest["ethnicity"].last()
+    recent_national = latest["national_id"].last()   # the latest record that states a UPN
     birth = grouped["birth_date"].first()
     children = pd.DataFrame({
         "child_id": kept.index,
         "birth_month": birth_month(birth.reindex(kept.index)).to_numpy(),
         "sex": recent_sex.reindex(kept.index).to_numpy(),
         "ethnicity": recent_ethnicity.reindex(kept.index).to_numpy(),
+        "national_id": recent_national.reindex(kept.index).to_numpy(),
         "death_date": stated_death.reindex(kept.index).to_numpy(),
         "disabled": stated_disabled.reindex(kept.index).to_numpy(),
         "in_cin_census": flags["in_cin_census"].reindex(kept.index).to_numpy(),

@@ -13,7 +13,8 @@ the 2024 schema, ``Sex`` M/F/U from 2025; the element of the other era in a
 file is an unknown code for its year.
 
 Ids are pseudonymised as soon as a file has been read; only the flattened
-tuples of this function ever hold raw ``LAchildID`` values. UPN, FormerUPN and
+tuples of this function ever hold raw ``LAchildID`` and ``UPN`` values (the UPN only to
+give its council-independent pseudonym, :func:`~evaluation.pseudonymise.upn_pseudonyms`). FormerUPN and
 the expected date of birth are never read.
 """
 
@@ -36,7 +37,7 @@ from evaluation.ingest.errors import InputError
 from evaluation.ingest.values import STRING
 from evaluation.ingest.extract import Extract
 from evaluation.pseudonymise import (
-    ASSESSMENT, CHILD, CIN_EPISODE, PseudonymisationKey, derived_id, pseudonymise,
+    ASSESSMENT, CHILD, CIN_EPISODE, PseudonymisationKey, derived_id, pseudonymise, upn_pseudonyms,
 )
 
 DATASET = "cin_census"
@@ -59,8 +60,8 @@ class _Records:
 
 
 _COLUMNS = {
-    "children": ("raw_child", "birth_date", "sex_element", "sex", "death_date", "ethnicity",
-                 "disabilities", "line", "element"),
+    "children": ("raw_child", "raw_upn", "birth_date", "sex_element", "sex", "death_date",
+                 "ethnicity", "disabilities", "line", "element"),
     "episodes": ("child_row", "referral_date", "referral_source", "primary_need", "closure_date",
                  "reason_for_closure", "initial_cpc_date", "referral_nfa", "line", "element"),
     "assessments": ("episode_row", "start_date", "authorisation_date", "line", "element"),
@@ -216,7 +217,8 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
                                 for d in chars_element.iterfind("Disabilities/Disability"))
     child_row = len(rec.children)
     rec.children.append((
-        ids.get("LAchildID"), ids.get("PersonBirthDate"), sex_element, ids.get(sex_element),
+        ids.get("LAchildID"), ids.get("UPN"), ids.get("PersonBirthDate"), sex_element,
+        ids.get(sex_element),
         ids.get("PersonDeathDate"), chars.get("Ethnicity"), disabilities, child.sourceline, path,
     ))
     for k, detail in enumerate(child.iterfind("CINdetails"), 1):
@@ -289,6 +291,7 @@ def _build_tables(rec: _Records, year: int, key: PseudonymisationKey, extract: E
     codes = lambda name: cin_code_list(name, year)  # noqa: E731
     children = _frame(rec.children, "children")
     children["child_id"] = pseudonymise(children.pop("raw_child"), key, CHILD)
+    children["national_id"] = upn_pseudonyms(children.pop("raw_upn"), key)
     del rec.children
     q.mark(children, children["child_id"].isna(), "LAchildID", q.MISSING_KEY)
     child_key_failed = children["q_reason"].notna()

@@ -9,7 +9,8 @@ and ignored; anything else is an :class:`InputError`. Dates are ``dd/mm/YYYY``
 (XLSX: the first sheet, header in row 1; date cells are accepted too). SEX is ``1``/``2`` up to 2023/24 and
 ``M``/``F``/``U`` from 2024/25; a code of the other era is an unknown code for
 its year. ``UPN``, ``MOTHER``, ``MC_DOB``, ``HOME_POST``, ``PL_POST`` and ``URN``
-are never kept: they are dropped the moment the file is read.
+are never kept: they are dropped the moment the file is read (the UPN after its
+council-independent pseudonym is taken, kept only with the national link switched on).
 
 ``line`` is the physical line of the CSV a record starts on (the header is line 1; a quoted
 field may span lines) or the row of the sheet.
@@ -31,7 +32,7 @@ from evaluation.ingest import values as v
 from evaluation.ingest.csv_cells import check_column_names, read_csv_cells, short_rows
 from evaluation.ingest.errors import InputError
 from evaluation.ingest.extract import Extract
-from evaluation.pseudonymise import CHILD, PseudonymisationKey, pseudonymise
+from evaluation.pseudonymise import CHILD, PseudonymisationKey, pseudonymise, upn_pseudonyms
 
 DATASET = "ssda903"
 HEADER_REQUIRED = ("CHILD", "SEX", "DOB", "ETHNIC")
@@ -105,12 +106,15 @@ def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey) -> Extrac
         extract.ignored_table = table
         return extract
     short, short_field = short_rows(frame, fields)   # positions of the columns as read
+    national = upn_pseudonyms(frame["UPN"], key) if "UPN" in frame.columns else \
+        pd.Series(pd.NA, index=frame.index, dtype="string")
     frame = frame.drop(columns=[c for c in DROPPED if c in frame.columns])
     frame["short"], frame["short_field"] = short, short_field
     frame["line"] = lines
     frame["element"] = pd.Series(pd.NA, index=frame.index, dtype="string")
     if table == "header":
         name, result = "children", _header(frame, year, key)
+        result["national_id"] = national
     else:
         name, result = "care_episodes", _episodes(frame, year, key)
     result["source_file"] = path.name
