@@ -380,3 +380,32 @@ def test_the_national_upn_link_is_an_explicit_setting(tmp_path):
                          key.for_council("931"))
     assert got.iloc[0] == got.iloc[1] and got.iloc[2:].isna().all()
     assert got.iloc[0] == upn_pseudonyms(pd.Series(["A123456789012"]), key).iloc[0]
+
+
+def test_a_council_with_no_usable_child_stops_before_analysis(tmp_path, monkeypatch):
+    """Every child quarantined (here: the family table lists none of them): the door stores the
+    quarantine for review, and the blocking check children_present stops the spells."""
+    from assets.definitions import ALL_ASSETS, ALL_CHECKS, build_resources
+    from assets.partitions import local_authorities
+
+    monkeypatch.setenv("FSP_PSEUDONYMISATION_KEY", secrets.token_hex(32))
+    folder = tmp_path / "input" / "931"
+    shutil.copytree(FIXTURE, folder)
+    (folder / "families.csv").write_text("person_id,family_id\nNOBODY1,FAM-1\n")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(local_authorities.name, ["931"])
+        result = dg.materialize(
+            [*ALL_ASSETS, *ALL_CHECKS],
+            selection=dg.AssetSelection.groups("pseudonymised", "spells"), partition_key="931",
+            instance=instance, raise_on_error=False,
+            resources=build_resources(database=str(tmp_path / "db.duckdb"),
+                                      input_dir=str(tmp_path / "input"),
+                                      output_dir=str(tmp_path / "out")))
+    assert not result.success
+    failed = {(e.asset_key.path[-1], e.check_name) for e in result.get_asset_check_evaluations()
+              if not e.passed}
+    assert ("children", "children_present") in failed
+    done = {e.asset_key.path[-1] for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"}
+    assert "quarantine" in done and "children" in done
+    assert not done & {"need_spells", "protection_spells", "care_periods"}
