@@ -19,7 +19,8 @@ Rules:
 * Follow-up runs from time zero (the index referral,
   :func:`~evaluation.cohorts.index_episodes`) — or from the LA's
   ``observation_start`` when time zero is earlier (delayed entry) — to the
-  first of: the data window end (extract reference date or ``study_end``),
+  first of: the end of the LA's joint data window (the earlier of its CIN
+  census and SSDA903 ends, or ``study_end``: a journey needs both),
   ``horizon_days``, the 18th birthday, death, transfer out
   (:func:`~evaluation.spells.censoring.censoring_limits`), and the unknown
   exit of a period of care (an X1 with nothing after it). A change of state

@@ -136,3 +136,29 @@ def test_the_report_states_uneven_and_interrupted_returns():
     assert "ends 2024-03-31, 12 months before the council's other return" in text
     assert limitations_for(t.tables()["extracts"]) == DEFAULT_LIMITATIONS
     assert any("followed only while the data it needs" in p for p in DEFAULT_LIMITATIONS)
+
+
+def test_care_outcomes_of_the_analysis_dataset_only_change_by_censoring(with_and_without_last_903_year):
+    from evaluation.cohorts.analysis_dataset import analysis_dataset
+
+    full, cut = with_and_without_last_903_year
+    config = StudyConfig()
+    keys = ["child_id", "outcome"]
+    columns = keys + ["cohort", "time_zero", "entry", "duration", "event", "cause"]
+    a = analysis_dataset(full, config)
+    b = analysis_dataset(cut, config)
+    for outcome in ("time_in_care", "time_to_care"):
+        x = a.loc[a["outcome"] == outcome, columns].set_index(keys)
+        y = b.loc[b["outcome"] == outcome, columns].set_index(keys)
+        assert len(y) > 0
+        x = x.loc[x.index.intersection(y.index)]
+        y = y.loc[x.index]
+        assert (x["cohort"] == y["cohort"]).all() and (x["time_zero"] == y["time_zero"]).all()
+        # follow-up that stopped by the new end is unchanged; longer follow-up is cut, censored
+        same = x["duration"] == y["duration"]
+        changed = y[~same]
+        assert len(changed) > 0, outcome
+        assert (changed["event"] == 0).all() and (changed["cause"] == "censored").all()
+        assert (x.loc[~same, "duration"] > changed["duration"]).all()
+        assert (x.loc[same, "event"] == y.loc[same, "event"]).all()
+        assert (x.loc[same, "cause"] == y.loc[same, "cause"]).all()
