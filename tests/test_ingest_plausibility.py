@@ -75,3 +75,12 @@ def test_a_future_date_is_quarantined_and_the_folder_still_reconciles(tmp_path):
         ("care_episodes", "ssda903/2021/episodes.csv")]
     assert row["rows_quarantined"] >= 1
     assert row["rows_read"] == row["rows_kept"] + row["rows_quarantined"] + row["rows_merged"]
+
+
+def test_a_birth_date_after_the_reference_date_is_quarantined_and_not_used_for_ages():
+    header = _header_extract(2021, {"a": "2021-06-01"})
+    episodes = _care_extract(2021, [("a", "2020-05-01", None)])
+    moved = quarantine_implausible([header, episodes])
+    assert moved == {("children", q.DATE_AFTER_REFERENCE): 1}
+    assert episodes.tables["care_episodes"]["child_id"].tolist() == ["a"]
+    assert header.tables["children"].empty

@@ -68,8 +68,9 @@ CHILD_DATES: dict[str, dict[str, str]] = {
 def _birth_dates(extracts: list[Extract]) -> dict[tuple[str, int], pd.Series]:
     """(dataset, collection year) -> child pseudonym -> date of birth stated in that return.
 
-    A child given two different dates of birth in one return gets none here (the
-    assembly quarantines such a child anyway)."""
+    A child given two different dates of birth in one return, or one after the
+    return's reference date, gets none here (the assembly, or the rule on child
+    records below, quarantines such a record anyway)."""
     out: dict[tuple[str, int], pd.Series] = {}
     for extract in extracts:
         children = extract.tables.get("children")
@@ -77,6 +78,8 @@ def _birth_dates(extracts: list[Extract]) -> dict[tuple[str, int], pd.Series]:
             continue
         key = (extract.dataset, int(extract.collection_year))
         stated = children[["child_id", "birth_date"]].dropna()
+        if extract.reference_date is not None:  # a birth after the file's date is itself implausible
+            stated = stated[pd.to_datetime(stated["birth_date"]) <= pd.Timestamp(extract.reference_date)]
         if key in out:
             stated = pd.concat([out[key].rename("birth_date").rename_axis("child_id").reset_index(),
                                 stated], ignore_index=True)
