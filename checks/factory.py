@@ -2,9 +2,10 @@
 each concern as its own Dagster asset check, with counts only.
 
 All the row-level expectations on a table run as one Great Expectations validation (one pass
-over the data, one Data Docs page per table); the results are split back into one asset check
-per concern so that the Dagster UI shows ``schema``, ``keys``, ``pseudonyms``, ... separately,
-each with its own severity.
+over the data, one validation page per table and run); the results are split back into one asset
+check per concern so that the Dagster UI shows ``schema``, ``keys``, ``pseudonyms``, ... separately,
+each with its own severity and a link to its page. GX runs are named by council, extract date
+(the latest reference date in ``pseudonymised/extracts``) and Dagster run id.
 """
 
 import inspect
@@ -17,10 +18,13 @@ import pandas as pd
 
 from assets.partitions import local_authorities
 from checks.resources import ValidationResource
-from evaluation.validation import run_suite
+from evaluation.validation import run_name, run_suite
 from evaluation.validation.engine import SuiteOutcome, split_by_check
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+
+#: The table whose latest reference date names each validation run (its extract date).
+EXTRACTS = ["pseudonymised", "extracts"]
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,16 @@ class Concern:
     row_level: bool = True
 
 
-def _tag(expectations: list, check: str) -> list:
+def _tag(expectations: list, check: str, severity: dg.AssetCheckSeverity) -> list:
     for expectation in expectations:
-        expectation.meta = {**(expectation.meta or {}), "check": check}
+        expectation.meta = {**(expectation.meta or {}), "check": check, "severity": severity.value}
     return expectations
+
+
+def _extract_date(extracts: pd.DataFrame | None) -> str | None:
+    if extracts is None or "reference_date" not in extracts or extracts["reference_date"].isna().all():
+        return None
+    return pd.Timestamp(extracts["reference_date"].max()).date().isoformat()
 
 
 def make_table_checks(asset: list[str], concerns: list[Concern],
@@ -50,16 +60,23 @@ def make_table_checks(asset: list[str], concerns: list[Concern],
     """The asset checks of one table. ``inputs`` maps the extra tables concerns use to asset keys."""
     table = asset[-1]
     suite = "__".join(asset)
+    if asset != EXTRACTS:
+        inputs = {**inputs, "extracts": EXTRACTS}
     with warnings.catch_warnings():
         # Checks on partitioned assets are a Dagster "preview" feature; each LA is checked alone.
         warnings.simplefilter("ignore", dg.PreviewWarning)
         specs = [dg.AssetCheckSpec(c.name, asset=dg.AssetKey(asset), description=c.description,
                                    blocking=c.severity == ERROR, partitions_def=local_authorities,
-                                   additional_deps=[dg.AssetKey(inputs[n]) for n in c.others])
+                                   additional_deps=[dg.AssetKey(inputs[n]) for n in
+                                                    dict.fromkeys([*c.others, *inputs.keys()
+                                                                   & {"extracts"}])])
                  for c in concerns]
 
     def _checks(context, validation: ValidationResource, **tables):
         frame = tables.pop(table)
+        run = run_name(context.partition_key if context.has_partition_key else None,
+                       _extract_date(frame if asset == EXTRACTS else tables.get("extracts")),
+                       context.run.run_id)
         row_level: list[pd.DataFrame] = []
         expectations: list = []
         separate: list[tuple[Concern, pd.DataFrame, list]] = []
@@ -70,7 +87,7 @@ def make_table_checks(asset: list[str], concerns: list[Concern],
             except Exception as err:  # noqa: BLE001 — reported as a failed check, never a row value
                 unevaluated[concern.name] = type(err).__name__
                 continue
-            _tag(exps, concern.name)
+            _tag(exps, concern.name, concern.severity)
             if concern.row_level and len(derived) == len(frame):
                 row_level.append(derived.reset_index(drop=True))
                 expectations += exps
@@ -81,11 +98,10 @@ def make_table_checks(asset: list[str], concerns: list[Concern],
         if expectations:
             combined = pd.concat(row_level, axis=1)
             combined = combined.loc[:, ~combined.columns.duplicated()]
-            outcomes.update(split_by_check(run_suite(gx, suite, combined, expectations,
-                                                         build_docs=False)))
+            outcomes.update(split_by_check(run_suite(gx, suite, combined, expectations, run=run)))
         for concern, derived, exps in separate:
             outcomes.update(split_by_check(run_suite(gx, f"{suite}__{concern.name}", derived, exps,
-                                                     build_docs=False)))
+                                                     run=run)))
         for concern in concerns:
             outcome = outcomes.get(concern.name)
             if outcome is None:
@@ -96,8 +112,10 @@ def make_table_checks(asset: list[str], concerns: list[Concern],
                 continue
             metadata: dict[str, object] = {**outcome.metadata(),
                                            "severity_if_failed": concern.severity.value}
+            if outcome.docs_page is not None:  # this table's page for this run (static, offline)
+                metadata["data_docs"] = dg.MetadataValue.path(str(outcome.docs_page))
             if outcome.docs_index is not None:
-                metadata["data_docs"] = dg.MetadataValue.url(outcome.docs_index.as_uri())
+                metadata["data_docs_index"] = dg.MetadataValue.path(str(outcome.docs_index))
             yield dg.AssetCheckResult(asset_key=dg.AssetKey(asset), check_name=concern.name,
                                       passed=outcome.success, severity=concern.severity,
                                       metadata=metadata)

@@ -1,4 +1,4 @@
-"""Where Great Expectations keeps its results and writes its Data Docs."""
+"""Where Great Expectations keeps its results, and where their offline validation pages go."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from evaluation.validation import validation_context
 
 
 class ValidationResource(dg.ConfigurableResource):
-    """GX project folder (results accumulate there) and the Data Docs folder analysts open.
+    """GX project folder (results accumulate there) and the validation docs folder analysts open.
 
-    The Data Docs default to ``outputs/validation/``: for analysts inside the
-    secure environment, never part of a release bundle.
+    The docs (``index.html`` and one static page per validation, see
+    ``evaluation.validation.docs``) default to ``outputs/validation/``: for analysts
+    inside the secure environment, never part of a release bundle.
     """
 
     project_dir: str
