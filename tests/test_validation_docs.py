@@ -106,6 +106,27 @@ def test_run_names_round_trip():
     assert RunLabel.parse(run_name(None, None, None)) == RunLabel("all", "unknown", "adhoc")
 
 
+def test_summary_keeps_counts_only_as_plain_numbers():
+    """NumPy counts become plain numbers, NaN none; observed values and partial lists are dropped."""
+    from types import SimpleNamespace
+
+    from evaluation.validation.docs import page_summary
+
+    config = SimpleNamespace(type="expect_column_max_to_be_between", meta={"check": "dates", "severity": "WARN"},
+                             kwargs={"column": "birth_month", "batch_id": "x", "max_value": "2025-03-31"})
+    item = SimpleNamespace(expectation_config=config, success=False, exception_info={},
+                           result={"observed_value": CANARIES[2], "partial_unexpected_list": [CANARIES[0]],
+                                   "element_count": np.int64(7), "unexpected_count": np.int64(2),
+                                   "unexpected_percent": float("nan")})
+    summary, rows = page_summary(SimpleNamespace(suite_name="pseudonymised__children", results=[item]),
+                                 RunLabel("931", EXTRACT_DATE, "r1"), "2025-04-01T00:00:00+00:00", "p.html")
+    assert rows[0]["unexpected_count"] == 2 and type(rows[0]["unexpected_count"]) is int
+    assert rows[0]["unexpected_percent"] is None and rows[0]["parameters"] == {"max_value": "2025-03-31"}
+    assert summary["severity"] == "WARN" and summary["unexpected"] == 2 and summary["rows"] == 7
+    text = json.dumps([summary, rows])
+    assert not any(canary in text for canary in CANARIES)
+
+
 def test_runs_are_named_by_council_extract_and_dagster_run(checked):
     root, results = checked
     assert not results["931"].success and results["932"].success

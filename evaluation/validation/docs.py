@@ -24,6 +24,8 @@ A run is named ``<council>_<extract date>_<Dagster run id>`` (see :func:`run_nam
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import re
 import tempfile
@@ -105,11 +107,11 @@ def _parameter_text(value: object, limit: int = 160) -> str:
 
 
 def _number(value: object) -> float | int | None:
-    if isinstance(value, bool) or value is None:
+    """A count as a plain Python number (NumPy scalars included); None for anything else or NaN."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
-    if isinstance(value, (int, float)):
-        return value
-    return None
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _iso(value: object) -> str:
