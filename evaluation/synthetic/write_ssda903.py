@@ -48,9 +48,12 @@ def header_rows(rows: pd.DataFrame, children: pd.DataFrame, mothers: pd.DataFram
     ref = reference_day(year)
     kids = np.unique(rows["child"].to_numpy())
     ch = children.iloc[kids]
-    upn = np.where((ch["upn_day"].to_numpy() <= ref) & (ch["upn_unknown"].to_numpy() == ""),
-                   ch["upn"].to_numpy(), np.where(ch["upn_unknown"].to_numpy() == "", "UN1",
-                                                  ch["upn_unknown"].to_numpy()))
+    unknown = ch["upn_unknown"].to_numpy()
+    # UN4 ("UPN not yet obtained") is the CIN census's: a child looked after for more than a week
+    # at 31 March has had one obtained (DfE rule 210), so the header gives the child's UPN
+    known = (unknown == "") | (unknown == "UN4")
+    upn = np.where((ch["upn_day"].to_numpy() <= ref) & known,
+                   ch["upn"].to_numpy(), np.where(known, "UN1", unknown))
     female = ch["sex"].to_numpy() == 2
     mc = mothers.reindex(kids)["mc_dob"].to_numpy()
     is_mother = ~np.isnan(mc) & (np.nan_to_num(mc, nan=OPEN) <= ref)
@@ -124,9 +127,15 @@ def _reviews(rows, children, year, dates, rng) -> pd.DataFrame:
 
 
 def _missing(rows, children, year, dates, rng) -> pd.DataFrame:
-    """Missing / away-from-placement episodes of some teenagers in care."""
+    """Missing / away-from-placement episodes of some teenagers in care.
+
+    Each lies inside one period of care within the year (DfE rules 577 / 578 / 581: never
+    before the child is looked after, after they leave, or across a gap between periods),
+    and a child's periods never overlap (rule 574).
+    """
     ref, start = reference_day(year), year_start(year)
-    g = rows.groupby("child").agg(first=("DECOM", "min"), last=("DEC", "max")).reset_index()
+    # one row per child and period of care ("period" is the family's: siblings share it)
+    g = rows.groupby(["period", "child"]).agg(first=("DECOM", "min"), last=("DEC", "max")).reset_index()
     dob = children["dob"].to_numpy()[g["child"].to_numpy()]
     lo = np.maximum(g["first"].to_numpy(), start)
     hi = np.minimum(g["last"].to_numpy(), ref)
@@ -134,9 +143,9 @@ def _missing(rows, children, year, dates, rng) -> pd.DataFrame:
     pick = teen & (hi - lo > 10) & (rng.random(len(g)) < 0.15)
     out = []
     for child, a, b in zip(g["child"].to_numpy()[pick], lo[pick], hi[pick]):
-        # 1-3 missing / away periods of 0-3 days, one after another (never overlapping: rule 574)
-        starts = np.sort(a + rng.choice(int(b - a - 3), size=min(int(rng.integers(1, 4)), int(b - a - 3)),
-                                        replace=False))
+        # 1-3 missing / away periods of 0-3 days, one after another, ending by the period's end
+        span = int(b - a - 3)
+        starts = np.sort(a + rng.choice(span, size=min(int(rng.integers(1, 4)), span), replace=False))
         free = int(a)
         for s in starts.tolist():
             s = max(int(s), free)
