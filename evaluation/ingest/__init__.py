@@ -116,7 +116,7 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey, la_code: str 
     families = asm.assemble_families(_gather(extracts, "families", ("families",))["families"], ledger)
     children, reasons = asm.assemble_children(
         _gather(extracts, "cin_census", ("children",))["children"], ssda903["children"], families,
-        ledger)
+        ledger, quarantined_births=_quarantined_births(extracts))
     kept = asm.follow_children({**cin, "care_episodes": care}, children, reasons, ledger)
     if not national_upn_link:
         children["national_id"] = pd.Series(pd.NA, index=children.index, dtype="string")
@@ -227,6 +227,20 @@ def _located(prefix: str):
         yield
     except InputError as err:
         raise InputError(f"{prefix}{err}") from None
+
+
+def _quarantined_births(extracts: list[Extract]) -> pd.DataFrame:
+    """Dates of birth stated by quarantined child records, with dataset, file and year."""
+    parts = [e.quarantined_births.assign(dataset=e.dataset, source_file=e.source_file,
+                                          collection_year=e.collection_year)
+             for e in extracts if e.quarantined_births is not None and len(e.quarantined_births)]
+    if not parts:
+        return pd.DataFrame({"child_id": pd.Series(dtype="string"),
+                             "birth_date": pd.Series(dtype="datetime64[ns]"),
+                             "line": pd.Series(dtype="Int64"), "dataset": pd.Series(dtype="string"),
+                             "source_file": pd.Series(dtype="string"),
+                             "collection_year": pd.Series(dtype="Int64")})
+    return pd.concat(parts, ignore_index=True)
 
 
 def _gather(extracts: list[Extract], dataset: str, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:

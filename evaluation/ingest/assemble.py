@@ -350,18 +350,26 @@ def assemble_families(families: pd.DataFrame, ledger: Ledger) -> pd.DataFrame:
 
 
 def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.DataFrame,
-                      ledger: Ledger) -> tuple[pd.DataFrame, pd.Series]:
+                      ledger: Ledger, quarantined_births: pd.DataFrame | None = None
+                      ) -> tuple[pd.DataFrame, pd.Series]:
     """One row per child from the CIN and SSDA903 child records.
+
+    ``quarantined_births`` are the dates of birth stated by child records quarantined for
+    another reason (an unknown ethnicity code, say): they still count as evidence of a
+    conflict, within a return and between the two datasets' latest statements.
 
     Returns the children and, for children who were quarantined, the reason
     (indexed by pseudonym) so that their other rows can follow them.
     """
     table = "children"
+    if quarantined_births is None:
+        quarantined_births = pd.DataFrame(columns=["child_id", "birth_date", "line", "dataset",
+                                                   "source_file", "collection_year"])
     # Two dates of birth for one child within one return are a conflict, not a correction (a
     # later year's date corrects an earlier one): every record of that child is quarantined.
     returns = ["child_id", "source_file", "collection_year"]
-    stated = pd.concat([cin[returns + ["birth_date"]], ssda903[returns + ["birth_date"]]]).dropna(
-        subset=["birth_date"])
+    stated = pd.concat([cin[returns + ["birth_date"]], ssda903[returns + ["birth_date"]],
+                        quarantined_births[returns + ["birth_date"]]]).dropna(subset=["birth_date"])
     per_return = stated.groupby(returns, dropna=False)["birth_date"].nunique()
     torn = per_return.index[per_return > 1].get_level_values("child_id").unique()
     within = pd.Series(q.CONFLICTING_BIRTH_DATES, index=torn, dtype="string")
@@ -383,7 +391,17 @@ def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.Dat
         cin[list(_CHILD_RECORD)].assign(dataset_flag=pd.Series(dtype="string"))
 
     dobs = both.dropna(subset=["birth_date"]).groupby("child_id")["birth_date"].nunique()
-    conflicting = both["child_id"].isin(dobs.index[dobs > 1])
+    # Each dataset's latest statement of the date of birth, quarantined records included.
+    latest_stated = []
+    for records, dataset in ((cin, "cin_census"), (ssda903, "ssda903")):
+        rows = pd.concat([records[returns + ["birth_date", "line"]], quarantined_births.loc[
+            quarantined_births["dataset"] == dataset, returns + ["birth_date", "line"]]])
+        rows = rows.dropna(subset=["birth_date"]).sort_values(
+            ["collection_year", "source_file", "line"], kind="stable")
+        latest_stated.append(rows.groupby("child_id")["birth_date"].last())
+    disagree = pd.concat(latest_stated, axis=1, join="inner")
+    disagree = disagree.index[disagree.iloc[:, 0] != disagree.iloc[:, 1]]
+    conflicting = both["child_id"].isin(dobs.index[dobs > 1]) | both["child_id"].isin(disagree)
     ledger.quarantine_rows(table, both.loc[conflicting], "birth_date", q.CONFLICTING_BIRTH_DATES)
     reasons = pd.concat([within, pd.Series(q.CONFLICTING_BIRTH_DATES, dtype="string",
                                            index=both.loc[conflicting, "child_id"].unique())])

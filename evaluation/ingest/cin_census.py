@@ -390,6 +390,8 @@ def _build_tables(rec: _Records, year: int, key: PseudonymisationKey, extract: E
                                     if c in frame.columns])
         frame["source_file"] = extract.source_file
         frame["collection_year"] = year
+        if name == "children":
+            extract.quarantined_births = q.quarantined_births(frame)
         usable, quarantined = q.split(frame, name)
         extract.tables[name] = usable.reset_index(drop=True)
         extract.quarantine.append(quarantined)

@@ -26,3 +26,6 @@ class Extract:
     quarantine: list[pd.DataFrame] = field(default_factory=list)
     rows_read: dict[str, int] = field(default_factory=dict)         # per destination table
     ignored_table: str | None = None  # an SSDA903 table recognised and not used
+    #: Dates of birth stated by child records quarantined for another reason (an unknown code):
+    #: still evidence when two sources disagree on a child's date of birth.
+    quarantined_births: pd.DataFrame | None = None

@@ -75,6 +75,12 @@ def is_marked(frame: pd.DataFrame) -> pd.Series:
     return frame["q_reason"].notna()
 
 
+def quarantined_births(children: pd.DataFrame) -> pd.DataFrame:
+    """Child records about to be quarantined that still state a valid date of birth."""
+    rows = is_marked(children) & children["child_id"].notna() & children["birth_date"].notna()
+    return children.loc[rows, ["child_id", "birth_date", "line"]].reset_index(drop=True)
+
+
 def split(frame: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(usable rows without the marks, quarantine rows of ``dataset``)."""
     bad = is_marked(frame)

@@ -119,6 +119,8 @@ def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey) -> Extrac
         name, result = "care_episodes", _episodes(frame, year, key)
     result["source_file"] = path.name
     result["collection_year"] = year
+    if name == "children":
+        extract.quarantined_births = q.quarantined_births(result)
     usable, quarantined = q.split(result, name)
     extract.tables[name] = usable.reset_index(drop=True)
     extract.quarantine.append(quarantined)

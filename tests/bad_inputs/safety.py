@@ -206,3 +206,13 @@ def ssda903_unknown_table_with_child_and_dob(folder: Path) -> None:
     """A table with CHILD and DOB but no other DfE column: unknown, not 'a broken Header'."""
     (folder / "ssda903" / "2021" / "extra.csv").write_text(
         "CHILD,DOB,SCHOOL\n0012345,17/05/2012,x\n", encoding="utf-8")
+
+
+@case(Quarantined((("children", CIN_FILE, "Message/Children/Child[2]", "birth_date",
+                    q.CONFLICTING_BIRTH_DATES),
+                   ("children", HEADER, 4, "ETHNIC", q.UNKNOWN_CODE))),
+      parts=("cin", "ssda903"), planted=("10/02/2015", "2015-02-10"))
+def conflicting_birth_date_on_a_record_quarantined_for_its_code(folder: Path) -> None:
+    """header.csv gives child 0012A born 10/02/2015 (the CIN census: 2015-02-09) on a row
+    quarantined for its ETHNIC code: the conflict is still seen (issue #14)."""
+    replace(folder, HEADER, "0012A,2,09/02/2015,MWBC", "0012A,2,10/02/2015,ZZZZ")
