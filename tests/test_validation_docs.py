@@ -127,6 +127,39 @@ def test_summary_keeps_counts_only_as_plain_numbers():
     assert not any(canary in text for canary in CANARIES)
 
 
+def _write_council(docs: str, council: str) -> None:
+    from types import SimpleNamespace
+
+    from evaluation.validation.docs import write_index, write_page
+
+    config = SimpleNamespace(type="expect_column_values_to_not_be_null", meta={"check": "keys"},
+                             kwargs={"column": "child_id"})
+    item = SimpleNamespace(expectation_config=config, success=True, exception_info={},
+                           result={"element_count": 3, "unexpected_count": 0})
+    for n in range(8):
+        result = SimpleNamespace(suite_name=f"pseudonymised__t{n}", results=[item], meta={
+            "run_id": {"run_name": run_name(council, EXTRACT_DATE, f"run-{council}"),
+                       "run_time": f"2026-01-01T00:00:0{n}+00:00"}})
+        write_page(docs, result)
+        write_index(docs)
+
+
+def test_councils_checked_in_parallel_processes_all_reach_the_index(tmp_path):
+    """``make run --workers`` checks councils in separate processes sharing one docs folder."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_write_council, args=(str(tmp_path), str(900 + i))) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0] * 4
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert index.count('<tr class="validation pass">') == 4 * 8
+    assert not list(tmp_path.rglob(".*.tmp")), "no half-written file left"
+
+
 def test_runs_are_named_by_council_extract_and_dagster_run(checked):
     root, results = checked
     assert not results["931"].success and results["932"].success
