@@ -18,6 +18,8 @@ from lxml import etree
 
 from evaluation.codes import cin_code_list, cin_schema_path, cin_sex_element, ssda903_code_list
 from evaluation.codes.ssda903 import EPISODE_COLUMNS, HEADER_COLUMNS, OTHER_TABLES
+from evaluation.ingest.inventory import inventory_mac
+from evaluation.pseudonymise import DEMO_KEY
 from evaluation.synthetic import generate_county
 from evaluation.synthetic.__main__ import main as cli_main
 
@@ -76,8 +78,10 @@ def test_layout_marker_and_ground_truth(small_county):
     assert [p.name for p in las] == sorted(truth["local_authorities"])
     for la in las:
         marker = json.loads((la / "SYNTHETIC_COUNTY.json").read_text())
+        mac = marker.pop("inventory_mac")     # the MAC of the folder's files (demo key only here)
         assert marker == {"generator": "evaluation.synthetic", "version": 1, "seed": SMALL["seed"],
                           "la_code": la.name, "synthetic": True}
+        assert mac == inventory_mac(la, bytes.fromhex(DEMO_KEY))
         assert sorted(p.name for p in (la / "cin_census").iterdir()) == [
             f"cin_census_{y}.xml" for y in YEARS]
         assert sorted(p.name for p in (la / "ssda903").iterdir()) == [str(y) for y in YEARS]
