@@ -15,6 +15,7 @@ from checks.resources import ValidationResource
 from checks.summary import validation_summary
 from evaluation.report import write_release
 from evaluation.report.release import publish, staging_folder
+from evaluation.report.sections import limitations_for
 from evaluation.report.assemble import release_tables
 from evaluation.report.history import from_records, to_records
 from evaluation.validation import build_data_docs
@@ -112,6 +113,8 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
         "demo_key": key.is_demo,
         "software": software_versions(),
         "extract_dates": _extract_dates(extracts),
+        # Fixed limitations plus one sentence per council on missing or uneven returns.
+        "limitations": list(limitations_for(extracts)),
     })
     publish(staging, out, RELEASED_PATHS)
     release = dataclasses.replace(

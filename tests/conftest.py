@@ -32,6 +32,7 @@ class PipelineRun:
     raw_birth_dates: set[str]
     inputs_before: dict | None = None
     inputs_after: dict | None = None
+    key: str | None = None       # the run's key (a later extract of the same study uses it too)
 
 
 def _plant_canary(la_folder: Path) -> str:
@@ -105,7 +106,8 @@ def pipeline_run(tmp_path_factory) -> PipelineRun:
     home, output_dir = root / "dagster_home", root / "outputs"
     before = input_snapshot(input_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
-    env.update(DAGSTER_HOME=str(home), FSP_PSEUDONYMISATION_KEY=secrets.token_hex(32),
+    key = secrets.token_hex(32)
+    env.update(DAGSTER_HOME=str(home), FSP_PSEUDONYMISATION_KEY=key,
                FSP_INPUT_DIR=str(input_dir), FSP_OUTPUT_DIR=str(output_dir))
     env.pop("FSP_KEY_CHANGE_DELIBERATE", None)
     run = subprocess.run(["make", "--no-print-directory", "run"], cwd=TESTS.parent, env=env,
@@ -114,4 +116,5 @@ def pipeline_run(tmp_path_factory) -> PipelineRun:
     result = PipelineRun(input_dir, home, output_dir, home / "evaluation.duckdb", run.returncode,
                          messages, upns, ids | {CANARY_CHILD}, posts, dobs)
     result.inputs_before, result.inputs_after = before, input_snapshot(input_dir)
+    result.key = key
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import shutil
 
 import numpy as np
@@ -106,7 +105,8 @@ def test_each_release_adds_its_extract_and_a_rerun_does_not(pipeline_run, tmp_pa
     (la / "cin_census" / f"cin_census_{latest}.xml").unlink()
     shutil.rmtree(la / "ssda903" / str(latest))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("FSP_PSEUDONYMISATION_KEY", secrets.token_hex(32))
+    # The same study's key: a new key on this instance would be refused (children would not link).
+    monkeypatch.setenv("FSP_PSEUDONYMISATION_KEY", pipeline_run.key)
     resources = build_resources(database=str(home / "evaluation.duckdb"), input_dir=str(older),
                                 output_dir=str(tmp_path / "outputs"))
     released = tmp_path / "outputs" / "tables" / "estimates_by_extract.parquet"

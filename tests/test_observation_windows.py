@@ -162,3 +162,34 @@ def test_care_outcomes_of_the_analysis_dataset_only_change_by_censoring(with_and
         assert (x.loc[~same, "duration"] > changed["duration"]).all()
         assert (x.loc[same, "event"] == y.loc[same, "event"]).all()
         assert (x.loc[same, "cause"] == y.loc[same, "cause"]).all()
+
+
+def test_outcomes_of_the_cin_census_alone_do_not_depend_on_the_903_years(
+        with_and_without_last_903_year):
+    """Cohorts (entry by CIN referral), time in need and re-referral need the CIN census only: an
+    SSDA903 return ending a year early does not cut their follow-up (time to protection reads the
+    protection spells, followed in the joint window, so it is cut like them). The only
+    rows that change are those the removed year itself stopped (a death or transfer out recorded
+    as a care exit in 2024/25, which also ends a child's follow-up): censored there in the full
+    data, followed further without it."""
+    from evaluation.cohorts.analysis_dataset import analysis_dataset
+
+    full, cut = with_and_without_last_903_year
+    config = StudyConfig()
+    keys = ["child_id", "outcome"]
+    columns = keys + ["cohort", "time_zero", "entry", "duration", "event", "cause"]
+    a = analysis_dataset(full, config)
+    b = analysis_dataset(cut, config)
+    for outcome in ("time_in_need", "re_referral"):
+        x = a.loc[a["outcome"] == outcome, columns].set_index(keys).sort_index()
+        y = b.loc[b["outcome"] == outcome, columns].set_index(keys).sort_index()
+        assert len(x) > 0, outcome
+        assert x.index.equals(y.index), outcome   # the same children enter the same cohorts
+        assert (x[["cohort", "time_zero", "entry"]] == y[["cohort", "time_zero", "entry"]]).all().all()
+        same = (x["duration"] == y["duration"]) & (x["event"] == y["event"])
+        assert same.mean() > 0.97, outcome
+        stopped = x.loc[~same]
+        stop = stopped["time_zero"] + pd.to_timedelta(stopped["duration"], unit="D")
+        assert (stopped["event"] == 0).all(), outcome
+        assert stop.between(D("2024-04-01"), NEW_END + pd.Timedelta(days=366)).all(), outcome
+        assert (y.loc[~same, "duration"] >= stopped["duration"]).all(), outcome

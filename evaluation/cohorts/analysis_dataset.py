@@ -97,9 +97,11 @@ def _spell_rows(outcome: str, spells: pd.DataFrame, index: pd.DataFrame, first_a
 
 
 def _time_to_rows(outcome: str, cause: str, origins: pd.DataFrame, targets: pd.Series,
-                  tables, config, follow, horizon_days: int | None = None) -> pd.DataFrame:
-    """Rows from ``origins[origin]`` to the ``targets`` date (NaT if none), censored."""
-    limits = censoring_limits(origins, "origin", tables, config, follow)
+                  tables, config, follow, horizon_days: int | None = None,
+                  dataset: str | None = None) -> pd.DataFrame:
+    """Rows from ``origins[origin]`` to the ``targets`` date (NaT if none), censored at the end
+    of ``dataset``'s window (``None``: the joint window of an outcome that needs both)."""
+    limits = censoring_limits(origins, "origin", tables, config, follow, dataset)
     admin_end = limits["admin_end"]
     if horizon_days is not None:
         admin_end = admin_end.clip(upper=origins["origin"] + pd.Timedelta(days=horizon_days))
@@ -162,6 +164,8 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
         _spell_rows("time_in_care", care, index, first_after=True),
     ]
     origins = index[KEYS].assign(origin=index["time_zero"])
+    # The protection spells it reads are followed in the joint window (a plan's exit into care
+    # needs the care data), so time to protection is too.
     parts.append(_time_to_rows("time_to_protection", "protection", origins,
                                _first_start_on_or_after(index, protection), tables, config, follow))
     parts.append(_time_to_rows("time_to_care", "care", origins,
@@ -175,8 +179,9 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
     pairs = pairs[pairs["referral_date"] > pairs["origin"]]
     next_referral = (pairs.groupby("index")["referral_date"].min().reindex(closed.index)
                      .astype("datetime64[ns]"))
+    # A re-referral needs the CIN census only: followed while it is observed.
     parts.append(_time_to_rows("re_referral", "re_referral", closed, next_referral, tables, config,
-                               follow, horizon_days=config.re_referral_days))
+                               follow, horizon_days=config.re_referral_days, dataset="cin_census"))
 
     rows = pd.concat(parts, ignore_index=True)
     before = rows["duration"] < rows["entry"]

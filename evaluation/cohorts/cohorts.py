@@ -58,7 +58,9 @@ def child_eligibility(tables: dict[str, pd.DataFrame], config: StudyConfig) -> p
     first referral in the study window (NaT if none).
     """
     episodes = tables["cin_episodes"].dropna(subset=["referral_date"])
-    windows = observation_windows(tables, config)[["la_code", "admin_end"]]
+    # Entry is a CIN referral: the cohort window is the CIN census's, whatever the other returns.
+    windows = observation_windows(tables, config)[["la_code", "cin_end"]].rename(
+        columns={"cin_end": "admin_end"})
     referrals = episodes[KEYS + ["referral_date"]].merge(windows, on="la_code", how="left")
     start = pd.Timestamp(config.pre_fsp_start)
     referrals["before"] = referrals["referral_date"] < start
