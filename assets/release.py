@@ -78,7 +78,7 @@ def _extract_dates(extracts: pd.DataFrame) -> dict[str, str]:
     description="Everything that may leave the secure environment, written to the outputs folder: "
     "parquet (and CSV) tables that passed disclosure control, PNG figures, the self-contained HTML "
     "report, schema.json and results.json (the output checker's log). Also rebuilds the validation "
-    "Data Docs (for analysts; not part of the release).",
+    "pages (offline; for analysts, not part of the release).",
     kinds={"parquet", "html"},
 )
 def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFolder,

@@ -229,7 +229,7 @@ def run_pipeline(instance: dg.DagsterInstance, resources: dict | None = None,
          f"output checker's log: {out}/results.json)")
     docs = docs_index(resources["validation"].context())
     if docs is not None:
-        echo(f"==> validation Data Docs (for analysts inside the environment; not for release): {docs}")
+        echo(f"==> validation pages (for analysts in the environment; not for release): {docs}")
     return 0
 
 
