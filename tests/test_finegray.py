@@ -162,3 +162,94 @@ def test_expansion_larger_than_allowed_is_refused_before_it_is_built(children):
     with pytest.raises(ExpansionTooLarge, match=f"{len(full):,} rows"):
         finegray_expand(children, "duration", "cause", "step_down", max_rows=len(full) - 1)
     assert len(finegray_expand(children, "duration", "cause", "step_down", max_rows=len(full))) == len(full)
+
+
+# --------------------------------------------------------------------------------------
+# The scan (no expansion) against the expansion oracle and R
+# --------------------------------------------------------------------------------------
+
+
+def _random_children(seed: int, n: int = 400, delayed: bool = False) -> pd.DataFrame:
+    """Integer days (many ties, censorings tied with exits), three competing causes."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.integers(0, 2, n)
+    x2 = rng.normal(size=n)
+    hazard = 0.01 * np.exp(0.5 * x1 - 0.3 * x2)
+    duration = np.ceil(rng.exponential(1 / hazard) / 7) + 1  # weeks: heavy ties
+    cause = rng.choice(["a", "b", "c"], size=n, p=[0.4, 0.35, 0.25])
+    censor = np.ceil(rng.uniform(1, 60, n))
+    cause = np.where(censor < duration, "censored", cause)
+    duration = np.minimum(duration, censor)
+    entry = np.where(rng.uniform(size=n) < 0.3, np.floor(rng.uniform(0, 1, n) * duration), 0.0) if delayed \
+        else np.zeros(n)
+    return pd.DataFrame({
+        "duration": duration, "entry": entry, "cause": cause, "x1": x1, "x2": x2,
+        "family": rng.integers(0, n // 3, n), "case_weight": rng.choice([0.5, 1.0, 2.0], n),
+    })
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    "delayed, cluster, weights",
+    [(False, None, None), (False, "family", None), (True, None, None), (True, "family", None),
+     (False, "family", "case_weight"), (True, "family", "case_weight")],
+)
+def test_scan_equals_expansion(seed, delayed, cluster, weights):
+    df = _random_children(seed, delayed=delayed)
+    entry = "entry" if delayed else None
+    for cause in ("a", "c"):
+        kwargs = dict(entry=entry, cluster=cluster, weights=weights, ties="breslow")
+        scan = fine_gray(df, "duration", "cause", cause, ["x1", "x2"], algorithm="scan", **kwargs)
+        oracle = fine_gray(df, "duration", "cause", cause, ["x1", "x2"], algorithm="expand", **kwargs)
+        np.testing.assert_allclose(scan.coef, oracle.coef, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(scan.var, oracle.var, rtol=1e-6)
+        np.testing.assert_allclose(scan.naive_var, oracle.naive_var, rtol=1e-6)
+        assert "scan" in scan.method and "expansion" in oracle.method
+
+
+def test_delayed_entry_weights_matter_in_the_scan():
+    df = _random_children(4, delayed=True)
+    with_entry = fine_gray(df, "duration", "cause", "a", ["x1", "x2"], entry="entry", algorithm="scan")
+    oracle = fine_gray(df, "duration", "cause", "a", ["x1", "x2"], entry="entry", algorithm="expand")
+    no_entry = fine_gray(df, "duration", "cause", "a", ["x1", "x2"], algorithm="scan")
+    assert finegray_expand(df, "duration", "cause", "a", entry="entry")["fgwt"].max() > 1.0
+    np.testing.assert_allclose(with_entry.coef, oracle.coef, rtol=1e-8)
+    assert np.max(np.abs(with_entry.coef - no_entry.coef)) > 1e-4
+
+
+@pytest.mark.parametrize("cause", ["step_down", "escalation_care"])
+def test_scan_matches_r_tightly(children, reference, covariates, cause):
+    crr = fine_gray(children, "duration", "cause", cause, covariates, variance="crr", algorithm="scan")
+    np.testing.assert_allclose(crr.coef, reference["crr"][cause]["coef"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(crr.se, reference["crr"][cause]["se"], rtol=1e-4)
+    expected = reference["finegray"][cause]["breslow"]
+    for cluster, key in ((None, "robust_se_id"), ("family", "robust_se_family")):
+        fit = fine_gray(children, "duration", "cause", cause, covariates, cluster=cluster, algorithm="scan")
+        np.testing.assert_allclose(fit.coef, expected["coef"], rtol=1e-6)
+        np.testing.assert_allclose(fit.se, expected[key], rtol=1e-4)
+        np.testing.assert_allclose(np.sqrt(np.diag(fit.naive_var)), expected["naive_se"], rtol=1e-4)
+    entry = reference["finegray_entry"]["step_down"]["breslow"]
+    for cluster, key in ((None, "robust_se_id"), ("family", "robust_se_family")):
+        fit = fine_gray(children, "duration", "cause", "step_down", covariates, entry="entry", cluster=cluster,
+                        algorithm="scan")
+        np.testing.assert_allclose(fit.coef, entry["coef"], rtol=1e-6)
+        np.testing.assert_allclose(fit.se, entry[key], rtol=1e-4)
+
+
+def test_scan_is_the_default_and_ignores_the_row_cap(children, covariates):
+    fit = fine_gray(children, "duration", "cause", "step_down", covariates, entry="entry", cluster="family",
+                    max_rows=10)
+    assert "scan" in fit.method and np.isfinite(fit.coef).all()
+    with pytest.raises(ValueError, match="Breslow"):
+        fine_gray(children, "duration", "cause", "step_down", covariates, ties="efron", algorithm="scan")
+    assert "expansion" in fine_gray(children, "duration", "cause", "step_down", covariates, ties="efron").method
+
+
+def test_scan_drops_a_constant_column_as_cox_does(children, covariates):
+    data = children.assign(constant=1.0)
+    scan = fine_gray(data, "duration", "cause", "step_down", covariates + ["constant"], cluster="family")
+    oracle = fine_gray(data, "duration", "cause", "step_down", covariates + ["constant"], cluster="family",
+                       algorithm="expand")
+    assert np.isnan(scan.coef[-1]) and np.isnan(oracle.coef[-1])
+    np.testing.assert_allclose(scan.coef[:-1], oracle.coef[:-1], rtol=1e-8)
+    np.testing.assert_allclose(scan.se[:-1], oracle.se[:-1], rtol=1e-6)

@@ -35,7 +35,8 @@ from scipy import stats
 
 from evaluation.results import tidy
 from evaluation.survival.competing import is_censored
-from evaluation.survival.cox import CoxResult, cox_ph
+from evaluation.survival.cox import TOLER_INF, CoxResult, _usable_columns, cox_ph
+from evaluation.survival.finegray_scan import scan_fit
 
 
 # --------------------------------------------------------------------------------------
@@ -45,6 +46,45 @@ from evaluation.survival.cox import CoxResult, cox_ph
 
 class ExpansionTooLarge(ValueError):
     """The finegray expansion would hold more rows than allowed (``max_rows``)."""
+
+
+def _finegray_weight_steps(stop, start, censored, delayed):
+    """The step function of ``survival::finegray``'s weights: interval ``j`` ends at
+    ``cut_end[j]`` (intervals are ``(cut_end[j-1], cut_end[j]]``) and has probability
+    ``cut_weight[j]`` (censoring Kaplan–Meier, times the reverse-time Kaplan–Meier of
+    entry under delayed entry). A competing exit at ``T`` carries ``W(s) / W(T)`` at a
+    later ``s``, where ``W(t) = cut_weight[searchsorted(cut_end, t, "left")]``."""
+    # censoring distribution; exits tied with a censoring come first
+    # at risk of censoring at c: start < c <= stop, less the exits at c
+    censor_times, c_events = np.unique(stop[censored], return_counts=True)
+    sorted_start, sorted_stop = np.sort(start), np.sort(stop)
+    exits = np.sort(stop[~censored])
+    c_at_risk = (
+        np.searchsorted(sorted_start, censor_times, side="left")
+        - np.searchsorted(sorted_stop, censor_times, side="left")
+        - (np.searchsorted(exits, censor_times, side="right") - np.searchsorted(exits, censor_times, side="left"))
+    )
+    g_surv = np.cumprod(1 - c_events / c_at_risk)
+
+    delayed = bool(delayed and np.any(start > stop.min()))
+    if delayed:
+        # reverse-time Kaplan–Meier of entry: prob(entered by t) at each entry time
+        entry_times, e_events = np.unique(start, return_counts=True)
+        e_at_risk = np.searchsorted(sorted_start, entry_times, side="right") - np.searchsorted(
+            sorted_stop, entry_times, side="right"
+        )  # start <= s < stop
+        factors = 1 - e_events / e_at_risk
+        entered = np.append(np.cumprod(factors[::-1])[::-1][1:], 1.0)  # product over later entry times
+        cuts = np.union1d(entry_times, censor_times)
+        i_entry = np.searchsorted(entry_times, cuts, side="right") - 1
+        i_censor = np.searchsorted(censor_times, cuts, side="right")
+        cut_prob = entered[i_entry] * np.concatenate([[1.0], g_surv])[i_censor]
+    else:
+        cuts = censor_times
+        cut_prob = g_surv
+    cut_end = np.append(cuts, stop.max())  # interval j ends at cut_end[j]
+    cut_weight = np.concatenate([[1.0], cut_prob])  # and has probability cut_weight[j]
+    return cut_end, cut_weight
 
 
 def finegray_expand(
@@ -85,36 +125,7 @@ def finegray_expand(
     if not interest.any():
         raise ValueError(f"no exits by {cause_of_interest!r}")
 
-    # censoring distribution; exits tied with a censoring come first
-    # at risk of censoring at c: start < c <= stop, less the exits at c
-    censor_times, c_events = np.unique(stop[censored], return_counts=True)
-    sorted_start, sorted_stop = np.sort(start), np.sort(stop)
-    exits = np.sort(stop[~censored])
-    c_at_risk = (
-        np.searchsorted(sorted_start, censor_times, side="left")
-        - np.searchsorted(sorted_stop, censor_times, side="left")
-        - (np.searchsorted(exits, censor_times, side="right") - np.searchsorted(exits, censor_times, side="left"))
-    )
-    g_surv = np.cumprod(1 - c_events / c_at_risk)
-
-    delayed = bool(np.any(start > stop.min())) if entry is not None else False
-    if delayed:
-        # reverse-time Kaplan–Meier of entry: prob(entered by t) at each entry time
-        entry_times, e_events = np.unique(start, return_counts=True)
-        e_at_risk = np.searchsorted(sorted_start, entry_times, side="right") - np.searchsorted(
-            sorted_stop, entry_times, side="right"
-        )  # start <= s < stop
-        factors = 1 - e_events / e_at_risk
-        entered = np.append(np.cumprod(factors[::-1])[::-1][1:], 1.0)  # product over later entry times
-        cuts = np.union1d(entry_times, censor_times)
-        i_entry = np.searchsorted(entry_times, cuts, side="right") - 1
-        i_censor = np.searchsorted(censor_times, cuts, side="right")
-        cut_prob = entered[i_entry] * np.concatenate([[1.0], g_surv])[i_censor]
-    else:
-        cuts = censor_times
-        cut_prob = g_surv
-    cut_end = np.append(cuts, stop.max())  # interval j ends at cut_end[j]
-    cut_weight = np.concatenate([[1.0], cut_prob])  # and has probability cut_weight[j]
+    cut_end, cut_weight = _finegray_weight_steps(stop, start, censored, delayed=entry is not None)
     event_times = np.unique(stop[interest])
     keep = np.zeros(len(cut_end), dtype=bool)
     keep[0] = True
@@ -211,6 +222,7 @@ def fine_gray(
     variance: str = "robust",
     ties: str = "breslow",
     max_rows: int | None = None,
+    algorithm: str = "auto",
 ) -> FineGrayFit:
     """Fine–Gray subdistribution-hazard regression for ``cause_of_interest``.
 
@@ -221,21 +233,44 @@ def fine_gray(
     no delayed entry and no censoring falls on an exit time (at such ties crr
     keeps the exit in the censoring risk set, finegray does not, so the two
     censoring curves differ slightly). ``ties="efron"`` matches coxph's default.
-    ``max_rows`` bounds the expansion (see :func:`finegray_expand`).
+
+    ``algorithm``: ``"scan"`` fits without building the expansion
+    (:mod:`evaluation.survival.finegray_scan`; Breslow ties only; O(n log n)
+    sort, O(n p^2) per Newton step, O(n p) memory); ``"expand"`` builds the
+    finegray rows and fits them with :func:`~evaluation.survival.cox.cox_ph`
+    (the oracle; ``max_rows`` bounds it, see :func:`finegray_expand`);
+    ``"auto"`` scans whenever it can (``variance="crr"``, or Breslow ties) and
+    expands only for Efron ties. ``max_rows`` does not apply to the scan.
     """
     covariates = list(covariates)
     data = df.reset_index(drop=True)
     x = data[covariates].to_numpy(dtype=float)
     n = len(data)
     events = int(((data[cause] == cause_of_interest).to_numpy() & ~is_censored(data[cause])).sum())
+    if algorithm not in ("auto", "scan", "expand"):
+        raise ValueError("algorithm must be 'auto', 'scan' or 'expand'")
     if variance == "crr":
         if entry is not None or cluster is not None or weights is not None:
             raise ValueError("variance='crr' is for right-censored, unclustered, unweighted data")
+        if algorithm == "expand":
+            raise ValueError("variance='crr' is fitted by the scan (algorithm 'auto' or 'scan')")
         coef, info, var = _crr(data[duration].to_numpy(dtype=float), data[cause], cause_of_interest, x)
         method = "Fine-Gray (cmprsk::crr estimating equations and sandwich SE)"
         return FineGrayFit(cause_of_interest, tuple(covariates), coef, var, method, n, events, np.linalg.inv(info))
     if variance != "robust":
         raise ValueError("variance must be 'crr' or 'robust'")
+    if ties not in ("breslow", "efron"):
+        raise ValueError("ties must be 'breslow' or 'efron'")
+    if algorithm == "scan" and ties != "breslow":
+        raise ValueError("the scan fits Breslow ties only; use algorithm='expand' for Efron ties")
+    scan = algorithm == "scan" or (algorithm == "auto" and ties == "breslow")
+    where = f"clustered by {cluster or 'child'}" + (", delayed entry" if entry else "")
+    if scan:
+        coef, var_robust, var_naive = _finegray_scan(data, duration, cause, cause_of_interest, covariates,
+                                                     entry, cluster, weights)
+        method = (f"Fine-Gray (finegray-weighted Cox by a scan over sorted times, breslow ties, robust SE "
+                  f"{where})")
+        return FineGrayFit(cause_of_interest, tuple(covariates), coef, var_robust, method, n, events, var_naive)
     needed = list(dict.fromkeys([c for c in (duration, cause, entry, cluster, weights) if c] + covariates))
     expanded = finegray_expand(data[needed], duration, cause, cause_of_interest, entry=entry,
                                max_rows=max_rows)
@@ -244,11 +279,58 @@ def fine_gray(
         expanded, "fgstop", "fgstatus", covariates, entry="fgstart", cluster=cluster or "fgrow",
         weights="_fg_weight", ties=ties, robust=True,
     )
-    method = (
-        f"Fine-Gray (finegray expansion, weighted Cox, {ties} ties, robust SE clustered by "
-        f"{cluster or 'child'}" + (", delayed entry" if entry else "") + ")"
-    )
+    method = f"Fine-Gray (finegray expansion, weighted Cox, {ties} ties, robust SE {where})"
     return FineGrayFit(cause_of_interest, tuple(covariates), fit.coef, fit.var_robust, method, n, events, fit.var_naive)
+
+
+def _finegray_scan(data, duration, cause, cause_of_interest, covariates, entry, cluster, weights):
+    """The weighted Cox fit of the finegray expansion (Breslow ties, cluster-robust
+    sandwich), computed from one row per child: coef, robust var, naive var."""
+    stop = data[duration].to_numpy(dtype=float)
+    n = len(stop)
+    start = data[entry].to_numpy(dtype=float) if entry is not None else None
+    if start is not None and np.any(start >= stop):
+        raise ValueError("every row needs entry < duration")
+    censored = is_censored(data[cause])
+    interest = (data[cause] == cause_of_interest).to_numpy() & ~censored
+    if not interest.any():
+        raise ValueError(f"no exits by {cause_of_interest!r}")
+    status = np.where(censored, 0, np.where(interest, 1, 2))
+    cut_end, cut_weight = _finegray_weight_steps(stop, start if start is not None else np.full(n, -np.inf),
+                                                 censored, delayed=start is not None)
+    w_grid = cut_weight[np.searchsorted(cut_end, np.unique(stop), side="left")]
+    case_weight = data[weights].to_numpy(dtype=float) if weights is not None else None
+    if case_weight is not None and np.any(case_weight <= 0):
+        raise ValueError("case weights must be positive")
+
+    x_all = data[covariates].to_numpy(dtype=float)
+    keep, dropped = _usable_columns(x_all, covariates)
+    x = x_all[:, keep]
+    x = x - x.mean(axis=0)
+    fit = scan_fit(stop, status, x, w_grid, start=start, case_weight=case_weight)
+    p = x.shape[1]
+    var = np.linalg.pinv(fit.information) if p else np.empty((0, 0))
+    coef_kept = fit.beta.copy()
+    if p:
+        step = var @ fit.score
+        infinite = (~np.isfinite(coef_kept)) | (np.abs(step) > TOLER_INF * (1 + np.abs(coef_kept))) \
+            | (np.abs(coef_kept) > 50) | (not fit.converged)
+        coef_kept[infinite] = np.nan
+    groups = np.arange(n) if cluster is None else pd.factorize(data[cluster], sort=True)[0]
+    summed = np.zeros((groups.max() + 1 if n else 0, p))
+    for j in range(p):
+        summed[:, j] = np.bincount(groups, fit.residuals[:, j], minlength=summed.shape[0])
+    dfbeta = summed @ var
+    var_rob = dfbeta.T @ dfbeta
+
+    p_all = len(covariates)
+    coef = np.full(p_all, np.nan)
+    coef[keep] = coef_kept
+    full_rob = np.full((p_all, p_all), np.nan)
+    full_naive = np.full((p_all, p_all), np.nan)
+    full_rob[np.ix_(keep, keep)] = var_rob
+    full_naive[np.ix_(keep, keep)] = var
+    return coef, full_rob, full_naive
 
 
 def _crr(time: np.ndarray, cause: pd.Series, cause_of_interest, x: np.ndarray):
@@ -258,11 +340,14 @@ def _crr(time: np.ndarray, cause: pd.Series, cause_of_interest, x: np.ndarray):
     (T_i >= s); G(s-)/G(T_i-) after leaving by a competing route; 0 after
     censoring. G is the Kaplan–Meier curve of the censoring times. The
     variance is H^-1 (sum_i (eta_i + psi_i)(eta_i + psi_i)') H^-1, where eta_i is
-    the score residual and psi_i the term for the estimated G. Memory is
-    O(n × distinct failure times).
+    the score residual and psi_i the term for the estimated G. The fit and eta
+    come from the scan of :mod:`evaluation.survival.finegray_scan` (W = G(s-));
+    psi is a few running sums: O(n p) memory.
     """
     censored = is_censored(cause)
     status = np.where(censored, 0, np.where((cause == cause_of_interest).to_numpy(), 1, 2))
+    if not (status == 1).any():
+        raise ValueError(f"no exits by {cause_of_interest!r}")
     order = np.argsort(time, kind="stable")
     time, status, x = time[order], status[order], x[order]
     n, p = x.shape
@@ -276,54 +361,14 @@ def _crr(time: np.ndarray, cause: pd.Series, cause_of_interest, x: np.ndarray):
     g_before = np.concatenate([[1.0], g_after[:-1]])
     g_minus = g_before[inverse]  # G(T_i-)
 
-    fail_times, fail_count = np.unique(time[status == 1], return_counts=True)
-    g_fail = g_before[np.searchsorted(uniq, fail_times)]  # G(s-)
-    still_open = time[:, None] >= fail_times[None, :]
-    after_competing = (status == 2)[:, None] & (time[:, None] < fail_times[None, :])
-    w = np.where(still_open, 1.0, 0.0) + np.where(after_competing, g_fail[None, :] / g_minus[:, None], 0.0)
-    is_fail = status == 1
-
-    xx = (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
-
-    def sums(beta):
-        r = np.exp(x @ beta)
-        s0 = w.T @ r
-        s1 = w.T @ (r[:, None] * x)
-        s2 = (w.T @ (r[:, None] * xx)).reshape(-1, p, p)
-        return r, s0, s1, s2
-
-    def objective(beta):
-        r, s0, s1, s2 = sums(beta)
-        loglik = np.sum(x[is_fail] @ beta) - np.sum(fail_count * np.log(s0))
-        xbar = s1 / s0[:, None]
-        score = x[is_fail].sum(axis=0) - (fail_count[:, None] * xbar).sum(axis=0)
-        info = np.einsum("d,djk->jk", fail_count / s0, s2) - np.einsum("d,dj,dk->jk", fail_count, xbar, xbar)
-        return loglik, score, info, r, s0, xbar
-
-    beta = np.zeros(p)
-    loglik, score, info, r, s0, xbar = objective(beta)
-    for _ in range(50):
-        step = np.linalg.solve(info, score)
-        new = objective(beta + step)
-        halvings = 0
-        while new[0] < loglik - 1e-12 and halvings < 30:
-            step /= 2
-            new = objective(beta + step)
-            halvings += 1
-        beta = beta + step
-        change = new[0] - loglik
-        loglik, score, info, r, s0, xbar = new
-        if abs(change) < 1e-12 * max(1.0, abs(loglik)) and np.max(np.abs(step)) < 1e-9:
-            break
-    else:
+    fit = scan_fit(time, status, x, g_before)
+    if not fit.converged:
         raise RuntimeError("Fine-Gray fit did not converge")
-
-    # eta: score residuals
-    hazard = fail_count / s0
-    m = w * hazard[None, :]
-    fail_index = np.searchsorted(fail_times, time)
-    eta = -r[:, None] * (x * m.sum(axis=1)[:, None] - m @ xbar)
-    eta[is_fail] += x[is_fail] - xbar[fail_index[is_fail]]
+    beta, info, r, eta = fit.beta, fit.information, fit.r, fit.residuals
+    fail_at = fit.d > 0
+    fail_times, fail_count = uniq[fail_at], fit.d[fail_at]
+    s0, xbar = fit.s0[fail_at], fit.xbar[fail_at]
+    g_fail = g_before[fail_at]  # G(s-)
 
     # psi: influence of the estimated censoring distribution
     competing = status == 2
