@@ -80,15 +80,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
+from evaluation.analysis.competing_exits import from_route_entry  # noqa: E402
 from evaluation.analysis.design import (  # noqa: E402
     CAUSE, DURATION, EVENT, FAMILY, FLAGS, cohort_term, entry_column, outcome_rows,
     strata_column, with_adjustment_terms, with_cohort_terms,
 )
-from evaluation.analysis.competing_exits import from_route_entry  # noqa: E402
 from evaluation.cohorts.analysis_dataset import LATE_ROUTES, analysis_dataset  # noqa: E402
-from evaluation.cohorts.config import StudyConfig  # noqa: E402
 from evaluation.ingest import ingest_local_authority  # noqa: E402
 from evaluation.pseudonymise import DEMO_KEY, load_key  # noqa: E402
+from evaluation.study import StudyConfig  # noqa: E402
 from evaluation.survival.cox import cox_ph  # noqa: E402
 from evaluation.survival.finegray import cause_specific_cox  # noqa: E402
 from evaluation.synthetic import generate_county  # noqa: E402

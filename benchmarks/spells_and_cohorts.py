@@ -36,16 +36,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from evaluation import tables as contract
 from evaluation.cohorts.analysis_dataset import analysis_dataset
 from evaluation.cohorts.cohorts import index_episodes
-from evaluation.cohorts.risk_factors import risk_factors
-from evaluation.cohorts.config import COHORTS, StudyConfig
 from evaluation.cohorts.flow import cohort_flow
+from evaluation.cohorts.risk_factors import risk_factors
 from evaluation.ingest import ingest_local_authority
 from evaluation.pseudonymise import DEMO_KEY, load_key
 from evaluation.spells import care_periods, cin_plan_spells, need_spells, protection_spells
+from evaluation.study import COHORTS, StudyConfig
 from evaluation.synthetic import generate_county
-from evaluation import tables as contract
 
 STEPS = {
     "need_spells": need_spells,

@@ -49,9 +49,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.cohorts import StudyConfig, index_episodes
+from evaluation.cohorts import index_episodes
 from evaluation.spells import care_periods, cin_plan_spells, need_spells, protection_spells
 from evaluation.spells.censoring import censoring_limits
+from evaluation.study import StudyConfig
 
 KEYS = ["la_code", "child_id"]
 #: States from lowest to highest precedence; the position is the precedence level.

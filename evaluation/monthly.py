@@ -36,10 +36,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.cohorts import StudyConfig
 from evaluation.spells import (care_periods, cin_plan_spells, need_spells, observation_windows,
                                protection_spells)
 from evaluation.spells.censoring import window_columns
+from evaluation.study import StudyConfig
 
 FLOWS: tuple[str, ...] = ("referrals", "cin_plan_starts", "cp_plan_starts", "care_entries")
 STOCKS: tuple[str, ...] = ("on_cp_plan_month_end", "in_care_month_end")

@@ -8,7 +8,7 @@ import pytest
 
 from evaluation.analysis.competing_exits import CURVE_COLUMNS, TABLES, competing_results
 from evaluation.analysis.design import Adjustment, with_adjustment_terms, with_cohort_terms
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 from evaluation.results import RESULT_COLUMNS
 from evaluation.survival.competing import cif_table, cumulative_incidence, gray_test
 from evaluation.survival.finegray import cause_specific_cox, fine_gray

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from evaluation.cohorts.analysis_dataset import ANALYSIS_COLUMNS, OUTCOMES, analysis_dataset
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 from test_spells_builder import D, Timeline, pid
 
 CONFIG = StudyConfig()

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from evaluation.analysis.states import follow_up_to, state_results
-from evaluation.cohorts.config import StudyConfig
 from evaluation.results import RESULT_COLUMNS
+from evaluation.study import StudyConfig
 from evaluation.survival.multistate import expected_days_table, proportion_reaching_table
 
 CONFIG = StudyConfig()

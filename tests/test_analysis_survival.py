@@ -12,8 +12,8 @@ from evaluation.analysis.design import (
 from evaluation.analysis.survival_outcomes import CURVE_COLUMNS, PROPENSITY, TABLES, survival_results
 from evaluation.codes.groupings import COMBINATIONS
 from evaluation.cohorts.analysis_dataset import ANALYSIS_COLUMNS
-from evaluation.cohorts.config import StudyConfig
 from evaluation.results import RESULT_COLUMNS
+from evaluation.study import StudyConfig
 from evaluation.survival.cox import cox_ph
 from evaluation.survival.differential import differential_impact
 from evaluation.survival.kaplan_meier import kaplan_meier, kaplan_meier_by

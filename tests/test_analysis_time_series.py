@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from evaluation.analysis.time_series import family_of, lockdowns_for, time_series_results
-from evaluation.cohorts.config import StudyConfig
 from evaluation.results import RESULT_COLUMNS
+from evaluation.study import StudyConfig
 from evaluation.timeseries import segmented_regression
 
 CONFIG = StudyConfig()

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 
 from evaluation.cohorts.cohorts import child_eligibility, family_cohorts, index_episodes
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 from test_spells_builder import D, Timeline, combine, pid
 
 CONFIG = StudyConfig()

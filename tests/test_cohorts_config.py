@@ -8,7 +8,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from evaluation.cohorts.config import COHORTS, StudyConfig
+from evaluation.study import COHORTS, StudyConfig
 
 
 def test_defaults_are_the_documented_ones():

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from evaluation.cohorts.cohorts import index_episodes
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 from evaluation.cohorts.covariates import COVARIATES, age_bands, covariates, in_lockdown
 from test_spells_builder import Timeline, pid
 

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evaluation.cohorts.cohorts import EXCLUSIONS, family_cohorts
-from evaluation.cohorts.config import COHORTS, StudyConfig
+from evaluation.study import COHORTS, StudyConfig
 from evaluation.cohorts.flow import FLOW_COLUMNS, cohort_flow
 from test_spells_builder import Timeline
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from evaluation.codes.groupings import COMBINATIONS
 from evaluation.cohorts.cohorts import index_episodes
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 from evaluation.cohorts.risk_factors import risk_factors
 from test_spells_builder import Timeline, pid
 

@@ -13,7 +13,7 @@ import pytest
 
 from evaluation.cohorts.analysis_dataset import ANALYSIS_COLUMNS, OUTCOMES, analysis_dataset
 from evaluation.cohorts.cohorts import family_cohorts
-from evaluation.cohorts.config import COHORTS, StudyConfig
+from evaluation.study import COHORTS, StudyConfig
 from evaluation.cohorts.flow import cohort_flow
 from evaluation.ingest import ingest_local_authority
 from evaluation.pseudonymise import DEMO_KEY, load_key

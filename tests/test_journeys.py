@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 from evaluation.journeys import JOURNEY_COLUMNS, state_intervals
 from evaluation.survival import multistate as ms
 from test_spells_builder import D, Timeline, combine, pid

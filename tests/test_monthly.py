@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 from evaluation.monthly import MONTHLY_COLUMNS, SERIES, monthly_counts
 from evaluation.results import RESULT_COLUMNS
 from evaluation.timeseries import segmented_regression

@@ -12,7 +12,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from evaluation.cohorts import StudyConfig
+from evaluation.study import StudyConfig
 from evaluation.ingest import ingest_local_authority
 from evaluation.monthly import monthly_counts
 from evaluation.pseudonymise import load_key

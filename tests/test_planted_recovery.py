@@ -17,9 +17,9 @@ import pytest
 
 from evaluation.analysis.competing_exits import competing_results
 from evaluation.cohorts.analysis_dataset import analysis_dataset
-from evaluation.cohorts.config import StudyConfig
 from evaluation.ingest import ingest_local_authority
 from evaluation.pseudonymise import DEMO_KEY, load_key
+from evaluation.study import StudyConfig
 from evaluation.synthetic import generate_county
 from evaluation.synthetic.parameters import SyntheticParameters
 

@@ -19,7 +19,7 @@ import pytest
 from evaluation.analysis import competing_results, state_results, survival_results, time_series_results
 from evaluation.codes.groupings import COMBINATIONS
 from evaluation.cohorts.analysis_dataset import ANALYSIS_COLUMNS
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 from evaluation.disclosure import DisclosureConfig, released_numbers, sha256_of
 from evaluation.report import write_release
 from evaluation.report.assemble import release_tables, schema_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 from evaluation.spells import SPELL_COLUMNS, need_spells, observation_windows
 from test_spells_builder import D, Timeline, combine, pid
 

@@ -12,7 +12,7 @@
   stocks at go-live and at a placebo go-live.
 
 Each is a pure function of DataFrames and the
-:class:`~evaluation.cohorts.config.StudyConfig`, returning a dict of tables,
+:class:`~evaluation.study.StudyConfig`, returning a dict of tables,
 tidy (:mod:`evaluation.results`) except the internal curve and balance tables.
 This layer only orchestrates: the shared model conventions are in
 :mod:`evaluation.analysis.design`, the "not estimable" rows in

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.codes.groupings import COMBINATIONS
-from evaluation.cohorts.config import COHORTS
+from evaluation.study import COHORTS
 
 REFERENCE = "pre_fsp"
 #: (comparison, reference) pairs reported for every model, in report order.

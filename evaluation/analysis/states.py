@@ -29,7 +29,7 @@ from typing import Sequence
 import pandas as pd
 
 from evaluation.analysis.guard import attempt, concat, not_estimable
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 from evaluation.survival.multistate import expected_days_table, proportion_reaching_table
 
 TABLES: tuple[str, ...] = ("expected_days", "proportion_reaching")

@@ -34,8 +34,8 @@ from typing import Sequence
 import pandas as pd
 
 from evaluation.analysis.guard import attempt, concat, not_estimable
-from evaluation.cohorts.config import StudyConfig
 from evaluation.monthly import STOCKS
+from evaluation.study import StudyConfig
 from evaluation.timeseries import segmented_regression
 
 TABLES: tuple[str, ...] = ("segmented", "placebo")

@@ -1,31 +1,26 @@
 """Family cohorts, risk-factor combinations, covariates and the analysis dataset.
 
-Every rule is a field of :class:`~evaluation.cohorts.config.StudyConfig`.
-The public functions are imported lazily (``evaluation.spells`` imports the
-configuration from here, so eager imports would be circular).
+Every rule is a field of :class:`~evaluation.study.StudyConfig` (re-exported
+here with ``COHORTS`` for convenience).
 """
 
-from __future__ import annotations
+from evaluation.cohorts.analysis_dataset import ANALYSIS_COLUMNS, OUTCOMES, analysis_dataset
+from evaluation.cohorts.cohorts import child_eligibility, family_cohorts, index_episodes
+from evaluation.cohorts.covariates import covariates
+from evaluation.cohorts.flow import cohort_flow
+from evaluation.cohorts.risk_factors import risk_factors
+from evaluation.study import COHORTS, StudyConfig
 
-import importlib
-
-_EXPORTS = {
-    "StudyConfig": "evaluation.cohorts.config",
-    "COHORTS": "evaluation.cohorts.config",
-    "child_eligibility": "evaluation.cohorts.cohorts",
-    "index_episodes": "evaluation.cohorts.cohorts",
-    "family_cohorts": "evaluation.cohorts.cohorts",
-    "risk_factors": "evaluation.cohorts.risk_factors",
-    "covariates": "evaluation.cohorts.covariates",
-    "analysis_dataset": "evaluation.cohorts.analysis_dataset",
-    "OUTCOMES": "evaluation.cohorts.analysis_dataset",
-    "ANALYSIS_COLUMNS": "evaluation.cohorts.analysis_dataset",
-    "cohort_flow": "evaluation.cohorts.flow",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'evaluation.cohorts' has no attribute {name!r}")
+__all__ = [
+    "ANALYSIS_COLUMNS",
+    "COHORTS",
+    "OUTCOMES",
+    "StudyConfig",
+    "analysis_dataset",
+    "child_eligibility",
+    "cohort_flow",
+    "covariates",
+    "family_cohorts",
+    "index_episodes",
+    "risk_factors",
+]

@@ -44,7 +44,6 @@ import numpy as np
 import pandas as pd
 
 from evaluation.cohorts.cohorts import index_episodes as build_index
-from evaluation.cohorts.config import StudyConfig
 from evaluation.cohorts.covariates import COVARIATES, covariates
 from evaluation.cohorts.risk_factors import FLAGS, risk_factors
 from evaluation.spells.care import care_periods, raw_care_periods
@@ -52,6 +51,7 @@ from evaluation.spells.censoring import censoring_limits, observation_windows, p
 from evaluation.spells.cin_plans import cin_plan_spells
 from evaluation.spells.need import need_spells
 from evaluation.spells.protection import protection_spells
+from evaluation.study import StudyConfig
 
 KEYS = ["la_code", "child_id"]
 #: Outcome -> the exit routes that can be told apart only from ``route_entry`` on.

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from evaluation.cohorts.config import StudyConfig
 from evaluation.spells.censoring import family_links, observation_windows
+from evaluation.study import StudyConfig
 
 KEYS = ["la_code", "child_id"]
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from evaluation.codes.groupings import ETHNIC_MAJOR_GROUPS, REFERRAL_SOURCE_GROUPS
 from evaluation.cohorts.cohorts import age_in_years, family_sizes
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 
 KEYS = ["la_code", "child_id"]
 COVARIATES: tuple[str, ...] = ("age_band", "sex", "ethnic_group", "family_size", "prior_cin_episodes",

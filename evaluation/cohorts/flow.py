@@ -16,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from evaluation.cohorts.cohorts import EXCLUSIONS, child_eligibility
-from evaluation.cohorts.config import COHORTS, StudyConfig
+from evaluation.study import COHORTS, StudyConfig
 
 FLOW_COLUMNS: tuple[str, ...] = ("step", "stage", "reason", "description", "cohort", "families",
                                  "children")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import pandas as pd
 
 from evaluation.codes.groupings import DOMESTIC_ABUSE_BROAD, RISK_FACTOR_CODES, combination_label
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 
 FLAGS: tuple[str, ...] = ("domestic_abuse", "mental_health", "substance_misuse")
 KEYS = ["la_code", "child_id"]

@@ -35,6 +35,7 @@ from evaluation.disclosure import (
 from evaluation.disclosure.models import NOTE_COLUMN
 from evaluation.report.history import estimates_by_extract, headline_estimates
 from evaluation.results import RESULT_COLUMNS
+from evaluation.study import StudyConfig
 
 COHORT_ORDER: tuple[str, ...] = ("pre_fsp", "transition", "post_fsp")
 #: Released curves: one grid time every quarter (91 days).
@@ -519,15 +520,13 @@ def release_tables(
     the analysis dataset (for the cohort characteristics and the balance
     denominators); ``monthly`` the monthly counts (for the figure's series) or
     None; ``validation`` the validation summary (counts only); ``study`` the
-    :class:`~evaluation.cohorts.config.StudyConfig` (go-live and lockdowns of
+    :class:`~evaluation.study.StudyConfig` (go-live and lockdowns of
     the fitted segments; default the study's defaults). With ``extract_date``
     (the data's latest reference date) the released headline hazard ratios are
     dated and put with ``earlier_headlines`` (those of earlier releases, oldest
     first) into ``estimates_by_extract`` (:mod:`evaluation.report.history`).
     """
     if study is None:
-        from evaluation.cohorts.config import StudyConfig
-
         study = StudyConfig()
     out: dict[str, pd.DataFrame] = {}
     flow = release_flow(cohort_flow, config=config)

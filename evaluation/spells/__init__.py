@@ -1,7 +1,7 @@
 """Spells: need (CIN episodes), CIN plans, protection (CP plans) and periods of care.
 
 Each builder is a pure function of the pseudonymised tables and a
-:class:`~evaluation.cohorts.config.StudyConfig`, returning one row per spell
+:class:`~evaluation.study.StudyConfig`, returning one row per spell
 with the columns of :data:`evaluation.spells.censoring.SPELL_COLUMNS`.
 """
 

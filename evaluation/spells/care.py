@@ -30,8 +30,8 @@ from __future__ import annotations
 import pandas as pd
 
 from evaluation.codes.groupings import CARE_EXIT_GROUPS, NOT_CARE_LEGAL_STATUSES
-from evaluation.cohorts.config import StudyConfig
 from evaluation.spells.censoring import FollowUp, finish_spells
+from evaluation.study import StudyConfig
 
 
 def raw_care_periods(care_episodes: pd.DataFrame) -> pd.DataFrame:

@@ -51,7 +51,7 @@ import pandas as pd
 
 from evaluation.codes.cin import CIN_YEARS, cin_schema_path
 from evaluation.codes.groupings import CIN_CENSORING_CLOSURES
-from evaluation.cohorts.config import StudyConfig
+from evaluation.study import StudyConfig
 
 #: Columns of every spell table, in order.
 SPELL_COLUMNS: tuple[str, ...] = (

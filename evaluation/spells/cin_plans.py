@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from evaluation.cohorts.config import StudyConfig
 from evaluation.spells.censoring import FollowUp, finish_spells, merge_overlapping
 from evaluation.spells.plan_exits import classify_plan_exits, plan_rows
+from evaluation.study import StudyConfig
 
 
 def cin_plan_spells(tables: dict[str, pd.DataFrame], config: StudyConfig,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import pandas as pd
 
 from evaluation.codes.groupings import CIN_CENSORING_CLOSURES
-from evaluation.cohorts.config import StudyConfig
 from evaluation.spells.censoring import FollowUp, finish_spells
+from evaluation.study import StudyConfig
 
 
 def need_spells(tables: dict[str, pd.DataFrame], config: StudyConfig,

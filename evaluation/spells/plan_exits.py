@@ -26,9 +26,9 @@ from __future__ import annotations
 import pandas as pd
 
 from evaluation.codes.groupings import CIN_CENSORING_CLOSURES
-from evaluation.cohorts.config import StudyConfig
 from evaluation.spells.care import raw_care_periods
 from evaluation.spells.censoring import any_within, observation_windows
+from evaluation.study import StudyConfig
 
 KEYS = ["la_code", "child_id"]
 

@@ -1,0 +1,110 @@
+"""The study's rules as one frozen, documented configuration.
+
+Every date and window that decides what an estimate means lives here, so
+that a sensitivity analysis is a different ``StudyConfig``, never an edit.
+
+A leaf module: it imports nothing from this project's packages, so spells,
+cohorts, analyses and the Dagster launchpad (``assets/study.py``, whose
+settings are generated from these fields) can all import it. Each field's
+``#:`` comment is its documentation and the launchpad's description.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+COHORTS: tuple[str, ...] = ("pre_fsp", "transition", "post_fsp")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Dates, windows and definitions of the evaluation (defaults: Oxfordshire FSP)."""
+
+    #: first day a family can enter (start of the pre-FSP cohort)
+    pre_fsp_start: dt.date = dt.date(2018, 4, 1)
+    #: first day of the transition cohort (first national Covid lockdown)
+    transition_start: dt.date = dt.date(2020, 3, 23)
+    #: first day of the post-FSP cohort (programme go-live)
+    go_live: dt.date = dt.date(2020, 11, 1)
+    #: last day a family can enter and last day of follow-up; None = each LA's extract reference date
+    study_end: dt.date | None = None
+    #: assessments authorised up to time zero + this many days give the risk factors
+    factor_grace_days: int = 45
+    #: a period of care starting up to this many days after a plan ends is an escalation into care
+    escalation_window_days: int = 7
+    #: a CIN plan / closure up to this many days after a plan ends makes a step-down / closure exit
+    exit_window_days: int = 7
+    #: follow-up after the index episode's closure for the re-referral outcome
+    re_referral_days: int = 365
+    #: "3B" (parent/carer is the subject) or "broad" (3A, 3B or 3C)
+    domestic_abuse_definition: str = "3B"
+    #: "child": each child's own index assessments; "family": the union over the
+    #: children referred on the family's index date, shared by all its children
+    risk_factor_unit: str = "child"
+    #: factors of an assessment without an authorisation date: "start_date" (dated by its
+    #: start) or "exclude" (ignored)
+    unauthorised_assessments: str = "start_date"
+    #: inclusive age bands (years) at time zero
+    age_bands: tuple[tuple[int, int], ...] = ((0, 0), (1, 4), (5, 9), (10, 15), (16, 17))
+    #: inclusive Covid-19 lockdown periods in England
+    lockdown_periods: tuple[tuple[dt.date, dt.date], ...] = (
+        (dt.date(2020, 3, 23), dt.date(2020, 6, 30)),
+        (dt.date(2020, 11, 5), dt.date(2020, 12, 1)),
+        (dt.date(2021, 1, 5), dt.date(2021, 3, 8)),
+    )
+    #: follow-up stops at this birthday (dated from the first of the birth month)
+    censor_at_age: int = 18
+    #: drop children with any quarantined record (their spells may be incomplete)
+    exclude_quarantined: bool = True
+    #: sensitivity: follow-up of the families that entered before go-live (pre-FSP and
+    #: transition cohorts) stops at go-live, since their work from then on is under FSP; a spell
+    #: (or re-referral window) starting on or after go-live is then not theirs to count
+    censor_earlier_cohorts_at_go_live: bool = False
+    #: length given to a spell observed to start and end on the same day (days), so
+    #: that every at-risk interval (entry, duration] is non-empty
+    same_day_days: float = 0.5
+
+    def __post_init__(self):
+        if not self.pre_fsp_start < self.transition_start <= self.go_live:
+            raise ValueError("need pre_fsp_start < transition_start <= go_live")
+        if self.study_end is not None and self.study_end < self.go_live:
+            raise ValueError("study_end must not be before go_live")
+        if self.domestic_abuse_definition not in ("3B", "broad"):
+            raise ValueError("domestic_abuse_definition must be '3B' or 'broad'")
+        if self.risk_factor_unit not in ("child", "family"):
+            raise ValueError("risk_factor_unit must be 'child' or 'family'")
+        if self.unauthorised_assessments not in ("start_date", "exclude"):
+            raise ValueError("unauthorised_assessments must be 'start_date' or 'exclude'")
+        for name in ("factor_grace_days", "escalation_window_days", "exit_window_days",
+                     "re_referral_days"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if not 0 < self.same_day_days < 1:
+            raise ValueError("same_day_days must be between 0 and 1")
+        previous = -1
+        for low, high in self.age_bands:
+            if low != previous + 1 or high < low:
+                raise ValueError("age_bands must be contiguous inclusive (low, high) pairs from 0")
+            previous = high
+        if previous < self.censor_at_age - 1:
+            raise ValueError("age_bands must cover every age below censor_at_age")
+        for start, end in self.lockdown_periods:
+            if end < start:
+                raise ValueError("a lockdown period ends before it starts")
+
+    @property
+    def age_band_labels(self) -> tuple[str, ...]:
+        """Labels of the age bands: "0", "1-4", ..."""
+        return tuple(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.age_bands)
+
+    def cohort_of(self, dates: pd.Series) -> pd.Series:
+        """Cohort name of each date ("pre_fsp" / "transition" / "post_fsp"; <NA> before the study)."""
+        dates = pd.to_datetime(dates)
+        out = pd.Series(pd.NA, index=dates.index, dtype="string")
+        out[dates >= pd.Timestamp(self.pre_fsp_start)] = "pre_fsp"
+        out[dates >= pd.Timestamp(self.transition_start)] = "transition"
+        out[dates >= pd.Timestamp(self.go_live)] = "post_fsp"
+        return out
