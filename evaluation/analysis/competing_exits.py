@@ -24,9 +24,11 @@ on those outcomes of the analysis dataset (``cause`` is the exit route,
                        (``cause_specific_cox_unadjusted``) and adjusted
                        (``cause_specific_cox_adjusted``); ``combination`` is "all", the route
                        is in ``method`` and in ``term`` rows as ``<route>: <term>``
-``fine_gray``          Fine–Gray subdistribution HR per route (finegray expansion, robust SE
-                       clustered by family), adjusted (``fine_gray_adjusted``; local
-                       authorities as indicators, the fit has no strata), same layout
+``fine_gray``          Fine–Gray subdistribution HR per route (the finegray-weighted Cox model,
+                       Breslow ties, fitted by a scan over sorted times without building the
+                       expansion, so at any size; robust SE clustered by family), adjusted
+                       (``fine_gray_adjusted``; local authorities as indicators, the fit has no
+                       strata), same layout
 =====================  =====================================================================
 
 A CP plan's step-down, and so its "other" exit, can be told apart only once CIN plan
@@ -68,11 +70,9 @@ TABLES: tuple[str, ...] = ("cif", "cif_curves", "gray_test", "cause_specific_cox
 CURVE_COLUMNS: tuple[str, ...] = ("outcome", "cohort", "time", "n_risk", "n_censor")
 #: A Fine–Gray log HR beyond this (HR above ~22000) is a diverging fit, not an estimate.
 DIVERGED_LOG_HR = 10.0
-#: Largest finegray expansion fitted. It grows as competing exits × event days, and fitting
-#: takes about 3.5 kB a row (measured: 4.0 million rows peaked at 14 GB), so this keeps a fit
-#: near 5 GB. A pooled analysis of many councils exceeds it: its Fine–Gray rows then say so and
-#: the cause-specific models and cumulative incidence stand.
-FINEGRAY_MAX_ROWS = 1_500_000
+# Fine–Gray is fitted by the scan of evaluation.survival.finegray_scan: O(n) memory, no
+# finegray expansion (which grew as competing exits × event days and used to be capped at
+# 1.5M rows here); benchmarks/finegray_scale.py fits 1M children in seconds.
 
 
 def competing_results(
@@ -240,7 +240,7 @@ def _fine_gray(df, outcome, cause) -> pd.DataFrame:
 
     def fit():
         result = fine_gray(design, DURATION, CAUSE, cause, list(cohort_terms) + extra, entry=entry_column(df),
-                           cluster=FAMILY, max_rows=FINEGRAY_MAX_ROWS)
+                           cluster=FAMILY, algorithm="scan")
         table = result.tidy(outcome)
         table["analysis"] = analysis
         log_hr = np.log(table["estimate"])

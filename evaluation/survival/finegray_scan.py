@@ -142,9 +142,14 @@ def scan_fit(
     ``x`` should be centred. Returns the maximiser, its information and the
     weighted score residuals (the per-child terms of the robust sandwich).
     """
-    status = np.asarray(status)
-    x = np.asarray(x, dtype=float)
-    scan = _Scan(np.asarray(stop, dtype=float), status, start, w_grid, case_weight)
+    # a diverging coefficient (monotone likelihood) overflows exp(); step halving handles it
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _newton(np.asarray(stop, dtype=float), np.asarray(status), np.asarray(x, dtype=float), w_grid,
+                       start, case_weight)
+
+
+def _newton(stop, status, x, w_grid, start, case_weight) -> ScanFit:
+    scan = _Scan(stop, status, start, w_grid, case_weight)
     p = x.shape[1]
     beta = np.zeros(p)
     cur = scan.derivatives(beta, x)
