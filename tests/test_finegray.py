@@ -274,3 +274,28 @@ def test_scan_fits_what_the_expansion_could_not():
     crr = fine_gray(df, "duration", "cause", "a", ["x1", "x2"], variance="crr")
     assert np.isfinite(fit.coef).all() and np.isfinite(fit.se).all() and np.isfinite(crr.se).all()
     assert np.max(np.abs(fit.coef)) < 0.1  # no effect simulated
+
+
+SCAN_FITS = {
+    "crr": dict(variance="crr"),
+    "plain_id": {},
+    "plain_family": dict(cluster="family"),
+    "entry_family": dict(entry="entry", cluster="family"),
+    "entry_family_weighted": dict(entry="entry", cluster="family", weights="case_weight"),
+}
+
+
+@pytest.mark.parametrize("cause", ["a", "c"])
+@pytest.mark.parametrize("fit_name", list(SCAN_FITS))
+def test_scan_matches_r_on_the_larger_tied_data(cause, fit_name):
+    # tests/reference/competing/make_scan_reference.R: cmprsk::crr, and survival::finegray +
+    # coxph(weights = fgwt, cluster, ties = "breslow") with delayed entry and case weights
+    reference = json.loads((REFERENCE / "scan_reference.json").read_text())
+    data = pd.read_csv(REFERENCE / "scan_children.csv")
+    fit = fine_gray(data, "duration", "cause", cause, reference["covariates"], algorithm="scan",
+                    **SCAN_FITS[fit_name])
+    expected = reference[cause][fit_name]
+    np.testing.assert_allclose(fit.coef, expected["coef"], rtol=1e-6)
+    np.testing.assert_allclose(fit.se, expected["se"], rtol=1e-4)
+    if "naive_se" in expected:
+        np.testing.assert_allclose(np.sqrt(np.diag(fit.naive_var)), expected["naive_se"], rtol=1e-4)
