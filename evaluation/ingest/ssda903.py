@@ -244,6 +244,8 @@ def _episodes(frame: pd.DataFrame, year: int, key: PseudonymisationKey) -> pd.Da
     q.mark(out, v.text(out["decom"]).isna(), "DECOM", q.MISSING_KEY)
     v.check_dates(out, {"decom": "DECOM", "dec": "DEC"}, parser=v.uk_dates)
     v.check_order(out, "decom", "dec", "DEC")
+    # An episode with no DEC is open: a REC on it (X1, an exit) contradicts that.
+    q.mark(out, out["dec"].isna() & v.text(out["rec"]).notna(), "REC", q.REASON_WITHOUT_END)
     v.check_codes(out, {column: (field, ssda903_code_list(field, year))
                         for field, column in _EPISODE_COLUMNS.items()
                         if field not in ("CHILD", "DECOM", "DEC")})

@@ -216,3 +216,10 @@ def conflicting_birth_date_on_a_record_quarantined_for_its_code(folder: Path) ->
     """header.csv gives child 0012A born 10/02/2015 (the CIN census: 2015-02-09) on a row
     quarantined for its ETHNIC code: the conflict is still seen (issue #14)."""
     replace(folder, HEADER, "0012A,2,09/02/2015,MWBC", "0012A,2,10/02/2015,ZZZZ")
+
+
+@case(Quarantined((("care_episodes", EPISODES, 3, "REC", q.REASON_WITHOUT_END),)), parts=SSDA)
+def csv_open_episode_with_a_reason_for_ending(folder: Path) -> None:
+    """An episode with no DEC (open) whose REC says X1: the two fields contradict each other
+    (d2i's public fake return holds 87 such rows)."""
+    replace(folder, EPISODES, "0012346,03/03/2021,S,V2,N4,U3,PR1,,,", "0012346,03/03/2021,S,V2,N4,U3,PR1,,X1,")
