@@ -60,7 +60,9 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import special, stats
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
+from evaluation.errors import NotEstimable, estimable
 from evaluation.results import tidy
 
 #: The national Covid lockdowns in England (first and third); the second
@@ -142,7 +144,8 @@ def _theta_ml(y: np.ndarray, mu: np.ndarray, theta: float, tol: float = 1e-12, l
         step = score / info
         theta = theta + step
         if theta <= 0:
-            raise RuntimeError("negative binomial theta went negative; the data look under-dispersed")
+            raise NotEstimable("not fitted: the negative binomial model did not converge "
+                               "(the counts look under-dispersed)")
         if abs(step) < tol * max(1.0, theta):
             break
     return float(theta)
@@ -169,7 +172,7 @@ def fit_segmented(
         live = live - pd.DateOffset(months=placebo_shift_months)
     design = its_design(months, live, lockdowns, harmonics)
     if design["post"].nunique() < 2:
-        raise ValueError("no months on both sides of go-live")
+        raise NotEstimable("no months on both sides of go-live")
     empty = [c for c in design.columns if c.startswith("lockdown_") and not design[c].any()]
     design = design.drop(columns=empty)  # lockdowns outside the window of months
     y = data["count"].to_numpy(dtype=float)
@@ -178,19 +181,21 @@ def fit_segmented(
     hac = {"maxlags": lags, "kernel": "bartlett", "use_correction": True}
     x = design.to_numpy()
     theta = None
-    if family == "gaussian":
-        model = sm.GLM(y / exposure, x, family=sm.families.Gaussian())
-        result = model.fit(cov_type="HAC", cov_kwds=hac)
-    else:
-        offset = np.log(exposure)
-        poisson = sm.GLM(y, x, family=sm.families.Poisson(), offset=offset).fit(tol=1e-12)
-        if family == "poisson":
-            result = sm.GLM(y, x, family=sm.families.Poisson(), offset=offset).fit(
-                start_params=poisson.params, tol=1e-12, cov_type="HAC", cov_kwds=hac)
+    with estimable(PerfectSeparationError):  # a singular design or a failed fit: no estimate
+        if family == "gaussian":
+            model = sm.GLM(y / exposure, x, family=sm.families.Gaussian())
+            result = model.fit(cov_type="HAC", cov_kwds=hac)
         else:
-            result, theta = _fit_negative_binomial(y, x, offset, poisson, hac)
+            offset = np.log(exposure)
+            poisson = sm.GLM(y, x, family=sm.families.Poisson(), offset=offset).fit(tol=1e-12)
+            if family == "poisson":
+                result = sm.GLM(y, x, family=sm.families.Poisson(), offset=offset).fit(
+                    start_params=poisson.params, tol=1e-12, cov_type="HAC", cov_kwds=hac)
+            else:
+                result, theta = _fit_negative_binomial(y, x, offset, poisson, hac)
+        cov = np.asarray(result.cov_params())
     return SegmentedFit(
-        terms=tuple(design.columns), params=np.asarray(result.params), cov=np.asarray(result.cov_params()),
+        terms=tuple(design.columns), params=np.asarray(result.params), cov=cov,
         family=family, hac_lags=lags, n_months=len(y), total_count=float(y.sum()), theta=theta, go_live=live,
     )
 
@@ -214,7 +219,7 @@ def _fit_negative_binomial(y, x, offset, poisson, hac, tol: float = 1e-10, limit
     result = nb.fit(start_params=params, method="newton", optim_hessian="eim", tol=1e-13,
                     cov_type="HAC", cov_kwds=hac, disp=False)
     if np.max(np.abs(result.params - params)) > 1e-8:
-        raise RuntimeError("negative binomial refit moved away from the IRLS solution")
+        raise NotEstimable("not fitted: the negative binomial model did not converge")
     return result, float(theta)
 
 

@@ -55,7 +55,8 @@ from evaluation.analysis.design import (
 )
 from evaluation.analysis.guard import attempt, concat, not_estimable
 from evaluation.cohorts.analysis_dataset import LATE_ROUTES
-from evaluation.cohorts.config import COHORTS, StudyConfig
+from evaluation.errors import NotEstimable
+from evaluation.study import COHORTS, StudyConfig
 from evaluation.survival.competing import REPORT_DAYS, cause_labels, cif_table, cumulative_incidence, gray_test
 from evaluation.survival.finegray import cause_specific_cox, fine_gray
 
@@ -147,7 +148,7 @@ def _curves(df, outcome) -> pd.DataFrame:
     for cohort, part in df.groupby(COHORT, sort=True):
         try:
             fit = cumulative_incidence(part, DURATION, CAUSE, entry=entry, cluster=FAMILY, causes=labels)
-        except ValueError:
+        except NotEstimable:
             continue  # reported in the cif table
         frames.append(fit.steps.assign(outcome=outcome, cohort=cohort))
     if not frames:

@@ -1,19 +1,21 @@
-"""Sparse data must give a row that says why, never a crash.
+"""Sparse data must give a row that says why, never a crash; a bug must still crash.
 
 A tiny county, an outcome with a handful of events or a cohort with no
-children makes some estimators impossible. :func:`attempt` runs one estimator
-and, when it raises the errors estimators use for "cannot be estimated from
-these data" (``ValueError``, ``LinAlgError``, ``ZeroDivisionError``,
-``KeyError``, ``IndexError``, ``RuntimeError``), returns a tidy row with the
-identifying columns filled, every number NaN and the reason in ``method``.
-Programming errors (``TypeError``, ``AttributeError``, ...) still raise.
+children makes some estimators impossible. The estimators say so by raising
+:class:`~evaluation.errors.NotEstimable` (too few events, no variation, an
+empty group, a singular information matrix, a fit that did not converge; a
+library's ``LinAlgError`` or convergence failure is wrapped into it inside the
+estimator). :func:`attempt` runs one estimator and, for ``NotEstimable`` only,
+returns a tidy row with the identifying columns filled, every number NaN and
+the reason in ``method``. Every other error (``KeyError`` from a missing
+column, ``IndexError``, a library's ``ValueError``, ...) is a bug or bad input
+and raises, so it can never reach a released report as a small-numbers row.
 
 The reason is released, so it is always in our own plain words
 (:func:`released_reason`): a message raised by this project's code (which
-says what the data lack, e.g. "fewer than 10 events") is kept; a library's
-message (statsmodels' "first guess on the deviance function returned a nan",
-numpy's "Singular matrix") is replaced by a fixed phrase and kept only in the
-log.
+says what the data lack, e.g. "fewer than 10 events") is kept; anything else
+(a library's text, should one ever arrive) is replaced by a fixed phrase and
+kept only in the log.
 """
 
 from __future__ import annotations
@@ -26,16 +28,15 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from evaluation.errors import NOT_CONVERGED, SINGULAR, NotEstimable
 from evaluation.results import tidy
 
-#: Errors that mean "these data cannot support this estimate".
-SPARSE_DATA_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError, np.linalg.LinAlgError, ZeroDivisionError, KeyError, IndexError, RuntimeError)
+#: The only error that means "these data cannot support this estimate".
+SPARSE_DATA_ERRORS: tuple[type[BaseException], ...] = (NotEstimable,)
 
 NOT_ESTIMABLE = "not estimable"
-#: Released wording for failures whose message came from a library.
-NOT_CONVERGED = "not fitted: the model did not converge"
-SINGULAR = "not fitted: the model could not be solved (a covariate has no variation or duplicates another)"
+#: Released wording for failures whose message came from a library (NOT_CONVERGED and SINGULAR
+#: are the words :func:`evaluation.errors.estimable` gives them inside the estimators).
 TOO_FEW = "not estimable: too few children or events for this model"
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # evaluation/
@@ -82,10 +83,11 @@ def not_estimable(reason: str, **keys) -> pd.DataFrame:
 
 
 def attempt(estimate: Callable[[], pd.DataFrame], **keys) -> pd.DataFrame:
-    """``estimate()``, or a :func:`not_estimable` row naming the error when the data cannot support it."""
+    """``estimate()``, or a :func:`not_estimable` row naming the reason when it raises
+    :class:`~evaluation.errors.NotEstimable`; any other error raises."""
     try:
         return estimate()
-    except SPARSE_DATA_ERRORS as error:
+    except NotEstimable as error:
         return not_estimable(released_reason(error), **keys)
 
 

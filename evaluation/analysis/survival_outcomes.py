@@ -53,8 +53,9 @@ from evaluation.analysis.design import (
 )
 from evaluation.analysis.guard import attempt, concat, not_estimable, released_reason
 from evaluation.cohorts.analysis_dataset import OUTCOMES
-from evaluation.cohorts.config import COHORTS, StudyConfig
+from evaluation.errors import NotEstimable
 from evaluation.results import tidy
+from evaluation.study import COHORTS, StudyConfig
 from evaluation.survival.cox import cox_ph
 from evaluation.survival.differential import differential_impact
 from evaluation.survival.kaplan_meier import REPORT_DAYS, kaplan_meier, kaplan_meier_by
@@ -155,7 +156,7 @@ def _kaplan_meier(df, outcome, times, conf_type) -> tuple[pd.DataFrame, pd.DataF
     for cohort, part in df.groupby(COHORT, sort=True, observed=True):
         try:
             fit = kaplan_meier(part, DURATION, EVENT, entry=entry, cluster=FAMILY, conf_type=conf_type)
-        except ValueError:
+        except NotEstimable:
             continue  # the same failure is already reported in km_estimates
         curves.append(fit.table.assign(outcome=outcome, cohort=cohort)[list(CURVE_COLUMNS)])
     return concat([table, *_absent(df, outcome, "kaplan_meier")]), _stack(curves, CURVE_COLUMNS)
@@ -237,7 +238,7 @@ def _cox_models(df, outcome) -> tuple[pd.DataFrame, pd.DataFrame]:
         try:
             fit = cox_ph(design, DURATION, EVENT, terms, entry=entry, strata=strata, cluster=FAMILY,
                          ties="efron")
-        except ValueError as error:
+        except NotEstimable as error:
             models.append(not_estimable(released_reason(error), term=cohort_names[0],
                                         contrast=TERM_CONTRASTS[cohort_names[0]], **keys))
             continue
@@ -304,7 +305,7 @@ def _weighted(df, outcome, times, conf_type) -> tuple[pd.DataFrame, pd.DataFrame
     design, covariates = with_adjustment_terms(rows, event=np.ones(len(rows)), adjustment=PROPENSITY)
     try:
         weights = cohort_weights(design, COHORT, covariates, reference=REFERENCE, comparison="post_fsp")
-    except (ValueError, np.linalg.LinAlgError) as error:
+    except NotEstimable as error:
         reason = released_reason(error)
         full = reason.startswith(("not fitted:", "not estimable:"))
         return not_estimable(reason if full else f"propensity model: {reason}", **keys), None

@@ -33,6 +33,7 @@ from evaluation.disclosure import (
     DEFAULT, DisclosureConfig, release_flow, round_to_base, safe_curve, safe_model_results, suppress_counts,
 )
 from evaluation.disclosure.models import NOTE_COLUMN
+from evaluation.errors import NotEstimable
 from evaluation.report.history import estimates_by_extract, headline_estimates
 from evaluation.results import RESULT_COLUMNS
 from evaluation.study import StudyConfig
@@ -422,8 +423,8 @@ def _monthly_series(monthly: pd.DataFrame, study,
             linear = design[list(fit.terms)].to_numpy() @ fit.params
             exposure = part["exposure"].to_numpy(dtype=float) if "exposure" in part else np.ones(len(part))
             fitted = (linear * exposure) if fit.family == "gaussian" else np.exp(linear) * exposure
-        except (ValueError, np.linalg.LinAlgError, RuntimeError):
-            pass  # the effects table says why the series is not estimable
+        except NotEstimable:
+            pass  # the effects table says why the series is not estimable; any other error raises
         parts.append(pd.DataFrame({
             "month": part["month"], "la_code": str(la), "series": str(series),
             "count": released["count"].to_numpy()[: len(part)], "fitted": np.round(fitted, 1),

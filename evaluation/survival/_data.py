@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from evaluation.errors import NotEstimable
+
 
 @dataclass(frozen=True)
 class SurvivalData:
@@ -100,7 +102,7 @@ def survival_data(
     weights that are not positive.
     """
     if len(df) == 0:
-        raise ValueError("no rows: survival estimators need at least one subject")
+        raise NotEstimable("no rows: survival estimators need at least one subject")
     stop = _numeric(df, duration)
     if np.any(stop < 0):
         raise ValueError(f"column {duration!r} has {int(np.sum(stop < 0))} negative time(s)")

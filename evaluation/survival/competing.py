@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.errors import NotEstimable, estimable
 from evaluation.results import tidy
 
 #: Cause codes that mean "still in the spell when last seen".
@@ -364,6 +365,7 @@ def gray_test(
     return tidy(rows)
 
 
+@estimable()  # a singular matrix on these data: NotEstimable, in our words
 def gray_tests(
     df: pd.DataFrame,
     duration: str,
@@ -379,7 +381,7 @@ def gray_tests(
     group_index, group_levels = pd.factorize(data[group], sort=True)
     n_groups = len(group_levels)
     if n_groups < 2:
-        raise ValueError(f"{group} needs at least two groups")
+        raise NotEstimable(f"{group} needs at least two groups")
     stratum = pd.factorize(data[strata])[0] if strata is not None else np.zeros(len(data), dtype=int)
     results = []
     for label in cause_labels(data[cause]):

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.errors import NotEstimable, estimable
 from evaluation.results import tidy
 
 #: Convergence: relative change in log partial likelihood (R's ``eps`` is 1e-9;
@@ -518,7 +519,9 @@ def _newton_raphson(x, w, rs, efron, init=None):
         beta = beta + step
         cur = new
         small_step = np.max(np.abs(step) / (1 + np.abs(beta)), initial=0.0) < 1e-9
-        if abs(1 - prev_loglik / cur.loglik) <= EPS or small_step:
+        # a log partial likelihood of exactly 0 (every event alone at risk) settles when it stays 0
+        settled = prev_loglik == 0 if cur.loglik == 0 else abs(1 - prev_loglik / cur.loglik) <= EPS
+        if settled or small_step:
             converged = True
             break
     return beta, cur, null, iterations, converged
@@ -547,6 +550,7 @@ def _prepare(df, duration, event, covariates, entry, strata, cluster, weights):
     return stop, ev, start, w, x
 
 
+@estimable()  # a singular matrix on these data: NotEstimable, in our words
 def cox_ph(
     df: pd.DataFrame,
     duration: str,
@@ -571,7 +575,7 @@ def cox_ph(
     stop, ev, start, w, x_all = _prepare(df, duration, event, covariates, entry, strata, cluster, weights)
     n = len(df)
     if ev.sum() == 0:
-        raise ValueError("no events: a Cox model cannot be fitted")
+        raise NotEstimable("no events: a Cox model cannot be fitted")
     strata_codes = None if strata is None else _as_codes(df[strata])
     rs = RiskSets.build(stop, ev, start, strata_codes, w)
     efron = ties == "efron"
@@ -587,6 +591,14 @@ def cox_ph(
 
     beta, final, null, iterations, converged = _newton_raphson(x, w, rs, efron)
     var = np.linalg.pinv(final.information) if p else np.empty((0, 0))
+
+    # no information: the covariate never varies within the risk set of an event (e.g. every
+    # event alone at risk), so the likelihood does not depend on it and no SE exists
+    if p:
+        spread = final.information.diagonal()
+        scale = float(w @ ev) * np.maximum(x.var(axis=0), np.finfo(float).tiny)
+        for k in np.flatnonzero(~(spread > 1e-10 * scale)):
+            not_estimable[covariates[keep[k]]] = "no information: it never varies among those at risk at an event"
 
     # monotone likelihood: the Newton step is still large where the likelihood is flat
     if p:

@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from evaluation.errors import estimable
 from evaluation.results import tidy
 from evaluation.survival.cox import CoxResult, cox_ph
 
@@ -102,6 +103,7 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return multipletests(p, method="holm")[1]
 
 
+@estimable()  # a singular matrix on these data: NotEstimable, in our words
 def differential_impact(
     df: pd.DataFrame,
     duration: str,

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evaluation.errors import NotEstimable
+
 #: Convergence: relative change in log partial likelihood, as cox.py.
 EPS = 1e-12
 MAX_ITER = 50
@@ -105,7 +107,7 @@ class _Scan:
         s1 = self._running(r[:, None] * x)
         ev = self.has_event
         if np.any(s0[ev] <= 0):
-            raise ValueError("an exit of interest has an empty risk set")
+            raise NotEstimable("an exit of interest has an empty risk set")
         xbar = np.zeros_like(s1)
         xbar[ev] = s1[ev] / s0[ev, None]
         d = self.d
@@ -174,6 +176,8 @@ def _newton(stop, status, x, w_grid, start, case_weight) -> ScanFit:
         prev = cur["loglik"]
         beta = beta + step
         cur = new
+        if cur["loglik"] == 0:  # every exit of interest alone at risk: the likelihood ignores beta
+            raise NotEstimable("no information: every exit of interest was alone at risk")
         small_step = np.max(np.abs(step) / (1 + np.abs(beta)), initial=0.0) < 1e-10
         if abs(1 - prev / cur["loglik"]) <= EPS and small_step or np.max(np.abs(step), initial=0.0) < 1e-12:
             converged = True

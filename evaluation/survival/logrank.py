@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.errors import NotEstimable, estimable
 from evaluation.results import tidy
 from evaluation.survival._data import SurvivalData, survival_data
 from evaluation.survival.kaplan_meier import at_risk
@@ -135,6 +136,7 @@ def _stratum_pieces(data: SurvivalData, groups: np.ndarray, n_groups: int, varia
     return observed, expected, variance, residual
 
 
+@estimable()  # a singular matrix on these data: NotEstimable, in our words
 def logrank_test(
     df: pd.DataFrame,
     duration: str,
@@ -163,7 +165,7 @@ def logrank_test(
     codes, labels = pd.factorize(df[group], sort=True)
     n_groups = len(labels)
     if n_groups < 2:
-        raise ValueError(f"column {group!r} needs at least two groups to compare")
+        raise NotEstimable(f"column {group!r} needs at least two groups to compare")
 
     strata_codes = data.strata if data.strata is not None else np.zeros(len(data), dtype=int)
     observed = np.zeros(n_groups)

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.errors import NotEstimable
 from evaluation.results import tidy
 from evaluation.survival._data import SurvivalData, survival_data
 from evaluation.survival.kaplan_meier import curve_steps
@@ -170,7 +171,7 @@ def rmst_difference(
     for level in (reference, comparison):
         masks[level] = labels == level
         if not masks[level].any():
-            raise ValueError(f"no rows with {group} == {level!r}")
+            raise NotEstimable(f"no rows with {group} == {level!r}")
     z = stats.norm.ppf(1 - (1 - conf_level) / 2)
     clustered = cluster is not None
     method = "RMST (area under Kaplan-Meier), " + (

@@ -26,7 +26,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
+
+from evaluation.errors import NotEstimable, estimable
 
 #: |standardised mean difference| above which a covariate counts as imbalanced.
 SMD_THRESHOLD = 0.1
@@ -55,7 +57,7 @@ def _two_cohorts(df: pd.DataFrame, cohort_col: str, reference: str, comparison: 
     data = df[df[cohort_col].isin([reference, comparison])]
     for level in (reference, comparison):
         if not (data[cohort_col] == level).any():
-            raise ValueError(f"no rows with {cohort_col} == {level!r}")
+            raise NotEstimable(f"no rows with {cohort_col} == {level!r}")
     return data
 
 
@@ -78,12 +80,12 @@ def cohort_weights(
         raise ValueError("missing values in propensity covariates: impute or drop them first")
     treated = (data[cohort_col] == comparison).to_numpy()
     design = sm.add_constant(data[covariates].to_numpy(dtype=float), has_constant="add")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), estimable(PerfectSeparationError):
         warnings.simplefilter("ignore", PerfectSeparationWarning)  # checked below, with a clearer message
         model = sm.GLM(treated.astype(float), design, family=sm.families.Binomial()).fit()
     p = np.asarray(model.fittedvalues, dtype=float)
     if np.any((p < SEPARATION_LIMIT) | (p > 1 - SEPARATION_LIMIT)):
-        raise ValueError("propensity of 0 or 1: the cohorts are separated by the covariates (no overlap)")
+        raise NotEstimable("propensity of 0 or 1: the cohorts are separated by the covariates (no overlap)")
     if stabilised:
         share = treated.mean()
         w = np.where(treated, share / p, (1 - share) / (1 - p))
@@ -150,7 +152,10 @@ def balance_table(
                 }
             )
         rows.append(row)
-    table = pd.DataFrame(rows)
+    columns = ["variable", "mean_reference", "mean_comparison", "smd_before"]
+    if w is not None:
+        columns += ["weighted_mean_reference", "weighted_mean_comparison", "smd_after"]
+    table = pd.DataFrame(rows, columns=columns)  # no covariates: an empty table, same columns
     table["imbalanced_before"] = table["smd_before"].abs() > threshold
     if w is not None:
         table["imbalanced_after"] = table["smd_after"].abs() > threshold

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 from scipy.stats import rankdata
 
+from evaluation.errors import NotEstimable, estimable
 from evaluation.results import tidy
 from evaluation.survival.cox import CoxResult, _derivatives
 
@@ -95,6 +96,7 @@ class ZphResult:
         return tidy(rows)
 
 
+@estimable()  # a singular matrix on these data: NotEstimable, in our words
 def cox_zph(
     fit: CoxResult,
     transform: str | Callable[[np.ndarray], np.ndarray] = "km",
@@ -107,7 +109,7 @@ def cox_zph(
     test per column) or a mapping term name -> column names.
     """
     if fit._fit_columns.size == 0:
-        raise ValueError("the model has no estimable covariates to test")
+        raise NotEstimable("the model has no estimable covariates to test")
     rs = fit._rs
     x, w, beta = fit._x, fit._w, fit._beta
     p = x.shape[1]
