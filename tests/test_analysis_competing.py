@@ -161,13 +161,3 @@ def test_step_down_is_modelled_only_where_it_can_be_seen():
     routed = from_route_entry(df, CONFIG.same_day_days)
     assert len(routed) == int((df["duration"] >= df["route_entry"]).sum())
     assert (routed["entry"] == routed["route_entry"]).all() and (routed["duration"] > routed["entry"]).all()
-
-
-def test_fine_gray_too_large_to_expand_is_not_estimable_and_says_why(analysis, monkeypatch):
-    import evaluation.analysis.competing_exits as competing
-
-    monkeypatch.setattr(competing, "FINEGRAY_MAX_ROWS", 10)
-    out = competing_results(analysis, CONFIG, times=(365,), outcomes={"time_in_care": ("return_home",)})
-    fg = out["fine_gray"]
-    assert fg["estimate"].isna().all() and fg["method"].str.contains("expansion would need").all()
-    assert out["cause_specific_cox"]["estimate"].notna().any()   # the other models stand
