@@ -188,9 +188,9 @@ def test_liia_samples_every_row_accounted_for(key):
     # "*DUMMY*" quarantined for that code first. The extra TEST_COLUMN is ignored.
     reasons = quarantined_by_reason(out)
     assert reasons == {
-        ("ssda903/2020/SSDA903_2020_episodes.csv", "child_id", "conflicting dates of birth across sources"): 4,
+        ("ssda903/2020/SSDA903_2020_episodes.csv", "CHILD", "conflicting dates of birth across sources"): 4,
         ("ssda903/2020/SSDA903_2020_episodes.csv", "RNE", "unknown code for its year"): 1,
-        ("ssda903/2020/SSDA903_2020_header.csv", "birth_date", "conflicting dates of birth across sources"): 4,
+        ("ssda903/2020/SSDA903_2020_header.csv", "DOB", "conflicting dates of birth across sources"): 4,
         ("ssda903/2020/SSDA903_2020_header.csv", "ETHNIC", "unknown code for its year"): 1,
     }, reasons
     assert len(out["children"]) == 1   # only the CIN census child

@@ -124,7 +124,8 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey, la_code: str 
     kept["families"] = families
 
     parts = [part for part in ledger.quarantine if len(part)]
-    quarantine = pd.concat(parts, ignore_index=True) if parts else empty_quarantine()
+    quarantine = _file_field_names(pd.concat(parts, ignore_index=True) if parts
+                                   else empty_quarantine())
     rows_read: Counter = Counter()
     for extract in extracts:
         for table, n in extract.rows_read.items():
@@ -227,6 +228,26 @@ def _located(prefix: str):
         yield
     except InputError as err:
         raise InputError(f"{prefix}{err}") from None
+
+
+#: The assembly's rules name the door's columns; the quarantine names the field as the file does.
+_FILE_FIELDS = {
+    "cin_census": {"birth_date": "PersonBirthDate", "child_id": "LAchildID"},
+    "ssda903": {"birth_date": "DOB", "child_id": "CHILD"},
+    "families.csv": {"child_id": "person_id"},
+}
+
+
+def _file_field_names(quarantine: pd.DataFrame) -> pd.DataFrame:
+    """``field`` as named in the row's own file (``DOB``, ``LAchildID``), never a door column."""
+    if not len(quarantine):
+        return quarantine
+    source = quarantine["source_file"].astype("string").str.split("/").str[0]
+    field = quarantine["field"].astype("string")
+    for prefix, names in _FILE_FIELDS.items():
+        rows = source == prefix
+        field = field.mask(rows, field.replace(names))
+    return quarantine.assign(field=field)
 
 
 def _quarantined_births(extracts: list[Extract]) -> pd.DataFrame:

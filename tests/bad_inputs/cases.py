@@ -273,7 +273,7 @@ def xml_factor_from_later_year(folder: Path) -> None:
 
 @case(Quarantined((
     ("children", CIN_FILE, CHILD_1, "Sex", q.UNKNOWN_CODE),
-    ("cin_episodes", CIN_FILE, EPISODE_1, "child_id", q.NO_CHILD_RECORD),
+    ("cin_episodes", CIN_FILE, EPISODE_1, "LAchildID", q.NO_CHILD_RECORD),
 )))
 def xml_sex_element_from_later_schema(folder: Path) -> None:
     """<Sex>M</Sex> (2025 schema) instead of GenderCurrent in a 2020 file."""
@@ -375,8 +375,8 @@ def csv_header_only_episodes(folder: Path) -> None:
 
 
 @case(Quarantined((
-    ("care_episodes", EPISODES, 2, "child_id", q.NO_CHILD_RECORD),
-    ("care_episodes", EPISODES, 7, "child_id", q.NO_CHILD_RECORD),
+    ("care_episodes", EPISODES, 2, "CHILD", q.NO_CHILD_RECORD),
+    ("care_episodes", EPISODES, 7, "CHILD", q.NO_CHILD_RECORD),
 )), parts=SSDA)
 def csv_header_only_header(folder: Path) -> None:
     """header.csv has its column names and no rows: the episodes have no child record."""
@@ -442,7 +442,7 @@ def csv_unknown_code(folder: Path) -> None:
 
 @case(Quarantined((
     ("children", HEADER, 2, "SEX", q.UNKNOWN_CODE),
-    ("care_episodes", EPISODES, 2, "child_id", q.NO_CHILD_RECORD),
+    ("care_episodes", EPISODES, 2, "CHILD", q.NO_CHILD_RECORD),
 )), parts=SSDA)
 def csv_sex_code_from_later_year(folder: Path) -> None:
     """SEX M (the 2024/25 coding) in the 2020/21 return, where SEX is 1/2."""
@@ -456,8 +456,8 @@ def csv_placement_code_from_later_year(folder: Path) -> None:
 
 
 @case(Quarantined((
-    ("children", HEADER, 3, "birth_date", q.CONFLICTING_BIRTH_DATES),
-    ("children", HEADER, 5, "birth_date", q.CONFLICTING_BIRTH_DATES),
+    ("children", HEADER, 3, "DOB", q.CONFLICTING_BIRTH_DATES),
+    ("children", HEADER, 5, "DOB", q.CONFLICTING_BIRTH_DATES),
 )), parts=SSDA)
 def csv_duplicate_id_conflicting_dob(folder: Path) -> None:
     """header.csv lists child 0012346 twice, born 23/11/2010 and 24/11/2010."""
@@ -465,10 +465,10 @@ def csv_duplicate_id_conflicting_dob(folder: Path) -> None:
 
 
 @case(Quarantined((
-    ("children", CIN_FILE, CHILD_1, "birth_date", q.CONFLICTING_BIRTH_DATES),
-    ("children", HEADER, 2, "birth_date", q.CONFLICTING_BIRTH_DATES),
-    ("cin_episodes", CIN_FILE, EPISODE_1, "child_id", q.CONFLICTING_BIRTH_DATES),
-    ("care_episodes", EPISODES, 2, "child_id", q.CONFLICTING_BIRTH_DATES),
+    ("children", CIN_FILE, CHILD_1, "PersonBirthDate", q.CONFLICTING_BIRTH_DATES),
+    ("children", HEADER, 2, "DOB", q.CONFLICTING_BIRTH_DATES),
+    ("cin_episodes", CIN_FILE, EPISODE_1, "LAchildID", q.CONFLICTING_BIRTH_DATES),
+    ("care_episodes", EPISODES, 2, "CHILD", q.CONFLICTING_BIRTH_DATES),
 )), parts=("cin", "ssda903"))
 def duplicate_id_conflicting_dob_across_sources(folder: Path) -> None:
     """Child 0012345 born 2012-05-17 in the CIN census and 18/05/2012 in SSDA903."""
@@ -570,7 +570,7 @@ def blank_lines_keep_line_numbers(folder: Path) -> None:
 
 @case(Quarantined((
     ("children", HEADER, 3, "family_id", q.NOT_IN_FAMILY),
-    ("care_episodes", EPISODES, 3, "child_id", q.NOT_IN_FAMILY),
+    ("care_episodes", EPISODES, 3, "CHILD", q.NOT_IN_FAMILY),
 )), parts=SSDA)
 def child_in_no_family(folder: Path) -> None:
     """Child 0012346 has episodes but no row in families.csv."""

@@ -208,7 +208,7 @@ def ssda903_unknown_table_with_child_and_dob(folder: Path) -> None:
         "CHILD,DOB,SCHOOL\n0012345,17/05/2012,x\n", encoding="utf-8")
 
 
-@case(Quarantined((("children", CIN_FILE, "Message/Children/Child[2]", "birth_date",
+@case(Quarantined((("children", CIN_FILE, "Message/Children/Child[2]", "PersonBirthDate",
                     q.CONFLICTING_BIRTH_DATES),
                    ("children", HEADER, 4, "ETHNIC", q.UNKNOWN_CODE))),
       parts=("cin", "ssda903"), planted=("10/02/2015", "2015-02-10"))
