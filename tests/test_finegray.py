@@ -188,17 +188,18 @@ def _random_children(seed: int, n: int = 400, delayed: bool = False) -> pd.DataF
     })
 
 
+@pytest.mark.parametrize("ties", ["breslow", "efron"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize(
     "delayed, cluster, weights",
     [(False, None, None), (False, "family", None), (True, None, None), (True, "family", None),
      (False, "family", "case_weight"), (True, "family", "case_weight")],
 )
-def test_scan_equals_expansion(seed, delayed, cluster, weights):
+def test_scan_equals_expansion(seed, delayed, cluster, weights, ties):
     df = _random_children(seed, delayed=delayed)
     entry = "entry" if delayed else None
     for cause in ("a", "c"):
-        kwargs = dict(entry=entry, cluster=cluster, weights=weights, ties="breslow")
+        kwargs = dict(entry=entry, cluster=cluster, weights=weights, ties=ties)
         scan = fine_gray(df, "duration", "cause", cause, ["x1", "x2"], algorithm="scan", **kwargs)
         oracle = fine_gray(df, "duration", "cause", cause, ["x1", "x2"], algorithm="expand", **kwargs)
         np.testing.assert_allclose(scan.coef, oracle.coef, rtol=1e-8, atol=1e-10)
@@ -240,9 +241,8 @@ def test_scan_is_the_default_and_ignores_the_row_cap(children, covariates):
     fit = fine_gray(children, "duration", "cause", "step_down", covariates, entry="entry", cluster="family",
                     max_rows=10)
     assert "scan" in fit.method and np.isfinite(fit.coef).all()
-    with pytest.raises(ValueError, match="Breslow"):
-        fine_gray(children, "duration", "cause", "step_down", covariates, ties="efron", algorithm="scan")
-    assert "expansion" in fine_gray(children, "duration", "cause", "step_down", covariates, ties="efron").method
+    efron = fine_gray(children, "duration", "cause", "step_down", covariates, ties="efron", max_rows=10)
+    assert "scan" in efron.method and "efron ties" in efron.method
 
 
 def test_scan_drops_a_constant_column_as_cox_does(children, covariates):
@@ -282,6 +282,7 @@ SCAN_FITS = {
     "plain_family": dict(cluster="family"),
     "entry_family": dict(entry="entry", cluster="family"),
     "entry_family_weighted": dict(entry="entry", cluster="family", weights="case_weight"),
+    "entry_family_efron": dict(entry="entry", cluster="family", ties="efron"),
 }
 
 

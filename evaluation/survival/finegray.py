@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.errors import NotEstimable
 from evaluation.results import tidy
 from evaluation.survival.competing import is_censored
 from evaluation.survival.cox import TOLER_INF, CoxResult, _usable_columns, cox_ph
@@ -123,7 +124,7 @@ def finegray_expand(
     interest = (df[cause] == cause_of_interest).to_numpy() & ~censored
     competing = ~censored & ~interest
     if not interest.any():
-        raise ValueError(f"no exits by {cause_of_interest!r}")
+        raise NotEstimable(f"no exits by {cause_of_interest!r}")
 
     cut_end, cut_weight = _finegray_weight_steps(stop, start, censored, delayed=entry is not None)
     event_times = np.unique(stop[interest])
@@ -234,13 +235,12 @@ def fine_gray(
     keeps the exit in the censoring risk set, finegray does not, so the two
     censoring curves differ slightly). ``ties="efron"`` matches coxph's default.
 
-    ``algorithm``: ``"scan"`` fits without building the expansion
-    (:mod:`evaluation.survival.finegray_scan`; Breslow ties only; O(n log n)
-    sort, O(n p^2) per Newton step, O(n p) memory); ``"expand"`` builds the
-    finegray rows and fits them with :func:`~evaluation.survival.cox.cox_ph`
-    (the oracle; ``max_rows`` bounds it, see :func:`finegray_expand`);
-    ``"auto"`` scans whenever it can (``variance="crr"``, or Breslow ties) and
-    expands only for Efron ties. ``max_rows`` does not apply to the scan.
+    ``algorithm``: ``"scan"`` (and ``"auto"``) fits without building the
+    expansion (:mod:`evaluation.survival.finegray_scan`; Breslow or Efron ties;
+    O(n log n) sort, O(n p^2) per Newton step, O(n p) memory); ``"expand"``
+    builds the finegray rows and fits them with
+    :func:`~evaluation.survival.cox.cox_ph` — the test oracle, bounded by
+    ``max_rows`` (see :func:`finegray_expand`), which does not apply to the scan.
     """
     covariates = list(covariates)
     data = df.reset_index(drop=True)
@@ -261,14 +261,12 @@ def fine_gray(
         raise ValueError("variance must be 'crr' or 'robust'")
     if ties not in ("breslow", "efron"):
         raise ValueError("ties must be 'breslow' or 'efron'")
-    if algorithm == "scan" and ties != "breslow":
-        raise ValueError("the scan fits Breslow ties only; use algorithm='expand' for Efron ties")
-    scan = algorithm == "scan" or (algorithm == "auto" and ties == "breslow")
+    scan = algorithm in ("scan", "auto")
     where = f"clustered by {cluster or 'child'}" + (", delayed entry" if entry else "")
     if scan:
         coef, var_robust, var_naive = _finegray_scan(data, duration, cause, cause_of_interest, covariates,
-                                                     entry, cluster, weights)
-        method = (f"Fine-Gray (finegray-weighted Cox by a scan over sorted times, breslow ties, robust SE "
+                                                     entry, cluster, weights, ties)
+        method = (f"Fine-Gray (finegray-weighted Cox by a scan over sorted times, {ties} ties, robust SE "
                   f"{where})")
         return FineGrayFit(cause_of_interest, tuple(covariates), coef, var_robust, method, n, events, var_naive)
     needed = list(dict.fromkeys([c for c in (duration, cause, entry, cluster, weights) if c] + covariates))
@@ -283,8 +281,8 @@ def fine_gray(
     return FineGrayFit(cause_of_interest, tuple(covariates), fit.coef, fit.var_robust, method, n, events, fit.var_naive)
 
 
-def _finegray_scan(data, duration, cause, cause_of_interest, covariates, entry, cluster, weights):
-    """The weighted Cox fit of the finegray expansion (Breslow ties, cluster-robust
+def _finegray_scan(data, duration, cause, cause_of_interest, covariates, entry, cluster, weights, ties):
+    """The weighted Cox fit of the finegray expansion (Breslow or Efron ties, cluster-robust
     sandwich), computed from one row per child: coef, robust var, naive var."""
     stop = data[duration].to_numpy(dtype=float)
     n = len(stop)
@@ -294,7 +292,7 @@ def _finegray_scan(data, duration, cause, cause_of_interest, covariates, entry, 
     censored = is_censored(data[cause])
     interest = (data[cause] == cause_of_interest).to_numpy() & ~censored
     if not interest.any():
-        raise ValueError(f"no exits by {cause_of_interest!r}")
+        raise NotEstimable(f"no exits by {cause_of_interest!r}")
     status = np.where(censored, 0, np.where(interest, 1, 2))
     cut_end, cut_weight = _finegray_weight_steps(stop, start if start is not None else np.full(n, -np.inf),
                                                  censored, delayed=start is not None)
@@ -307,7 +305,7 @@ def _finegray_scan(data, duration, cause, cause_of_interest, covariates, entry, 
     keep, dropped = _usable_columns(x_all, covariates)
     x = x_all[:, keep]
     x = x - x.mean(axis=0)
-    fit = scan_fit(stop, status, x, w_grid, start=start, case_weight=case_weight)
+    fit = scan_fit(stop, status, x, w_grid, start=start, case_weight=case_weight, ties=ties)
     p = x.shape[1]
     var = np.linalg.pinv(fit.information) if p else np.empty((0, 0))
     coef_kept = fit.beta.copy()
@@ -347,7 +345,7 @@ def _crr(time: np.ndarray, cause: pd.Series, cause_of_interest, x: np.ndarray):
     censored = is_censored(cause)
     status = np.where(censored, 0, np.where((cause == cause_of_interest).to_numpy(), 1, 2))
     if not (status == 1).any():
-        raise ValueError(f"no exits by {cause_of_interest!r}")
+        raise NotEstimable(f"no exits by {cause_of_interest!r}")
     order = np.argsort(time, kind="stable")
     time, status, x = time[order], status[order], x[order]
     n, p = x.shape
@@ -363,7 +361,7 @@ def _crr(time: np.ndarray, cause: pd.Series, cause_of_interest, x: np.ndarray):
 
     fit = scan_fit(time, status, x, g_before)
     if not fit.converged:
-        raise RuntimeError("Fine-Gray fit did not converge")
+        raise NotEstimable("the Fine-Gray fit did not converge")
     beta, info, r, eta = fit.beta, fit.information, fit.r, fit.residuals
     fail_at = fit.d > 0
     fail_times, fail_count = uniq[fail_at], fit.d[fail_at]

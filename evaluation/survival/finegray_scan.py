@@ -59,7 +59,7 @@ class ScanFit:
 class _Scan:
     """Index work done once per data set: positions of each child on the time grid."""
 
-    def __init__(self, stop, status, start, w_grid, case_weight):
+    def __init__(self, stop, status, start, w_grid, case_weight, efron=False):
         self.grid, self.k_stop = np.unique(stop, return_inverse=True)
         m = len(self.grid)
         self.m = m
@@ -72,11 +72,20 @@ class _Scan:
         self.w_grid = np.asarray(w_grid, dtype=float)
         self.w_own = self.w_grid[self.k_stop]  # W(T_i)
         if np.any(self.w_own[self.comp] <= 0):
-            raise ValueError("a competing exit has zero censoring weight")
+            raise NotEstimable("a competing exit has zero censoring weight")
         self.d = np.bincount(self.k_stop[self.event], self.c[self.event], minlength=m)
         self.has_event = self.d > 0
         self.k_comp = self.k_stop[self.comp] + 1  # competing child enters the weighted part after T_i
         self.c_over_w = self.c[self.comp] / self.w_own[self.comp]
+        # exits of interest grouped by time; Efron's l-th of m tied exits counts (l/m) out of the risk set
+        ev_idx = np.flatnonzero(self.event)
+        self.ev_idx = ev_idx[np.argsort(self.k_stop[ev_idx], kind="stable")]
+        self.ev_k = self.k_stop[self.ev_idx]
+        self.n_tied = np.bincount(self.ev_k, minlength=m)
+        rank = np.arange(len(self.ev_k)) - np.searchsorted(self.ev_k, self.ev_k, "left")
+        self.t = rank / self.n_tied[self.ev_k] if efron else np.zeros(len(self.ev_k))
+        self.efron = efron
+        self.mean_wt = (self.d / np.maximum(self.n_tied, 1))[self.ev_k]  # coxph's meanwt, per exit
 
     def _running(self, values: np.ndarray) -> np.ndarray:
         """Risk-set sums at every grid time of ``values`` (n,) or (n, p) weighted by c."""
@@ -100,29 +109,57 @@ class _Scan:
         out[self.comp] += (weighted[-1] - weighted[self.k_comp]) / self.w_own[self.comp][:, None]
         return out[:, 0] if per_time.ndim == 1 else out
 
+    def _by_time(self, values: np.ndarray) -> np.ndarray:
+        """Sum per grid time of per-exit ``values`` (n_exits,) or (n_exits, p)."""
+        if values.ndim == 1:
+            return np.bincount(self.ev_k, values, minlength=self.m)
+        return np.stack([np.bincount(self.ev_k, values[:, j], minlength=self.m) for j in range(values.shape[1])],
+                        axis=1).reshape(self.m, values.shape[1])
+
     def derivatives(self, beta, x, residuals=False):
+        """Log partial likelihood, score, information (and score residuals) at ``beta``.
+
+        Breslow or Efron ties as coxph's weighted counting-process fit: at a time with
+        m exits of interest (case weights c, mean weight mw), the l-th term
+        (l = 0..m-1, t = l/m for Efron, 0 for Breslow) has denominator
+        S0 - t E0 (E: sums over the tied exits) and weight mw. The information
+        sum over times of S2 / den is a per-child sum of hazards times x x'.
+        """
         eta = x @ beta
         r = np.exp(eta)
+        cr = self.c * r
         s0 = self._running(r)
         s1 = self._running(r[:, None] * x)
-        ev = self.has_event
-        if np.any(s0[ev] <= 0):
+        k, t, mw = self.ev_k, self.t, self.mean_wt
+        ev_x, ev_cr = x[self.ev_idx], cr[self.ev_idx]
+        if self.efron:
+            e0 = self._by_time(ev_cr)[k]
+            e1 = self._by_time(ev_cr[:, None] * ev_x)[k]
+            den = s0[k] - t * e0
+            num = s1[k] - t[:, None] * e1
+        else:
+            den, num = s0[k], s1[k]
+        if np.any(den <= 0):
             raise NotEstimable("an exit of interest has an empty risk set")
-        xbar = np.zeros_like(s1)
-        xbar[ev] = s1[ev] / s0[ev, None]
-        d = self.d
-        loglik = float(np.sum(self.c[self.event] * eta[self.event]) - np.sum(d[ev] * np.log(s0[ev])))
-        score = (self.c[self.event, None] * x[self.event]).sum(axis=0) - (d[:, None] * xbar).sum(axis=0)
-        hazard = np.zeros(self.m)
-        hazard[ev] = d[ev] / s0[ev]
+        h = mw / den  # hazard of each term
+        xb = num / den[:, None]  # weighted mean covariate of each term
+        loglik = float(np.sum(self.c[self.ev_idx] * eta[self.ev_idx]) - np.sum(mw * np.log(den)))
+        score = (self.c[self.ev_idx, None] * ev_x).sum(axis=0) - (mw[:, None] * xb).sum(axis=0)
+        hazard = self._by_time(h)  # at risk throughout the time (coxph's temp1)
+        own = self._by_time(t * h)[k]  # the part a tied exit is not at risk for (temp1 - temp2)
         cum_h = self._integral(hazard)  # H_i: sum of Y_i w_i dLambda
-        cr = self.c * r
-        information = (x * (cr * cum_h)[:, None]).T @ x - (xbar * d[:, None]).T @ xbar
+        information = ((x * (cr * cum_h)[:, None]).T @ x - (ev_x * (ev_cr * own)[:, None]).T @ ev_x
+                       - (xb * mw[:, None]).T @ xb)
+        xbar = np.zeros((self.m, x.shape[1]))
+        xbar[self.has_event] = (self._by_time(xb) / np.maximum(self.n_tied, 1)[:, None])[self.has_event]
         out = dict(loglik=loglik, score=score, information=information, r=r, s0=s0, xbar=xbar)
         if residuals:
-            q = self._integral(hazard[:, None] * xbar)
+            mh1 = self._by_time(h[:, None] * xb)
+            q = self._integral(mh1)
             resid = -(cr[:, None]) * (x * cum_h[:, None] - q)
-            resid[self.event] += self.c[self.event, None] * (x[self.event] - xbar[self.k_stop[self.event]])
+            correction = self._by_time((t * h)[:, None] * xb)[k]  # mh1 - mh2
+            resid[self.ev_idx] += self.c[self.ev_idx, None] * (ev_x - xbar[k]) \
+                + ev_cr[:, None] * (ev_x * own[:, None] - correction)
             out["residuals"] = resid
         return out
 
@@ -134,8 +171,9 @@ def scan_fit(
     w_grid: np.ndarray,
     start: np.ndarray | None = None,
     case_weight: np.ndarray | None = None,
+    ties: str = "breslow",
 ) -> ScanFit:
-    """Maximise the (weighted) Fine–Gray partial likelihood, Breslow ties.
+    """Maximise the (weighted) Fine–Gray partial likelihood, Breslow or Efron ties.
 
     ``status``: 0 censored, 1 exit of interest, 2 competing exit. ``w_grid``: the
     weight step function ``W`` evaluated at each distinct ``stop`` time (sorted);
@@ -147,11 +185,13 @@ def scan_fit(
     # a diverging coefficient (monotone likelihood) overflows exp(); step halving handles it
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return _newton(np.asarray(stop, dtype=float), np.asarray(status), np.asarray(x, dtype=float), w_grid,
-                       start, case_weight)
+                       start, case_weight, ties)
 
 
-def _newton(stop, status, x, w_grid, start, case_weight) -> ScanFit:
-    scan = _Scan(stop, status, start, w_grid, case_weight)
+def _newton(stop, status, x, w_grid, start, case_weight, ties) -> ScanFit:
+    if ties not in ("breslow", "efron"):
+        raise ValueError("ties must be 'breslow' or 'efron'")
+    scan = _Scan(stop, status, start, w_grid, case_weight, efron=ties == "efron")
     p = x.shape[1]
     beta = np.zeros(p)
     cur = scan.derivatives(beta, x)
