@@ -10,18 +10,23 @@ Two questions, two models:
   - ``variance="crr"``: the estimating equations of Fine & Gray (1999) with
     their sandwich variance, which allows for the estimated censoring
     distribution — R ``cmprsk::crr``. Right-censored data only, no clusters.
-  - ``variance="robust"``: the ``survival::finegray`` data expansion (children
-    who left by another route stay in the risk set with inverse-probability-
-    of-censoring weights, with left-truncation weights under delayed entry)
-    then a weighted Cox fit with a cluster-robust sandwich —
-    R ``coxph(Surv(fgstart, fgstop, fgstatus) ~ x, weights = fgwt, cluster = id)``.
-    Use this with delayed entry or family clusters.
+  - ``variance="robust"``: the model of the ``survival::finegray`` data
+    expansion (children who left by another route stay in the risk set with
+    inverse-probability-of-censoring weights, with left-truncation weights
+    under delayed entry) fitted as a weighted Cox model with a cluster-robust
+    sandwich — R ``coxph(Surv(fgstart, fgstop, fgstatus) ~ x, weights = fgwt,
+    cluster = id)``. Use this with delayed entry or family clusters.
+
+  Both are fitted by a scan over sorted times
+  (:mod:`evaluation.survival.finegray_scan`) from one row per child: the
+  expansion grows as competing exits × event days (hundreds of millions of
+  rows for a million children), the scan as the children. The expansion
+  itself (:func:`finegray_expand`, ``algorithm="expand"``) stays as the test
+  oracle: the two agree to ~1e-12.
 
 * *Does FSP change the rate of a route among children still open?* — the
   cause-specific Cox model (:func:`cause_specific_cox`), a Cox model in which
-  the other routes are censored.
-
-Both Cox fits use the project's :func:`evaluation.survival.cox.cox_ph`.
+  the other routes are censored, fitted by :func:`evaluation.survival.cox.cox_ph`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ then O(n p^2) per Newton step and O(n p) memory.
 :func:`scan_fit` is the engine; :mod:`evaluation.survival.finegray` wires it
 to ``cmprsk::crr`` (its censoring correction ``psi`` is added there) and to the
 weighted Cox fit of the expanded data (cluster-robust sandwich, delayed entry,
-case weights), which it reproduces row for row without building the rows.
+case weights, Breslow or coxph's weighted Efron ties), which it reproduces
+without building the rows.
 """
 
 from __future__ import annotations
