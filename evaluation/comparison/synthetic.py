@@ -1,0 +1,239 @@
+"""Synthetic control for one council against never-adopters, with placebo inference.
+
+The optimiser is pysyncon's (:class:`pysyncon.Synth`; Abadie, Diamond & Hainmueller 2010).
+The panel has outcomes only (no covariates), so the predictors are the pre-period values of the
+outcome itself, each year weighted equally (``custom_V``): the donor weights then minimise the
+(standardised) pre-period gap. The year containing go-live is a transition year: it is left out
+of the fit and reported, but not counted as post-period.
+
+Inference (Abadie et al. 2010, 2015):
+- placebo in space: every donor in turn is treated as if it had adopted, with the other donors
+  as its pool; the p-value is the rank of the treated council's post/pre RMSPE ratio among all
+  units (treated included) divided by their number;
+- leave one donor out: each donor with positive weight dropped in turn;
+- placebo in time: go-live moved back ``shift`` years, fitted on the years before it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pysyncon import Synth
+
+from .adopters import adopters
+from .panel import BOUNDARY_CHANGED, RATES, TOO_SMALL, la_names, read_panel, wide
+
+TREATED = "931"  # Oxfordshire
+TRANSITION_YEAR = 2021  # year ending March 2021 contains go-live (1 Nov 2020)
+MAX_DONORS = 40  # nearest never-adopters in the pre-period (see fit_table)
+
+
+@dataclass
+class SyntheticFit:
+    measure: str
+    treated: str
+    transition_year: int
+    weights: pd.Series  # donor code -> weight
+    series: pd.DataFrame  # year, period, treated, synthetic, gap
+    pre_rmspe: float
+    post_rmspe: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.post_rmspe / self.pre_rmspe if self.pre_rmspe > 0 else np.inf
+
+    @property
+    def mean_post_gap(self) -> float:
+        s = self.series
+        return float(s.loc[s["period"] == "post", "gap"].mean())
+
+
+def excluded_codes(treated: str = TREATED) -> set[str]:
+    """Councils never used as donors: every listed adopter (dated or not), boundary-changed and
+    tiny councils, and the treated council."""
+    return set(adopters()["la_code_old"]) | set(BOUNDARY_CHANGED) | set(TOO_SMALL) | {treated}
+
+
+def donor_pool(table: pd.DataFrame, years, treated: str = TREATED, exclude=None) -> list[str]:
+    """Never-adopters with a complete series over ``years`` (``table`` from :func:`wide`)."""
+    exclude = excluded_codes(treated) if exclude is None else set(exclude)
+    sub = table.reindex(columns=list(years))
+    complete = sub.notna().all(axis=1)
+    return [c for c in sub.index[complete] if c not in exclude]
+
+
+def _rmspe(gap: pd.Series) -> float:
+    return float(np.sqrt(np.mean(np.square(gap)))) if len(gap) else np.nan
+
+
+def nearest_donors(table: pd.DataFrame, treated: str, donors: list[str], pre_years, k: int | None) -> list[str]:
+    """The ``k`` donors whose pre-period series are closest to the treated council's (RMSE);
+    all of them if ``k`` is None or not smaller than the pool."""
+    if k is None or len(donors) <= k:
+        return list(donors)
+    pre = table.loc[:, list(pre_years)]
+    dist = np.sqrt(((pre.loc[list(donors)] - pre.loc[treated]) ** 2).mean(axis=1))
+    return list(dist.sort_values(kind="stable").index[:k])
+
+
+def fit_table(table: pd.DataFrame, treated: str, donors: list[str], transition_year: int,
+              measure: str = "", last_year: int | None = None, max_donors: int | None = MAX_DONORS) -> SyntheticFit:
+    """Synthetic control for ``treated`` from a wide table (LA x year) of one outcome.
+
+    ``max_donors``: restrict the pool to the councils nearest in the pre-period (Abadie 2021
+    advises a pool of similar units to limit interpolation bias; it also keeps pysyncon's
+    SLSQP, which differentiates numerically, at a fraction of a second per fit). None = all.
+    """
+    years = [int(y) for y in table.columns if last_year is None or int(y) <= last_year]
+    pre = [y for y in years if y < transition_year]
+    if len(pre) < 2:
+        raise ValueError("need at least two pre-period years")
+    donors = nearest_donors(table, treated, donors, pre, max_donors)
+    z = table.loc[[treated] + list(donors), years].T  # years x units
+    X0, X1 = z.loc[pre, donors], z.loc[pre, treated]
+    synth = Synth()
+    synth.fit(X0=X0, X1=X1, Z0=X0, Z1=X1, custom_V=np.ones(len(pre)))
+    w = pd.Series(np.clip(synth.W, 0, None), index=list(donors), name="weight")
+    w = w / w.sum()
+    synthetic = z[donors].to_numpy() @ w.to_numpy()
+    series = pd.DataFrame({"year": years, "treated": z[treated].to_numpy(), "synthetic": synthetic})
+    series["gap"] = series["treated"] - series["synthetic"]
+    series["period"] = np.select([series["year"] < transition_year, series["year"] == transition_year],
+                                 ["pre", "transition"], "post")
+    pre_gap = series.loc[series["period"] == "pre", "gap"]
+    post_gap = series.loc[series["period"] == "post", "gap"]
+    return SyntheticFit(measure, treated, transition_year, w, series, _rmspe(pre_gap), _rmspe(post_gap))
+
+
+def fit_synthetic(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
+                  treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
+                  donors: list[str] | None = None, max_donors: int | None = MAX_DONORS) -> SyntheticFit:
+    """Classic synthetic control of ``measure`` for ``treated`` (default Oxfordshire)."""
+    panel = read_panel() if panel is None else panel
+    table = wide(panel, measure)
+    years = sorted(int(y) for y in table.columns) if years is None else list(years)
+    table = table.reindex(columns=years)
+    if table.loc[treated].isna().any():
+        raise ValueError(f"{treated}: incomplete {measure} series over {years[0]}-{years[-1]}")
+    donors = donor_pool(table, years, treated) if donors is None else list(donors)
+    return fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors)
+
+
+def placebo_fits(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
+                 treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
+                 fit: SyntheticFit | None = None, max_donors: int | None = MAX_DONORS) -> list[SyntheticFit]:
+    """The treated council's fit followed by one fit per donor, each donor treated as if it had
+    adopted, with the other donors (never the real treated council) as its pool."""
+    panel = read_panel() if panel is None else panel
+    table = wide(panel, measure)
+    years = sorted(int(y) for y in table.columns) if years is None else list(years)
+    table = table.reindex(columns=years)
+    donors = donor_pool(table, years, treated)
+    fit = fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors) if fit is None else fit
+    return [fit] + [fit_table(table, d, [x for x in donors if x != d], transition_year, measure, max_donors=max_donors)
+                  for d in donors]
+
+
+def summarise_placebos(fits: list[SyntheticFit]) -> pd.DataFrame:
+    """One row per unit (first = treated): pre/post RMSPE, ratio, mean post gap, ``rank``
+    (1 = largest ratio) and ``p_value`` = rank / number of units."""
+    rows = [(f.treated, k == 0, f.pre_rmspe, f.post_rmspe, f.ratio, f.mean_post_gap) for k, f in enumerate(fits)]
+    out = pd.DataFrame(rows, columns=["unit", "is_treated", "pre_rmspe", "post_rmspe", "ratio", "mean_post_gap"])
+    out["rank"] = out["ratio"].rank(ascending=False, method="min").astype(int)
+    out["p_value"] = out["rank"] / len(out)
+    out.insert(0, "measure", fits[0].measure)
+    return out
+
+
+def placebo_gaps(fits: list[SyntheticFit]) -> pd.DataFrame:
+    """Long frame of every placebo's gap by year (unit, year, period, gap, pre_rmspe)."""
+    return pd.concat([f.series.assign(measure=f.measure, unit=f.treated, pre_rmspe=f.pre_rmspe)
+                      [["measure", "unit", "year", "period", "gap", "pre_rmspe"]] for f in fits[1:]],
+                     ignore_index=True)
+
+
+def placebo_in_space(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
+                     treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
+                     fit: SyntheticFit | None = None, max_donors: int | None = MAX_DONORS) -> pd.DataFrame:
+    """Placebo-in-space permutation test: :func:`summarise_placebos` of :func:`placebo_fits`.
+    The treated row's ``p_value`` is the permutation p-value of its post/pre RMSPE ratio."""
+    return summarise_placebos(placebo_fits(panel, measure, treated, transition_year, years, fit, max_donors))
+
+
+def leave_one_out(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
+                  treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
+                  fit: SyntheticFit | None = None, min_weight: float = 1e-3, max_donors: int | None = MAX_DONORS) -> pd.DataFrame:
+    """Refit with each donor of weight >= ``min_weight`` dropped in turn."""
+    panel = read_panel() if panel is None else panel
+    table = wide(panel, measure)
+    years = sorted(int(y) for y in table.columns) if years is None else list(years)
+    table = table.reindex(columns=years)
+    donors = donor_pool(table, years, treated)
+    fit = fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors) if fit is None else fit
+    rows = []
+    for d in fit.weights[fit.weights >= min_weight].index:
+        f = fit_table(table, treated, [x for x in donors if x != d], transition_year, measure, max_donors=max_donors)
+        rows.append((measure, d, float(fit.weights[d]), f.pre_rmspe, f.post_rmspe, f.ratio, f.mean_post_gap))
+    return pd.DataFrame(rows, columns=["measure", "dropped_donor", "dropped_weight", "pre_rmspe",
+                                       "post_rmspe", "ratio", "mean_post_gap"])
+
+
+def placebo_in_time(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
+                    treated: str = TREATED, transition_year: int = TRANSITION_YEAR, shift: int = 2,
+                    years=None, max_donors: int | None = MAX_DONORS) -> SyntheticFit:
+    """Go-live moved back ``shift`` years; only years before the real transition are used, so the
+    fake post-period is ``transition_year - shift + 1`` .. ``transition_year - 1``."""
+    panel = read_panel() if panel is None else panel
+    table = wide(panel, measure)
+    years = sorted(int(y) for y in table.columns) if years is None else list(years)
+    years = [y for y in years if y < transition_year]
+    return fit_synthetic(panel, measure, treated, transition_year - shift, years, max_donors=max_donors)
+
+
+def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREATED,
+                          transition_year: int = TRANSITION_YEAR, measures=None, years=None,
+                          placebos: bool = True, max_donors: int | None = MAX_DONORS) -> dict[str, pd.DataFrame]:
+    """All rates for one council. Returns tidy tables:
+
+    ``effects`` (measure, year, period, treated, synthetic, gap), ``weights`` (measure, donor,
+    la_name, weight > 0), ``inference`` (one row per measure: pre/post RMSPE, ratio, placebo rank
+    and p-value, in-time placebo ratio and gap, leave-one-out range of the mean post gap),
+    ``placebos`` (every unit's ratio), ``placebo_gaps`` (every placebo's gap by year) and
+    ``leave_one_out``.
+    """
+    panel = read_panel() if panel is None else panel
+    measures = list(RATES) if measures is None else list(measures)
+    names = la_names(panel)
+    effects, weights, inference, placebo_rows, loo_rows, gap_rows = [], [], [], [], [], []
+    for m in measures:
+        fit = fit_synthetic(panel, m, treated, transition_year, years, max_donors=max_donors)
+        s = fit.series.assign(measure=m)
+        effects.append(s[["measure", "year", "period", "treated", "synthetic", "gap"]])
+        w = fit.weights[fit.weights > 1e-4].sort_values(ascending=False)
+        weights.append(pd.DataFrame({"measure": m, "donor": w.index, "la_name": names.reindex(w.index).to_numpy(),
+                                     "weight": w.to_numpy()}))
+        pre_mean = float(s.loc[s["period"] == "pre", "treated"].mean())
+        table = wide(panel, m).reindex(columns=sorted(fit.series["year"]))
+        row = {"measure": m, "donor_pool": len(donor_pool(table, list(table.columns), treated)), "n_donors": len(fit.weights), "pre_rmspe": fit.pre_rmspe,
+               "pre_rmspe_pct_of_mean": 100 * fit.pre_rmspe / pre_mean, "post_rmspe": fit.post_rmspe,
+               "ratio": fit.ratio, "mean_post_gap": fit.mean_post_gap,
+               "mean_post_gap_pct": 100 * fit.mean_post_gap / float(s.loc[s["period"] == "post", "synthetic"].mean())}
+        if placebos:
+            fits = placebo_fits(panel, m, treated, transition_year, years, fit=fit, max_donors=max_donors)
+            pl = summarise_placebos(fits)
+            placebo_rows.append(pl)
+            gap_rows.append(placebo_gaps(fits))
+            t = pl[pl["is_treated"]].iloc[0]
+            row.update(placebo_rank=int(t["rank"]), placebo_units=len(pl), placebo_p=float(t["p_value"]))
+            it = placebo_in_time(panel, m, treated, transition_year, 2, years, max_donors=max_donors)
+            row.update(in_time_ratio=it.ratio, in_time_mean_gap=it.mean_post_gap)
+            loo = leave_one_out(panel, m, treated, transition_year, years, fit=fit, max_donors=max_donors)
+            loo_rows.append(loo)
+            row.update(loo_min_gap=float(loo["mean_post_gap"].min()) if len(loo) else np.nan,
+                       loo_max_gap=float(loo["mean_post_gap"].max()) if len(loo) else np.nan)
+        inference.append(row)
+    cat = lambda xs: pd.concat(xs, ignore_index=True) if xs else pd.DataFrame()  # noqa: E731
+    return {"effects": cat(effects), "weights": cat(weights), "inference": pd.DataFrame(inference),
+            "placebos": cat(placebo_rows), "placebo_gaps": cat(gap_rows), "leave_one_out": cat(loo_rows)}
