@@ -192,8 +192,11 @@ def test_journeys_siblings_re_referrals_step_downs_and_care_pathways(default_cou
         details = list(child.iter("CINdetails"))
         several += len(details) > 1
         for d in details:
-            a = d.find("Assessments")
-            start = None if a is None else _t(a, "AssessmentActualStartDate")
+            # the referral's assessment (an assessment that starts with a section 47 enquiry is
+            # the enquiry's: an older sibling who turned 18 before it has none)
+            enquiries = {_t(s, "S47ActualStartDate") for s in d.iter("Section47")}
+            starts = [_t(a, "AssessmentActualStartDate") for a in d.iter("Assessments")]
+            start = next((x for x in starts if x not in enquiries), None)
             by_family_referral.setdefault((family[cid], _t(d, "CINreferralDate")), set()).add(start)
             closure = _t(d, "CINclosureDate")
             if closure is not None and (dob.month, dob.day) != (2, 29):

@@ -9,6 +9,16 @@ weekday of the plan's start, see ``write_cin``). Codes are drawn so that they
 are valid in every collection year whose file can carry them (code lists only
 grow between 2017 and 2026, so a code valid in the year of the event and in
 all later years is enough).
+
+What a council's return must look like to pass DfE's validation queries shapes a few
+records: a referral closed with no further action closes RC7 (RC8/RC9 mean "after
+assessment", query 8825Q); factor 21 ("no factors identified") is recorded only at an
+assessment the case closes after as RC8/RC9 (8873Q), any other assessment with no factor
+drawn gets a child or household factor; every section 47 enquiry is accompanied by an
+assessment in each year's file it is in (2991Q), the episode's own or one started with the
+enquiry; no enquiry starts while another of the same episode is open (8890); and some
+disabled children have several disabilities (2888Q). These draws come from a generator
+spawned from ``rng``, so the rest of the county (SSDA903, families) is unchanged.
 """
 
 from __future__ import annotations
@@ -68,6 +78,10 @@ class CinRecords:
     cp_plans: pd.DataFrame     # child protection plans
     states: pd.DataFrame       # every child-level state interval (cin_plan / cp_plan / care)
     permanence_type: np.ndarray  # per journey: adoption / special_guardianship / child_arrangements
+    #: assessments that accompany a section 47 enquiry (episode, child, start, auth, factors)
+    s47_assessments: pd.DataFrame | None = None
+    #: per child, the Disability codes ('|'-separated; '' when none recorded)
+    disabilities: np.ndarray | None = None
 
 
 def child_intervals(j: Journeys, children: pd.DataFrame, sim_end: int) -> pd.DataFrame:
@@ -129,6 +143,10 @@ def build_cin_records(rng: np.random.Generator, params: SyntheticParameters, j: 
                       children: pd.DataFrame, families: pd.DataFrame) -> CinRecords:
     sim_end = day_number(params.simulation_end)
     last = params.last_collection_year
+    # draws added for DfE validation (factor 21, assessments with a section 47, several
+    # disabilities) come from a spawned generator, so that ``rng``'s stream -- and everything
+    # drawn from it after this function -- is unchanged
+    extra = rng.spawn(1)[0]
     jr = j.journeys.set_index("journey")
     ep = j.members.merge(j.journeys, on="journey").sort_values(["child", "referral"], kind="stable")
     ep = ep.reset_index(drop=True)
@@ -158,7 +176,10 @@ def build_cin_records(rng: np.random.Generator, params: SyntheticParameters, j: 
     jclose = jr["closure"].to_numpy()
     close_year = _event_years(jclose, params)
     rc = np.full(jn, "", dtype=object)
-    rc[np.isin(kind, ["referral_nfa", "assessment_nfa"])] = "RC8"
+    # RC8/RC9 mean "closed after assessment" (DfE query 8825Q): a referral closed with no
+    # further action before any assessment closes as RC7 (services ceased for another reason)
+    rc[kind == "referral_nfa"] = "RC7"
+    rc[kind == "assessment_nfa"] = "RC8"
     early_help = (kind == "assessment_nfa") & (close_year >= 2023) & (rng.random(jn) < 0.3)
     rc[early_help] = "RC9"
     rc[np.isin(kind, ["cin_plan:closure", "cp_plan:closure", "care:other"])] = "RC7"
@@ -198,7 +219,8 @@ def build_cin_records(rng: np.random.Generator, params: SyntheticParameters, j: 
     ep["reason_for_closure"] = reason
     ep["closed_at_18"] = at18
     # assessment after the 18th birthday cannot happen (members are referred >= 60 days before)
-    ep["factors"] = _assessment_factors(rng, params, ep, flags[jpos], dob)
+    ep["factors"] = _assessment_factors(rng, params, ep, flags[jpos], dob, extra,
+                                        np.isin(reason, ["RC8", "RC9"]))
     ep["episode"] = np.arange(n)
 
     states = conferences_on_weekdays(child_intervals(j, children, sim_end), sim_end)
@@ -213,8 +235,11 @@ def build_cin_records(rng: np.random.Generator, params: SyntheticParameters, j: 
                                      cp["initial_category"].to_numpy())
     cp["previous_plans"] = cp.groupby("child").cumcount()
     s47 = _section47(rng, params, j, states, cp, sim_end)
+    s47 = _no_overlapping_section47(s47)
+    assessments = _s47_assessments(extra, ep, s47, sim_end)
     return CinRecords(episodes=ep, plans=plans, s47=s47, cp_plans=cp, states=states,
-                      permanence_type=perm_type)
+                      permanence_type=perm_type, s47_assessments=assessments,
+                      disabilities=_disabilities(extra, children))
 
 
 def _permanence_types(rng: np.random.Generator, params: SyntheticParameters, j: Journeys) -> np.ndarray:
@@ -229,8 +254,14 @@ def _permanence_types(rng: np.random.Generator, params: SyntheticParameters, j: 
     return out
 
 
-def _assessment_factors(rng, params, ep, flags, dob) -> np.ndarray:
-    """Comma-separated factors per child assessment ('' when there is no assessment)."""
+def _assessment_factors(rng, params, ep, flags, dob, extra=None, closed_after_assessment=None) -> np.ndarray:
+    """Comma-separated factors per child assessment ('' when there is no assessment).
+
+    An assessment where no factor is drawn records 21 ("no factors identified") only when
+    the case closes after it as RC8/RC9 (DfE query 8873Q: a case with factors identified
+    as none should close after assessment); any other gets one child or household factor,
+    drawn with the ``CHILD_FACTORS`` weights (so parental shares are unchanged).
+    """
     n = len(ep)
     start = ep["assessment_start"].to_numpy()
     has = start != OPEN
@@ -264,18 +295,42 @@ def _assessment_factors(rng, params, ep, flags, dob) -> np.ndarray:
              for y in np.unique(year)}
     valid_mask = {y: np.array([c in v for c in codes]) for y, v in valid.items()}
     out = np.full(n, "", dtype=object)
+    allow21 = np.ones(n, dtype=bool) if closed_after_assessment is None else closed_after_assessment
+    child_codes = np.array(list(CHILD_FACTORS), dtype=object)
+    child_w = np.array([p for p, _ in CHILD_FACTORS.values()])
+    child_teen = np.array([t for _, t in CHILD_FACTORS.values()])
     for y, vm in valid_mask.items():
         rows = np.flatnonzero((year == y) & has)
         sub = matrix[rows][:, vm]
         names = np.array(codes, dtype=object)[vm]
+        valid_child = np.array([c in valid[y] for c in child_codes])
         for r, row in zip(rows, sub):
             chosen = names[row]
-            out[r] = ",".join(chosen) if len(chosen) else "21"
+            if len(chosen):
+                out[r] = ",".join(chosen)
+            elif allow21[r] or extra is None:
+                out[r] = "21"
+            else:
+                w = np.where(valid_child & (teen[r] | ~child_teen), child_w, 0.0)
+                out[r] = extra.choice(child_codes, p=w / w.sum())
     return out
 
 
+def _first_of_group(keys: list[np.ndarray]) -> np.ndarray:
+    """Per row, the position of the first row with the same keys (siblings share a family state)."""
+    if not len(keys[0]):
+        return np.zeros(0, dtype=np.int64)
+    g = pd.MultiIndex.from_arrays(keys).factorize()[0]
+    return pd.Series(np.arange(len(g))).groupby(g).transform("first").to_numpy()
+
+
 def _section47(rng, params, j: Journeys, states: pd.DataFrame, cp: pd.DataFrame, sim_end: int) -> pd.DataFrame:
-    """Section 47 enquiries: one before each CP plan, and some that lead to no plan."""
+    """Section 47 enquiries: one before each CP plan, and some that lead to no plan.
+
+    Siblings in the same family state share their enquiries (one strategy discussion for
+    the sibling group): the draws are made per child as before, then every child takes the
+    draws of the first sibling, so the random stream is unchanged.
+    """
     rows = []
     if len(cp):
         prev = states.set_index(["child", "journey", "seq"])["start"]
@@ -283,6 +338,7 @@ def _section47(rng, params, j: Journeys, states: pd.DataFrame, cp: pd.DataFrame,
             [cp["child"], cp["journey"], cp["seq"] - 1])).to_numpy()
         prev_start = np.where(np.isnan(prev_start), cp["start"].to_numpy(), prev_start).astype(np.int64)
         lead = rng.integers(3, 15, size=len(cp))
+        lead = lead[_first_of_group([cp["journey"].to_numpy(), cp["seq"].to_numpy()])]
         s47_day = np.maximum(cp["start"].to_numpy() - lead, prev_start)
         rows.append(pd.DataFrame({
             "episode": cp["episode"].to_numpy(), "child": cp["child"].to_numpy(), "start": s47_day,
@@ -290,15 +346,134 @@ def _section47(rng, params, j: Journeys, states: pd.DataFrame, cp: pd.DataFrame,
     plans = states[states["state"] == "cin_plan"]
     if len(plans):
         span = np.minimum(plans["end"].to_numpy(), sim_end) - plans["start"].to_numpy()
-        pick = (rng.random(len(plans)) < params.s47_without_plan_probability) & (span > 20)
+        drawn = (rng.random(len(plans)) < params.s47_without_plan_probability) & (span > 20)
+        m = int(drawn.sum())
+        frac, conf = np.zeros(len(plans)), np.zeros(len(plans), dtype=bool)
+        lag = np.zeros(len(plans), dtype=np.int64)
+        frac[drawn] = rng.random(m)
+        conf[drawn] = rng.random(m) < 0.3
+        lag[drawn] = rng.integers(5, 15, size=m)
+        first = _first_of_group([plans["journey"].to_numpy(), plans["seq"].to_numpy()])
+        pick = drawn[first] & (span > 20)
         p = plans[pick]
-        day = p["start"].to_numpy() + (rng.random(pick.sum()) * (span[pick] - 15)).astype(np.int64)
-        conference = rng.random(pick.sum()) < 0.3
-        icpc = np.where(conference, next_weekday(day + rng.integers(5, 15, size=pick.sum())), OPEN)
+        frac, conf, lag = frac[first][pick], conf[first][pick], lag[first][pick]
+        day = p["start"].to_numpy() + (frac * (span[pick] - 15)).astype(np.int64)
+        icpc = np.where(conf, next_weekday(day + lag), OPEN)
         icpc = np.where(icpc >= np.minimum(p["end"].to_numpy(), sim_end), OPEN, icpc)
         rows.append(pd.DataFrame({
             "episode": p["episode"].to_numpy(), "child": p["child"].to_numpy(), "start": day,
             "icpc": icpc, "icpc_not_required": icpc == OPEN}))
     if not rows:
         return pd.DataFrame(columns=["episode", "child", "start", "icpc", "icpc_not_required"])
-    return pd.concat(rows, ignore_index=True).sort_values(["episode", "start"], kind="stable").reset_index(drop=True)
+    out = pd.concat(rows, ignore_index=True)
+    out["before_plan"] = np.r_[np.ones(len(cp), dtype=bool), np.zeros(len(out) - len(cp), dtype=bool)] \
+        if len(cp) else np.zeros(len(out), dtype=bool)
+    return out.sort_values(["episode", "start"], kind="stable").reset_index(drop=True)
+
+
+def _no_overlapping_section47(s47: pd.DataFrame) -> pd.DataFrame:
+    """No enquiry starts while another of the same episode is open (DfE rule 8890).
+
+    An enquiry is open from its start to its initial conference (one that needed no
+    conference ends the day it starts). Where two meet, an enquiry that led to no plan
+    gives way to the one before a protection plan; one before a plan that starts while the
+    previous is open starts the day after that one's conference instead.
+    """
+    if s47.empty:
+        return s47.drop(columns="before_plan", errors="ignore")
+    s47 = s47.sort_values(["episode", "start"], kind="stable").reset_index(drop=True)
+    ep, start = s47["episode"].to_numpy(), s47["start"].to_numpy().copy()
+    icpc, plan = s47["icpc"].to_numpy(), s47["before_plan"].to_numpy()
+    end = np.where(icpc == OPEN, start, icpc)
+    keep = np.ones(len(s47), dtype=bool)
+    last: dict[int, int] = {}   # episode -> row of the enquiry kept last
+    for k in range(len(s47)):
+        e = int(ep[k])
+        q = last.get(e)
+        if q is not None and start[k] <= end[q]:
+            if not plan[k]:
+                keep[k] = False
+                continue
+            if not plan[q]:
+                keep[q] = False
+            elif end[q] + 1 <= icpc[k]:
+                start[k] = end[q] + 1
+            else:
+                keep[k] = False
+                continue
+        last[e] = k
+    s47["start"] = start
+    return s47[keep].drop(columns="before_plan").reset_index(drop=True)
+
+
+def _s47_assessments(extra: np.random.Generator, ep: pd.DataFrame, s47: pd.DataFrame,
+                     sim_end: int) -> pd.DataFrame:
+    """An assessment that accompanies each section 47 enquiry not covered by the episode's.
+
+    A section 47 enquiry is carried out with a child and family assessment. The episode's
+    initial assessment covers an enquiry when it is in every yearly file the enquiry is
+    in (it started in or before the enquiry's first year and was authorised in or after its
+    last: DfE query 2991Q looks within each file); otherwise the enquiry gets its own
+    assessment, starting the day it starts (or the day after the episode's previous
+    assessment is authorised, if later: query 8863Q) and authorised 10-44 days later, not before
+    its initial conference, not after the episode closes (unauthorised if after the
+    simulation), with the episode's factors. Siblings share it (their enquiries are shared).
+    """
+    cols = ["episode", "child", "start", "auth", "factors"]
+    if s47.empty:
+        return pd.DataFrame(columns=cols)
+    e = s47["episode"].to_numpy()
+    s = s47["start"].to_numpy().astype(np.int64)
+    icpc = s47["icpc"].to_numpy().astype(np.int64)
+    end = np.where(icpc == OPEN, s, icpc)
+    a0 = ep["assessment_start"].to_numpy()[e]
+    a1 = ep["assessment_auth"].to_numpy()[e]
+    closure = ep["closure"].to_numpy()[e]
+    journey = ep["journey"].to_numpy()[e]
+    yr = lambda d: collection_year(np.where(d == OPEN, 0, d))  # noqa: E731
+    ys, ye = yr(s), yr(end)
+    cov_lo = np.where(a0 == OPEN, 10**6, yr(a0))
+    cov_hi = np.where(a1 == OPEN, 10**6, yr(a1))
+    # one draw per family enquiry (journey and start), shared by the siblings
+    first = _first_of_group([journey, s])
+    days = extra.integers(10, 45, size=len(s))[first]
+    out = []
+    covers: dict[int, list[tuple[int, int]]] = {}
+    last_auth: dict[int, int] = {}
+    for k in range(len(s)):
+        ek = int(e[k])
+        cv = covers.setdefault(ek, [(int(cov_lo[k]), int(cov_hi[k]))])
+        if any(lo <= ys[k] and ye[k] <= hi for lo, hi in cv):
+            continue
+        # assessments of an episode do not overlap (DfE query 8863Q): one that accompanies an
+        # enquiry starting before the previous assessment is authorised starts the day after
+        prev = last_auth.get(ek, int(a1[k]) if a0[k] != OPEN else -1)
+        start = max(int(s[k]), prev + 1)
+        auth = max(start + int(days[k]), int(end[k]))
+        auth = min(auth, int(closure[k]))
+        if k + 1 < len(s) and e[k + 1] == ek:
+            auth = min(auth, int(s[k + 1]) - 1) if s[k + 1] - 1 >= end[k] else auth
+        if auth > sim_end:
+            auth = int(OPEN)
+        cv.append((int(yr(np.array([start]))[0]), 10**6 if auth == OPEN else int(yr(np.array([auth]))[0])))
+        last_auth[ek] = auth
+        out.append((ek, int(s47["child"].iat[k]), start, auth, ep["factors"].iat[ek]))
+    return pd.DataFrame(out, columns=cols).astype({"start": np.int64, "auth": np.int64})
+
+
+def _disabilities(extra: np.random.Generator, children: pd.DataFrame) -> np.ndarray:
+    """Disability codes per child: a disabled child has one or more (DfE query 2888Q).
+
+    The population draws one code per disabled child (or NONE); about a third of them get
+    a second code and some of those a third, distinct, from the same list.
+    """
+    first = children["disability"].to_numpy().astype(object)
+    codes = np.array(["AUT", "BEH", "COMM", "LD", "MOB", "HEAR", "VIS", "DDA"], dtype=object)
+    u = extra.random((len(first), 3))
+    out = first.copy()
+    for i in np.flatnonzero(np.isin(first, codes) & (u[:, 0] < 0.35)):
+        n_more = 2 if u[i, 1] < 0.25 else 1
+        others = [c for c in codes if c != first[i]]
+        pick = extra.choice(len(others), size=n_more, replace=False)
+        out[i] = "|".join([first[i]] + [others[p] for p in sorted(pick)])
+    return out

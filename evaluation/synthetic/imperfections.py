@@ -106,7 +106,10 @@ def _last_event_before(records: CinRecords, e: int, ref: int) -> int:
         v = ep[col].iat[e]
         if v != OPEN and v <= ref:
             days.append(v)
-    for tab, cols in ((records.states, ("start", "end")), (records.s47, ("start", "icpc"))):
+    tabs = [(records.states, ("start", "end")), (records.s47, ("start", "icpc"))]
+    if records.s47_assessments is not None:
+        tabs.append((records.s47_assessments, ("start", "auth")))
+    for tab, cols in tabs:
         rows = tab[tab["episode"] == e]
         for c in cols:
             v = rows[c].to_numpy()

@@ -9,6 +9,12 @@ sub-records open during that collection year, as DfE validation requires
 a CIN plan or protection plan that ended before 1 April (4013, 8930) and a
 section 47 whose initial conference was held before 1 April (8715) are left
 out; so is a section 47 that needed no conference and started before 1 April.
+``DateOfInitialCPC`` at CIN level (the conference that started the episode's first
+protection plan) is written only when no section 47 of the child in the same file carries
+that date (rule 2884: the guide has the date at section 47 level, and at CIN level only for
+a conference whose enquiry is not in the year). Assessments are the episode's initial one
+plus any that accompany a section 47 enquiry (``CinRecords.s47_assessments``); a child's
+``Disabilities`` may hold several codes (``CinRecords.disabilities``).
 ``CinWriter.repeat_history`` (tests only) writes every earlier sub-record
 again in each year, which DfE would reject. Elements follow the order and
 presence rules of that year's DfE schema (``GenderCurrent`` up to 2024,
@@ -103,8 +109,15 @@ class CinWriter:
         ch = children
         self.child = {c: ch[c].tolist() for c in (
             "child_id", "dob", "sex", "ethnic", "upn", "upn_day", "upn_unknown", "former_upn", "disability")}
-        for name in ("plans", "s47", "cp_plans"):
-            tab = getattr(records, name).sort_values(["episode", "start"], kind="stable")
+        if records.disabilities is not None:
+            self.child["disability"] = list(records.disabilities)
+        extra = records.s47_assessments
+        if extra is None:
+            extra = pd.DataFrame({"episode": pd.Series(dtype=np.int64), "start": pd.Series(dtype=np.int64),
+                                  "auth": pd.Series(dtype=np.int64), "factors": pd.Series(dtype=object)})
+        for name, tab in (("plans", records.plans), ("s47", records.s47), ("cp_plans", records.cp_plans),
+                          ("extra_assessments", extra)):
+            tab = tab.sort_values(["episode", "start"], kind="stable")
             setattr(self, name, {c: tab[c].tolist() for c in tab.columns})
             lo, hi = _ranges(tab["episode"].to_numpy(), self.n_ep)
             setattr(self, name + "_range", (lo.tolist(), hi.tolist()))
@@ -157,13 +170,47 @@ class CinWriter:
         out.append("      <ChildCharacteristics>")
         out.append(f"        <Ethnicity>{ch['ethnic'][c]}</Ethnicity>")
         if ch["disability"][c]:
-            out.append(f"        <Disabilities><Disability>{ch['disability'][c]}</Disability></Disabilities>")
+            codes = "".join(f"<Disability>{d}</Disability>" for d in ch["disability"][c].split("|"))
+            out.append(f"        <Disabilities>{codes}</Disabilities>")
         out.append("      </ChildCharacteristics>")
+        # the conference dates the child's section 47s carry in this file: DateOfInitialCPC at
+        # CIN level only when no section 47 carries it (DfE rule 2884 compares across episodes)
+        s47_icpc = {self.s47["icpc"][k] for e in eps for k in self._s47_rows(e, year, ref)}
         for e in eps:
-            self._cin_details(out, e, year, ref, plan_dates)
+            self._cin_details(out, e, year, ref, plan_dates, s47_icpc)
         out.append("    </Child>")
 
-    def _cin_details(self, out: list[str], e: int, year: int, ref: int, plan_dates: bool) -> None:
+    def _keep(self, year: int):
+        if self.repeat_history:
+            return lambda start, end, ref=reference_day(year): start <= ref
+        return lambda start, end: open_in_year(start, end, year)
+
+    def _s47_rows(self, e: int, year: int, ref: int) -> list[int]:
+        """Rows of episode ``e``'s section 47s written in ``year``'s file."""
+        s, keep, rows = self.s47, self._keep(year), []
+        for k in range(self.s47_range[0][e], self.s47_range[1][e]):
+            start = s["start"][k]
+            if start > ref:
+                break
+            # an enquiry ends at its initial conference, or (none needed) on the day it starts
+            if keep(start, start if s["icpc"][k] == OPEN else s["icpc"][k]):
+                rows.append(k)
+        return rows
+
+    def _assessment(self, add, start: int, auth: int, factors: str, ref: int) -> None:
+        iso, first = self.iso_text, self.first
+        add("        <Assessments>")
+        add(f"          <AssessmentActualStartDate>{iso[start - first]}</AssessmentActualStartDate>")
+        if auth <= ref:
+            add(f"          <AssessmentAuthorisationDate>{iso[auth - first]}</AssessmentAuthorisationDate>")
+            add("          <FactorsIdentifiedAtAssessment>")
+            for code in factors.split(","):
+                add(f"            <AssessmentFactors>{code}</AssessmentFactors>")
+            add("          </FactorsIdentifiedAtAssessment>")
+        add("        </Assessments>")
+
+    def _cin_details(self, out: list[str], e: int, year: int, ref: int, plan_dates: bool,
+                     s47_icpc: set[int] = frozenset()) -> None:
         ep = self.ep
         first = self.first
         iso = self.iso_text
@@ -182,21 +229,18 @@ class CinWriter:
                 add(f"        <ReasonForClosure>{reason}</ReasonForClosure>")
         lo, hi = self.cp_plans_range[0][e], self.cp_plans_range[1][e]
         cp = self.cp_plans
-        if hi > lo and cp["start"][lo] <= ref:
+        if hi > lo and cp["start"][lo] <= ref and cp["start"][lo] not in s47_icpc:
             add(f"        <DateOfInitialCPC>{iso[cp['start'][lo] - first]}</DateOfInitialCPC>")
-        keep = (lambda start, end: start <= ref) if self.repeat_history else \
-            (lambda start, end: open_in_year(start, end, year))
+        keep = self._keep(year)
         a_start, a_auth = ep["assessment_start"][e], ep["assessment_auth"][e]
         if a_start != OPEN and keep(a_start, a_auth):
-            add("        <Assessments>")
-            add(f"          <AssessmentActualStartDate>{iso[a_start - first]}</AssessmentActualStartDate>")
-            if a_auth <= ref:
-                add(f"          <AssessmentAuthorisationDate>{iso[a_auth - first]}</AssessmentAuthorisationDate>")
-                add("          <FactorsIdentifiedAtAssessment>")
-                for code in ep["factors"][e].split(","):
-                    add(f"            <AssessmentFactors>{code}</AssessmentFactors>")
-                add("          </FactorsIdentifiedAtAssessment>")
-            add("        </Assessments>")
+            self._assessment(add, a_start, a_auth, ep["factors"][e], ref)
+        xa = self.extra_assessments
+        for k in range(self.extra_assessments_range[0][e], self.extra_assessments_range[1][e]):
+            if xa["start"][k] > ref:
+                break
+            if keep(xa["start"][k], xa["auth"][k]):
+                self._assessment(add, xa["start"][k], xa["auth"][k], xa["factors"][k], ref)
         if plan_dates:
             pl = self.plans
             for k in range(self.plans_range[0][e], self.plans_range[1][e]):
@@ -213,13 +257,8 @@ class CinWriter:
                     add(f"          <CINPlanEndDate>{iso[end - first]}</CINPlanEndDate>")
                 add("        </CINPlanDates>")
         s = self.s47
-        for k in range(self.s47_range[0][e], self.s47_range[1][e]):
+        for k in self._s47_rows(e, year, ref):
             start = s["start"][k]
-            if start > ref:
-                break
-            # an enquiry ends at its initial conference, or (none needed) on the day it starts
-            if not keep(start, start if s["icpc"][k] == OPEN else s["icpc"][k]):
-                continue
             add("        <Section47>")
             add(f"          <S47ActualStartDate>{iso[start - first]}</S47ActualStartDate>")
             if start + 15 <= ref:
