@@ -55,7 +55,7 @@ from evaluation.analysis.design import (
 )
 from evaluation.analysis.guard import attempt, concat, not_estimable
 from evaluation.cohorts.analysis_dataset import LATE_ROUTES
-from evaluation.errors import NotEstimable
+from evaluation.errors import NotEstimable, estimable
 from evaluation.study import COHORTS, StudyConfig
 from evaluation.survival.competing import REPORT_DAYS, cause_labels, cif_table, cumulative_incidence, gray_test
 from evaluation.survival.finegray import cause_specific_cox, fine_gray
@@ -240,8 +240,11 @@ def _fine_gray(df, outcome, cause) -> pd.DataFrame:
     design, extra = with_adjustment_terms(frame, event=event, adjustment=Adjustment(la_indicators=True))
 
     def fit():
-        result = fine_gray(design, DURATION, CAUSE, cause, list(cohort_terms) + extra, entry=entry_column(df),
-                           cluster=FAMILY, algorithm="scan")
+        # a non-finite information matrix (pinv's "SVD did not converge") is not estimable; until
+        # fine_gray wraps its own linear algebra, only LinAlgError is translated here
+        with estimable():
+            result = fine_gray(design, DURATION, CAUSE, cause, list(cohort_terms) + extra,
+                               entry=entry_column(df), cluster=FAMILY, algorithm="scan")
         table = result.tidy(outcome)
         table["analysis"] = analysis
         log_hr = np.log(table["estimate"])
