@@ -77,6 +77,7 @@ def test_placebos_and_leave_one_out():
     pl = placebo_in_space(panel, "rate", treated="T00")
     t = pl[pl.is_treated].iloc[0]
     assert len(pl) == 13 and t["rank"] == 1 and t["p_value"] == pytest.approx(1 / 13)
+    assert t["p_value_gap"] == pytest.approx(1 / 13)
     loo = leave_one_out(panel, "rate", treated="T00")
     assert set(loo["dropped_donor"]) >= {"D00", "D01"}
     it = placebo_in_time(panel, "rate", treated="T00")

@@ -138,11 +138,17 @@ def placebo_fits(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_ra
 
 def summarise_placebos(fits: list[SyntheticFit]) -> pd.DataFrame:
     """One row per unit (first = treated): pre/post RMSPE, ratio, mean post gap, ``rank``
-    (1 = largest ratio) and ``p_value`` = rank / number of units."""
+    (1 = largest ratio) and ``p_value`` = rank / number of units; ``rank_gap`` / ``p_value_gap``
+    rank the absolute mean post-period gap instead. With 8 pre-period years and tens of donors
+    many units are fitted almost exactly before go-live (pre-RMSPE near 0), which makes their
+    ratio huge whatever happens afterwards: read ``p_value`` only where pre-fits are not
+    degenerate, and ``p_value_gap`` alongside it."""
     rows = [(f.treated, k == 0, f.pre_rmspe, f.post_rmspe, f.ratio, f.mean_post_gap) for k, f in enumerate(fits)]
     out = pd.DataFrame(rows, columns=["unit", "is_treated", "pre_rmspe", "post_rmspe", "ratio", "mean_post_gap"])
     out["rank"] = out["ratio"].rank(ascending=False, method="min").astype(int)
     out["p_value"] = out["rank"] / len(out)
+    out["rank_gap"] = out["mean_post_gap"].abs().rank(ascending=False, method="min").astype(int)
+    out["p_value_gap"] = out["rank_gap"] / len(out)
     out.insert(0, "measure", fits[0].measure)
     return out
 
@@ -226,7 +232,9 @@ def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREA
             placebo_rows.append(pl)
             gap_rows.append(placebo_gaps(fits))
             t = pl[pl["is_treated"]].iloc[0]
-            row.update(placebo_rank=int(t["rank"]), placebo_units=len(pl), placebo_p=float(t["p_value"]))
+            row.update(placebo_rank=int(t["rank"]), placebo_units=len(pl), placebo_p=float(t["p_value"]),
+                       placebo_p_gap=float(t["p_value_gap"]),
+                       placebos_pre_rmspe_below_treated=int((pl["pre_rmspe"] < fit.pre_rmspe).sum()))
             it = placebo_in_time(panel, m, treated, transition_year, 2, years, max_donors=max_donors)
             row.update(in_time_ratio=it.ratio, in_time_mean_gap=it.mean_post_gap)
             loo = leave_one_out(panel, m, treated, transition_year, years, fit=fit, max_donors=max_donors)
