@@ -107,3 +107,15 @@ def test_run_tables_shape():
     assert inf["placebo_rank"] == 1 and inf["placebo_units"] == 13
     assert set(res["effects"]["period"]) == {"pre", "transition", "post"}
     assert res["weights"]["weight"].sum() == pytest.approx(1, abs=1e-6)
+
+
+def test_holdout_measures_pre_fit_on_unfitted_years():
+    from evaluation.comparison.panel import wide
+    table = wide(_constructed_panel(), "rate")
+    donors = [c for c in table.index if c != "T00"]
+    from evaluation.comparison.synthetic import fit_table
+    f = fit_table(table, "T00", donors, 2021, "rate", holdout=2)
+    assert f.extra["fit_years"] == list(range(2013, 2019))
+    assert f.pre_rmspe < 1 and f.mean_post_gap == pytest.approx(10, abs=2)
+    with pytest.raises(ValueError):
+        fit_table(table, "T00", donors, 2021, "rate", holdout=7)

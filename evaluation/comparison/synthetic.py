@@ -79,22 +79,29 @@ def nearest_donors(table: pd.DataFrame, treated: str, donors: list[str], pre_yea
 
 
 def fit_table(table: pd.DataFrame, treated: str, donors: list[str], transition_year: int,
-              measure: str = "", last_year: int | None = None, max_donors: int | None = MAX_DONORS) -> SyntheticFit:
+              measure: str = "", last_year: int | None = None, max_donors: int | None = MAX_DONORS,
+              holdout: int = 0) -> SyntheticFit:
     """Synthetic control for ``treated`` from a wide table (LA x year) of one outcome.
 
     ``max_donors``: restrict the pool to the councils nearest in the pre-period (Abadie 2021
     advises a pool of similar units to limit interpolation bias; it also keeps pysyncon's
     SLSQP, which differentiates numerically, at a fraction of a second per fit). None = all.
+    ``holdout``: fit the weights on all but the last ``holdout`` pre-period years and measure the
+    pre-RMSPE on those held-out years only (Abadie 2021's validation); 0 = fit and measure on all
+    pre-period years.
     """
     years = [int(y) for y in table.columns if last_year is None or int(y) <= last_year]
     pre = [y for y in years if y < transition_year]
     if len(pre) < 2:
         raise ValueError("need at least two pre-period years")
-    donors = nearest_donors(table, treated, donors, pre, max_donors)
+    if not 0 <= holdout <= len(pre) - 2:
+        raise ValueError("holdout must leave at least two pre-period years to fit on")
+    train = pre[:len(pre) - holdout]
+    donors = nearest_donors(table, treated, donors, train, max_donors)
     z = table.loc[[treated] + list(donors), years].T  # years x units
-    X0, X1 = z.loc[pre, donors], z.loc[pre, treated]
+    X0, X1 = z.loc[train, donors], z.loc[train, treated]
     synth = Synth()
-    synth.fit(X0=X0, X1=X1, Z0=X0, Z1=X1, custom_V=np.ones(len(pre)))
+    synth.fit(X0=X0, X1=X1, Z0=X0, Z1=X1, custom_V=np.ones(len(train)))
     w = pd.Series(np.clip(synth.W, 0, None), index=list(donors), name="weight")
     w = w / w.sum()
     synthetic = z[donors].to_numpy() @ w.to_numpy()
@@ -102,9 +109,10 @@ def fit_table(table: pd.DataFrame, treated: str, donors: list[str], transition_y
     series["gap"] = series["treated"] - series["synthetic"]
     series["period"] = np.select([series["year"] < transition_year, series["year"] == transition_year],
                                  ["pre", "transition"], "post")
-    pre_gap = series.loc[series["period"] == "pre", "gap"]
+    pre_gap = series.loc[series["year"].isin(pre[len(pre) - holdout:] if holdout else pre), "gap"]
     post_gap = series.loc[series["period"] == "post", "gap"]
-    return SyntheticFit(measure, treated, transition_year, w, series, _rmspe(pre_gap), _rmspe(post_gap))
+    return SyntheticFit(measure, treated, transition_year, w, series, _rmspe(pre_gap), _rmspe(post_gap),
+                        extra={"fit_years": train, "holdout": holdout})
 
 
 def fit_synthetic(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
