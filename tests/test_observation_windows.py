@@ -138,15 +138,17 @@ def test_the_report_states_uneven_and_interrupted_returns():
     assert any("followed only while the data it needs" in p for p in DEFAULT_LIMITATIONS)
 
 
-def test_care_outcomes_of_the_analysis_dataset_only_change_by_censoring(with_and_without_last_903_year):
+def _analysis_datasets(pair):
+    """The analysis dataset of the county with and without its last SSDA903 year."""
     from evaluation.cohorts.analysis_dataset import analysis_dataset
 
-    full, cut = with_and_without_last_903_year
-    config = StudyConfig()
+    return tuple(analysis_dataset(tables, StudyConfig()) for tables in pair)
+
+
+def test_care_outcomes_of_the_analysis_dataset_only_change_by_censoring(with_and_without_last_903_year):
     keys = ["child_id", "outcome"]
     columns = keys + ["cohort", "time_zero", "entry", "duration", "event", "cause"]
-    a = analysis_dataset(full, config)
-    b = analysis_dataset(cut, config)
+    a, b = _analysis_datasets(with_and_without_last_903_year)
     for outcome in ("time_in_care", "time_to_care"):
         x = a.loc[a["outcome"] == outcome, columns].set_index(keys)
         y = b.loc[b["outcome"] == outcome, columns].set_index(keys)
@@ -172,14 +174,9 @@ def test_outcomes_of_the_cin_census_alone_do_not_depend_on_the_903_years(
     rows that change are those the removed year itself stopped (a death or transfer out recorded
     as a care exit in 2024/25, which also ends a child's follow-up): censored there in the full
     data, followed further without it."""
-    from evaluation.cohorts.analysis_dataset import analysis_dataset
-
-    full, cut = with_and_without_last_903_year
-    config = StudyConfig()
     keys = ["child_id", "outcome"]
     columns = keys + ["cohort", "time_zero", "entry", "duration", "event", "cause"]
-    a = analysis_dataset(full, config)
-    b = analysis_dataset(cut, config)
+    a, b = _analysis_datasets(with_and_without_last_903_year)
     for outcome in ("time_in_need", "re_referral"):
         x = a.loc[a["outcome"] == outcome, columns].set_index(keys).sort_index()
         y = b.loc[b["outcome"] == outcome, columns].set_index(keys).sort_index()

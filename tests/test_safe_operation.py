@@ -134,16 +134,21 @@ def test_child_and_family_ids_are_scoped_by_council():
         assert a.equals(pseudonymise(ids, key.for_council("931"), namespace))
 
 
+def _two_councils_with_the_same_ids(root: Path) -> None:
+    """Folders 931 and 932 holding the same raw child and family ids (the fixture twice)."""
+    for code in ("931", "932"):
+        shutil.copytree(FIXTURE, root / code)
+        for xml in (root / code / "cin_census").glob("*.xml"):
+            xml.write_text(xml.read_text().replace("<LEA>931</LEA>", f"<LEA>{code}</LEA>"))
+
+
 def test_two_councils_family_123_are_two_clusters(tmp_path):
     """The same raw child and family ids in two councils' folders give distinct pseudonyms, so
     models clustered on family_id never merge two councils' families."""
     from evaluation.ingest import ingest_local_authority
 
     key = load_key(secrets.token_hex(32))
-    for code in ("931", "932"):
-        shutil.copytree(FIXTURE, tmp_path / code)
-        for xml in (tmp_path / code / "cin_census").glob("*.xml"):
-            xml.write_text(xml.read_text().replace("<LEA>931</LEA>", f"<LEA>{code}</LEA>"))
+    _two_councils_with_the_same_ids(tmp_path)
     a = ingest_local_authority(tmp_path / "931", key)
     b = ingest_local_authority(tmp_path / "932", key)
     assert len(a["children"]) == len(b["children"]) == 4
@@ -365,10 +370,7 @@ def test_the_national_upn_link_is_an_explicit_setting(tmp_path):
     from evaluation.pseudonymise import upn_pseudonyms
 
     key = load_key(secrets.token_hex(32))
-    for code in ("931", "932"):
-        shutil.copytree(FIXTURE, tmp_path / code)
-        for xml in (tmp_path / code / "cin_census").glob("*.xml"):
-            xml.write_text(xml.read_text().replace("<LEA>931</LEA>", f"<LEA>{code}</LEA>"))
+    _two_councils_with_the_same_ids(tmp_path)
     plain = ingest_local_authority(tmp_path / "931", key)
     assert plain["children"]["national_id"].isna().all()
     a = ingest_local_authority(tmp_path / "931", key, national_upn_link=True)
