@@ -43,7 +43,8 @@ def test_panel_cohorts_use_sourced_dates_only():
     panel = read_panel()
     data = did_frame(panel, "cla_31mar_rate_per_10k_derived")
     cohorts = data.dropna(subset=["cohort"]).drop_duplicates("la_code_old").set_index("la_code_old")["cohort"]
-    assert cohorts.to_dict() == {"931": 2021, "335": 2021, "888": 2021, "894": 2022, "212": 2022, "866": 2023}
+    assert cohorts.to_dict() == {"867": 2018, "931": 2021, "335": 2021, "888": 2021, "894": 2022,
+                                "212": 2022, "866": 2023}
     unsourced = set(adopters().query("~sourced")["la_code_old"])
     assert not unsourced & set(data["la_code_old"])
     assert data.groupby("la_code_old").size().nunique() == 1  # balanced

@@ -22,15 +22,19 @@ _ROWS = [
      "Hertfordshire County Council, Centre for Family Safeguarding Practice page: model 'put into practice in "
      "2015' after the DfE Innovation Programme bid; Forrester et al. 2017 (DfE Innovation Programme report 55). "
      "Month not confirmed here"),
-    ("867", "E06000036", "Bracknell Forest", None, "unknown", False, "DfE Innovation Programme round 2",
-     "Rodger, Allan & Elliott, Family Safeguarding evaluation report, July 2020 (York Consulting for DfE): one of "
-     "the four new authorities; go-live date not confirmed here"),
+    ("867", "E06000036", "Bracknell Forest", "2017-11-01", "month", True, "DfE Innovation Programme round 2",
+     "Bracknell Forest Council news, 'Scheme to keep more children and families together reaches a milestone' "
+     "(Nov 2018) and 'Family Safeguarding Model praised by Minister' (Feb 2020): 'launched the family "
+     "safeguarding model in November 2017'; Rodger, Allan & Elliott 2020 (DfE evaluation)"),
     ("821", "E06000032", "Luton", None, "unknown", False, "DfE Innovation Programme round 2",
-     "Rodger, Allan & Elliott 2020 (DfE): one of the four new authorities; go-live date not confirmed here"),
+     "Rodger, Allan & Elliott 2020 (DfE): one of the four new authorities (Innovation Programme project start "
+     "May 2017); go-live date not confirmed here"),
     ("874", "E06000031", "Peterborough", None, "unknown", False, "DfE Innovation Programme round 2",
-     "Rodger, Allan & Elliott 2020 (DfE): one of the four new authorities; go-live date not confirmed here"),
+     "Rodger, Allan & Elliott 2020 (DfE): one of the four new authorities (Innovation Programme project start "
+     "May 2017); go-live date not confirmed here"),
     ("869", "E06000037", "West Berkshire", None, "unknown", False, "DfE Innovation Programme round 2",
-     "Rodger, Allan & Elliott 2020 (DfE): one of the four new authorities; go-live date not confirmed here"),
+     "Rodger, Allan & Elliott 2020 (DfE): one of the four new authorities (Innovation Programme project start "
+     "May 2017); go-live date not confirmed here"),
     ("335", "E08000030", "Walsall", "2020-09-01", "month", True, "DfE SFPC; Foundations stepped-wedge trial",
      "Walsall Council news, 11 November 2020, 'Family Safeguarding Model proven to improve safeguarding "
      "outcomes...': 'launched its Family Safeguarding model in September this year'; Foundations SFPC trial "
