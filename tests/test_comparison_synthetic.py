@@ -119,3 +119,13 @@ def test_holdout_measures_pre_fit_on_unfitted_years():
     assert f.pre_rmspe < 1 and f.mean_post_gap == pytest.approx(10, abs=2)
     with pytest.raises(ValueError):
         fit_table(table, "T00", donors, 2021, "rate", holdout=7)
+
+
+def test_augmented_synthetic_control_sensitivity():
+    from evaluation.comparison.synthetic import fit_augmented
+    fit = fit_augmented(_constructed_panel(), "rate", treated="T00")
+    assert fit.weights.sum() == pytest.approx(1, abs=1e-6)
+    assert fit.mean_post_gap == pytest.approx(10, abs=1.5)
+    assert fit.extra["method"] == "augsynth" and fit.extra["lambda"] > 0
+    res = run_synthetic_control(_constructed_panel(), treated="T00", measures=["rate"], placebos=False)
+    assert res["inference"]["augsynth_mean_post_gap"].iloc[0] == pytest.approx(10, abs=1.5)

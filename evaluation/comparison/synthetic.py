@@ -213,7 +213,8 @@ def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREA
 
     ``effects`` (measure, year, period, treated, synthetic, gap), ``weights`` (measure, donor,
     la_name, weight > 0), ``inference`` (one row per measure: pre/post RMSPE, ratio, placebo rank
-    and p-value, in-time placebo ratio and gap, leave-one-out range of the mean post gap),
+    and p-value, in-time placebo ratio and gap, leave-one-out range of the mean post gap, and the
+    augmented (ridge) synthetic control's pre-RMSPE and mean post gap as a sensitivity analysis),
     ``placebos`` (every unit's ratio), ``placebo_gaps`` (every placebo's gap by year) and
     ``leave_one_out``.
     """
@@ -234,6 +235,12 @@ def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREA
                "pre_rmspe_pct_of_mean": 100 * fit.pre_rmspe / pre_mean, "post_rmspe": fit.post_rmspe,
                "ratio": fit.ratio, "mean_post_gap": fit.mean_post_gap,
                "mean_post_gap_pct": 100 * fit.mean_post_gap / float(s.loc[s["period"] == "post", "synthetic"].mean())}
+        try:
+            aug = fit_augmented(panel, m, treated, transition_year, years, max_donors=max_donors)
+            row.update(augsynth_pre_rmspe=aug.pre_rmspe, augsynth_mean_post_gap=aug.mean_post_gap,
+                       augsynth_lambda=aug.extra["lambda"])
+        except (ValueError, np.linalg.LinAlgError) as exc:  # sensitivity only: report, do not fail
+            row.update(augsynth_error=str(exc))
         if placebos:
             fits = placebo_fits(panel, m, treated, transition_year, years, fit=fit, max_donors=max_donors)
             pl = summarise_placebos(fits)
@@ -253,3 +260,40 @@ def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREA
     cat = lambda xs: pd.concat(xs, ignore_index=True) if xs else pd.DataFrame()  # noqa: E731
     return {"effects": cat(effects), "weights": cat(weights), "inference": pd.DataFrame(inference),
             "placebos": cat(placebo_rows), "placebo_gaps": cat(gap_rows), "leave_one_out": cat(loo_rows)}
+
+
+def fit_augmented(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
+                  treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
+                  max_donors: int | None = MAX_DONORS, lambda_: float | None = None) -> SyntheticFit:
+    """Augmented (ridge) synthetic control (Ben-Michael, Feller & Rothstein 2021) through
+    :class:`pysyncon.AugSynth`, as a sensitivity analysis: same donor pool as :func:`fit_synthetic`,
+    ridge penalty chosen by pysyncon's cross-validation unless ``lambda_`` is given. Weights may be
+    negative. The transition year is left out of the fit (AugSynth's pre-period is every year
+    before the first post year)."""
+    from pysyncon import AugSynth, Dataprep
+
+    panel = read_panel() if panel is None else panel
+    table = wide(panel, measure)
+    years = sorted(int(y) for y in table.columns) if years is None else list(years)
+    table = table.reindex(columns=years)
+    pre = [y for y in years if y < transition_year]
+    donors = nearest_donors(table, treated, donor_pool(table, years, treated), pre, max_donors)
+    keep = [y for y in years if y != transition_year]
+    long = table.loc[[treated] + donors, keep].stack().rename("y").reset_index()
+    long.columns = ["unit", "year", "y"]
+    long["year"] = long["year"].astype(int)
+    dp = Dataprep(foo=long, predictors=[], predictors_op="mean", dependent="y", unit_variable="unit",
+                  time_variable="year", treatment_identifier=treated, controls_identifier=donors,
+                  time_predictors_prior=pre, time_optimize_ssr=pre)
+    aug = AugSynth()
+    aug.fit(dataprep=dp, lambda_=lambda_, use_covariates=False)
+    w = pd.Series(np.asarray(aug.W, dtype=float), index=donors, name="weight")
+    synthetic = table.loc[donors, years].to_numpy().T @ w.to_numpy()
+    series = pd.DataFrame({"year": years, "treated": table.loc[treated, years].to_numpy(), "synthetic": synthetic})
+    series["gap"] = series["treated"] - series["synthetic"]
+    series["period"] = np.select([series["year"] < transition_year, series["year"] == transition_year],
+                                 ["pre", "transition"], "post")
+    return SyntheticFit(measure, treated, transition_year, w, series,
+                        _rmspe(series.loc[series["period"] == "pre", "gap"]),
+                        _rmspe(series.loc[series["period"] == "post", "gap"]),
+                        extra={"method": "augsynth", "lambda": float(aug.lambda_)})
