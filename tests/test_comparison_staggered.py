@@ -56,4 +56,4 @@ def test_run_staggered_tables():
     assert set(t["overall"]["control_group"]) == {"never_treated", "not_yet_treated"}
     assert set(t["overall"]["aggregation"]) == {"simple", "group", "dynamic"}
     assert t["overall"][["att", "se"]].notna().all().all()
-    assert t["event"]["relative_period"].max() == 4 and t["event"]["relative_period"].min() < 0
+    assert t["event"]["relative_period"].max() == 2025 - 2018 and t["event"]["relative_period"].min() < 0

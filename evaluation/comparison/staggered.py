@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import pandas as pd
 from differences import ATTgt
 
@@ -107,4 +106,3 @@ def run_staggered(panel: pd.DataFrame | None = None, measures=None, control_grou
 
 
 __all__ = ["did_frame", "fit_attgt", "summarise_attgt", "run_staggered", "CONTROL_GROUPS"]
-_ = np  # numpy kept for callers building frames
