@@ -12,42 +12,65 @@ around the ``fine_gray`` call only; the peak RSS of the same process just before
 * ``crr``: ``fine_gray(..., variance="crr")`` (cmprsk::crr, right-censored; scan);
 * ``scan``: ``fine_gray(..., entry, cluster=family)`` — the analysis layer's model
   (finegray-weighted Cox, Breslow ties, family-robust SE, delayed entry);
-* ``expand``: the same model through the ``survival::finegray`` expansion
+* ``efron``: the same with Efron ties (coxph's default), also by the scan;
+* ``expand``: the ``scan`` model through the ``survival::finegray`` expansion
   (``algorithm="expand"``), run only where the expansion has at most
   ``EXPAND_MAX_ROWS`` rows (fitting it takes ~3.5 kB a row); otherwise its row count is
   printed. Where it runs, the largest coefficient and SE differences from the scan are printed.
 
 Target (issue #20): 1M children under 30 s and 2 GB.
 
-Measured 2026-12-06 (2 shared cores, a full test suite running beside it; R not installed, so
-no crr timing). Seconds are the fit alone; "peak MB" is the process's peak RSS after the fit, "data MB"
-before it (Python, pandas, the simulated frame):
+Measured 2026-12-06 06:04 UTC (2 shared cores, a full test suite running beside it; R 4.2.2 with
+cmprsk 2.2.11 from Debian). Seconds are the fit alone; "peak MB" is the process's peak RSS after
+the fit, "data MB" before it (Python, pandas, the simulated frame):
 
-  children   fit      seconds  peak MB  data MB   expansion rows
-  10,000     crr         0.02      172      170
-  10,000     scan        0.03      173      170
-  10,000     expand      4.06      566      170   (fitted; scan - expansion: coef 3.0e-14, SE 3.7e-15 relative)
-  100,000    crr         0.33      202      191
-  100,000    scan        0.34      202      191
+  children   fit      seconds  peak MB  data MB   note
+  10,000     crr         0.03      173      170
+  10,000     scan        0.03      174      170
+  10,000     efron       0.02      174      170
+  10,000     expand      3.00      566      170   fitted; scan - expansion: coef 6.0e-14, SE 8.0e-15 (rel.)
+  10,000     R crr      30.87        -        -   gtol 1e-9; vs our crr: coef 1.2e-8, SE 3.0e-9 (rel.)
+  100,000    crr         0.18      209      191
+  100,000    scan        0.17      208      191
+  100,000    efron       0.19      209      191
   100,000    expand         -        -        -   31,597,326 rows (not run: ~110 GB at 3.5 kB a row)
-  1,000,000  crr         3.36      476      397
-  1,000,000  scan        3.28      462      397
+  100,000    R crr          -        -        -   not finished after 30 minutes (killed; an earlier run)
+  1,000,000  crr         2.29      540      397
+  1,000,000  scan        2.45      519      397
+  1,000,000  efron       2.95      538      397
   1,000,000  expand         -        -        -   485,303,180 rows (not run)
 
 1M children (497,339 exits of interest, 391,170 competing, 400,000 families, delayed entry for a
-fifth): 3.3 s and under 0.5 GB peak for the whole process, ~80 MB for the fit. Target met.
+fifth): 2.5 s and about 0.5 GB peak RSS for the whole process (~140 MB for the fit). Target (30 s,
+2 GB) met. An earlier run of the same script measured 3.3 s / 0.46 GB at 1M.
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+#: Largest data set given to R's crr (its Fortran loops over children x failure times; at
+#: 100,000 children it had not finished after 30 minutes).
+R_MAX_N = 10_000
+R_SCRIPT = r"""
+suppressPackageStartupMessages(library(cmprsk))
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1])
+tm <- system.time(fit <- crr(d$duration, d$cause, as.matrix(d[, c("post", "score")]), failcode = "a",
+                             cencode = "censored", gtol = 1e-9))
+cat(sprintf('{"seconds": %.3f, "coef": [%.10f, %.10f], "se": [%.10f, %.10f]}',
+            tm[["elapsed"]], fit$coef[1], fit$coef[2], sqrt(fit$var[1, 1]), sqrt(fit$var[2, 2])))
+"""
 
 #: Largest expansion fitted here (the analysis layer used to stop at 1.5M rows).
 EXPAND_MAX_ROWS = 3_000_000
@@ -92,8 +115,8 @@ def run_one(n: int, kind: str) -> dict:
             fit = fine_gray(df, "duration", "cause", "a", COVARIATES, variance="crr")
         else:
             fit = fine_gray(df, "duration", "cause", "a", COVARIATES, entry="entry", cluster="family",
-                            algorithm="scan" if kind == "scan" else "expand",
-                            max_rows=EXPAND_MAX_ROWS)
+                            algorithm="expand" if kind == "expand" else "scan",
+                            ties="efron" if kind == "efron" else "breslow", max_rows=EXPAND_MAX_ROWS)
     except ExpansionTooLarge as error:
         return {**info, "skipped": str(error).split(";")[0]}
     seconds = time.perf_counter() - t0
@@ -105,7 +128,7 @@ def main(sizes: list[int]) -> None:
     print(f"{'n':>9} {'fit':>6} {'seconds':>8} {'peak MB':>8} {'data MB':>8}  coef / se")
     for n in sizes:
         results = {}
-        for kind in ("crr", "scan", "expand"):
+        for kind in ("crr", "scan", "efron", "expand"):
             out = subprocess.run([sys.executable, __file__, "--one", str(n), kind], capture_output=True, text=True)
             if out.returncode != 0:
                 print(f"{n:>9} {kind:>6} failed: {out.stderr.strip().splitlines()[-1:]}")
@@ -118,6 +141,22 @@ def main(sizes: list[int]) -> None:
             print(f"{n:>9} {kind:>6} {r['seconds']:8.2f} {r['peak_mb']:8.0f} {r['peak_before_mb']:8.0f}  "
                   f"{np.round(r['coef'], 5)} / {np.round(r['se'], 5)}   (events {r['events']:,}, "
                   f"competing {r['competing']:,}, families {r['families']:,})")
+        if shutil.which("Rscript") and n <= R_MAX_N:
+            with tempfile.TemporaryDirectory() as tmp:
+                csv = Path(tmp) / "d.csv"
+                simulate(n).to_csv(csv, index=False)
+                script = Path(tmp) / "crr.R"
+                script.write_text(R_SCRIPT)
+                try:
+                    out = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True, text=True,
+                                         timeout=1800)
+                    r = json.loads(out.stdout)
+                    dc = np.max(np.abs(np.subtract(r["coef"], results["crr"]["coef"])))
+                    ds = np.max(np.abs(np.divide(r["se"], results["crr"]["se"]) - 1))
+                    print(f"{n:>9} {'R crr':>6} {r['seconds']:8.2f} {'':>8} {'':>8}  {np.round(r['coef'], 5)}"
+                          f" / {np.round(r['se'], 5)}   (vs crr scan: coef {dc:.1e}, relative SE {ds:.1e})")
+                except (subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as error:
+                    print(f"{n:>9} {'R crr':>6} failed: {type(error).__name__}")
         if "seconds" in results.get("expand", {}) and "seconds" in results.get("scan", {}):
             s, e = results["scan"], results["expand"]
             dc = np.max(np.abs(np.subtract(s["coef"], e["coef"])))
