@@ -300,3 +300,12 @@ def test_scan_matches_r_on_the_larger_tied_data(cause, fit_name):
     np.testing.assert_allclose(fit.se, expected["se"], rtol=1e-4)
     if "naive_se" in expected:
         np.testing.assert_allclose(np.sqrt(np.diag(fit.naive_var)), expected["naive_se"], rtol=1e-4)
+
+
+def test_scan_leaves_the_data_unchanged():
+    df = _random_children(1, delayed=True)
+    before = df.copy()
+    for ties in ("breslow", "efron"):
+        fine_gray(df, "duration", "cause", "a", ["x1", "x2"], entry="entry", cluster="family", ties=ties)
+    fine_gray(df, "duration", "cause", "a", ["x2"], variance="crr")
+    pd.testing.assert_frame_equal(df, before)

@@ -249,7 +249,6 @@ def fine_gray(
     """
     covariates = list(covariates)
     data = df.reset_index(drop=True)
-    x = data[covariates].to_numpy(dtype=float)
     n = len(data)
     events = int(((data[cause] == cause_of_interest).to_numpy() & ~is_censored(data[cause])).sum())
     if algorithm not in ("auto", "scan", "expand"):
@@ -259,6 +258,7 @@ def fine_gray(
             raise ValueError("variance='crr' is for right-censored, unclustered, unweighted data")
         if algorithm == "expand":
             raise ValueError("variance='crr' is fitted by the scan (algorithm 'auto' or 'scan')")
+        x = data[covariates].to_numpy(dtype=float)
         coef, info, var = _crr(data[duration].to_numpy(dtype=float), data[cause], cause_of_interest, x)
         method = "Fine-Gray (cmprsk::crr estimating equations and sandwich SE)"
         return FineGrayFit(cause_of_interest, tuple(covariates), coef, var, method, n, events, np.linalg.inv(info))
@@ -306,10 +306,11 @@ def _finegray_scan(data, duration, cause, cause_of_interest, covariates, entry, 
     if case_weight is not None and np.any(case_weight <= 0):
         raise ValueError("case weights must be positive")
 
-    x_all = data[covariates].to_numpy(dtype=float)
+    x_all = data[covariates].to_numpy(dtype=float, copy=True)  # own memory: centred in place below
     keep, dropped = _usable_columns(x_all, covariates)
-    x = x_all[:, keep]
-    x = x - x.mean(axis=0)
+    x = x_all[:, keep] if len(keep) < x_all.shape[1] else x_all
+    del x_all
+    x -= x.mean(axis=0)
     fit = scan_fit(stop, status, x, w_grid, start=start, case_weight=case_weight, ties=ties)
     p = x.shape[1]
     var = np.linalg.pinv(fit.information) if p else np.empty((0, 0))

@@ -77,28 +77,35 @@ class _Scan:
         self.d = np.bincount(self.k_stop[self.event], self.c[self.event], minlength=m)
         self.has_event = self.d > 0
         self.k_comp = self.k_stop[self.comp] + 1  # competing child enters the weighted part after T_i
-        self.c_over_w = self.c[self.comp] / self.w_own[self.comp]
         # exits of interest grouped by time; Efron's l-th of m tied exits counts (l/m) out of the risk set
         ev_idx = np.flatnonzero(self.event)
         self.ev_idx = ev_idx[np.argsort(self.k_stop[ev_idx], kind="stable")]
         self.ev_k = self.k_stop[self.ev_idx]
         self.n_tied = np.bincount(self.ev_k, minlength=m)
-        rank = np.arange(len(self.ev_k)) - np.searchsorted(self.ev_k, self.ev_k, "left")
-        self.t = rank / self.n_tied[self.ev_k] if efron else np.zeros(len(self.ev_k))
+        self.c_event = np.where(self.event, self.c, 0.0)
         self.efron = efron
-        self.mean_wt = (self.d / np.maximum(self.n_tied, 1))[self.ev_k]  # coxph's meanwt, per exit
+        if efron:  # one term per exit, weight coxph's meanwt
+            rank = np.arange(len(self.ev_k)) - np.searchsorted(self.ev_k, self.ev_k, "left")
+            self.term_k = self.ev_k
+            self.term_t = rank / self.n_tied[self.ev_k]
+            self.term_w = (self.d / np.maximum(self.n_tied, 1))[self.ev_k]
+        else:  # Breslow: one term per exit time, weight the weighted exits there
+            self.term_k = np.flatnonzero(self.has_event)
+            self.term_t = np.zeros(len(self.term_k))
+            self.term_w = self.d[self.term_k]
 
-    def _running(self, values: np.ndarray) -> np.ndarray:
-        """Risk-set sums at every grid time of ``values`` (n,) or (n, p) weighted by c."""
+    def _running(self, r: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
+        """Risk-set sums at every grid time of c r (``x`` None) or of c r x (m x p)."""
         m = self.m
-        cols = values[:, None] if values.ndim == 1 else values
-        out = np.empty((m, cols.shape[1]))
-        for j in range(cols.shape[1]):
-            v = self.c * cols[:, j]
+        cols = [None] if x is None else range(x.shape[1])
+        out = np.empty((m, len(cols)))
+        for j, col in enumerate(cols):
+            v = self.c * r if col is None else self.c * r * x[:, col]
             diff = np.bincount(self.k_start, v, minlength=m + 1) - np.bincount(self.k_stop + 1, v, minlength=m + 1)
-            after = np.bincount(self.k_comp, self.c_over_w * cols[self.comp, j], minlength=m + 1)
+            vc = v[self.comp] / self.w_own[self.comp]
+            after = np.bincount(self.k_comp, vc, minlength=m + 1)
             out[:, j] = np.cumsum(diff)[:m] + self.w_grid * np.cumsum(after)[:m]
-        return out[:, 0] if values.ndim == 1 else out
+        return out[:, 0] if x is None else out
 
     def _integral(self, per_time: np.ndarray) -> np.ndarray:
         """For each child, sum over grid times s of Y_i(s) w_i(s) per_time(s) (w_i = 1 while open)."""
@@ -106,61 +113,79 @@ class _Scan:
         zero = np.zeros((1, cols.shape[1]))
         plain = np.vstack([zero, np.cumsum(cols, axis=0)])
         weighted = np.vstack([zero, np.cumsum(self.w_grid[:, None] * cols, axis=0)])
-        out = plain[self.k_stop + 1] - plain[self.k_start]
+        out = plain[self.k_stop + 1]
+        out -= plain[self.k_start]
         out[self.comp] += (weighted[-1] - weighted[self.k_comp]) / self.w_own[self.comp][:, None]
         return out[:, 0] if per_time.ndim == 1 else out
 
-    def _by_time(self, values: np.ndarray) -> np.ndarray:
-        """Sum per grid time of per-exit ``values`` (n_exits,) or (n_exits, p)."""
+    def _by_time(self, values: np.ndarray, k: np.ndarray | None = None) -> np.ndarray:
+        """Sum per grid time of per-term ``values`` (terms at grid times ``k``, default the terms')."""
+        k = self.term_k if k is None else k
         if values.ndim == 1:
-            return np.bincount(self.ev_k, values, minlength=self.m)
-        return np.stack([np.bincount(self.ev_k, values[:, j], minlength=self.m) for j in range(values.shape[1])],
+            return np.bincount(k, values, minlength=self.m)
+        return np.stack([np.bincount(k, values[:, j], minlength=self.m) for j in range(values.shape[1])],
                         axis=1).reshape(self.m, values.shape[1])
+
+    @staticmethod
+    def _weighted_cross(x: np.ndarray, w: np.ndarray, chunk: int = 1 << 17) -> np.ndarray:
+        """x' diag(w) x in row chunks (no n x p temporary)."""
+        out = np.zeros((x.shape[1], x.shape[1]))
+        for lo in range(0, len(x), chunk):
+            xs = x[lo:lo + chunk]
+            out += (xs * w[lo:lo + chunk, None]).T @ xs
+        return out
 
     def derivatives(self, beta, x, residuals=False):
         """Log partial likelihood, score, information (and score residuals) at ``beta``.
 
         Breslow or Efron ties as coxph's weighted counting-process fit: at a time with
-        m exits of interest (case weights c, mean weight mw), the l-th term
-        (l = 0..m-1, t = l/m for Efron, 0 for Breslow) has denominator
-        S0 - t E0 (E: sums over the tied exits) and weight mw. The information
-        sum over times of S2 / den is a per-child sum of hazards times x x'.
+        m exits of interest (case weights c, mean weight mw = sum c / m), Efron's
+        l-th term (l = 0..m-1, t = l/m) has denominator S0 - t E0 (E: sums over the
+        tied exits) and weight mw; Breslow's single term has S0 and weight sum c.
+        The information's sum over times of S2 / den is a per-child sum of hazards
+        times x x', so no p x p array is kept per time or per child.
         """
         eta = x @ beta
         r = np.exp(eta)
         cr = self.c * r
         s0 = self._running(r)
-        s1 = self._running(r[:, None] * x)
-        k, t, mw = self.ev_k, self.t, self.mean_wt
-        ev_x, ev_cr = x[self.ev_idx], cr[self.ev_idx]
+        s1 = self._running(r, x)
+        k, t, w = self.term_k, self.term_t, self.term_w
         if self.efron:
-            e0 = self._by_time(ev_cr)[k]
-            e1 = self._by_time(ev_cr[:, None] * ev_x)[k]
+            ev_x, ev_cr = x[self.ev_idx], cr[self.ev_idx]
+            e0 = self._by_time(ev_cr, self.ev_k)[k]
+            e1 = self._by_time(ev_cr[:, None] * ev_x, self.ev_k)[k]
             den = s0[k] - t * e0
             num = s1[k] - t[:, None] * e1
         else:
             den, num = s0[k], s1[k]
         if np.any(den <= 0):
             raise NotEstimable("an exit of interest has an empty risk set")
-        h = mw / den  # hazard of each term
+        h = w / den  # hazard of each term
         xb = num / den[:, None]  # weighted mean covariate of each term
-        loglik = float(np.sum(self.c[self.ev_idx] * eta[self.ev_idx]) - np.sum(mw * np.log(den)))
-        score = (self.c[self.ev_idx, None] * ev_x).sum(axis=0) - (mw[:, None] * xb).sum(axis=0)
+        loglik = float(self.c_event @ eta - np.sum(w * np.log(den)))
+        score = self.c_event @ x - (w[:, None] * xb).sum(axis=0)
         hazard = self._by_time(h)  # at risk throughout the time (coxph's temp1)
-        own = self._by_time(t * h)[k]  # the part a tied exit is not at risk for (temp1 - temp2)
         cum_h = self._integral(hazard)  # H_i: sum of Y_i w_i dLambda
-        information = ((x * (cr * cum_h)[:, None]).T @ x - (ev_x * (ev_cr * own)[:, None]).T @ ev_x
-                       - (xb * mw[:, None]).T @ xb)
+        information = self._weighted_cross(x, cr * cum_h) - (xb * w[:, None]).T @ xb
+        if self.efron:
+            own = self._by_time(t * h)[self.ev_k]  # the part a tied exit is not at risk for (temp1 - temp2)
+            information -= (ev_x * (ev_cr * own)[:, None]).T @ ev_x
         xbar = np.zeros((self.m, x.shape[1]))
-        xbar[self.has_event] = (self._by_time(xb) / np.maximum(self.n_tied, 1)[:, None])[self.has_event]
+        xbar[self.has_event] = (self._by_time(xb) / np.maximum(self.n_tied, 1)[:, None])[self.has_event] \
+            if self.efron else xb
         out = dict(loglik=loglik, score=score, information=information, r=r, s0=s0, xbar=xbar)
         if residuals:
-            mh1 = self._by_time(h[:, None] * xb)
-            q = self._integral(mh1)
-            resid = -(cr[:, None]) * (x * cum_h[:, None] - q)
-            correction = self._by_time((t * h)[:, None] * xb)[k]  # mh1 - mh2
-            resid[self.ev_idx] += self.c[self.ev_idx, None] * (ev_x - xbar[k]) \
-                + ev_cr[:, None] * (ev_x * own[:, None] - correction)
+            q = self._integral(self._by_time(h[:, None] * xb))
+            resid = x * cum_h[:, None]
+            resid -= q
+            resid *= -cr[:, None]
+            ev_x = x[self.ev_idx]
+            ev = self.ev_idx
+            resid[ev] += self.c[ev, None] * (ev_x - xbar[self.ev_k])
+            if self.efron:
+                correction = self._by_time((t * h)[:, None] * xb)[self.ev_k]  # mh1 - mh2
+                resid[ev] += cr[ev, None] * (ev_x * own[:, None] - correction)
             out["residuals"] = resid
         return out
 
