@@ -20,7 +20,7 @@ around the ``fine_gray`` call only; the peak RSS of the same process just before
 
 Target (issue #20): 1M children under 30 s and 2 GB.
 
-Measured 2026-12-06 06:04 UTC (2 shared cores, a full test suite running beside it; R 4.2.2 with
+Measured 2026-12-06 (10,000 rows at 06:04 UTC, the rest at 06:11 after commit bea6d1c; 2 shared cores, a full test suite running beside it; R 4.2.2 with
 cmprsk 2.2.11 from Debian). Seconds are the fit alone; "peak MB" is the process's peak RSS after
 the fit, "data MB" before it (Python, pandas, the simulated frame):
 
@@ -30,19 +30,22 @@ the fit, "data MB" before it (Python, pandas, the simulated frame):
   10,000     efron       0.02      174      170
   10,000     expand      3.00      566      170   fitted; scan - expansion: coef 6.0e-14, SE 8.0e-15 (rel.)
   10,000     R crr      30.87        -        -   gtol 1e-9; vs our crr: coef 1.2e-8, SE 3.0e-9 (rel.)
-  100,000    crr         0.18      209      191
-  100,000    scan        0.17      208      191
-  100,000    efron       0.19      209      191
+  100,000    crr         0.21      204      191
+  100,000    scan        0.17      200      191
+  100,000    efron       0.31      205      191
   100,000    expand         -        -        -   31,597,326 rows (not run: ~110 GB at 3.5 kB a row)
   100,000    R crr          -        -        -   not finished after 30 minutes (killed; an earlier run)
-  1,000,000  crr         2.29      540      397
-  1,000,000  scan        2.45      519      397
-  1,000,000  efron       2.95      538      397
+  1,000,000  crr         1.81      490      397
+  1,000,000  scan        1.83      446      396
+  1,000,000  efron       2.64      500      397
   1,000,000  expand         -        -        -   485,303,180 rows (not run)
 
 1M children (497,339 exits of interest, 391,170 competing, 400,000 families, delayed entry for a
-fifth): 2.5 s and about 0.5 GB peak RSS for the whole process (~140 MB for the fit). Target (30 s,
-2 GB) met. An earlier run of the same script measured 3.3 s / 0.46 GB at 1M.
+fifth): 1.8 s and under 0.5 GB peak RSS for the whole process (~50 MB for the fit). Target (30 s,
+2 GB) met. Before bea6d1c the same script measured 2.5-3.3 s / 0.46-0.52 GB at 1M. With 25
+covariates (two, 19 local-authority indicators, four normal; not part of this script) the 1M fit
+took 11.0 s and 1.7 GB peak RSS for the process (1.3 GB over the data), the memory now mostly
+n x p copies of the covariates.
 """
 
 from __future__ import annotations
