@@ -20,7 +20,7 @@ around the ``fine_gray`` call only; the peak RSS of the same process just before
 
 Target (issue #20): 1M children under 30 s and 2 GB.
 
-Measured 2026-12-06 (10,000 rows at 06:04 UTC, the rest at 06:11 after commit bea6d1c; 2 shared cores, a full test suite running beside it; R 4.2.2 with
+Measured 2026-12-06 (10,000 rows at 06:04 UTC, the rest at 06:07 after commit bea6d1c; 2 shared cores, a full test suite running beside it; R 4.2.2 with
 cmprsk 2.2.11 from Debian). Seconds are the fit alone; "peak MB" is the process's peak RSS after
 the fit, "data MB" before it (Python, pandas, the simulated frame):
 
