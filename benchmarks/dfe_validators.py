@@ -84,13 +84,13 @@ AFTER (this commit's generator; CIN files as fd3e573 left them), the county:
        562    12   15    9   open_episode_superseded
       1015     0    2    0   code_from_another_year (PLACE H5 from PR1 outside the LA)
       503A/B/D/E/F/G/H/J  1-11 each   open_episode_superseded (503D also code_from_another_year)
-    CIN census -- 10 rules fire: 8805 (159 / 145 / 163: missing_reason_for_closure), 4012Q
-      (3 / 3 / 0) and 8868 (0 / 2 / 0) (premature_closure_corrected) are planted; the rest also
-      fire on the clean twin.
+    CIN census (files as fd3e573 left them) -- 10 rules fire: 8805 (159 / 145 / 163:
+      missing_reason_for_closure), 4012Q (3 / 3 / 0) and 8868 (0 / 2 / 0)
+      (premature_closure_corrected) are planted; the rest also fire on the clean twin.
 
   The CLEAN TWIN (same seed, imperfection_rate 0): SSDA903 -- no rule fires in 2023, 2024 or
-  2025 (also seeds 1, 2 and a two-LA county, seed 5, LAs 931 + 825). CIN census -- 7 rules
-  fire, all from the CIN writer (write_cin.py / cin_records.py, not this task's files):
+  2025 (also seeds 1, 2 and a two-LA county, seed 5, LAs 931 + 825). CIN census (as of
+  d2e2589) -- 7 rules fire, all from the CIN writer (write_cin.py / cin_records.py):
       2884  DateOfInitialCPC at both CINdetails and Section47 level   758  654  678
       8873Q one assessment with factor 21 but closure not RC8/RC9      742  690  804
       8825Q RC8/RC9 closure with no assessment on the episode          434  386  443
@@ -99,6 +99,36 @@ AFTER (this commit's generator; CIN files as fd3e573 left them), the county:
       8569Q ReferralNFA on a referral before the collection year         0    2    1
       2888Q (return level) never more than one Disability per child: write_cin.py writes one
             Disability element from population.py's single code.
+
+CIN census after the realism fixes of d192de0 (cin_records.py / write_cin.py; measured
+2026-12-06, same counties; SSDA903 files byte-identical, the new draws use a spawned
+generator). A referral closed with no further action closes RC7 (RC8/RC9 mean "after
+assessment"); factor 21 only at an assessment the case closes after as RC8/RC9, otherwise
+a child or household factor; every section 47 is accompanied by an assessment in each file
+it is in (the episode's, or one started with the enquiry, never overlapping another);
+siblings share enquiries, and no enquiry starts while another of the episode is open;
+DateOfInitialCPC at CIN level only when no section 47 of the child in that file carries it;
+about a third of disabled children have two or three disabilities. Rows per year:
+
+      rule   county 2023 2024 2025   clean twin   planted kind behind every county row
+      8805           159  145  163      0 0 0     missing_reason_for_closure
+      8873Q           10   22   18      0 0 0     missing_reason_for_closure (RC8 closure shown
+                                                  without its reason)
+      4012Q            3    3    0      0 0 0     premature_closure_corrected
+      8867             0    2    0      0 0 0     premature_closure_corrected
+      8868             0    2    0      0 0 0     premature_closure_corrected
+      8569Q            0    2    1      0 2 1     none -- see below
+      2884 8825Q 2991Q 8890 2888Q (and 8863Q, which a first version of the fix raised): none.
+
+  Seed 1, clean twin: no CIN rule fires in 2023, 2024 or 2025. Every county row is explained
+  by a planted imperfection except 8569Q. 8569Q is a defect of the validator port, not of
+  the return: it compares CINreferralDate with collection_start - england_working_days(1),
+  and england_working_days(1) is CustomBusinessDay(n=0), which rolls a non-working 1 April
+  FORWARD (2023-04-01 Saturday -> 2023-04-03; 2024-04-01 Easter Monday -> 2024-04-02), so a
+  referral closed NFA on Sat/Sun 1-2 April 2023 or on Easter Monday 2024 -- inside the
+  collection year -- is flagged (seed 0: 2023-04-02 twice, 2024-04-01 once). DfE's rule
+  ("referral date before one working day prior to the collection start") would not flag
+  them. It is left as is rather than keeping NFA referrals off those days.
   lac2024_25 rule 231 fails to run inside the validator (its own error) on every county.
 """
 
