@@ -18,6 +18,10 @@ Rules, in order (the first that fails names the field and the reason):
   pregnancy is not).
 * :data:`~evaluation.ingest.quarantine.AGE_OVER_LIMIT` — an event after the
   child's :data:`MAX_AGE_YEARS`\\ th birthday.
+* :data:`~evaluation.ingest.quarantine.CLOSED_BEFORE_YEAR` — a CIN episode
+  closed before its file's collection year began (1 April): a return lists the
+  episodes open during its year, so such an episode is not part of it (its
+  record from the years it was open is kept from those returns).
 * A child record whose date of birth or death is after the file's reference
   date is quarantined itself (date after reference date); its other rows
   follow it only if it has no usable child record anywhere (the assembly's
@@ -167,8 +171,14 @@ def quarantine_implausible(extracts: list[Extract]) -> Counter:
             frame = extract.tables.get(table)
             if frame is None or not len(frame):
                 continue
-            field, reason = _first_failure(
-                frame, _event_checks(frame, columns, reference, same_return, pre_birth))
+            checks = _event_checks(frame, columns, reference, same_return, pre_birth)
+            if table == "cin_episodes" and "closure_date" in frame:
+                # a return lists the episodes open during its collection year (1 April to the
+                # reference date): one closed before that year is not part of it
+                year_start = reference - pd.DateOffset(years=1) + pd.Timedelta(days=1)
+                checks.append((pd.to_datetime(frame["closure_date"]) < year_start,
+                               "CINclosureDate", q.CLOSED_BEFORE_YEAR))
+            field, reason = _first_failure(frame, checks)
             # a CIN record whose parent has gone follows it
             if table != "cin_episodes" and lost_episodes is not None and len(lost_episodes):
                 parent = frame["episode_element"].map(

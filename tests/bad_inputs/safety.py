@@ -223,3 +223,11 @@ def csv_open_episode_with_a_reason_for_ending(folder: Path) -> None:
     """An episode with no DEC (open) whose REC says X1: the two fields contradict each other
     (d2i's public fake return holds 87 such rows)."""
     replace(folder, EPISODES, "0012346,03/03/2021,S,V2,N4,U3,PR1,,,", "0012346,03/03/2021,S,V2,N4,U3,PR1,,X1,")
+
+
+@case(Quarantined((("cin_episodes", CIN_FILE, "Message/Children/Child[1]/CINdetails[1]",
+                    "CINclosureDate", q.CLOSED_BEFORE_YEAR),)))
+def xml_episode_closed_before_its_collection_year(folder: Path) -> None:
+    """An episode closed on 2019-03-01 in the 2019/20 return (year from 1 April 2019): a return
+    lists the episodes open during its year (the public fakes carry one closed in 1971)."""
+    replace(folder, CIN_FILE, "<CINclosureDate>2019-09-30<", "<CINclosureDate>2019-03-01<")
