@@ -190,8 +190,10 @@ def ground_truth(params: SyntheticParameters, seed: int, scale: float, las: dict
                                       "code_weights": OTHER_PARENT_FACTORS},
             "child_factors": {code: {"probability": p, "aged_11_or_over_only": teen}
                               for code, (p, teen) in CHILD_FACTORS.items()},
-            "no_factor": "21 alone when no other factor is drawn; codes not valid in the assessment's "
-                         "collection year (or any later one) are not drawn",
+            "no_factor": "21 (no factors identified) only on an assessment after which the case "
+                         "closes RC8/RC9; any other assessment with no factor drawn gets one child "
+                         "or household factor (weighted as child_factors); codes not valid in the "
+                         "assessment's collection year (or any later one) are not drawn",
         },
         "care": {
             "placement_changes_per_year": params.placement_change_rate_per_year,
