@@ -129,17 +129,25 @@ def fit_synthetic(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_r
     return fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors)
 
 
-def placebo_fits(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
-                 treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
-                 fit: SyntheticFit | None = None, max_donors: int | None = MAX_DONORS) -> list[SyntheticFit]:
-    """The treated council's fit followed by one fit per donor, each donor treated as if it had
-    adopted, with the other donors (never the real treated council) as its pool."""
+def _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors):
+    """The wide table of ``measure`` over ``years``, the donor pool, and the treated council's fit
+    (``fit`` when given)."""
     panel = read_panel() if panel is None else panel
     table = wide(panel, measure)
     years = sorted(int(y) for y in table.columns) if years is None else list(years)
     table = table.reindex(columns=years)
     donors = donor_pool(table, years, treated)
-    fit = fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors) if fit is None else fit
+    if fit is None:
+        fit = fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors)
+    return table, donors, fit
+
+
+def placebo_fits(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
+                 treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
+                 fit: SyntheticFit | None = None, max_donors: int | None = MAX_DONORS) -> list[SyntheticFit]:
+    """The treated council's fit followed by one fit per donor, each donor treated as if it had
+    adopted, with the other donors (never the real treated council) as its pool."""
+    table, donors, fit = _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors)
     return [fit] + [fit_table(table, d, [x for x in donors if x != d], transition_year, measure, max_donors=max_donors)
                   for d in donors]
 
@@ -180,12 +188,7 @@ def leave_one_out(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_r
                   treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
                   fit: SyntheticFit | None = None, min_weight: float = 1e-3, max_donors: int | None = MAX_DONORS) -> pd.DataFrame:
     """Refit with each donor of weight >= ``min_weight`` dropped in turn."""
-    panel = read_panel() if panel is None else panel
-    table = wide(panel, measure)
-    years = sorted(int(y) for y in table.columns) if years is None else list(years)
-    table = table.reindex(columns=years)
-    donors = donor_pool(table, years, treated)
-    fit = fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors) if fit is None else fit
+    table, donors, fit = _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors)
     rows = []
     for d in fit.weights[fit.weights >= min_weight].index:
         f = fit_table(table, treated, [x for x in donors if x != d], transition_year, measure, max_donors=max_donors)
