@@ -7,15 +7,14 @@ pooled analysis reads every partition.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import dagster as dg
 
+from evaluation.ingest import LA_CODE  # the door's rule: three ASCII digits, the whole name
+
 local_authorities = dg.DynamicPartitionsDefinition(name="local_authority")
 
-#: Three ASCII digits, the whole name (``\\d`` would take other scripts' digits, ``$`` a newline).
-LA_CODE = re.compile(r"[0-9]{3}")
 
 
 def discover_local_authorities(input_root: str | Path) -> list[str]:

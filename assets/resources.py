@@ -50,16 +50,11 @@ FINGERPRINT_ASSET = dg.AssetKey(["pseudonymised", "children"])
 
 
 def recorded_fingerprints(instance: dg.DagsterInstance) -> set[str]:
-    """Key fingerprints recorded by the door's latest materialisation of each council."""
-    found: set[str] = set()
-    records = instance.fetch_materializations(FINGERPRINT_ASSET, limit=1000, ascending=False).records
-    for record in records:
-        entry = record.asset_materialization.metadata.get("key_fingerprint")
-        if entry is not None:
-            found.add(str(entry.value))
-        if found:
-            break   # the most recent extract's key is the one to continue with
-    return found
+    """The key fingerprint the door recorded at its latest materialisation (the key to continue
+    with); empty for an instance that has read no extract."""
+    records = instance.fetch_materializations(FINGERPRINT_ASSET, limit=1, ascending=False).records
+    entry = records[0].asset_materialization.metadata.get("key_fingerprint") if records else None
+    return {str(entry.value)} if entry is not None else set()
 
 
 def check_key_continuity(instance: dg.DagsterInstance, fingerprint: str, allow_change: bool) -> None:
