@@ -29,7 +29,7 @@ from evaluation.ingest.errors import InputError, ReconciliationError
 from evaluation.ingest.extract import Extract
 from evaluation.ingest.families import read_families
 from evaluation.ingest.inventory import (
-    EMPTY, EMPTY_FOLDER, READ, SYNTHETIC_MARKER, Layout, marker_problem, survey,
+    EMPTY, EMPTY_FOLDER, IGNORED, READ, SYNTHETIC_MARKER, Layout, marker_problem, survey,
 )
 from evaluation.ingest.plausibility import quarantine_implausible
 from evaluation.ingest.quarantine import empty_quarantine
@@ -204,15 +204,17 @@ def _with_inventory(reconciliation: pd.DataFrame, layout: Layout,
     rec["status"] = pd.Series(READ, index=rec.index, dtype="string").where(per_file > 0, EMPTY)
     rec["note"] = pd.Series(pd.NA, index=rec.index, dtype="string").where(
         per_file > 0, "no data rows")
-    extra = [(e.dataset, e.source_file, "ignored", f"SSDA903 {e.ignored_table} table: not used by "
+    extra = [(e.dataset, e.source_file, IGNORED, f"SSDA903 {e.ignored_table} table: not used by "
               "the analysis") for e in extracts if e.ignored_table is not None]
-    extra += [({"cin_census": "cin_census", "ssda903": "ssda903"}.get(path.split("/")[0], "other"),
+    extra += [(path.split("/")[0] if path.startswith(("cin_census/", "ssda903/")) else "other",
                path, status, note) for path, status, note in layout.others]
     used_years = {e.collection_year for e in extracts
                   if e.dataset == "ssda903" and e.ignored_table is None}
-    extra += [("ssda903", f"ssda903/{year}/", EMPTY_FOLDER, "collection-year folder with no "
-               "Header or Episodes table") for year in sorted({y for y, _ in layout.ssda903_files})
-              if year not in used_years]
+    with_files = {year for year, _ in layout.ssda903_files}
+    extra += [("ssda903", f"ssda903/{year}/", EMPTY_FOLDER,
+               "collection-year folder with " + ("no Header or Episodes table" if year in with_files
+                                                  else "no file"))
+              for year in layout.ssda903_years if year not in used_years]
     if extra:
         rows = pd.DataFrame(extra, columns=["dataset", "source_file", "status", "note"])
         for column in ("rows_read", "rows_kept", "rows_quarantined", "rows_merged"):

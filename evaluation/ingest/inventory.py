@@ -33,7 +33,7 @@ MARKER_GENERATOR = "evaluation.synthetic"
 READ = "read"
 EMPTY = "empty"                  # a file read with no data rows
 IGNORED = "ignored"              # not an input of the pipeline (reason in ``note``)
-EMPTY_FOLDER = "empty folder"    # a collection-year folder with no file in it
+EMPTY_FOLDER = "empty folder"    # a collection-year folder with no Header or Episodes table
 STATUSES = (READ, EMPTY, IGNORED, EMPTY_FOLDER)
 
 
@@ -43,6 +43,7 @@ class Layout:
 
     cin_files: list[Path] = field(default_factory=list)
     ssda903_files: list[tuple[int, Path]] = field(default_factory=list)
+    ssda903_years: list[int] = field(default_factory=list)   # every collection-year folder
     families: Path | None = None
     #: (relative path, status, note) of entries that are not read.
     others: list[tuple[str, str, str]] = field(default_factory=list)
@@ -90,9 +91,7 @@ def survey(folder: Path, input_root: Path | None = None, ssda903_years=()) -> La
                                          "collection-year folder; put the year's SSDA903 files "
                                          f"directly in ssda903/{year_dir.name}/")
                     layout.ssda903_files.append((int(year_dir.name), path))
-                if not files:
-                    layout.others.append((f"ssda903/{year_dir.name}/", EMPTY_FOLDER,
-                                          "collection-year folder with no file"))
+                layout.ssda903_years.append(int(year_dir.name))
         elif name == "families.csv" and entry.is_file():
             layout.families = entry
         elif name == SYNTHETIC_MARKER and entry.is_file():
@@ -104,6 +103,7 @@ def survey(folder: Path, input_root: Path | None = None, ssda903_years=()) -> La
                                   "families.csv)"))
     layout.cin_files.sort()
     layout.ssda903_files.sort()
+    layout.ssda903_years.sort()
     return layout
 
 
