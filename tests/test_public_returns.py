@@ -137,23 +137,20 @@ def test_d2i_903_open_episodes_carry_no_reason_for_ending(key):
 # data-to-insight csc-validator-be-cin: fake_data
 
 
-def test_d2i_cin_fake_data_stops_on_its_reference_date(key):
-    """fake_CIN_data.xml (trimmed to 60 of 332 children) says Year 2022 but ReferenceDate
-    2022-07-21: the reference date censors follow-up, so the door refuses the file."""
+@pytest.mark.parametrize("folder, file, says", [
+    # Year 2022 but ReferenceDate 2022-07-21 (trimmed to 60 of 332 children)
+    (D2I_CIN_FAKE, "cin_census/fake_CIN_data.xml", "2022-03-31"),
+    # Year 2023 with ReferenceDate 2024-03-31 (the year's is 2023-03-31)
+    (D2I_CIN_2024, "cin_census/CIN_Census_2024.xml", "Year 2023"),
+], ids=["d2i_cin_fake_data", "d2i_cin_2024"])
+def test_d2i_cin_stops_on_its_reference_date(folder, file, says, key):
+    """The reference date censors follow-up, so the door refuses a file whose ReferenceDate is
+    not its collection year's, naming the file and the field."""
     with pytest.raises(InputError) as err:
-        ingest_local_authority(D2I_CIN_FAKE, key)
+        ingest_local_authority(folder, key)
     message = str(err.value)
-    assert "cin_census/fake_CIN_data.xml" in message
-    assert "Header/CollectionDetails/ReferenceDate" in message and "2022-03-31" in message
-
-
-def test_d2i_cin_2024_stops_on_its_reference_date(key):
-    """CIN_Census_2024.xml says Year 2023 with ReferenceDate 2024-03-31 (the year's is 2023-03-31)."""
-    with pytest.raises(InputError) as err:
-        ingest_local_authority(D2I_CIN_2024, key)
-    message = str(err.value)
-    assert "cin_census/CIN_Census_2024.xml" in message
-    assert "Header/CollectionDetails/ReferenceDate" in message and "Year 2023" in message
+    assert file in message
+    assert "Header/CollectionDetails/ReferenceDate" in message and says in message
 
 
 def test_d2i_cin_2023_every_row_accounted_for(key):
