@@ -107,23 +107,16 @@ def _first_failure(frame: pd.DataFrame, checks: list[tuple[pd.Series, str, str]]
 
 def _event_checks(frame: pd.DataFrame, columns: dict[str, str], reference: pd.Timestamp,
                   births: pd.Series | None, before_birth_days: int) -> list[tuple[pd.Series, str, str]]:
-    checks = []
-    for column, name in columns.items():
-        if column in frame:
-            when = pd.to_datetime(frame[column])
-            checks.append((when > reference, name, q.DATE_AFTER_REFERENCE))
+    """Checks in rule order: every date against the reference date, then against birth, then
+    against the age limit (each date parsed once)."""
+    dates = {name: pd.to_datetime(frame[column]) for column, name in columns.items() if column in frame}
+    checks = [(when > reference, name, q.DATE_AFTER_REFERENCE) for name, when in dates.items()]
     if births is not None and len(births):
         born = pd.to_datetime(frame["child_id"].map(births))
-        for column, name in columns.items():
-            if column in frame:
-                when = pd.to_datetime(frame[column])
-                checks.append((when < born - pd.Timedelta(days=before_birth_days), name,
-                               q.EVENT_BEFORE_BIRTH))
-        for column, name in columns.items():
-            if column in frame:
-                when = pd.to_datetime(frame[column])
-                checks.append((when > born + pd.DateOffset(years=MAX_AGE_YEARS), name,
-                               q.AGE_OVER_LIMIT))
+        earliest = born - pd.Timedelta(days=before_birth_days)
+        oldest = born + pd.DateOffset(years=MAX_AGE_YEARS)
+        checks += [(when < earliest, name, q.EVENT_BEFORE_BIRTH) for name, when in dates.items()]
+        checks += [(when > oldest, name, q.AGE_OVER_LIMIT) for name, when in dates.items()]
     return checks
 
 
