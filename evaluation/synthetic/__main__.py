@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from evaluation.synthetic.county import LOCAL_AUTHORITIES, generate_county, refuse_foreign_folder
+from evaluation.synthetic.county import LOCAL_AUTHORITIES, generate_county
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,17 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.if_missing and (args.out_dir / "ground_truth.json").exists():
         print(f"{args.out_dir}: synthetic county already present, nothing to do")
         return 0
-    try:
-        refuse_foreign_folder(args.out_dir)
-    except FileExistsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     started = time.perf_counter()
     log = None if args.quiet else (lambda message: print(f"[{time.perf_counter() - started:6.1f}s] {message}",
                                                          flush=True))
-    out = generate_county(args.out_dir, seed=args.seed, local_authorities=args.local_authorities,
-                          scale=args.scale, go_live=args.go_live, imperfection_rate=args.imperfection_rate,
-                          progress=None, log=log, workers=args.workers)
+    try:   # the generator refuses a folder that is not a synthetic county, before writing
+        out = generate_county(args.out_dir, seed=args.seed, local_authorities=args.local_authorities,
+                              scale=args.scale, go_live=args.go_live,
+                              imperfection_rate=args.imperfection_rate, progress=None, log=log,
+                              workers=args.workers)
+    except FileExistsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if not args.quiet:
         print(f"synthetic county written to {out} in {time.perf_counter() - started:.1f}s")
     return 0
