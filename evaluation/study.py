@@ -66,6 +66,10 @@ class StudyConfig:
     #: length given to a spell observed to start and end on the same day (days), so
     #: that every at-risk interval (entry, duration] is non-empty
     same_day_days: float = 0.5
+    #: programme go-live of each council for the child-level comparison across councils, as
+    #: "LA:YYYY-MM-DD" or "LA:never" (e.g. "931:2020-11-01", "825:never"); empty: every council
+    #: present went live on go_live (a one-council study has nothing to compare with)
+    council_go_lives: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.pre_fsp_start < self.transition_start <= self.go_live:
@@ -94,6 +98,28 @@ class StudyConfig:
         for start, end in self.lockdown_periods:
             if end < start:
                 raise ValueError("a lockdown period ends before it starts")
+        self.go_live_by_council()  # each "LA:date" entry parses, no council twice
+
+    def go_live_by_council(self, councils=()) -> dict[str, dt.date | None]:
+        """LA code -> programme go-live (None: never adopted) of ``council_go_lives``.
+
+        With ``council_go_lives`` empty, every council in ``councils`` went live on ``go_live``.
+        """
+        if not self.council_go_lives:
+            return {str(code): self.go_live for code in councils}
+        out: dict[str, dt.date | None] = {}
+        for item in self.council_go_lives:
+            code, sep, date = str(item).partition(":")
+            code, date = code.strip(), date.strip()
+            if not sep or not code or not date:
+                raise ValueError(f"council_go_lives: {item!r} is not 'LA:YYYY-MM-DD' or 'LA:never'")
+            if code in out:
+                raise ValueError(f"council_go_lives: council {code} is given twice")
+            try:
+                out[code] = None if date.lower() == "never" else dt.date.fromisoformat(date)
+            except ValueError:
+                raise ValueError(f"council_go_lives: {item!r} has no ISO date (YYYY-MM-DD) or 'never'") from None
+        return out
 
     @property
     def age_band_labels(self) -> tuple[str, ...]:
