@@ -115,3 +115,20 @@ def test_sparse_journeys_give_rows_not_errors():
     care = reaching[reaching["outcome"] == "reached_care"]
     assert len(care) == 1 and care["method"].iloc[0].startswith("not estimable: nobody reached care")
     assert out["expected_days"]["contrast"].isna().all()  # one cohort: no post - pre rows
+
+
+def test_weights_column_reaches_every_estimate(journeys):
+    """An inverse-probability-style weight column weights the estimates and the bootstrap alike."""
+    rng = np.random.default_rng(0)
+    family_weight = {f: w for f, w in zip(journeys["cluster"].unique(),
+                                          rng.uniform(0.3, 3.0, journeys["cluster"].nunique()))}
+    weighted = journeys.assign(ipw=journeys["cluster"].map(family_weight))
+    ours = state_results(weighted, CONFIG, n_boot=20, seed=7, weights="ipw")
+    plain = weighted.assign(group=weighted["group"].astype(object))
+    direct = expected_days_table(follow_up_to(plain, 730), taus=(365, 730), n_boot=20, seed=7, weights="ipw")
+    np.testing.assert_allclose(ours["expected_days"]["estimate"], direct["estimate"], rtol=1e-10)
+    np.testing.assert_allclose(ours["expected_days"]["ci_upper"], direct["ci_upper"], rtol=1e-10)
+    unweighted = state_results(weighted, CONFIG, n_boot=20, seed=7)
+    assert not np.allclose(ours["expected_days"]["estimate"], unweighted["expected_days"]["estimate"])
+    with pytest.raises(ValueError, match="lack the weights column 'nope'"):
+        state_results(weighted, CONFIG, n_boot=5, weights="nope")

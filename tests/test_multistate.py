@@ -257,3 +257,107 @@ def test_estimates_without_variance_are_the_same_estimates():
     np.testing.assert_array_equal(with_se.pstate, without.pstate)
     np.testing.assert_array_equal(with_se.rmean[180.0], without.rmean[180.0])
     assert np.isfinite(with_se.std_err).all() and np.isnan(without.std_err).all()
+
+
+# --- case weights (R: tests/reference/multistate_weighted/make_reference.R) ---------------------
+
+WEIGHTED = Path(__file__).resolve().parent / "reference" / "multistate_weighted"
+
+
+@pytest.fixture(scope="module")
+def weighted() -> tuple[pd.DataFrame, dict]:
+    data = pd.read_csv(WEIGHTED / "intervals_weighted.csv", dtype={"id": str, "cluster": str})
+    return data, json.loads((WEIGHTED / "reference.json").read_text())
+
+
+@pytest.mark.parametrize("group", ["pre_fsp", "post_fsp"])
+def test_weighted_occupation_matches_r(weighted, group):
+    data, reference = weighted
+    fit = ms.state_occupation(data[data["group"] == group], STATES, weights="w_child")
+    _compare_curve(fit, reference["w_child"]["curves"][group])
+    # weights that change within a child: R's estimates, but no IJ SE (R's differs)
+    part = data[data["group"] == group]
+    fit = ms.state_occupation(part, STATES, weights="w_row", variance=False)
+    curve = reference["w_row"]["curves"][group]
+    order = [fit.states.index(s) for s in curve["states"]]
+    np.testing.assert_allclose(fit.pstate[:, order], curve["pstate"], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="changes within a child"):
+        ms.state_occupation(part, STATES, weights="w_row")
+
+
+@pytest.mark.parametrize("weight", ["w_child", "w_row"])
+@pytest.mark.parametrize("tau", ["365", "730"])
+def test_weighted_expected_days_match_r_rmean(weighted, weight, tau):
+    data, reference = weighted
+    variance = weight == "w_child"
+    ours = ms.expected_days(data, float(tau), STATES, weights=weight, variance=variance)
+    ref = reference[weight]["rmean"][tau]
+    for row, rmean, se in zip(ref["row"], ref["rmean"], ref["se_rmean"]):
+        label, state = row.split(", ")
+        got = ours[(ours["group"] == label.removeprefix("group=")) & (ours["state"] == state)].iloc[0]
+        assert got["days"] == pytest.approx(rmean, rel=1e-9)
+    if variance:  # R's summary() drops the weights from se(rmean): compared with R's influence, weighted
+        for group, ref_se in reference[weight]["se_rmean_weighted"][tau].items():
+            mine = ours[ours["group"] == group].set_index("state").loc[ref_se["states"], "se"]
+            np.testing.assert_allclose(mine, ref_se["se"], rtol=1e-8)
+    unweighted = ms.expected_days(data, float(tau), STATES, variance=False)
+    assert not np.allclose(ours["days"], unweighted["days"])  # the weights do change the estimate
+
+
+@pytest.mark.parametrize("bad,message", [(np.nan, "missing"), (-1.0, "negative"), (np.inf, "infinite")])
+def test_bad_weights_are_refused_naming_the_column(intervals, bad, message):
+    data = intervals.assign(ipw=1.0)
+    data.loc[data.index[4], "ipw"] = bad
+    with pytest.raises(ValueError, match=f"'ipw'.*1 row.*{message}"):
+        ms.expected_days_table(data, taus=(365,), n_boot=5, weights="ipw")
+    with pytest.raises(ValueError, match="lack the weights column 'nope'"):
+        ms.state_occupation(intervals, STATES, weights="nope")
+
+
+# --- the bootstrap by frequency weights equals refitting on resampled families --------------------
+
+def _resampled(intervals: pd.DataFrame, draws: np.ndarray, cluster: str | None) -> pd.DataFrame:
+    """The table a resampling bootstrap builds: each family's children copied draw-count times."""
+    unit_of_child, units = ms.resampling_units(intervals, cluster)
+    copies = []
+    for k, count in enumerate(draws):
+        children = unit_of_child.index[unit_of_child.to_numpy() == k]
+        rows = intervals[intervals["id"].astype(str).isin(children)]
+        copies += [rows.assign(id=rows["id"].astype(str) + f"#{j}") for j in range(count)]
+    return pd.concat(copies, ignore_index=True)
+
+
+@pytest.mark.parametrize("cluster,weights", [("cluster", None), (None, None), ("cluster", "w_row")])
+def test_frequency_weight_bootstrap_equals_refitting_resampled_families(weighted, cluster, weights):
+    """Same seed → same draws → the same estimates as rebuilding the data for every replicate."""
+    data, _ = weighted
+    taus = (200.0, 365.0, 730.0)
+    boot = ms.bootstrap_occupation(data, taus, STATES, cluster=cluster, n_boot=4, seed=9, chunk=3,
+                                   weights=weights)
+    _, units = ms.resampling_units(data, cluster)
+    draws = ms.bootstrap_draws(len(units), 4, seed=9)
+    for b in range(4):
+        resampled = _resampled(data, draws[b], cluster)
+        for group in ("pre_fsp", "post_fsp"):
+            part = resampled[resampled["group"] == group]
+            fit = ms.state_occupation(part, STATES, taus=taus, variance=False, weights=weights)
+            rmean, pstate = boot[group][0][b], boot[group][1][b]
+            for k, tau in enumerate(taus):
+                np.testing.assert_allclose(rmean[k], fit.rmean[tau], rtol=1e-12, atol=1e-9)
+                np.testing.assert_allclose(pstate[k], fit.at([tau])["pstate"].to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_weights_of_one_change_nothing(intervals):
+    plain = ms.expected_days_table(intervals, taus=(365,), n_boot=30, seed=4)
+    ones = ms.expected_days_table(intervals.assign(w=1.0), taus=(365,), n_boot=30, seed=4, weights="w")
+    pd.testing.assert_frame_equal(plain, ones)
+
+
+def test_point_estimate_without_variance_equals_the_ij_pass(intervals):
+    """variance=False (one pass over the rows) reproduces the day-by-day IJ pass's estimates exactly."""
+    fast = ms.state_occupation(intervals, STATES, taus=(365, 730), variance=False)
+    full = ms.state_occupation(intervals, STATES, taus=(365, 730))
+    np.testing.assert_array_equal(fast.pstate, full.pstate)
+    np.testing.assert_array_equal(fast.n_risk, full.n_risk)
+    for tau in (365.0, 730.0):
+        np.testing.assert_array_equal(fast.rmean[tau], full.rmean[tau])

@@ -19,7 +19,15 @@ leaves every estimate unchanged and saves most of the work. Uncertainty
 comes from a bootstrap of whole families (siblings move together), seeded so
 that a rerun gives the same limits; ``n_boot`` resamples, 200 by default
 (a modest number for routine runs: raise it for the final report, since
-percentile limits need many resamples to settle).
+percentile limits need many resamples to settle). Each resample is the
+families' draw counts used as frequency weights on the one table
+(:func:`evaluation.survival.multistate.bootstrap_occupation`), so its cost
+grows with the rows once plus the replicates times the days, not rows × replicates.
+
+``weights`` names an optional per-row weight column of the intervals (e.g.
+inverse-probability weights for weighted expected days): the estimates and
+every bootstrap replicate are then weighted (the weights held fixed across
+replicates); ``n`` and ``events`` stay counts of children.
 """
 
 from __future__ import annotations
@@ -63,13 +71,16 @@ def state_results(
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = DEFAULT_SEED,
     initial_state: str = "referral",
+    weights: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Expected days in each state and proportions reaching CP plan / care (see the module docstring)."""
     del config  # the intervals already follow the study's rules; kept for a uniform signature
     missing = set(INTERVAL_COLUMNS) - set(intervals.columns)
     if missing:
         raise ValueError(f"intervals lack columns {sorted(missing)}")
-    data = intervals[list(INTERVAL_COLUMNS)].copy()
+    if weights is not None and weights not in intervals.columns:
+        raise ValueError(f"intervals lack the weights column {weights!r}")
+    data = intervals[list(INTERVAL_COLUMNS) + ([weights] if weights is not None else [])].copy()
     data = data[data["group"].notna()]
     for column in ("id", "cluster", "group", "from_state", "to_state"):
         data[column] = data[column].astype(object).where(data[column].notna(), None)
@@ -81,7 +92,7 @@ def state_results(
                                                      outcome="reached_cp_plan_or_care")}
     method = dict(analysis="multistate_aalen_johansen")
     days = attempt(lambda: expected_days_table(data, taus=taus, initial_state=initial_state, n_boot=n_boot,
-                                               seed=seed), outcome="days_in_state", **method)
+                                               seed=seed, weights=weights), outcome="days_in_state", **method)
     reaching = []
     for targets in REACHING:
         outcome = "reached_" + "_or_".join(targets)
@@ -90,7 +101,8 @@ def state_results(
             reaching.append(not_estimable(f"nobody reached {' or '.join(targets)}", outcome=outcome, **method))
             continue
         reaching.append(attempt(lambda targets=targets: proportion_reaching_table(
-            data, taus=taus, states=targets, initial_state=initial_state, n_boot=n_boot, seed=seed),
+            data, taus=taus, states=targets, initial_state=initial_state, n_boot=n_boot, seed=seed,
+            weights=weights),
             outcome=outcome, **method))
     return {"expected_days": concat([days]), "proportion_reaching": concat(reaching)}
 

@@ -19,7 +19,9 @@ product of transition matrices, and by their areas up to τ.
   of the target states within τ, made by turning the targets into one
   absorbing state (:func:`first_passage_intervals`).
 * :func:`bootstrap_occupation` — the same estimates on bootstrap resamples of
-  whole FAMILIES (siblings are not independent), vectorised over replicates.
+  whole FAMILIES (siblings are not independent): each resample is a vector of
+  family draw counts used as frequency weights on the one coded table (no
+  rows copied), vectorised over replicates.
 * :func:`expected_days_table` / :func:`proportion_reaching_table` — tidy
   result tables (:mod:`evaluation.results`) by cohort and post − pre, with
   family-bootstrap percentile CIs.
@@ -28,7 +30,10 @@ Input: one row per interval a child spends in a state, with columns ``id``,
 ``cluster`` (family), ``group`` (cohort), ``tstart``, ``tstop`` (days from
 time zero; the child is in the state on (tstart, tstop]), ``from_state`` and
 ``to_state`` (the state entered at tstop, or "censored"/missing). A child's
-intervals must be contiguous, as R's ``survcheck`` requires.
+intervals must be contiguous, as R's ``survcheck`` requires. Every estimator
+also takes ``weights``: the name of an optional column of non-negative per-row
+case weights (e.g. inverse-probability weights for weighted expected days),
+checked against R's ``survfit(..., weights = w)``.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class _Design:
     origin: np.ndarray      # (R,) from-state index
     target: np.ndarray      # (R,) to-state index, -1 when censored
     start: float            # left end of the time axis: min(0, first time)
+    weight: np.ndarray      # (R,) row weight (1.0 without a weights column)
 
 
 def _is_censored(values: pd.Series) -> np.ndarray:
@@ -94,11 +100,27 @@ def _check_journeys(frame: pd.DataFrame) -> None:
         raise ValueError("a child's from_state does not match the state entered at the end of the previous interval")
 
 
-def _design(intervals: pd.DataFrame, states: Sequence[str] | None, initial_state: str) -> _Design:
+def _row_weights(frame: pd.DataFrame, weights: str | None) -> np.ndarray:
+    """The weights column as floats; fails on a missing, negative or non-finite weight."""
+    if weights is None:
+        return np.ones(len(frame))
+    if weights not in frame.columns:
+        raise ValueError(f"intervals lack the weights column {weights!r}")
+    values = pd.to_numeric(frame[weights], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        raise ValueError(f"weights column {weights!r}: {int(bad.sum())} row(s) missing, negative or infinite "
+                         f"(first at row {int(np.flatnonzero(bad)[0])})")
+    return values
+
+
+def _design(intervals: pd.DataFrame, states: Sequence[str] | None, initial_state: str,
+            weights: str | None = None) -> _Design:
     missing = {"id", "tstart", "tstop", "from_state", "to_state"} - set(intervals.columns)
     if missing:
         raise ValueError(f"intervals lack columns {sorted(missing)}")
     frame = intervals.reset_index(drop=True)
+    row_weight = _row_weights(frame, weights)
     frame["id"] = frame["id"].astype(str)
     first_row = ~frame.sort_values(["id", "tstart"]).duplicated("id")
     fill = frame["from_state"].isna() & first_row.reindex(frame.index)
@@ -134,7 +156,27 @@ def _design(intervals: pd.DataFrame, states: Sequence[str] | None, initial_state
         origin=frame["from_state"].map(code).to_numpy(),
         target=target,
         start=min(0.0, float(times[0])),
+        weight=row_weight,
     )
+
+
+def _counts_on_grid(design: _Design, n_times: int, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted number at risk in each state (T × S) and transitions (T × S × S) on the first ``n_times`` times.
+
+    One pass over the rows: a row adds its weight to its state from its first time
+    at risk and removes it after its stop time (a difference array summed over time).
+    """
+    n_states = len(design.states)
+    cells = (n_times + 1) * n_states
+    enter = design.first < n_times
+    leave = design.last + 1 < n_times
+    change = (np.bincount(design.first[enter] * n_states + design.origin[enter], weight[enter], cells)
+              - np.bincount((design.last[leave] + 1) * n_states + design.origin[leave], weight[leave], cells))
+    at_risk = np.cumsum(change.reshape(n_times + 1, n_states), axis=0)[:n_times]
+    moves = (design.target >= 0) & (design.last < n_times)
+    cell = (design.last[moves] * n_states + design.origin[moves]) * n_states + design.target[moves]
+    events = np.bincount(cell, weight[moves], n_times * n_states * n_states).reshape(n_times, n_states, n_states)
+    return at_risk, events
 
 
 def _grid_widths(design: _Design, tau: float) -> np.ndarray:
@@ -197,6 +239,7 @@ def state_occupation(
     taus: Sequence[float] = (),
     cluster: str | None = None,
     variance: bool = True,
+    weights: str | None = None,
 ) -> StateOccupation:
     """Aalen–Johansen state occupation P(state s at t) with infinitesimal-jackknife SEs.
 
@@ -211,10 +254,22 @@ def state_occupation(
     influence within clusters; the default sums within child, as R does.
     (survival 3.5 ignores ``cluster =`` for multi-state curves; the family
     version is checked against R's ``influence = TRUE`` output summed by family.)
-    ``variance=False`` skips the influence (SEs are NaN): the estimates alone, several times
-    faster, for callers whose limits come from a bootstrap.
+    ``weights`` names a column of non-negative per-row case weights (e.g.
+    inverse-probability weights, constant within child or not): the numbers at
+    risk and moving are weighted sums, as R's ``survfit(..., weights = w)``;
+    ``n_risk`` stays a count of rows. The IJ SEs treat the weights as fixed
+    (R's robust SE), not as estimated, and need one weight per child (weights
+    that change within a child are refused with ``variance=True``).
+    ``variance=False`` skips the influence (SEs are NaN): the estimates alone, in one
+    pass over the rows rather than one per day, for callers whose limits come from a bootstrap.
     """
-    design = _design(intervals, states, initial_state)
+    design = _design(intervals, states, initial_state, weights)
+    if variance and weights is not None:
+        per_child = pd.Series(design.weight).groupby(design.person)
+        if (per_child.max() != per_child.min()).any():
+            raise ValueError(f"weights column {weights!r} changes within a child: infinitesimal-jackknife SEs "
+                             "need one weight per child (R's differ otherwise); pass variance=False and take "
+                             "the limits from the bootstrap")
     if cluster is None:
         unit_of_person = np.arange(len(design.people))
     else:
@@ -225,16 +280,20 @@ def state_occupation(
     n_states, n_times = len(design.states), len(design.times)
     eye = np.eye(n_states)
     moves = design.target >= 0
+    weight = design.weight
+    risk, events = _counts_on_grid(design, n_times, weight)
+    n_risk, _ = _counts_on_grid(design, n_times, np.ones(len(weight)))
+    n_risk = np.rint(n_risk).astype(int)
 
     # starting distribution: rows at risk at the first transition time (R's t0)
     t0 = design.last[moves].min() if moves.any() else n_times - 1
-    at_zero = (design.first <= t0) & (design.last >= t0)
-    n_zero = at_zero.sum()
-    p = np.bincount(design.origin[at_zero], minlength=n_states) / n_zero
+    p = risk[t0] / risk[t0].sum()
     p0 = p.copy()
     influence = np.zeros((n_units, n_states))
-    if np.all(p0 < 1):
-        np.add.at(influence, unit[at_zero], (eye[design.origin[at_zero]] - p0) / n_zero)
+    if variance and np.all(p0 < 1):
+        at_zero = (design.first <= t0) & (design.last >= t0)
+        np.add.at(influence, unit[at_zero],
+                  weight[at_zero, None] * (eye[design.origin[at_zero]] - p0) / risk[t0].sum())
 
     sp0 = np.sqrt((influence**2).sum(axis=0)) if variance else np.full(n_states, np.nan)
     widths = {float(tau): _grid_widths(design, float(tau)) for tau in taus}
@@ -243,30 +302,26 @@ def state_occupation(
 
     pstate = np.empty((n_times, n_states))
     std_err = np.empty((n_times, n_states))
-    n_risk = np.empty((n_times, n_states), dtype=int)
-    order_first = np.argsort(design.first, kind="stable")
-    order_last = np.argsort(design.last, kind="stable")
-    first_sorted = design.first[order_first]
-    last_sorted = design.last[order_last]
+    any_move = np.zeros(n_times, dtype=bool)
+    any_move[design.last[moves]] = True
+    if variance:
+        order_first = np.argsort(design.first, kind="stable")
+        first_sorted = design.first[order_first]
     for t in range(n_times):
-        entered = order_first[: np.searchsorted(first_sorted, t, side="right")]
-        at_risk = entered[design.last[entered] >= t]
-        in_state = np.bincount(design.origin[at_risk], minlength=n_states)
-        n_risk[t] = in_state
-        ending = order_last[np.searchsorted(last_sorted, t, "left"): np.searchsorted(last_sorted, t, "right")]
-        ending = ending[moves[ending]]
-        if ending.size:
-            counts = np.zeros((n_states, n_states))
-            np.add.at(counts, (design.origin[ending], design.target[ending]), 1.0)
-            occupied = in_state > 0
+        if any_move[t]:
+            in_state = risk[t]
+            occupied = n_risk[t] > 0
             hazard = np.zeros((n_states, n_states))
-            hazard[occupied] = counts[occupied] / in_state[occupied, None]
+            hazard[occupied] = events[t][occupied] / in_state[occupied, None]
             step = eye + hazard - np.diag(hazard.sum(axis=1))
             if variance:
-                # IJ update (R survfitci.c): U <- U H + p_o / n_o * (e_dest - H[o, ])
+                # IJ update (R survfitci.c): U <- U H + w_i p_o / n_o * (e_dest - H[o, ])
+                entered = order_first[: np.searchsorted(first_sorted, t, side="right")]
+                at_risk = entered[design.last[entered] >= t]
                 influence = influence @ step
                 o = design.origin[at_risk]
-                scale = p[o] / in_state[o]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    scale = np.where(in_state[o] > 0, weight[at_risk] * p[o] / in_state[o], 0.0)
                 now = np.where((design.last[at_risk] == t) & moves[at_risk], design.target[at_risk], o)
                 np.add.at(influence, unit[at_risk], scale[:, None] * (eye[now] - step[o]))
             p = p @ step
@@ -307,18 +362,21 @@ def expected_days(
     by: str | None = "group",
     cluster: str | None = None,
     variance: bool = True,
+    weights: str | None = None,
 ) -> pd.DataFrame:
     """Restricted mean days in each state within τ, per ``by`` group, with IJ SEs.
 
     Equals R's ``summary(survfit(...), rmean = tau)$table[, c("rmean", "se(rmean)")]``:
     the area under each occupation curve from day 0 to τ. Columns: group,
-    state, tau, days, se, n.
+    state, tau, days, se, n. ``weights``: a per-row case-weight column (e.g.
+    inverse-probability weights), as in :func:`state_occupation`.
     """
     taus = tuple(np.atleast_1d(np.asarray(tau, dtype=float)))
     states = tuple(states) if states is not None else _all_states(intervals, initial_state)
     frames = []
     for group, part in _groups(intervals, by):
-        fit = state_occupation(part, states, initial_state, taus=taus, cluster=cluster, variance=variance)
+        fit = state_occupation(part, states, initial_state, taus=taus, cluster=cluster, variance=variance,
+                               weights=weights)
         for t in taus:
             frames.append(fit.expected_days(t).assign(group=group, n=fit.n))
     return pd.concat(frames, ignore_index=True)[["group", "state", "tau", "days", "se", "n"]]
@@ -371,17 +429,19 @@ def proportion_reaching(
     initial_state: str = "referral",
     by: str | None = "group",
     variance: bool = True,
+    weights: str | None = None,
 ) -> pd.DataFrame:
     """Probability of ever reaching any of ``states`` within τ, per ``by`` group, with IJ SE.
 
-    Columns: group, tau, estimate, se, n.
+    Columns: group, tau, estimate, se, n. ``weights``: a per-row case-weight
+    column, as in :func:`state_occupation`.
     """
     taus = np.atleast_1d(np.asarray(tau, dtype=float))
     reach = first_passage_intervals(intervals, states)
     all_states = _all_states(reach, initial_state)
     rows = []
     for group, part in _groups(reach, by):
-        fit = state_occupation(part, all_states, initial_state, variance=variance)
+        fit = state_occupation(part, all_states, initial_state, variance=variance, weights=weights)
         at = fit.at(taus)
         at = at[at["state"] == REACHED]
         for t, p, se in zip(at["time"], at["pstate"], at["std_err"]):
@@ -389,36 +449,40 @@ def proportion_reaching(
     return pd.DataFrame(rows)
 
 
-def _bootstrap_one(design: _Design, weights: np.ndarray, taus: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Aalen–Johansen on each row of ``weights`` (B × people) at once.
+def _bootstrap_one(
+    design: _Design, weights: np.ndarray, taus: Sequence[float], unit: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Aalen–Johansen on each row of ``weights`` (B × units) at once: frequency weights, no resampled data.
 
-    Returns (rmean, pstate), each B × len(taus) × states. Same estimator as
-    :func:`state_occupation` with case weights (it reproduces it when all
-    weights are 1), without the SEs.
+    ``unit`` maps each interval to its column of ``weights`` (default: its child),
+    e.g. to its family, whose bootstrap draw count is then the weight of every
+    interval of every child in it, multiplied by the row's own weight
+    (``design.weight``). The rows are summed once into per-unit changes of the
+    number at risk and per-unit transitions on the time grid (sparse); each
+    replicate's risk sets are then one product with its weights. Returns
+    (rmean, pstate), each B × len(taus) × states; the same estimator as
+    :func:`state_occupation` on the data the weights stand for, without the SEs.
     """
-    n_boot = weights.shape[0]
+    n_boot, n_units = weights.shape
+    unit = design.person if unit is None else unit
     n_states = len(design.states)
-    horizon = max(taus)
-    n_times = int(np.searchsorted(design.times, horizon, side="right"))
-    n_rows = len(design.person)
-    row_weight = weights[:, design.person]  # B × R
-    # weighted number at risk in each state: difference array over the time grid
-    rows = np.arange(n_rows)
+    n_times = int(np.searchsorted(design.times, max(taus), side="right"))
+    grid = max(n_times, 1)
+    row_weight = design.weight
     enter = design.first < n_times
     leave = design.last + 1 < n_times
-    data = np.concatenate([np.ones(enter.sum()), -np.ones(leave.sum())])
-    cols = np.concatenate([
-        design.first[enter] * n_states + design.origin[enter],
-        (design.last[leave] + 1) * n_states + design.origin[leave],
-    ])
-    change = sparse.csr_matrix((data, (np.concatenate([rows[enter], rows[leave]]), cols)),
-                               shape=(n_rows, (n_times + 1) * n_states))
-    at_risk = np.cumsum((change.T @ row_weight.T).T.reshape(n_boot, n_times + 1, n_states), axis=1)[:, :n_times]
+    change = sparse.csr_matrix(
+        (np.concatenate([row_weight[enter], -row_weight[leave]]),
+         (np.concatenate([unit[enter], unit[leave]]),
+          np.concatenate([design.first[enter] * n_states + design.origin[enter],
+                          (design.last[leave] + 1) * n_states + design.origin[leave]]))),
+        shape=(n_units, (n_times + 1) * n_states))
     moves = (design.target >= 0) & (design.last < n_times)
     cell = (design.last[moves] * n_states + design.origin[moves]) * n_states + design.target[moves]
-    flows = sparse.csr_matrix((np.ones(moves.sum()), (rows[moves], cell)),
-                              shape=(n_rows, max(n_times, 1) * n_states * n_states))
-    events = (flows.T @ row_weight.T).T.reshape(n_boot, max(n_times, 1), n_states, n_states)
+    flows = sparse.csr_matrix((row_weight[moves], (unit[moves], cell)), shape=(n_units, grid * n_states * n_states))
+    # (units × cells)ᵀ @ (units × B): sparse times dense, never a B × rows matrix
+    at_risk = np.cumsum((change.T @ weights.T).T.reshape(n_boot, n_times + 1, n_states), axis=1)[:, :n_times]
+    events = (flows.T @ weights.T).T.reshape(n_boot, grid, n_states, n_states)
     any_event = events.sum(axis=(2, 3)) > 0
     # p0: distribution at risk at each replicate's first transition time
     t0 = np.where(any_event.any(axis=1), any_event.argmax(axis=1), max(n_times - 1, 0))
@@ -440,6 +504,20 @@ def _bootstrap_one(design: _Design, weights: np.ndarray, taus: Sequence[float]) 
     return rmean, pstate
 
 
+def resampling_units(intervals: pd.DataFrame, cluster: str | None = "cluster") -> tuple[pd.Series, np.ndarray]:
+    """Each child's resampling unit (its family, or itself with ``cluster=None``) and the distinct units."""
+    data = intervals.assign(id=intervals["id"].astype(str))
+    children = data.groupby("id")["id" if cluster is None else cluster].first().astype(str)
+    units, unit_of_child = np.unique(children.to_numpy(), return_inverse=True)
+    return pd.Series(unit_of_child, index=children.index), units
+
+
+def bootstrap_draws(n_units: int, n_boot: int, seed: int) -> np.ndarray:
+    """Multinomial draw counts of ``n_units`` units on ``n_boot`` resamples (n_boot × n_units), seeded."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot)
+
+
 def bootstrap_occupation(
     intervals: pd.DataFrame,
     taus: Sequence[float],
@@ -450,30 +528,38 @@ def bootstrap_occupation(
     n_boot: int = 500,
     seed: int = 20201101,
     chunk: int = 100,
+    weights: str | None = None,
 ) -> dict[object, tuple[np.ndarray, np.ndarray]]:
     """Expected days and occupation at each τ on ``n_boot`` resamples of whole clusters.
 
     Clusters (families) are drawn with replacement from the whole table, so a
     family appears with the same multiplicity in every cohort it has children
-    in; a child's weight is its family's draw count. ``cluster=None``
+    in; a child's weight is its family's draw count (times the row's
+    ``weights`` column, if given). Each replicate is computed from these
+    frequency weights (:func:`_bootstrap_one`), never by copying rows: the same
+    estimates as refitting on the resampled families. ``cluster=None``
     resamples children. Returns {group: (rmean, pstate)}, each
-    n_boot × len(taus) × states. Seeded: the same call gives the same draws.
+    n_boot × len(taus) × states. Seeded: the same call gives the same draws
+    (:func:`bootstrap_draws` on the units of :func:`resampling_units`).
     """
     data = intervals.assign(id=intervals["id"].astype(str))
     states = tuple(states) if states is not None else _all_states(data, initial_state)
-    unit_column = "id" if cluster is None else cluster
-    children = data.groupby("id")[unit_column].first().astype(str)
-    units, unit_of_child = np.unique(children.to_numpy(), return_inverse=True)
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(units), np.full(len(units), 1.0 / len(units)), size=n_boot)
-    child_weight = pd.DataFrame(draws[:, unit_of_child].T, index=children.index)
-    out = {}
+    unit_of_child, units = resampling_units(data, cluster)
+    designs = {}
     for group, part in _groups(data, by):
-        design = _design(part, states, initial_state)
-        weights = child_weight.loc[design.people].to_numpy(dtype=float).T
-        pieces = [_bootstrap_one(design, weights[i: i + chunk], taus) for i in range(0, n_boot, chunk)]
-        out[group] = (np.concatenate([r for r, _ in pieces]), np.concatenate([s for _, s in pieces]))
-    return out
+        design = _design(part, states, initial_state, weights)
+        designs[group] = (design, unit_of_child.reindex(design.people).to_numpy()[design.person])
+    # draws made chunk by chunk from one generator: the same stream as bootstrap_draws(…, n_boot, seed),
+    # without holding n_boot × units counts at once
+    rng = np.random.default_rng(seed)
+    pieces: dict[object, list] = {group: [] for group in designs}
+    for start in range(0, n_boot, chunk):
+        draws = rng.multinomial(len(units), np.full(len(units), 1.0 / len(units)),
+                                size=min(chunk, n_boot - start)).astype(float)
+        for group, (design, unit) in designs.items():
+            pieces[group].append(_bootstrap_one(design, draws, taus, unit))
+    return {group: (np.concatenate([r for r, _ in parts]), np.concatenate([s for _, s in parts]))
+            for group, parts in pieces.items()}
 
 
 def _percentile_ci(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -492,17 +578,22 @@ def expected_days_table(
     seed: int = 20201101,
     level: float = 0.95,
     combination: str = "all",
+    weights: str | None = None,
 ) -> pd.DataFrame:
     """Expected days in each state within each τ by cohort, and post − pre, as a tidy table.
 
     Estimates are Aalen–Johansen restricted means; ``se``, ``ci_lower`` and
     ``ci_upper`` come from the family bootstrap (SD and percentile interval),
-    so siblings are not counted as independent.
+    so siblings are not counted as independent. ``weights`` names an optional
+    per-row weight column (e.g. inverse-probability weights for weighted
+    expected days): estimates and every bootstrap replicate use it, the
+    weights being held fixed across replicates; ``n`` and ``events`` stay counts.
     """
     taus = tuple(float(t) for t in taus)
     states = tuple(states) if states is not None else _all_states(intervals, initial_state)
-    point = expected_days(intervals, taus, states, initial_state, by="group", variance=False)  # limits: bootstrap
-    boot = bootstrap_occupation(intervals, taus, states, initial_state, n_boot=n_boot, seed=seed)
+    point = expected_days(intervals, taus, states, initial_state, by="group", variance=False,  # limits: bootstrap
+                          weights=weights)
+    boot = bootstrap_occupation(intervals, taus, states, initial_state, n_boot=n_boot, seed=seed, weights=weights)
     method = f"Aalen–Johansen restricted mean days in state; family bootstrap ({n_boot} resamples, percentile CI)"
     counts = {tau: _counts(intervals, states, tau) for tau in taus}
     rows = []
@@ -540,18 +631,20 @@ def proportion_reaching_table(
     seed: int = 20201101,
     level: float = 0.95,
     combination: str = "all",
+    weights: str | None = None,
 ) -> pd.DataFrame:
     """Probability of reaching any of ``states`` within each τ by cohort, and post − pre, tidy.
 
     The first-passage probability per cohort, and the risk difference
-    post − pre, with family-bootstrap SD and percentile CIs.
+    post − pre, with family-bootstrap SD and percentile CIs. ``weights``: an
+    optional per-row weight column, as in :func:`expected_days_table`.
     """
     taus = tuple(float(t) for t in taus)
     reach = first_passage_intervals(intervals, states)
     all_states = _all_states(reach, initial_state)
     col = all_states.index(REACHED)
-    point = proportion_reaching(intervals, taus, states, initial_state, by="group", variance=False)
-    boot = bootstrap_occupation(reach, taus, all_states, initial_state, n_boot=n_boot, seed=seed)
+    point = proportion_reaching(intervals, taus, states, initial_state, by="group", variance=False, weights=weights)
+    boot = bootstrap_occupation(reach, taus, all_states, initial_state, n_boot=n_boot, seed=seed, weights=weights)
     outcome = "reached_" + "_or_".join(states)
     method = f"Aalen–Johansen first-passage probability; family bootstrap ({n_boot} resamples, percentile CI)"
     counts = {tau: _counts(reach, all_states, tau) for tau in taus}
