@@ -70,7 +70,7 @@ def check_key_continuity(instance: dg.DagsterInstance, fingerprint: str, allow_c
 
 
 class InputFolder(dg.ConfigurableResource):
-    """The input root: one sub-folder per local authority (see README, 'Running on real extracts')."""
+    """The input root: one sub-folder per local authority (layout: docs/ingest_rules.md)."""
 
     path: str
 

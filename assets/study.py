@@ -97,7 +97,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(StudyConfig)}
 
 
 class _StudySettingsBase(dg.ConfigurableResource):
-    """Cohort dates and windows (defaults: Oxfordshire FSP). See README, 'What every estimate means'."""
+    """Cohort dates and windows (defaults: Oxfordshire FSP). Their meaning: docs/methods.md."""
 
     def config(self) -> StudyConfig:
         """The :class:`StudyConfig` these settings describe (validated by its ``__post_init__``)."""
