@@ -147,6 +147,27 @@ def test_files_named_exist(page):
     assert not missing, f"{page.name} names files that are not in the tree: {missing}"
 
 
+def test_every_asset_check_is_documented_with_its_severity():
+    """docs/checks.md's table and the README's two lists name exactly the project's asset checks,
+    each as blocking (ERROR) or warning (WARN) as the code defines it."""
+    from checks import ALL_CHECKS
+
+    blocking: dict[str, set[bool]] = {}
+    for definition in ALL_CHECKS:
+        for spec in definition.check_specs:
+            blocking.setdefault(spec.name, set()).add(spec.blocking)
+    assert all(len(flags) == 1 for flags in blocking.values()), blocking
+    expected = {name: "ERROR" if flags.pop() else "WARN" for name, flags in blocking.items()}
+    table = dict(re.findall(r"^\| `(\w+)` \|[^|\n]*\| (ERROR|WARN) \|",
+                            (ROOT / "docs" / "checks.md").read_text(encoding="utf-8"), re.M))
+    assert table == expected
+    readme = README.read_text(encoding="utf-8")
+    lists = re.search(r"^- \*\*blocking\*\*(.*?)^- \*\*warning\*\*(.*?)(?:\n\n)", readme, re.M | re.S)
+    assert lists, "README.md lists the blocking and the warning checks"
+    assert set(INLINE_CODE.findall(lists.group(1))) == {n for n, s in expected.items() if s == "ERROR"}
+    assert set(INLINE_CODE.findall(lists.group(2))) == {n for n, s in expected.items() if s == "WARN"}
+
+
 def test_the_checks_work():
     """The scanners find what they must (a test of the tests): a link, a target, a setting."""
     text = "see [a](docs/x.md#b) and `make run`\n```\nexport FSP_INPUT_DIR=/x\nmake ui\n```\n"
