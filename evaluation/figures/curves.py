@@ -12,8 +12,12 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
-from evaluation.figures.style import GREY, colours_for, house_figure, label_for, no_data, ordered, save_png
+from evaluation.figures.style import (
+    GREY, colours_for, house_figure, label_for, linestyles_for, no_data, ordered, readable, save_png, title_figure,
+    wrapped,
+)
 
 
 def _at_risk_times(times: np.ndarray, most: int = 9) -> np.ndarray:
@@ -38,8 +42,8 @@ def km_figure(
     ``curve``: ``group, time, n_risk, survival, lower, upper`` (a safe curve).
     """
     groups = ordered(curve[group]) if len(curve) else []
-    colours = colours_for(groups)
-    with house_figure(7.0, 4.2 + 0.22 * max(len(groups), 1)) as figure:
+    colours, styles = colours_for(groups), linestyles_for(groups)
+    with house_figure(7.0, 4.4 + 0.22 * max(len(groups), 1)) as figure:
         if not groups:
             no_data(figure, "No curve could be released (too few children at risk)")
             return save_png(figure, path)
@@ -49,15 +53,15 @@ def km_figure(
         for name in groups:
             part = curve[curve[group] == name].sort_values("time")
             colour = colours[name]
-            axes.step(part["time"], part["survival"], where="post", color=colour, label=label_for(name))
+            axes.step(part["time"], part["survival"], where="post", color=colour, linestyle=styles[name],
+                      label=label_for(name))
             if {"lower", "upper"} <= set(part.columns):
                 axes.fill_between(part["time"], part["lower"], part["upper"], step="post",
                                   color=colour, alpha=0.15, linewidth=0)
         axes.set_ylim(0, 1.02)
         axes.set_ylabel(ylabel)
-        axes.set_title(title, loc="left")
-        axes.legend(loc="upper right")
-        axes.tick_params(labelbottom=False)
+        title_figure(figure, title)
+        axes.legend(loc="upper right", handlelength=3)
 
         ticks = _at_risk_times(curve["time"].to_numpy())
         table.set_axis_off()
@@ -75,8 +79,7 @@ def km_figure(
         axes.set_xticks(ticks)
         last = float(curve["time"].max()) or 1.0
         axes.set_xlim(-0.06 * last, last * 1.04)
-        axes.set_xlabel("")
-        figure.supxlabel(xlabel, fontsize=9)
+        axes.set_xlabel(xlabel)
         return save_png(figure, path)
 
 
@@ -96,12 +99,12 @@ def cif_figure(
     """
     causes = list(causes) if causes is not None else list(dict.fromkeys(curve.get("cause", [])))
     groups = ordered(curve[group]) if len(curve) else []
-    colours = colours_for(groups)
+    colours, styles = colours_for(groups), linestyles_for(groups)
     cause_labels = cause_labels or {}
     n = max(len(causes), 1)
     columns = min(n, 3)
     rows = int(np.ceil(n / columns))
-    with house_figure(3.0 * columns + 0.6, 2.8 * rows + 0.6) as figure:
+    with house_figure(max(2.3 * columns + 0.6, 7.0), 2.6 * rows + 1.2) as figure:
         if not causes or not groups:
             no_data(figure, "No cumulative incidence could be released")
             return save_png(figure, path)
@@ -113,13 +116,16 @@ def cif_figure(
                 if {"lower", "upper"} <= set(part.columns):
                     axes.fill_between(part["time"], part["lower"].astype(float), part["upper"].astype(float),
                                       step="post", color=colours[name], alpha=0.15, linewidth=0)
-                axes.step(part["time"], part["cif"], where="post", color=colours[name], label=label_for(name))
-            axes.set_title(cause_labels.get(cause, str(cause)).replace("_", " ").capitalize(), loc="left")
+                axes.step(part["time"], part["cif"], where="post", color=colours[name], linestyle=styles[name],
+                          label=label_for(name))
+            axes.set_title(wrapped(cause_labels.get(cause) or readable(cause), 2.1), loc="left", fontsize=9)
             axes.set_ylim(0, min(1.0, top * 1.15 + 0.02))
         for axes in panels[len(causes):]:
             axes.set_axis_off()
-        panels[0].legend(loc="upper left")
+        handles = [Line2D([], [], color=colours[name], linestyle=styles[name]) for name in groups]
+        figure.legend(handles, [label_for(name) for name in groups], loc="outside lower right", ncols=len(groups),
+                      handlelength=3, fontsize=8)
         figure.supxlabel(xlabel, fontsize=9)
         figure.supylabel("Cumulative incidence", fontsize=9)
-        figure.suptitle(title, x=0.01, ha="left", fontsize=10, fontweight="bold")
+        title_figure(figure, title)
         return save_png(figure, path)

@@ -14,9 +14,32 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from evaluation.figures.style import GREY, OKABE_ITO, colours_for, house_figure, label_for, no_data, ordered, save_png
+from evaluation.figures.style import (
+    COHORT_MARKERS, GREY, OKABE_ITO, colours_for, house_figure, label_for, no_data, ordered, readable, save_png,
+    title_figure, wrapped,
+)
 
 NOT_ESTIMABLE = "not estimable (small numbers)"
+
+
+#: Candidate ticks of a log-scale axis of ratios.
+LOG_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 4, 5, 10, 20,
+             50, 100)
+
+
+def log_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
+    """Ticks between ``lo`` and ``hi`` on a log axis, 1 always among them, spaced so that their
+    labels never run into each other (at least 1/``most`` of the axis apart)."""
+    span = np.log(hi / lo) if hi > lo else 1.0
+    candidates = [t for t in LOG_TICKS if lo <= t <= hi]
+    ticks = [1.0] if lo <= 1 <= hi else []
+    for side in (sorted((t for t in candidates if t > 1)), sorted((t for t in candidates if t < 1), reverse=True)):
+        last = 1.0 if ticks else None
+        for t in side:
+            if last is None or abs(np.log(t / last)) >= span / most:
+                ticks.append(t)
+                last = t
+    return sorted(ticks) or candidates[:1]
 
 
 def _interval_plot(
@@ -41,6 +64,7 @@ def _interval_plot(
         upper = pd.to_numeric(rows["ci_upper"], errors="coerce")
         groups = ordered(rows[group]) if group else [None]
         colours = colours_for(groups) if group else {None: OKABE_ITO["blue"]}
+        markers = {g: COHORT_MARKERS.get(str(g), "s") for g in groups}
         y = np.arange(len(rows))[::-1]
         finite = pd.concat([estimate, lower, upper]).dropna()
         if log_scale:
@@ -52,8 +76,7 @@ def _interval_plot(
             axes.set_xscale("log")
             span = np.log(hi / lo) if hi > lo else 1.0
             lo, hi = lo / np.exp(0.08 * span), hi * np.exp(0.08 * span)
-            ticks = [t for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 10, 20) if lo <= t <= hi]
-            axes.xaxis.set_major_locator(FixedLocator(ticks))
+            axes.xaxis.set_major_locator(FixedLocator(log_ticks(lo, hi)))
             axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             axes.xaxis.set_minor_formatter(NullFormatter())
         else:
@@ -70,20 +93,20 @@ def _interval_plot(
                 continue
             if not (np.isnan(lower[k]) or np.isnan(upper[k])):
                 axes.hlines(y[k], lower[k], upper[k], color=colour, linewidth=1.6)
-            axes.plot(estimate[k], y[k], "s", color=colour, markersize=5)
+            axes.plot(estimate[k], y[k], markers[row[group]] if group else "s", color=colour, markersize=5)
             text = number_format.format(estimate[k])
             if not (np.isnan(lower[k]) or np.isnan(upper[k])):
                 text += f" ({number_format.format(lower[k])} to {number_format.format(upper[k])})"
             axes.text(1.01, y[k], text, transform=axes.get_yaxis_transform(), va="center", fontsize=8)
-        axes.set_yticks(y, [label_for(v) for v in rows[label]])
+        axes.set_yticks(y, [wrapped(readable(v), 2.2) for v in rows[label]])
         axes.set_ylim(-0.7, len(rows) + 0.1)
         axes.grid(axis="y", visible=False)
         axes.set_xlabel(xlabel)
-        axes.set_title(title, loc="left")
+        title_figure(figure, title)
         if group and len(groups) > 1:
             for name in groups:
-                axes.plot([], [], "s", color=colours[name], label=label_for(name))
-            axes.legend(loc="lower right", fontsize=7)
+                axes.plot([], [], markers[name], color=colours[name], label=label_for(name))
+            figure.legend(loc="outside lower left", ncols=len(groups), fontsize=7)
         # room on the right for the "estimate (lower to upper)" column
         axes.text(1.01, len(rows) - 0.35, "estimate (95% CI)", transform=axes.get_yaxis_transform(),
                   fontsize=8, color=GREY, va="center")

@@ -37,6 +37,27 @@ COHORT_COLOURS: dict[str, str] = {
     "post_fsp": OKABE_ITO["vermillion"],
 }
 COHORT_LABELS: dict[str, str] = {"pre_fsp": "Pre-FSP", "transition": "Transition", "post_fsp": "Post-FSP"}
+#: Line styles of the cohorts, so that no figure carries meaning by colour alone.
+COHORT_LINESTYLES: dict[str, object] = {"pre_fsp": "-", "transition": (0, (5, 2)), "post_fsp": (0, (1.2, 1.4))}
+#: Bar hatches of the cohorts (the same purpose for bars).
+COHORT_HATCHES: dict[str, str] = {"pre_fsp": "", "transition": "///", "post_fsp": "..."}
+#: Marker shapes of the cohorts (points and legends).
+COHORT_MARKERS: dict[str, str] = {"pre_fsp": "o", "transition": "s", "post_fsp": "^"}
+SPARE_LINESTYLES: tuple[object, ...] = ("-", (0, (5, 2)), (0, (1.2, 1.4)), (0, (6, 2, 1.5, 2)), (0, (3, 1, 1, 1, 1, 1)))
+#: Words a reader uses for the states, outcomes and exit routes named in the released tables.
+READABLE: dict[str, str] = {
+    "referral": "Referral (no plan yet)", "cin_plan": "CIN plan", "cp_plan": "CP plan", "care": "In care",
+    "closed": "Case closed", "time_in_need": "Time in need (CIN episode)", "time_on_cin_plan": "Time on a CIN plan",
+    "time_in_protection": "Time on a CP plan", "time_in_care": "Time in care",
+    "time_to_protection": "Time to a CP plan", "time_to_care": "Time to care", "re_referral": "Time to re-referral",
+    "step_down": "Step-down to a CIN plan", "closure": "Case closure", "escalation_care": "Entry to care",
+    "return_home": "Return home", "permanence": "Permanence (adoption, SGO, CAO)", "other": "Other",
+    "referrals": "Referrals", "cin_plan_starts": "CIN plans started", "cp_plan_starts": "CP plans started",
+    "care_entries": "Entries to care", "on_cp_plan_month_end": "Children on a CP plan at month end",
+    "in_care_month_end": "Children in care at month end",
+}
+#: Average width of a character of the title font, in inches (for wrapping titles to the figure).
+TITLE_CHAR_INCHES = 0.085
 GREY = "#6E6E6E"
 SHADE = "#D9D9D9"
 
@@ -84,6 +105,54 @@ def label_for(group) -> str:
     return COHORT_LABELS.get(str(group), str(group).replace("_", " "))
 
 
+def readable(name) -> str:
+    """What a reader calls a released state, outcome, exit route or series ("cp_plan" -> "CP plan")."""
+    text = str(name)
+    for prefix in ("days_in_", "km_", "cif_"):
+        if text.startswith(prefix) and text[len(prefix):] in READABLE:
+            text = text[len(prefix):]
+    if text in READABLE:
+        return READABLE[text]
+    if text in COHORT_LABELS:
+        return COHORT_LABELS[text]
+    text = text.replace("_", " ")
+    for word, right in (("cin", "CIN"), ("cp", "CP"), ("fsp", "FSP"), ("la", "LA"), ("rmst", "RMST")):
+        text = " ".join(right if w.lower() == word else w for w in text.split(" "))
+    return text[:1].upper() + text[1:]
+
+
+def linestyles_for(groups: Sequence) -> dict:
+    """A line style per group: the cohorts' own, spare dashes otherwise."""
+    spare = iter(SPARE_LINESTYLES)
+    return {g: COHORT_LINESTYLES.get(str(g)) or next(spare, "-") for g in groups}
+
+
+def hatches_for(groups: Sequence) -> dict:
+    """A bar hatch per group: the cohorts' own, spare patterns otherwise."""
+    spare = iter(("", "///", "...", "xxx", "++"))
+    return {g: COHORT_HATCHES.get(str(g), None) if str(g) in COHORT_HATCHES else next(spare, "") for g in groups}
+
+
+def wrapped(text: str, width_inches: float) -> str:
+    """``text`` broken into lines that fit ``width_inches`` of title font (existing breaks kept)."""
+    import textwrap
+
+    limit = max(int(width_inches / TITLE_CHAR_INCHES), 20)
+    return "\n".join(line for part in str(text).split("\n") for line in (textwrap.wrap(part, limit) or [""]))
+
+
+def title_figure(figure: Figure, text: str) -> None:
+    """A bold, left-aligned figure title wrapped to the figure's width (never cut off)."""
+    width = figure.get_figwidth() - 0.2
+    figure.suptitle(wrapped(text, width), x=0.01, ha="left", fontsize=RC["axes.titlesize"], fontweight="bold")
+
+
+def caveat(figure: Figure, text: str) -> None:
+    """A caveat printed under the figure, wrapped to its width (partial data, etc.)."""
+    figure.supxlabel(wrapped(text, figure.get_figwidth() * 1.12), fontsize=8, color=OKABE_ITO["vermillion"],
+                     x=0.01, ha="left", style="italic")
+
+
 @contextmanager
 def house_figure(width: float = 7.0, height: float = 4.5) -> Iterator[Figure]:
     """A new figure in the house style (sizes in inches)."""
@@ -102,6 +171,62 @@ def save_png(figure: Figure, path: str | Path) -> Path:
     with mpl.rc_context(RC):
         figure.savefig(path, format="png", metadata={"Software": None})
     return path
+
+
+def layout_problems(figure: Figure, tolerance: float = 1.0) -> list[str]:
+    """Text drawn outside the canvas, texts overlapping each other, legends over data.
+
+    Draws ``figure`` with its own renderer and compares the window extents of every
+    visible text (titles, labels, tick labels, annotations, legend entries). Used by the
+    tests on every released figure.
+    """
+    from matplotlib.legend import Legend
+    from matplotlib.patches import Rectangle
+    from matplotlib.text import Text
+
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    canvas = figure.bbox
+    shown, hidden = [], set()
+    for axes in figure.axes:
+        for axis, (low, high) in ((axes.xaxis, axes.get_xlim()), (axes.yaxis, axes.get_ylim())):
+            low, high = sorted((low, high))
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                # tick labels are not drawn on a hidden axis, nor outside the view
+                if not axes.axison or not axis.get_visible() or not tick.get_visible() or \
+                        not low - 1e-9 <= tick.get_loc() <= high + 1e-9:
+                    hidden.update((id(tick.label1), id(tick.label2)))
+    for text in figure.findobj(Text):
+        if id(text) in hidden or not text.get_visible() or not text.get_text().strip() or text.get_alpha() == 0:
+            continue
+        box = text.get_window_extent(renderer)
+        if box.width <= 0 or box.height <= 0:
+            continue
+        shown.append((text.get_text().replace("\n", " "), box))
+    problems = []
+    for label, box in shown:
+        if (box.x0 < canvas.x0 - tolerance or box.y0 < canvas.y0 - tolerance or box.x1 > canvas.x1 + tolerance
+                or box.y1 > canvas.y1 + tolerance):
+            problems.append(f"outside the figure: {label!r}")
+    for i, (first, a) in enumerate(shown):
+        for second, b in shown[i + 1:]:
+            overlap_x = min(a.x1, b.x1) - max(a.x0, b.x0)
+            overlap_y = min(a.y1, b.y1) - max(a.y0, b.y0)
+            if overlap_x > tolerance and overlap_y > tolerance:
+                problems.append(f"overlapping: {first!r} and {second!r}")
+    for axes in figure.axes:
+        legend = axes.get_legend()
+        if not isinstance(legend, Legend) or not legend.get_visible():
+            continue
+        box = legend.get_window_extent(renderer)
+        for patch in axes.patches:
+            if isinstance(patch, Rectangle) and patch.get_visible() and patch.get_width() and patch.get_height():
+                other = patch.get_window_extent(renderer)
+                if min(box.x1, other.x1) - max(box.x0, other.x0) > tolerance and \
+                        min(box.y1, other.y1) - max(box.y0, other.y0) > tolerance:
+                    problems.append("legend drawn over a bar")
+                    break
+    return problems
 
 
 def no_data(figure: Figure, message: str) -> None:

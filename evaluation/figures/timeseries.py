@@ -12,7 +12,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from evaluation.figures.style import GREY, OKABE_ITO, SHADE, house_figure, no_data, save_png
+from evaluation.figures.style import GREY, OKABE_ITO, SHADE, house_figure, no_data, save_png, title_figure
 
 #: Default go-live of Family Solutions Plus.
 GO_LIVE = pd.Timestamp("2020-11-01")
@@ -40,7 +40,7 @@ def timeseries_figure(
 
     Suppressed months (``c``) are left as gaps.
     """
-    with house_figure(7.5, 3.8) as figure:
+    with house_figure(7.0, 4.0) as figure:
         if series.empty:
             no_data(figure, "No time series was produced")
             return save_png(figure, path)
@@ -66,12 +66,12 @@ def timeseries_figure(
             fit = pd.to_numeric(data[fitted], errors="coerce")
             parts = data.groupby(segment, sort=False) if segment and segment in data else [(None, data)]
             for k, (_, part) in enumerate(parts):
-                axes.plot(part[month], fit[part.index], color=OKABE_ITO["black"], linewidth=1.6,
+                axes.plot(part[month], fit[part.index], color=OKABE_ITO["black"], linewidth=1.6, linestyle="--",
                           label="Fitted segments" if k == 0 else None)
         axes.set_ylim(bottom=0)
         axes.set_xlim(start, end)
         axes.set_ylabel(ylabel)
-        axes.set_title(title, loc="left")
-        axes.legend(loc="lower left", ncols=4, fontsize=7)
+        title_figure(figure, title)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
         axes.tick_params(axis="x", colors=GREY)
         return save_png(figure, path)

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from evaluation.figures.style import GREY, OKABE_ITO, house_figure, label_for, no_data, save_png
+from evaluation.figures.effects import log_ticks
+from evaluation.figures.style import GREY, OKABE_ITO, house_figure, no_data, readable, save_png, title_figure, wrapped
 
 
-TICKS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
 def estimates_by_extract_figure(
@@ -32,7 +32,7 @@ def estimates_by_extract_figure(
     dates = sorted(set(table["extract_date"].astype(str))) if len(table) else []
     columns = min(max(len(outcomes), 1), 3)
     rows = int(np.ceil(max(len(outcomes), 1) / columns))
-    with house_figure(3.1 * columns + 0.6, 2.5 * rows + 0.9) as figure:
+    with house_figure(7.0, 2.5 * rows + 1.3) as figure:
         if not outcomes:
             no_data(figure, "No headline estimate has been released yet")
             return save_png(figure, path)
@@ -56,11 +56,10 @@ def estimates_by_extract_figure(
             for k in np.flatnonzero(~shown):
                 axes.text(x[k], 1.0, "not\nestimable", ha="center", va="bottom", fontsize=7, color=GREY)
             axes.set_yscale("log")
-            axes.yaxis.set_major_locator(FixedLocator(
-                [t for t in TICKS if low / 1.15 <= t <= high * 1.15] or [1.0]))
+            axes.yaxis.set_major_locator(FixedLocator(log_ticks(low / 1.15, high * 1.15, most=5)))
             axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             axes.yaxis.set_minor_formatter(NullFormatter())
-            axes.set_title(titles.get(outcome) or label_for(outcome).capitalize(), loc="left", fontsize=9)
+            axes.set_title(wrapped(titles.get(outcome) or readable(outcome), 2.1), loc="left", fontsize=9)
         for axes in panels[len(outcomes):]:
             axes.set_axis_off()
         panels[0].set_ylim(low / 1.15, high * 1.15)
@@ -70,5 +69,5 @@ def estimates_by_extract_figure(
         note = " (one extract so far: the trajectory starts here)" if len(dates) == 1 else ""
         figure.supxlabel("Extract date (latest reference date)" + note, fontsize=9)
         figure.supylabel("Hazard ratio, post vs pre (log scale)", fontsize=9)
-        figure.suptitle(title, x=0.01, ha="left", fontsize=10, fontweight="bold")
+        title_figure(figure, title)
         return save_png(figure, path)

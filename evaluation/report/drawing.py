@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation import figures
+from evaluation.figures.style import readable
 
 #: Released-table name -> figure function (each takes the table and a PNG path).
 FIGURE_FOR_TABLE: dict[str, Callable[..., Path]] = {
@@ -43,8 +44,8 @@ PRIMARY_OUTCOME = "time_in_protection"
 POST_VS_PRE = "post_fsp vs pre_fsp"
 OUTCOME_TITLES = {
     "time_in_need": "Time in need (CIN episode)", "time_on_cin_plan": "Time on a CIN plan",
-    "time_in_protection": "Time on a child protection plan", "time_in_care": "Time in care",
-    "time_to_protection": "Time to a child protection plan", "time_to_care": "Time to care",
+    "time_in_protection": "Time on a child protection (CP) plan", "time_in_care": "Time in care",
+    "time_to_protection": "Time to a child protection (CP) plan", "time_to_care": "Time to care",
     "re_referral": "Time to re-referral",
 }
 
@@ -94,8 +95,8 @@ def _hazard_ratios(table, path):
 def _differential(table, path):
     rows = _rows(table, outcome=PRIMARY_OUTCOME, term="hazard ratio")
     return figures.forest_figure(rows, path, label="combination",
-                                 title="Post-FSP vs pre-FSP hazard ratio by risk-factor combination\n"
-                                       f"({_title(PRIMARY_OUTCOME).lower()})",
+                                 title="Post-FSP vs pre-FSP hazard ratio by combination of parental risk "
+                                       f"factors ({_title(PRIMARY_OUTCOME)})",
                                  xlabel="Hazard ratio (log scale; above 1 = leaving sooner)")
 
 
@@ -107,6 +108,22 @@ def _rmst(table, path):
     return figures.rmst_figure(rows, path, title=f"Difference in restricted mean days{tau}, post-FSP minus pre-FSP")
 
 
+def cin_plan_caveat() -> tuple[str, tuple[str, ...]]:
+    """The warning a chart of CIN-plan days carries, and the cohorts it marks.
+
+    CIN plan dates are in the census only from the first schema carrying them
+    (:func:`~evaluation.spells.censoring.first_year_with_cin_plan_dates`), so cohorts
+    referred before go-live have their CIN-plan days observed only from then on.
+    """
+    from evaluation.spells.censoring import first_year_with_cin_plan_dates
+
+    since = f"1 April {first_year_with_cin_plan_dates() - 1}"
+    return (f"CIN plans are recorded in the CIN census only from {since}. The pre-FSP and transition "
+            f"cohorts' days on a CIN plan count only plans still open on {since}, so they understate "
+            "their time on a CIN plan and cannot be compared with the post-FSP cohort's.",
+            ("pre_fsp", "transition"))
+
+
 def _days_in_state(table, path):
     rows = table[table["cohort"].notna()].reset_index(drop=True)
     if len(rows):
@@ -115,8 +132,13 @@ def _days_in_state(table, path):
                          "cohort": rows["cohort"],
                          "mean_days": rows["estimate"].astype(object).where(rows["estimate"].notna(), "c"),
                          "ci_lower": rows["ci_lower"], "ci_upper": rows["ci_upper"]})
-    tau = f" within {rows['time'].iloc[0]:.0f} days" if len(rows) else ""
-    return figures.days_in_state_figure(view, path, title=f"Mean days in each state{tau}")
+    tau = f" within {rows['time'].iloc[0]:.0f} days of referral" if len(rows) else ""
+    caveat, cohorts, partial = None, (), ()
+    if (view["state"] == "cin_plan").any():
+        caveat, cohorts = cin_plan_caveat()
+        partial = [("cin_plan", c) for c in cohorts if ((view["state"] == "cin_plan") & (view["cohort"] == c)).any()]
+    return figures.days_in_state_figure(view, path, title=f"Mean days in each state{tau}, by cohort",
+                                        caveat=caveat if partial else None, partial=partial)
 
 
 def _balance(table, path):
@@ -124,7 +146,7 @@ def _balance(table, path):
         table["outcome"].iloc[0] if len(table) else PRIMARY_OUTCOME)
     rows = _rows(table, outcome=outcome)
     return figures.balance_figure(rows, path, covariate="variable",
-                                  title=f"Covariate balance, post-FSP vs pre-FSP ({_title(outcome).lower()})")
+                                  title=f"Covariate balance, post-FSP vs pre-FSP ({_title(outcome)})")
 
 
 def _by_extract(table, path):
@@ -134,7 +156,7 @@ def _by_extract(table, path):
 def _monthly(la: str, series: str):
     def draw(table, path):
         rows = _rows(table, la_code=la, series=series)
-        return figures.timeseries_figure(rows, path, title=f"{series.replace('_', ' ').capitalize()} ({la})")
+        return figures.timeseries_figure(rows, path, title=f"{readable(series)} per month (LA {la})")
     return draw
 
 
