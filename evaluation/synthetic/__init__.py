@@ -29,6 +29,10 @@ ground_truth.json (schema_version 1), keys:
 * ``population``: new families per year, family size and risk-combination probabilities
 * ``referrals``: weekday rates and Covid multipliers by month ("YYYY-MM")
 * ``published_targets_oxfordshire``: the published figures the default county is calibrated to
+* ``adoption``: LA code -> programme go-live (null: never adopts; ``generate_county(councils=...)``
+  gives each council its own, staggered or none)
+* ``covid_hazards``: ``window`` and ``multipliers`` (state -> cause -> hazard multiplier on the
+  calendar days of the window, every council and cohort; empty by default: ``covid.py``)
 * ``by_la`` -> LA code -> {families, children, family_journeys, families_by_combination,
   ``cohorts`` (pre_fsp / transition / post_fsp: children, child_episodes, family_journeys, families,
   children_assessed_by_combination; referrals from the first collection year),

@@ -1,4 +1,5 @@
-"""Command line: ``python -m evaluation.synthetic OUT_DIR [--seed N] [--local-authorities N] [--scale F]``."""
+"""Command line: ``python -m evaluation.synthetic OUT_DIR [--seed N] [--local-authorities N] [--scale F]
+[--councils 931:2020-11-01,825:never] [--covid-hazards]``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,22 @@ import time
 from pathlib import Path
 
 from evaluation.synthetic.county import LOCAL_AUTHORITIES, generate_county
+from evaluation.synthetic.covid import COVID_HAZARD_SHOCK
+from evaluation.synthetic.parameters import SyntheticParameters
+
+
+def _councils(text: str) -> dict[str, dt.date | None]:
+    """``931:2020-11-01,825:never`` as {LA code: go-live or None}."""
+    out: dict[str, dt.date | None] = {}
+    for item in text.split(","):
+        code, _, day = item.strip().partition(":")
+        if not code or not day:
+            raise argparse.ArgumentTypeError(f"{item!r} is not LA:YYYY-MM-DD or LA:never")
+        try:
+            out[code] = None if day == "never" else dt.date.fromisoformat(day)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: no ISO date (YYYY-MM-DD) or 'never'") from None
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imperfection-rate", type=float, default=0.03)
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for generating several local authorities in parallel")
+    parser.add_argument("--councils", type=_councils, default=None,
+                        help="councils and their go-lives instead of --local-authorities, e.g. "
+                             "931:2020-11-01,825:never,919:2019-04-01 (never: no adoption)")
+    parser.add_argument("--covid-hazards", action="store_true",
+                        help="add the Covid shock to transition hazards (evaluation.synthetic.covid)")
     parser.add_argument("--if-missing", action="store_true",
                         help="do nothing if OUT_DIR already holds a ground_truth.json")
     parser.add_argument("--quiet", action="store_true")
@@ -39,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         out = generate_county(args.out_dir, seed=args.seed, local_authorities=args.local_authorities,
                               scale=args.scale, go_live=args.go_live,
                               imperfection_rate=args.imperfection_rate, progress=None, log=log,
-                              workers=args.workers)
+                              workers=args.workers, councils=args.councils,
+                              params=SyntheticParameters(covid_hazard_multipliers=COVID_HAZARD_SHOCK)
+                              if args.covid_hazards else None)
     except FileExistsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

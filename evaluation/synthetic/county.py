@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -75,14 +75,23 @@ OUT_OF_AREA = ("RG1", "RG2", "RG30", "SN1", "SN2", "SN3", "MK1", "MK9", "NN1", "
 def generate_county(out_dir: str | Path, seed: int = 0, local_authorities: int = 1, scale: float = 1.0,
                     go_live: dt.date = dt.date(2020, 11, 1), imperfection_rate: float = 0.03,
                     params: SyntheticParameters | None = None, progress: bool | None = None,
-                    log: Callable[[str], None] | None = None, workers: int = 1) -> Path:
+                    log: Callable[[str], None] | None = None, workers: int = 1,
+                    councils: Mapping[str, dt.date | None] | None = None) -> Path:
     """Write a synthetic county to ``out_dir`` and return it.
 
     ``scale`` multiplies the referral rate (1.0 reproduces Oxfordshire's published
     scale); ``go_live`` and ``imperfection_rate`` override the defaults of
     :class:`SyntheticParameters` (``params`` gives full control). ``workers`` > 1
     generates local authorities in parallel processes (same bytes as one worker).
+    ``councils`` (LA code -> go-live, None for a council that never adopts) writes those
+    councils, in that order, instead of the first ``local_authorities``, each with its own
+    go-live (staggered or no adoption; ground_truth.json ``adoption``).
     """
+    if councils is not None:
+        local_authorities = len(councils)
+        unknown = [code for code in councils if code not in LOCAL_AUTHORITIES]
+        if unknown:
+            raise ValueError(f"councils: unknown LA code(s) {unknown}; known: {list(LOCAL_AUTHORITIES)}")
     if not 1 <= local_authorities <= len(LOCAL_AUTHORITIES):
         raise ValueError(f"local_authorities must be between 1 and {len(LOCAL_AUTHORITIES)}")
     if scale <= 0:
@@ -97,11 +106,13 @@ def generate_county(out_dir: str | Path, seed: int = 0, local_authorities: int =
     if progress is None:
         progress = scale * local_authorities >= 3
     las: dict[str, dict] = {}
-    codes = list(LOCAL_AUTHORITIES)[:local_authorities]
+    codes = list(councils) if councils is not None else list(LOCAL_AUTHORITIES)[:local_authorities]
+    adoption = {code: (councils[code] if councils is not None else go_live) for code in codes}
+    la_params = {code: council_parameters(params, adoption[code]) for code in codes}
     if workers > 1 and local_authorities > 1:
         say(f"generating {local_authorities} local authorities in {workers} processes")
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            jobs = [pool.submit(_generate_la_seeded, out / la_code, la_code, i, params, seed, scale)
+            jobs = [pool.submit(_generate_la_seeded, out / la_code, la_code, i, la_params[la_code], seed, scale)
                     for i, la_code in enumerate(codes)]
             bar = tqdm(total=len(jobs), desc="local authorities", file=sys.stderr, disable=not progress)
             for la_code, job in zip(codes, jobs):
@@ -111,10 +122,37 @@ def generate_county(out_dir: str | Path, seed: int = 0, local_authorities: int =
             bar.close()
     else:
         for i, la_code in enumerate(codes):
-            las[la_code] = _generate_la_seeded(out / la_code, la_code, i, params, seed, scale, say, progress)
+            las[la_code] = _generate_la_seeded(out / la_code, la_code, i, la_params[la_code], seed, scale, say,
+                                               progress)
     say("writing ground_truth.json")
-    write_ground_truth(out / "ground_truth.json", ground_truth(params, seed, scale, las))
+    write_ground_truth(out / "ground_truth.json", {**ground_truth(params, seed, scale, las),
+                                                   **covid_and_adoption_truth(params, adoption)})
     return out
+
+
+#: Go-live standing for "never adopts" inside the generator (after every simulated day).
+NEVER = dt.date(9999, 12, 31)
+
+
+def council_parameters(params: SyntheticParameters, go_live: dt.date | None) -> SyntheticParameters:
+    """``params`` of one council: its go-live (``None``: never adopts, no programme hazards)."""
+    if go_live is None:
+        return replace(params, go_live=NEVER)
+    return replace(params, go_live=go_live, transition_start=min(params.transition_start, go_live))
+
+
+def covid_and_adoption_truth(params: SyntheticParameters, adoption: Mapping[str, dt.date | None]) -> dict:
+    """ground_truth.json keys ``adoption`` (LA code -> go-live or null) and ``covid_hazards``."""
+    return {
+        "adoption": {code: (None if day is None else day.isoformat()) for code, day in adoption.items()},
+        "covid_hazards": {
+            "window": [d.isoformat() for d in params.covid_hazard_window],
+            "multipliers": params.covid_hazard_multipliers,
+            "definition": "every cause-specific hazard of a state is multiplied by its multiplier on the "
+                          "calendar days of the window (inclusive), in every council and cohort; causes "
+                          "not listed keep 1; empty: no shock",
+        },
+    }
 
 
 def refuse_foreign_folder(out: Path) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from evaluation.synthetic.covid import hazard_multiplier, latent_exit_days
 from evaluation.synthetic.dates import OPEN, day_number
 from evaluation.synthetic.parameters import AGE_BAND_EDGES, STATE_CAUSES, SyntheticParameters
 
@@ -173,7 +174,9 @@ def simulate_journeys(rng: np.random.Generator, params: SyntheticParameters, chi
                     tr = params.transitions[st][c]
                     lp = _linear_predictor(params, st, c, flags[j], band[j], post[j], combination[j])
                     e = rng.exponential(size=len(s))
-                    times[:, k] = tr.scale_days * (e * np.exp(-lp)) ** (1.0 / tr.shape)
+                    times[:, k] = latent_exit_days(tr.scale_days, tr.shape, e * np.exp(-lp), t0[s],
+                                                   params.covid_hazard_window,
+                                                   hazard_multiplier(params, st, c))
                 first = times.argmin(axis=1)
                 duration = np.maximum(np.ceil(times[np.arange(len(s)), first]), 1).astype(np.int64)
                 end[s] = t0[s] + duration

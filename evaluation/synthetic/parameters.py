@@ -138,6 +138,10 @@ class SyntheticParameters:
     placement_change_rate_per_year: float = 0.6
     #: realistic imperfections: probability per eligible unit
     imperfection_rate: float = 0.03
+    #: Covid as a common shock to transition hazards (``covid.py``): state -> cause -> hazard
+    #: multiplier on the calendar days of ``covid_hazard_window``; empty: no shock
+    covid_hazard_multipliers: dict[str, dict[str, float]] = field(default_factory=dict)
+    covid_hazard_window: tuple[dt.date, dt.date] = (dt.date(2020, 3, 23), dt.date(2021, 6, 30))
 
     def __post_init__(self):
         if not self.simulation_start < self.transition_start <= self.go_live:
@@ -146,6 +150,14 @@ class SyntheticParameters:
             raise ValueError("combination probabilities must sum to 1")
         if not 0 <= self.imperfection_rate < 0.5:
             raise ValueError("imperfection_rate must be in [0, 0.5)")
+        for state, causes in self.covid_hazard_multipliers.items():
+            unknown = set(causes) - set(STATE_CAUSES.get(state, ()))
+            if state not in STATE_CAUSES or unknown:
+                raise ValueError(f"covid_hazard_multipliers: unknown state or cause {state} {sorted(unknown)}")
+            if not all(m > 0 for m in causes.values()):
+                raise ValueError("covid_hazard_multipliers must be positive")
+        if self.covid_hazard_window[1] < self.covid_hazard_window[0]:
+            raise ValueError("covid_hazard_window ends before it starts")
 
     @property
     def simulation_end(self) -> dt.date:
