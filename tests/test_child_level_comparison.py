@@ -146,3 +146,69 @@ def test_rmst_bootstrap_is_reproducible_and_resamples_families_within_council(da
     assert not np.array_equal(one.replicates, other.replicates)
     with pytest.raises(NotEstimable, match="adopting council and a council that did not"):
         rmst_did(frame[frame["adopted"] == 1], "duration", "event", "council", after="after", n_boot=30)
+
+
+# ----------------------------------------------------------------- the analysis layer's table
+
+from evaluation.analysis.across_councils import (  # noqa: E402
+    ONE_COUNCIL, SAME_ADOPTION, across_council_results, council_go_lives,
+)
+from evaluation.disclosure.models import safe_model_results  # noqa: E402
+from evaluation.report.assemble import MODEL_TABLES, TABLE_SCHEMAS  # noqa: E402
+from evaluation.study import StudyConfig  # noqa: E402
+
+#: Study whose periods are the reference data's: no transition months before the one go-live.
+COMMON_STUDY = StudyConfig(pre_fsp_start=dt.date(2018, 4, 1), transition_start=dt.date(2020, 11, 1),
+                           go_live=dt.date(2020, 11, 1),
+                           council_go_lives=("A:2020-11-01", "B:2020-11-01", "C:never", "D:never"))
+
+
+def _as_analysis_dataset(data: pd.DataFrame, config: StudyConfig, outcome="time_in_protection") -> pd.DataFrame:
+    return pd.DataFrame({
+        "la_code": data["council"], "child_id": [f"c{i}" for i in range(len(data))], "family_id": data["family"],
+        "outcome": outcome, "cohort": config.cohort_of(data["time_zero"]), "time_zero": pd.to_datetime(data["time_zero"]),
+        "entry": data["entry"], "duration": data["duration"], "event": data["event"]})
+
+
+def test_across_councils_table_is_the_r_fit_when_the_periods_agree(data, r_cox):
+    table = across_council_results(_as_analysis_dataset(data, COMMON_STUDY), COMMON_STUDY, n_boot=50)
+    table = table["across_councils"]
+    cox = table[(table["analysis"] == "cox_across_councils") & (table["term"] == PROGRAMME)].iloc[0]
+    ref = _r(r_cox, "common_efron", "periodfrom 2020-11-01:adopted")
+    assert np.log(cox["estimate"]) == pytest.approx(ref["coef"], rel=1e-7)
+    assert cox["se"] == pytest.approx(ref["robust_se"], rel=1e-6)
+    rmst = table[table["analysis"] == "rmst_across_councils"]
+    assert rmst["time"].tolist() == [365.0, 730.0] and rmst["estimate"].notna().all()
+    before_after = table[table["analysis"] == "cox_before_after_one_council"]
+    assert sorted(before_after["contrast"]) == ["after vs before go-live 2020-11-01, council A only",
+                                                "after vs before go-live 2020-11-01, council B only"]
+    assert before_after["method"].str.contains("cannot separate the programme from Covid").all()
+    assert "across_councils" in MODEL_TABLES and "across_councils" in TABLE_SCHEMAS
+
+
+def test_one_council_or_one_go_live_gives_only_a_note(data):
+    one = _as_analysis_dataset(data[data["council"] == "A"], StudyConfig())
+    table = across_council_results(one, StudyConfig())["across_councils"]
+    assert table["estimate"].isna().all() and len(table) == 2
+    assert (table["method"] == f"not estimable: {ONE_COUNCIL}").all()
+    same = across_council_results(_as_analysis_dataset(data, StudyConfig()), StudyConfig())["across_councils"]
+    assert (same["method"] == f"not estimable: {SAME_ADOPTION}").all()
+
+
+def test_a_council_missing_from_the_study_go_lives_is_an_error(data):
+    config = StudyConfig(council_go_lives=("A:2020-11-01", "B:2020-11-01", "C:never"))
+    with pytest.raises(ValueError, match="no go-live for council.*D"):
+        council_go_lives(_as_analysis_dataset(data, config), config)
+
+
+def test_a_thin_adoption_cell_blanks_the_released_estimate(data):
+    # council A and B keep only three events before go-live: the difference in differences rests on them
+    before = (data["adopted"] == 1) & (data["programme"] == 0)
+    thin = data[~before | (before & (data.index.isin(data[before & (data["event"] == 1)].index[:3])))]
+    table = across_council_results(_as_analysis_dataset(thin.reset_index(drop=True), COMMON_STUDY), COMMON_STUDY,
+                                   n_boot=30)["across_councils"]
+    released = safe_model_results(table)
+    row = released[(released["analysis"] == "cox_across_councils") & (released["term"] == PROGRAMME)].iloc[0]
+    assert np.isnan(row["estimate"]) and row["release_note"]
+    period = released[released["term"] == "period[from 2020-11-01]"].iloc[0]
+    assert not np.isnan(period["estimate"])

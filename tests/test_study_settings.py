@@ -30,6 +30,7 @@ NON_DEFAULT = {
     "exclude_quarantined": False,
     "censor_earlier_cohorts_at_go_live": True,
     "same_day_days": 0.25,
+    "council_go_lives": ("931:2020-11-01", "825:never"),
 }
 
 LAUNCHPAD = {  # the same values as typed in the launchpad (ISO dates, lists)
@@ -40,6 +41,7 @@ LAUNCHPAD = {  # the same values as typed in the launchpad (ISO dates, lists)
     "age_bands": [[0, 4], [5, 17]], "lockdown_periods": [["2020-03-23", "2020-07-04"]],
     "censor_at_age": 17, "exclude_quarantined": False,
     "censor_earlier_cohorts_at_go_live": True, "same_day_days": 0.25,
+    "council_go_lives": ["931:2020-11-01", "825:never"],
 }
 
 
@@ -68,6 +70,8 @@ def test_invalid_settings_fail_with_studyconfig_words():
         StudySettings(age_bands=[[0, 4], [6, 17]]).config()
     with pytest.raises(ValueError, match="expected 2 values"):
         StudySettings(lockdown_periods=[["2020-03-23"]]).config()
+    with pytest.raises(ValueError, match="council_go_lives"):
+        StudySettings(council_go_lives=["931:1 Nov 2020"]).config()
 
 
 def _probe(seen: dict):

@@ -9,7 +9,10 @@
 * :func:`state_results` — days in each state and the share reaching a
   protection plan or care (multi-state, family bootstrap);
 * :func:`time_series_results` — segmented regression of monthly flows and
-  stocks at go-live and at a placebo go-live.
+  stocks at go-live and at a placebo go-live;
+* :func:`across_council_results` — the programme against councils that had not
+  adopted it (difference in differences on the hazard and RMST scales), when
+  the extracts of councils with different go-lives are present.
 
 Each is a pure function of DataFrames and the
 :class:`~evaluation.study.StudyConfig`, returning a dict of tables,
@@ -29,6 +32,7 @@ _EXPORTS = {
     "competing_results": "evaluation.analysis.competing_exits",
     "state_results": "evaluation.analysis.states",
     "time_series_results": "evaluation.analysis.time_series",
+    "across_council_results": "evaluation.analysis.across_councils",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -148,6 +148,11 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
     "proportion_reaching": _tidy("Proportion reaching a protection plan, care, or either within each horizon."),
     "time_series_effects": _tidy("Segmented regression of monthly series at go-live and at a placebo "
                                  "go-live; n is months; cohort holds the local authority."),
+    "across_councils": _tidy("The programme against councils that had not adopted it: Cox stratified by "
+                             "council (programme hazard ratio as a difference in differences), RMST "
+                             "difference in differences, and each adopting council's own before/after "
+                             "estimate; n and events of a difference in differences are its thinnest "
+                             "adoption x period cell's; 'not estimable: one council' with one council."),
     "monthly_series": TableSchema(
         "Monthly counts per local authority and series with the segmented-regression fit, for the figure.",
         {"month": "first day of the month", "la_code": "local authority code",
@@ -497,6 +502,7 @@ MODEL_TABLES: dict[str, tuple[str, ...]] = {
     "days_in_state": ("expected_days",),
     "proportion_reaching": ("proportion_reaching",),
     "time_series_effects": ("segmented", "placebo"),
+    "across_councils": ("across_councils",),
 }
 
 
