@@ -7,7 +7,7 @@ import pandas as pd
 from assets.cohorts import PER_LA_COHORTS
 from assets.study import StudySettings
 from evaluation import analysis as estimators
-from evaluation.analysis import competing_exits, states, survival_outcomes, time_series
+from evaluation.analysis import across_councils, competing_exits, states, survival_outcomes, time_series
 from evaluation.journeys import state_intervals as build_state_intervals
 from evaluation.monthly import monthly_counts as build_monthly_counts
 
@@ -103,6 +103,19 @@ def time_series_analysis(study: StudySettings, monthly_counts: pd.DataFrame):
                                                    study.config()))
 
 
+@dg.multi_asset(
+    outs=_outs(across_councils.TABLES, "The programme against councils that had not adopted it: Cox "
+               "stratified by council and RMST as differences in differences, each council's go-live from "
+               "the study settings (council_go_lives); 'not estimable: one council' with one extract"),
+    ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
+    name="across_councils_analysis",
+    pool="duckdb",
+)
+def across_councils_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
+    yield from _emit(estimators.across_council_results(pooled("analysis_dataset", analysis_dataset),
+                                                      study.config()))
+
+
 PER_LA_ASSETS = [state_intervals, monthly_counts]
 POOLED_ASSETS = [survival_analysis, competing_exits_analysis, days_in_state_analysis,
-                 time_series_analysis]
+                 time_series_analysis, across_councils_analysis]
