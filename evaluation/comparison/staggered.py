@@ -79,8 +79,9 @@ def summarise_attgt(att) -> dict[str, pd.DataFrame]:
 
 
 def run_staggered(panel: pd.DataFrame | None = None, measures=None, control_groups=CONTROL_GROUPS,
-                  years=None) -> dict[str, pd.DataFrame]:
-    """Group-time ATTs, event study and overall effects for each rate and control group.
+                  years=None, adopters_table: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Group-time ATTs, event study and overall effects for each rate and control group
+    (``adopters_table`` default: :func:`~evaluation.comparison.adopters.adopters`).
 
     Returns tidy tables ``group_time`` (measure, control_group, cohort, base_period, year, att,
     se, ci), ``event`` (measure, control_group, relative_period, ...), ``overall`` (measure,
@@ -90,7 +91,7 @@ def run_staggered(panel: pd.DataFrame | None = None, measures=None, control_grou
     measures = list(RATES) if measures is None else list(measures)
     out = {"group_time": [], "event": [], "overall": [], "cohorts": []}
     for m in measures:
-        data = did_frame(panel, m, years)
+        data = did_frame(panel, m, years, adopters_table)
         treated = data.dropna(subset=["cohort"]).drop_duplicates("la_code_old")
         out["cohorts"].append(treated[["la_code_old", "cohort"]].assign(measure=m, n_units=data["unit"].nunique()))
         for cg in control_groups:

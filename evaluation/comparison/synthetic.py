@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from pysyncon import Synth
+from threadpoolctl import threadpool_limits
 
 from .adopters import adopters
 from .panel import BOUNDARY_CHANGED, RATES, TOO_SMALL, la_names, read_panel, wide
@@ -117,8 +118,10 @@ def fit_table(table: pd.DataFrame, treated: str, donors: list[str], transition_y
 
 def fit_synthetic(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
                   treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
-                  donors: list[str] | None = None, max_donors: int | None = MAX_DONORS) -> SyntheticFit:
-    """Classic synthetic control of ``measure`` for ``treated`` (default Oxfordshire)."""
+                  donors: list[str] | None = None, max_donors: int | None = MAX_DONORS,
+                  holdout: int = 0) -> SyntheticFit:
+    """Classic synthetic control of ``measure`` for ``treated`` (default Oxfordshire); ``holdout``
+    as in :func:`fit_table`."""
     panel = read_panel() if panel is None else panel
     table = wide(panel, measure)
     years = sorted(int(y) for y in table.columns) if years is None else list(years)
@@ -126,10 +129,10 @@ def fit_synthetic(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_r
     if table.loc[treated].isna().any():
         raise ValueError(f"{treated}: incomplete {measure} series over {years[0]}-{years[-1]}")
     donors = donor_pool(table, years, treated) if donors is None else list(donors)
-    return fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors)
+    return fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors, holdout=holdout)
 
 
-def _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors):
+def _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors, holdout=0):
     """The wide table of ``measure`` over ``years``, the donor pool, and the treated council's fit
     (``fit`` when given)."""
     panel = read_panel() if panel is None else panel
@@ -138,18 +141,29 @@ def _treated_fit(panel, measure, treated, transition_year, years, fit, max_donor
     table = table.reindex(columns=years)
     donors = donor_pool(table, years, treated)
     if fit is None:
-        fit = fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors)
+        fit = fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors,
+                        holdout=holdout)
     return table, donors, fit
 
 
 def placebo_fits(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
                  treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
-                 fit: SyntheticFit | None = None, max_donors: int | None = MAX_DONORS) -> list[SyntheticFit]:
-    """The treated council's fit followed by one fit per donor, each donor treated as if it had
-    adopted, with the other donors (never the real treated council) as its pool."""
-    table, donors, fit = _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors)
-    return [fit] + [fit_table(table, d, [x for x in donors if x != d], transition_year, measure, max_donors=max_donors)
-                  for d in donors]
+                 fit: SyntheticFit | None = None, max_donors: int | None = MAX_DONORS,
+                 units: str = "donors", holdout: int = 0) -> list[SyntheticFit]:
+    """The treated council's fit followed by one fit per placebo unit, each treated as if it had
+    adopted, with the other placebo units (never the real treated council) as its pool.
+
+    ``units="donors"`` (Abadie et al. 2010): the placebo units are the treated council's donor
+    pool as fitted, i.e. its ``max_donors`` nearest never-adopters; ``units="pool"``: every
+    never-adopter with a complete series (each placebo then keeps its own ``max_donors`` nearest).
+    """
+    table, donors, fit = _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors, holdout)
+    if units == "donors":
+        donors = list(fit.weights.index)
+    elif units != "pool":
+        raise ValueError(f"units must be 'donors' or 'pool', not {units!r}")
+    return [fit] + [fit_table(table, d, [x for x in donors if x != d], transition_year, measure,
+                              max_donors=max_donors, holdout=holdout) for d in donors]
 
 
 def summarise_placebos(fits: list[SyntheticFit]) -> pd.DataFrame:
@@ -178,20 +192,24 @@ def placebo_gaps(fits: list[SyntheticFit]) -> pd.DataFrame:
 
 def placebo_in_space(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
                      treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
-                     fit: SyntheticFit | None = None, max_donors: int | None = MAX_DONORS) -> pd.DataFrame:
+                     fit: SyntheticFit | None = None, max_donors: int | None = MAX_DONORS,
+                     units: str = "donors", holdout: int = 0) -> pd.DataFrame:
     """Placebo-in-space permutation test: :func:`summarise_placebos` of :func:`placebo_fits`.
     The treated row's ``p_value`` is the permutation p-value of its post/pre RMSPE ratio."""
-    return summarise_placebos(placebo_fits(panel, measure, treated, transition_year, years, fit, max_donors))
+    return summarise_placebos(placebo_fits(panel, measure, treated, transition_year, years, fit, max_donors,
+                                           units, holdout))
 
 
 def leave_one_out(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
                   treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
-                  fit: SyntheticFit | None = None, min_weight: float = 1e-3, max_donors: int | None = MAX_DONORS) -> pd.DataFrame:
+                  fit: SyntheticFit | None = None, min_weight: float = 1e-3, max_donors: int | None = MAX_DONORS,
+                  holdout: int = 0) -> pd.DataFrame:
     """Refit with each donor of weight >= ``min_weight`` dropped in turn."""
-    table, donors, fit = _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors)
+    table, donors, fit = _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors, holdout)
     rows = []
     for d in fit.weights[fit.weights >= min_weight].index:
-        f = fit_table(table, treated, [x for x in donors if x != d], transition_year, measure, max_donors=max_donors)
+        f = fit_table(table, treated, [x for x in donors if x != d], transition_year, measure, max_donors=max_donors,
+                      holdout=holdout)
         rows.append((measure, d, float(fit.weights[d]), f.pre_rmspe, f.post_rmspe, f.ratio, f.mean_post_gap))
     return pd.DataFrame(rows, columns=["measure", "dropped_donor", "dropped_weight", "pre_rmspe",
                                        "post_rmspe", "ratio", "mean_post_gap"])
@@ -199,20 +217,27 @@ def leave_one_out(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_r
 
 def placebo_in_time(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
                     treated: str = TREATED, transition_year: int = TRANSITION_YEAR, shift: int = 2,
-                    years=None, max_donors: int | None = MAX_DONORS) -> SyntheticFit:
+                    years=None, max_donors: int | None = MAX_DONORS, holdout: int = 0) -> SyntheticFit:
     """Go-live moved back ``shift`` years; only years before the real transition are used, so the
-    fake post-period is ``transition_year - shift + 1`` .. ``transition_year - 1``."""
+    fake post-period is ``transition_year - shift + 1`` .. ``transition_year - 1``. ``holdout`` is
+    applied to the shortened pre-period (and reduced so that two years are left to fit on)."""
     panel = read_panel() if panel is None else panel
     table = wide(panel, measure)
     years = sorted(int(y) for y in table.columns) if years is None else list(years)
     years = [y for y in years if y < transition_year]
-    return fit_synthetic(panel, measure, treated, transition_year - shift, years, max_donors=max_donors)
+    fake = transition_year - shift
+    holdout = max(0, min(holdout, len([y for y in years if y < fake]) - 2))
+    return fit_synthetic(panel, measure, treated, fake, years, max_donors=max_donors, holdout=holdout)
 
 
 def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREATED,
                           transition_year: int = TRANSITION_YEAR, measures=None, years=None,
-                          placebos: bool = True, max_donors: int | None = MAX_DONORS) -> dict[str, pd.DataFrame]:
-    """All rates for one council. Returns tidy tables:
+                          placebos: bool = True, max_donors: int | None = MAX_DONORS, holdout: int = 0,
+                          placebo_units: str = "donors", in_time_shift: int = 2,
+                          augmented: bool = True) -> dict[str, pd.DataFrame]:
+    """All rates for one council. ``holdout``: pre-period years held out of the weights' fit and
+    used alone for the pre-RMSPE (:func:`fit_table`); ``placebo_units``: see :func:`placebo_fits`;
+    ``augmented``: also fit the augmented synthetic control (sensitivity). Returns tidy tables:
 
     ``effects`` (measure, year, period, treated, synthetic, gap), ``weights`` (measure, donor,
     la_name, weight > 0), ``inference`` (one row per measure: pre/post RMSPE, ratio, placebo rank
@@ -221,12 +246,21 @@ def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREA
     ``placebos`` (every unit's ratio), ``placebo_gaps`` (every placebo's gap by year) and
     ``leave_one_out``.
     """
+    # pysyncon's SLSQP makes thousands of tiny BLAS calls; a multi-threaded OpenBLAS spins its
+    # threads on each, which made the Oxfordshire run about 10 times slower on a loaded 2-core machine.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_synthetic_control(panel, treated, transition_year, measures, years, placebos, max_donors,
+                                      holdout, placebo_units, in_time_shift, augmented)
+
+
+def _run_synthetic_control(panel, treated, transition_year, measures, years, placebos, max_donors, holdout,
+                           placebo_units, in_time_shift, augmented):
     panel = read_panel() if panel is None else panel
     measures = list(RATES) if measures is None else list(measures)
     names = la_names(panel)
     effects, weights, inference, placebo_rows, loo_rows, gap_rows = [], [], [], [], [], []
     for m in measures:
-        fit = fit_synthetic(panel, m, treated, transition_year, years, max_donors=max_donors)
+        fit = fit_synthetic(panel, m, treated, transition_year, years, max_donors=max_donors, holdout=holdout)
         s = fit.series.assign(measure=m)
         effects.append(s[["measure", "year", "period", "treated", "synthetic", "gap"]])
         w = fit.weights[fit.weights > 1e-4].sort_values(ascending=False)
@@ -237,15 +271,18 @@ def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREA
         row = {"measure": m, "donor_pool": len(donor_pool(table, list(table.columns), treated)), "n_donors": len(fit.weights), "pre_rmspe": fit.pre_rmspe,
                "pre_rmspe_pct_of_mean": 100 * fit.pre_rmspe / pre_mean, "post_rmspe": fit.post_rmspe,
                "ratio": fit.ratio, "mean_post_gap": fit.mean_post_gap,
-               "mean_post_gap_pct": 100 * fit.mean_post_gap / float(s.loc[s["period"] == "post", "synthetic"].mean())}
-        try:
-            aug = fit_augmented(panel, m, treated, transition_year, years, max_donors=max_donors)
-            row.update(augsynth_pre_rmspe=aug.pre_rmspe, augsynth_mean_post_gap=aug.mean_post_gap,
-                       augsynth_lambda=aug.extra["lambda"])
-        except (ValueError, np.linalg.LinAlgError) as exc:  # sensitivity only: report, do not fail
-            row.update(augsynth_error=str(exc))
+               "mean_post_gap_pct": 100 * fit.mean_post_gap / float(s.loc[s["period"] == "post", "synthetic"].mean()),
+               "holdout_years": holdout}
+        if augmented:
+            try:
+                aug = fit_augmented(panel, m, treated, transition_year, years, max_donors=max_donors)
+                row.update(augsynth_pre_rmspe=aug.pre_rmspe, augsynth_mean_post_gap=aug.mean_post_gap,
+                           augsynth_lambda=aug.extra["lambda"])
+            except (ValueError, np.linalg.LinAlgError) as exc:  # sensitivity only: report, do not fail
+                row.update(augsynth_error=str(exc))
         if placebos:
-            fits = placebo_fits(panel, m, treated, transition_year, years, fit=fit, max_donors=max_donors)
+            fits = placebo_fits(panel, m, treated, transition_year, years, fit=fit, max_donors=max_donors,
+                                units=placebo_units, holdout=holdout)
             pl = summarise_placebos(fits)
             placebo_rows.append(pl)
             gap_rows.append(placebo_gaps(fits))
@@ -253,9 +290,11 @@ def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREA
             row.update(placebo_rank=int(t["rank"]), placebo_units=len(pl), placebo_p=float(t["p_value"]),
                        placebo_p_gap=float(t["p_value_gap"]),
                        placebos_pre_rmspe_below_treated=int((pl["pre_rmspe"] < fit.pre_rmspe).sum()))
-            it = placebo_in_time(panel, m, treated, transition_year, 2, years, max_donors=max_donors)
+            it = placebo_in_time(panel, m, treated, transition_year, in_time_shift, years, max_donors=max_donors,
+                                 holdout=holdout)
             row.update(in_time_ratio=it.ratio, in_time_mean_gap=it.mean_post_gap)
-            loo = leave_one_out(panel, m, treated, transition_year, years, fit=fit, max_donors=max_donors)
+            loo = leave_one_out(panel, m, treated, transition_year, years, fit=fit, max_donors=max_donors,
+                                holdout=holdout)
             loo_rows.append(loo)
             row.update(loo_min_gap=float(loo["mean_post_gap"].min()) if len(loo) else np.nan,
                        loo_max_gap=float(loo["mean_post_gap"].max()) if len(loo) else np.nan)
@@ -263,6 +302,26 @@ def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREA
     cat = lambda xs: pd.concat(xs, ignore_index=True) if xs else pd.DataFrame()  # noqa: E731
     return {"effects": cat(effects), "weights": cat(weights), "inference": pd.DataFrame(inference),
             "placebos": cat(placebo_rows), "placebo_gaps": cat(gap_rows), "leave_one_out": cat(loo_rows)}
+
+
+def treated_council(adopters_table: pd.DataFrame, code: str, first_panel_year: int,
+                    min_pre_years: int = 5) -> tuple[str, int]:
+    """(name, transition year) of adopter ``code`` for a synthetic control, refused unless it is in
+    ``adopters_table`` with a sourced go-live and at least ``min_pre_years`` panel years before
+    its transition year."""
+    rows = adopters_table[adopters_table["la_code_old"].astype(str) == str(code)]
+    if rows.empty:
+        raise ValueError(f"council {code!r} is not in the adopters table: give the DfE 3-digit code "
+                         f"of an adopter ({', '.join(sorted(adopters_table['la_code_old'].astype(str)))})")
+    row = rows.iloc[0]
+    if not bool(row["sourced"]) or pd.isna(row["first_year"]):
+        raise ValueError(f"council {code} ({row['la_name']}): go-live date is not sourced, so it has no "
+                         "transition year to compare around")
+    transition = int(row["first_year"])
+    if transition - first_panel_year < min_pre_years:
+        raise ValueError(f"council {code} ({row['la_name']}): only {transition - first_panel_year} panel "
+                         f"years before its transition year {transition}; at least {min_pre_years} needed")
+    return str(row["la_name"]), transition
 
 
 def fit_augmented(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
