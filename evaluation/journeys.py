@@ -57,8 +57,11 @@ from evaluation.study import StudyConfig
 KEYS = ["la_code", "child_id"]
 #: States from lowest to highest precedence; the position is the precedence level.
 STATES: tuple[str, ...] = ("closed", "referral", "cin_plan", "cp_plan", "care")
-SPELL_BUILDERS = {"referral": need_spells, "cin_plan": cin_plan_spells,
-                  "cp_plan": protection_spells, "care": care_periods}
+#: Each state's spells: the table's name (an upstream asset) and its builder.
+SPELL_BUILDERS = {"referral": ("need_spells", need_spells),
+                  "cin_plan": ("cin_plan_spells", cin_plan_spells),
+                  "cp_plan": ("protection_spells", protection_spells),
+                  "care": ("care_periods", care_periods)}
 JOURNEY_COLUMNS: tuple[str, ...] = ("id", "cluster", "group", "tstart", "tstop", "from_state",
                                     "to_state", "la_code", "child_id", "family_id")
 
@@ -174,7 +177,9 @@ def state_intervals(tables: dict[str, pd.DataFrame], config: StudyConfig,
     names = np.array(STATES, dtype=object)
     child = children.loc[out["cid"]].reset_index(drop=True)
     result = pd.DataFrame({
-        "id": child["la_code"].astype(str) + ":" + child["child_id"].astype(str),
+        # an entry, not a child: a child may enter once in each cohort period (entry_rule)
+        "id": (child["la_code"].astype(str) + ":" + child["child_id"].astype(str) + ":"
+               + child["time_zero"].dt.strftime("%Y-%m-%d")),
         "cluster": child["la_code"].astype(str) + ":" + child["family_id"].astype(str),
         "group": child["cohort"].astype("string"),
         "tstart": out["tstart"].astype(float), "tstop": out["tstop"].astype(float),

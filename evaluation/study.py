@@ -17,12 +17,40 @@ from dataclasses import dataclass
 import pandas as pd
 
 COHORTS: tuple[str, ...] = ("pre_fsp", "transition", "post_fsp")
+#: Ways a child enters the study (``StudyConfig.entry_rule``): the primary design first.
+ENTRY_RULES: tuple[str, ...] = ("new_referral", "first_referral")
+#: Where the risk-factor flags come from (``StudyConfig.risk_factor_source``).
+RISK_FACTOR_SOURCES: tuple[str, ...] = ("index_assessment", "earlier_assessments")
+#: Fields that define the design of the comparison: a value other than the default makes a
+#: sensitivity analysis (``StudyConfig.design``). Dates and windows that describe the data or
+#: the council (go-live, study end, age bands, ...) are not design choices.
+DESIGN_FIELDS: tuple[str, ...] = (
+    "entry_rule", "lookback_months", "censor_earlier_cohorts_at_go_live", "risk_factor_source",
+    "adjust_for_index_assessment", "factor_grace_days", "domestic_abuse_definition",
+    "risk_factor_unit", "unauthorised_assessments", "exclude_quarantined")
 
 
 @dataclass(frozen=True)
 class StudyConfig:
     """Dates, windows and definitions of the evaluation (defaults: Oxfordshire FSP)."""
 
+    #: who enters, and when (time zero): "new_referral" (primary design) is a CIN referral with no
+    #: CIN episode open in the lookback_months before it, the same rule before and after go-live,
+    #: at most once per cohort period, the cohort that of the referral's date; "first_referral"
+    #: (sensitivity: the earlier definition) is each child's first referral from pre_fsp_start, in
+    #: the cohort of its family's earliest such referral
+    entry_rule: str = "new_referral"
+    #: months before a referral that must hold no CIN episode for entry ("new_referral"); prior
+    #: history (earlier CIN episodes) is counted over this same fixed window under either rule
+    lookback_months: int = 12
+    #: where the three parental risk flags come from: "index_assessment" (the index episode's
+    #: assessments up to factor_grace_days after time zero; used for differential impact, never
+    #: adjusted for in the primary design) or "earlier_assessments" (sensitivity: assessments of
+    #: earlier episodes authorised before time zero)
+    risk_factor_source: str = "index_assessment"
+    #: sensitivity: also adjust for the index assessment's risk flags and primary need, which are
+    #: recorded after time zero and may themselves be changed by the programme
+    adjust_for_index_assessment: bool = False
     #: first day a family can enter (start of the pre-FSP cohort)
     pre_fsp_start: dt.date = dt.date(2018, 4, 1)
     #: first day of the transition cohort (first national Covid lockdown)
@@ -59,10 +87,11 @@ class StudyConfig:
     censor_at_age: int = 18
     #: drop children with any quarantined record (their spells may be incomplete)
     exclude_quarantined: bool = True
-    #: sensitivity: follow-up of the families that entered before go-live (pre-FSP and
-    #: transition cohorts) stops at go-live, since their work from then on is under FSP; a spell
-    #: (or re-referral window) starting on or after go-live is then not theirs to count
-    censor_earlier_cohorts_at_go_live: bool = False
+    #: primary design: follow-up of the children who entered before go-live (pre-FSP and transition
+    #: cohorts) stops at go-live, since their work from then on is under FSP (practice as usual vs
+    #: FSP); a spell (or re-referral window) starting on or after go-live is then not theirs to
+    #: count. False (sensitivity) follows them to the end of the data
+    censor_earlier_cohorts_at_go_live: bool = True
     #: length given to a spell observed to start and end on the same day (days), so
     #: that every at-risk interval (entry, duration] is non-empty
     same_day_days: float = 0.5
@@ -76,6 +105,12 @@ class StudyConfig:
             raise ValueError("need pre_fsp_start < transition_start <= go_live")
         if self.study_end is not None and self.study_end < self.go_live:
             raise ValueError("study_end must not be before go_live")
+        if self.entry_rule not in ENTRY_RULES:
+            raise ValueError(f"entry_rule must be one of {ENTRY_RULES}")
+        if self.lookback_months < 1:
+            raise ValueError("lookback_months must be at least 1")
+        if self.risk_factor_source not in RISK_FACTOR_SOURCES:
+            raise ValueError(f"risk_factor_source must be one of {RISK_FACTOR_SOURCES}")
         if self.domestic_abuse_definition not in ("3B", "broad"):
             raise ValueError("domestic_abuse_definition must be '3B' or 'broad'")
         if self.risk_factor_unit not in ("child", "family"):
@@ -120,6 +155,14 @@ class StudyConfig:
             except ValueError:
                 raise ValueError(f"council_go_lives: {item!r} has no ISO date (YYYY-MM-DD) or 'never'") from None
         return out
+
+    @property
+    def design(self) -> str:
+        """"primary", or "sensitivity: field=value; ..." naming each design field that differs."""
+        default = StudyConfig()
+        changed = [f"{name}={getattr(self, name)}" for name in DESIGN_FIELDS
+                   if getattr(self, name) != getattr(default, name)]
+        return "primary" if not changed else "sensitivity: " + "; ".join(changed)
 
     @property
     def age_band_labels(self) -> tuple[str, ...]:

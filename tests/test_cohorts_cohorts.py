@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import datetime as dt
 
 import pandas as pd
@@ -10,7 +12,12 @@ from evaluation.cohorts.cohorts import child_eligibility, family_cohorts, index_
 from evaluation.study import StudyConfig
 from test_spells_builder import D, Timeline, combine, pid
 
-CONFIG = StudyConfig()
+#: The earlier design (first referral from the study start, family cohort, followed to the end of
+#: the data), now a sensitivity analysis: the rules these tests pin down. The primary design's
+#: entry rule is tested in tests/test_target_trial_entry.py.
+Legacy = partial(StudyConfig, entry_rule="first_referral", censor_earlier_cohorts_at_go_live=False)
+
+CONFIG = Legacy()
 
 
 def reasons(t: Timeline, config: StudyConfig = CONFIG) -> dict[str, str]:
@@ -91,7 +98,7 @@ def test_every_exclusion_reason():
         pid("late"): "referral_after_study_end", pid("nobirth"): "birth_month_missing",
         pid("unborn"): "unborn_at_referral", pid("adult"): "aged_18_or_over_at_referral",
         pid("seventeen"): "included"}
-    kept = child_eligibility(tables, StudyConfig(exclude_quarantined=False))
+    kept = child_eligibility(tables, Legacy(exclude_quarantined=False))
     assert kept.set_index("child_id").loc[pid("quarantined"), "excluded_reason"] is pd.NA
 
 
@@ -118,7 +125,7 @@ def test_study_end_limits_entry_and_cohorts_follow_config_dates():
     t.child("bea", family="b")
     t.episode("amy", "2020-12-01")
     t.episode("bea", "2022-05-01")
-    config = StudyConfig(go_live=dt.date(2021, 1, 1), study_end=dt.date(2021, 12, 31))
+    config = Legacy(go_live=dt.date(2021, 1, 1), study_end=dt.date(2021, 12, 31))
     f = family_cohorts(t.tables(), config)
     assert f["cohort"].tolist() == ["transition"]
     assert reasons(t, config)[pid("bea")] == "referral_after_study_end"

@@ -13,6 +13,10 @@ from evaluation.study import StudyConfig
 
 #: A valid non-default value for every StudyConfig field (a new field fails the test until added).
 NON_DEFAULT = {
+    "entry_rule": "first_referral",
+    "lookback_months": 24,
+    "risk_factor_source": "earlier_assessments",
+    "adjust_for_index_assessment": True,
     "pre_fsp_start": dt.date(2017, 4, 1),
     "transition_start": dt.date(2020, 4, 1),
     "go_live": dt.date(2021, 1, 1),
@@ -28,19 +32,21 @@ NON_DEFAULT = {
     "lockdown_periods": ((dt.date(2020, 3, 23), dt.date(2020, 7, 4)),),
     "censor_at_age": 17,
     "exclude_quarantined": False,
-    "censor_earlier_cohorts_at_go_live": True,
+    "censor_earlier_cohorts_at_go_live": False,
     "same_day_days": 0.25,
     "council_go_lives": ("931:2020-11-01", "825:never"),
 }
 
 LAUNCHPAD = {  # the same values as typed in the launchpad (ISO dates, lists)
+    "entry_rule": "first_referral", "lookback_months": 24,
+    "risk_factor_source": "earlier_assessments", "adjust_for_index_assessment": True,
     "pre_fsp_start": "2017-04-01", "transition_start": "2020-04-01", "go_live": "2021-01-01",
     "study_end": "2024-03-31", "factor_grace_days": 30, "escalation_window_days": 14,
     "exit_window_days": 10, "re_referral_days": 180, "domestic_abuse_definition": "broad",
     "risk_factor_unit": "family", "unauthorised_assessments": "exclude",
     "age_bands": [[0, 4], [5, 17]], "lockdown_periods": [["2020-03-23", "2020-07-04"]],
     "censor_at_age": 17, "exclude_quarantined": False,
-    "censor_earlier_cohorts_at_go_live": True, "same_day_days": 0.25,
+    "censor_earlier_cohorts_at_go_live": False, "same_day_days": 0.25,
     "council_go_lives": ["931:2020-11-01", "825:never"],
 }
 

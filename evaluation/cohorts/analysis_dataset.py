@@ -1,4 +1,9 @@
-"""The analysis dataset: one row per child × outcome, ready for survival estimators.
+"""The analysis dataset: one row per entry × outcome, ready for survival estimators.
+
+An entry is a child's entry into the study (:mod:`evaluation.cohorts.cohorts`),
+keyed by ``la_code, child_id, time_zero``: under the primary ``"new_referral"``
+rule a child may enter once in each cohort period, each entry followed as its
+own trial (siblings and repeat entries share the family cluster).
 
 Outcomes (time in days, at risk on ``(entry, duration]``):
 
@@ -28,7 +33,8 @@ Censoring for every outcome: the data window end (extract reference date or
 ``study_end``), the 18th birthday, death and transfer out (first on or after
 the outcome's origin), as in :mod:`evaluation.spells.censoring`; ``event`` is
 0 and ``cause`` "censored" then. With ``censor_earlier_cohorts_at_go_live``
-(a sensitivity analysis) the pre-FSP and transition cohorts are also censored
+(the primary design; False is the sensitivity analysis that follows them to
+the end of the data) the pre-FSP and transition cohorts are also censored
 at go-live (an exit that day included), and their rows with no observed time
 before it (a spell or re-referral window starting on or after go-live) are
 dropped and counted. ``entry`` is the days from the origin to
@@ -55,6 +61,8 @@ from evaluation.study import StudyConfig
 
 KEYS = ["la_code", "child_id"]
 #: Outcome -> the exit routes that can be told apart only from ``route_entry`` on.
+#: The key of an entry: a child may enter once in each cohort period (``entry_rule``).
+ENTRY = KEYS + ["time_zero"]
 LATE_ROUTES: dict[str, tuple[str, ...]] = {"time_in_protection": ("step_down", "other")}
 OUTCOMES: tuple[str, ...] = ("time_in_need", "time_on_cin_plan", "time_in_protection", "time_in_care",
                              "time_to_protection", "time_to_care", "re_referral")
@@ -79,7 +87,7 @@ def _spell_rows(outcome: str, spells: pd.DataFrame, index: pd.DataFrame, first_a
         observed_from_zero = pairs["time_zero"] >= pairs["observation_start"]
         pairs = pairs[(pairs["start_date"] >= pairs["time_zero"])
                       & (observed_from_zero | (pairs["start_date"] < pairs["observation_start"]))]
-        chosen = pairs.sort_values(KEYS + ["start_date"]).drop_duplicates(KEYS)
+        chosen = pairs.sort_values(ENTRY + ["start_date"]).drop_duplicates(ENTRY)
     else:
         chosen = index[KEYS + ["episode_id", "time_zero"]].merge(
             spells.drop(columns="family_id"), on=KEYS + ["episode_id"], how="inner")
@@ -88,7 +96,8 @@ def _spell_rows(outcome: str, spells: pd.DataFrame, index: pd.DataFrame, first_a
         observed = pd.to_datetime(chosen["la_code"].map(route_observed_from))
         route_entry = np.maximum(route_entry, (observed - chosen["start_date"]).dt.days.clip(lower=0))
     return pd.DataFrame({
-        "la_code": chosen["la_code"], "child_id": chosen["child_id"], "outcome": outcome,
+        "la_code": chosen["la_code"], "child_id": chosen["child_id"],
+        "time_zero": chosen["time_zero"], "outcome": outcome,
         "origin": chosen["start_date"], "entry": chosen["entry_days"],
         "route_entry": route_entry.astype("float64"),
         "duration": chosen["duration_days"],
@@ -111,7 +120,8 @@ def _time_to_rows(outcome: str, cause: str, origins: pd.DataFrame, targets: pd.S
     end = targets.where(event, stop)
     entry = (limits["observation_start"] - origins["origin"]).dt.days.clip(lower=0)
     return pd.DataFrame({
-        "la_code": origins["la_code"], "child_id": origins["child_id"], "outcome": outcome,
+        "la_code": origins["la_code"], "child_id": origins["child_id"],
+        "time_zero": origins["time_zero"], "outcome": outcome,
         "origin": origins["origin"], "entry": entry.astype("float64"),
         "route_entry": entry.astype("float64"),
         "duration": (end - origins["origin"]).dt.days.astype("float64"),
@@ -120,12 +130,12 @@ def _time_to_rows(outcome: str, cause: str, origins: pd.DataFrame, targets: pd.S
 
 
 def _stop_at_go_live(rows: pd.DataFrame, index: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, int]:
-    """Censor the rows of children whose family entered before go-live at go-live.
+    """Censor at go-live the rows of entries in the pre-FSP and transition cohorts.
 
     Returns the rows and how many were dropped for having no observed time before
     go-live (their origin on or after it, or their entry not before it).
     """
-    cohort = rows.set_index(KEYS).index.map(index.set_index(KEYS)["cohort"])
+    cohort = rows.set_index(ENTRY).index.map(index.set_index(ENTRY)["cohort"])
     earlier = pd.Series(cohort != "post_fsp", index=rows.index)
     cutoff = (pd.Timestamp(config.go_live) - rows["origin"]).dt.days.astype("float64")
     drop = earlier & (cutoff <= rows["entry"])
@@ -163,7 +173,7 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
                         "cin_plan_observation_start"]),
         _spell_rows("time_in_care", care, index, first_after=True),
     ]
-    origins = index[KEYS].assign(origin=index["time_zero"])
+    origins = index[ENTRY].assign(origin=index["time_zero"])
     # The protection spells it reads are followed in the joint window (a plan's exit into care
     # needs the care data), so time to protection is too.
     parts.append(_time_to_rows("time_to_protection", "protection", origins,
@@ -171,7 +181,7 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
     parts.append(_time_to_rows("time_to_care", "care", origins,
                                _first_start_on_or_after(index, care), tables, config, follow))
 
-    closed = index[KEYS + ["episode_id"]].merge(
+    closed = index[ENTRY + ["episode_id"]].merge(
         need.loc[~need["censored"], KEYS + ["episode_id", "end_date"]], on=KEYS + ["episode_id"])
     closed = closed.rename(columns={"end_date": "origin"}).reset_index(drop=True)
     referrals = tables["cin_episodes"][KEYS + ["referral_date"]].dropna()
@@ -194,12 +204,12 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
     rows.loc[same_day, "duration"] = rows.loc[same_day, "entry"] + config.same_day_days
     rows["route_entry"] = rows[["route_entry", "entry"]].max(axis=1)
 
-    out = (rows.merge(index[KEYS + ["family_id", "cohort", "time_zero"]], on=KEYS, how="left")
-           .merge(risk_factors(tables, index, config).drop(columns="assessments_used"), on=KEYS,
+    out = (rows.merge(index[ENTRY + ["family_id", "cohort"]], on=ENTRY, how="left")
+           .merge(risk_factors(tables, index, config).drop(columns="assessments_used"), on=ENTRY,
                   how="left")
-           .merge(covariates(tables, index, config), on=KEYS, how="left"))
+           .merge(covariates(tables, index, config), on=ENTRY, how="left"))
     out["outcome"] = pd.Categorical(out["outcome"], categories=list(OUTCOMES))
-    out = out.sort_values(["la_code", "family_id", "child_id", "outcome"]).reset_index(drop=True)
+    out = out.sort_values(["la_code", "family_id", "child_id", "time_zero", "outcome"]).reset_index(drop=True)
     out["outcome"] = out["outcome"].astype("string")
     for column in ("la_code", "child_id", "family_id", "cohort", "cause"):
         out[column] = out[column].astype("string")
