@@ -19,7 +19,7 @@ import pandas as pd
 from assets.partitions import local_authorities
 from checks.resources import ValidationResource
 from evaluation.validation import run_name, run_suite
-from evaluation.validation.engine import SuiteOutcome, split_by_check
+from evaluation.validation.engine import SuiteOutcome, split_by_check, write_docs_index
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
@@ -98,10 +98,12 @@ def make_table_checks(asset: list[str], concerns: list[Concern],
         if expectations:
             combined = pd.concat(row_level, axis=1)
             combined = combined.loc[:, ~combined.columns.duplicated()]
-            outcomes.update(split_by_check(run_suite(gx, suite, combined, expectations, run=run)))
+            outcomes.update(split_by_check(run_suite(gx, suite, combined, expectations, run=run,
+                                                     write_index=False)))
         for concern, derived, exps in separate:
             outcomes.update(split_by_check(run_suite(gx, f"{suite}__{concern.name}", derived, exps,
-                                                     run=run)))
+                                                     run=run, write_index=False)))
+        index = write_docs_index(gx) if outcomes else None  # once per table, after all its pages
         for concern in concerns:
             outcome = outcomes.get(concern.name)
             if outcome is None:
@@ -114,8 +116,8 @@ def make_table_checks(asset: list[str], concerns: list[Concern],
                                            "severity_if_failed": concern.severity.value}
             if outcome.docs_page is not None:  # this table's page for this run (static, offline)
                 metadata["data_docs"] = dg.MetadataValue.path(str(outcome.docs_page))
-            if outcome.docs_index is not None:
-                metadata["data_docs_index"] = dg.MetadataValue.path(str(outcome.docs_index))
+            if index is not None:
+                metadata["data_docs_index"] = dg.MetadataValue.path(str(index))
             yield dg.AssetCheckResult(asset_key=dg.AssetKey(asset), check_name=concern.name,
                                       passed=outcome.success, severity=concern.severity,
                                       metadata=metadata)

@@ -23,6 +23,7 @@ A run is named ``<council>_<extract date>_<Dagster run id>`` (see :func:`run_nam
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -88,7 +89,9 @@ def _when(value: str) -> str:
         return str(value or "")
 
 
+@functools.lru_cache(maxsize=None)
 def _environment() -> Environment:
+    """The Jinja2 environment, made once per process (it compiles each template once)."""
     environment = Environment(loader=FileSystemLoader(TEMPLATES),
                               autoescape=select_autoescape(["html", "j2"]),
                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -226,13 +229,26 @@ def write_page(docs_dir: str | os.PathLike, result, run_time: object = None) -> 
     return page
 
 
+#: Page summaries already read by this process: path -> (modification time, size, summary).
+_read: dict[Path, tuple[int, int, dict]] = {}
+
+
 def _summaries(docs_dir: Path) -> list[dict]:
+    """Every page's summary; a file read before and unchanged since (time and size) is not read again,
+    so rebuilding the index after each table costs a folder listing, not every page ever written."""
     found = []
     for path in sorted((docs_dir / RUNS).glob("*/*.json")):
         try:
-            found.append(json.loads(path.read_text(encoding="utf-8")))
+            stat = path.stat()
+            cached = _read.get(path)
+            if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
+                found.append(cached[2])
+                continue
+            summary = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # being replaced by another process: the next rebuild lists it
+        _read[path] = (stat.st_mtime_ns, stat.st_size, summary)
+        found.append(summary)
     return found
 
 

@@ -1,9 +1,17 @@
 """Run Great Expectations suites on DataFrames with counts-only results, and write their docs.
 
-One file-backed GX context per project folder: validation results accumulate there. Each result
-is also rendered at once to a page of our own in the docs folder (default ``outputs/validation/``)
-and listed in its ``index.html`` (``evaluation.validation.docs``): static pages that work with no
-network and fetch nothing. GX's own Data Docs site is not built (it needs public CDNs).
+One file-backed GX context per project folder and process, reused by every check: validation
+results accumulate there. Each suite is written to the GX store only when its expectations change
+(not on every run), and each frame is validated with ``Batch.validate`` and its result stored
+under the run's name — no validation definition or checkpoint is created or re-read per run, since
+those cost as much as validating a small table. A frame already validated against the same
+expectations (same columns, types and values, same GX version: a rerun on unchanged data) is not
+validated again: the earlier stored result is stored again under this run, with
+``meta["same_as_run"]`` naming the run that computed it (:func:`_fingerprint`, the ``validated/``
+folder of the GX project). Each result is also rendered at once to a page of
+our own in the docs folder (default ``outputs/validation/``) and listed in its ``index.html``
+(``evaluation.validation.docs``): static pages that work with no network and fetch nothing. GX's
+own Data Docs site is not built (it needs public CDNs).
 
 Results are requested as ``SUMMARY`` with ``partial_unexpected_count: 0`` and then stripped to
 counts, so neither the Dagster metadata nor the docs ever carry a row value (domain.md §4).
@@ -11,6 +19,11 @@ counts, so neither the Dagster metadata nor the docs ever carry a row value (dom
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import fcntl
+import hashlib
+import json
 import os
 import threading
 from dataclasses import dataclass, field
@@ -23,13 +36,23 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import great_expectations as gx  # noqa: E402
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+from great_expectations.data_context.types.resource_identifiers import (  # noqa: E402
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
+)
 
 from evaluation.validation import docs  # noqa: E402
 from evaluation.validation.docs import COUNT_KEYS, run_name  # noqa: E402,F401
 
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+#: What a stored result says in place of the DataFrame it validated (as GX's own runs do).
+DATAFRAME_PLACEHOLDER = "<DATAFRAME>"
 
 _lock = threading.Lock()
+#: In a GX project's folder: held while a process reads or writes the project's files.
+LOCK_FILE = ".fsp-validation.lock"
+#: In a GX project's folder: per suite, which stored result each fingerprint of a frame has.
+VALIDATED = "validated"
 _contexts: dict[tuple[str, str], object] = {}
 
 
@@ -76,29 +99,131 @@ class SuiteOutcome:
 
 
 @dataclass(frozen=True)
+class _PreparedSuite:
+    """A suite as saved in the GX store by this process, and the batch definition that feeds it."""
+
+    expectations: str  # the expectations' configurations as JSON: a change means saving again
+    suite: object
+    batch: object
+
+
+@dataclass(frozen=True)
 class ValidationProject:
-    """A file-backed GX context (``gx``) and the folder its docs are written to (``docs_dir``)."""
+    """A file-backed GX context (``gx``) and the folder its docs are written to (``docs_dir``).
+
+    ``prepared`` holds, per suite name, what this process has already saved to the GX store.
+    """
 
     gx: object
     docs_dir: Path
+    prepared: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@contextlib.contextmanager
+def _exclusive(project_dir: str | os.PathLike):
+    """One thread of this process, and one process, at a time on a GX project's files: the steps
+    of a run validate in parallel processes, and GX rewrites its whole configuration file when a
+    suite or data asset is added."""
+    Path(project_dir).mkdir(parents=True, exist_ok=True)
+    with _lock, open(Path(project_dir) / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _project_dir(project: ValidationProject) -> Path:
+    return Path(project.gx.root_directory).parent
 
 
 def validation_context(project_dir: str | os.PathLike, docs_dir: str | os.PathLike) -> ValidationProject:
     """The validation project in ``project_dir`` (GX results), with its docs in ``docs_dir``."""
     project_dir, docs_dir = str(Path(project_dir).resolve()), str(Path(docs_dir).resolve())
-    with _lock:
+    with _exclusive(project_dir):
         key = (project_dir, docs_dir)
         if key not in _contexts:
-            Path(project_dir).mkdir(parents=True, exist_ok=True)
             context = gx.get_context(mode="file", project_root_dir=project_dir)
             context.variables.progress_bars = ProgressBarsConfig(globally=False)
             # GX's Data Docs site loads jQuery, Bootstrap, Vega... from CDNs: never built here.
             for name in list(context.get_site_names()):
                 context.delete_data_docs_site(name)
             context.variables.save()
+            context.data_sources.add_or_update_pandas("evaluation")
             docs.remove_gx_site(docs_dir)
             _contexts[key] = ValidationProject(context, Path(docs_dir))
         return _contexts[key]
+
+
+def _expectations_json(expectations: list) -> str:
+    """What the expectations ask, as JSON (without the ids GX gives them when saved in a suite)."""
+    configs = [{k: v for k, v in e.configuration.to_json_dict().items() if k != "id"} for e in expectations]
+    return json.dumps(configs, sort_keys=True, default=str)
+
+
+def _prepare(project: ValidationProject, suite_name: str, expectations: list) -> _PreparedSuite:
+    """The suite and batch definition of ``suite_name``, saved to the store only when new or changed."""
+    wanted = _expectations_json(expectations)
+    prepared = project.prepared.get(suite_name)
+    if prepared is not None and prepared.expectations == wanted:
+        return prepared
+    context = project.gx
+    source = context.data_sources.get("evaluation")
+    try:
+        asset = source.get_asset(suite_name)
+    except LookupError:
+        asset = source.add_dataframe_asset(suite_name)
+    try:
+        batch = asset.get_batch_definition("whole")
+    except KeyError:
+        batch = asset.add_batch_definition_whole_dataframe("whole")
+    suite = context.suites.add_or_update(gx.ExpectationSuite(
+        name=suite_name, expectations=[copy.copy(e) for e in expectations]))  # the caller's stay unbound
+    prepared = _PreparedSuite(wanted, suite, batch)
+    project.prepared[suite_name] = prepared
+    return prepared
+
+
+def _fingerprint(frame: pd.DataFrame, expectations: str) -> str | None:
+    """A digest of what a validation depends on: GX's version, the expectations, and the frame's
+    columns, types and values (row order included). None for a frame pandas cannot hash."""
+    digest = hashlib.sha256()
+    for part in (gx.__version__, expectations, repr([(str(c), str(t)) for c, t in frame.dtypes.items()]),
+                 str(frame.shape)):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    try:
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    except TypeError:  # unhashable cells (lists, dicts): always validated
+        return None
+    return digest.hexdigest()
+
+
+def _memo(project: ValidationProject, suite_name: str, fingerprint: str) -> Path:
+    return _project_dir(project) / VALIDATED / suite_name / f"{fingerprint}.json"
+
+
+def _earlier_result(project: ValidationProject, suite_name: str, fingerprint: str | None):
+    """The stored result of an identical validation (a copy, its batch id), or (None, None)."""
+    if fingerprint is None:
+        return None, None
+    try:
+        key = ValidationResultIdentifier.from_tuple(tuple(json.loads(_memo(project, suite_name, fingerprint)
+                                                                     .read_text(encoding="utf-8"))))
+        earlier = copy.deepcopy(project.gx.validation_results_store.get(key))
+    except (OSError, ValueError, gx.exceptions.StoreBackendError, gx.exceptions.InvalidKeyError):
+        return None, None  # never seen, or the stored result is gone: validate
+    earlier.meta["same_as_run"] = {"run_name": key.run_id.run_name, "run_time": str(key.run_id.run_time)}
+    return earlier, key.batch_identifier
+
+
+def _remember(project: ValidationProject, suite_name: str, fingerprint: str, key) -> None:
+    """Record which stored result this fingerprint has (written atomically: processes share it)."""
+    path = _memo(project, suite_name, fingerprint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    temporary.write_text(json.dumps(list(key.to_tuple())), encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def run_suite(
@@ -108,51 +233,41 @@ def run_suite(
     expectations: list,
     build_docs: bool = True,
     run: str | None = None,
+    write_index: bool = True,
 ) -> SuiteOutcome:
     """Validate ``frame`` against ``expectations`` (GX expectation objects) as suite ``suite_name``.
 
     ``run`` names the GX run (:func:`run_name`: council, extract date, Dagster run id). With
-    ``build_docs`` the result's page is written and the docs index rebuilt.
+    ``build_docs`` the result's page is written and, with ``write_index`` too, the docs index
+    rebuilt (a caller running several suites for one table rebuilds it once, after the last).
     """
-    context = project.gx
-    with _lock:
-        source = context.data_sources.add_or_update_pandas("evaluation")
-        try:
-            asset = source.get_asset(suite_name)
-        except LookupError:
-            asset = source.add_dataframe_asset(suite_name)
-        try:
-            batch = asset.get_batch_definition("whole")
-        except KeyError:
-            batch = asset.add_batch_definition_whole_dataframe("whole")
-        suite = gx.ExpectationSuite(name=suite_name, expectations=list(expectations))
-        suite = context.suites.add_or_update(suite)
-        definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
-        )
-        checkpoint = context.checkpoints.add_or_update(
-            gx.Checkpoint(
-                name=f"{suite_name}_checkpoint",
-                validation_definitions=[definition],
-                actions=[],
-                result_format=RESULT_FORMAT,
-            )
-        )
-        result = checkpoint.run(batch_parameters={"dataframe": frame},
-                                run_id=RunIdentifier(run_name=run))
+    with _exclusive(_project_dir(project)):  # GX rewrites its configuration when a suite is saved
+        prepared = _prepare(project, suite_name, expectations)
+    fingerprint = _fingerprint(frame, prepared.expectations)
+    run_id = RunIdentifier(run_name=run)
+    store = project.gx.validation_results_store
+    with _lock:  # validating and storing touch no shared file: other processes may validate meanwhile
+        validation, batch_id = _earlier_result(project, suite_name, fingerprint)
+        if validation is None:
+            batch = prepared.batch.get_batch(batch_parameters={"dataframe": frame})
+            validation, batch_id = batch.validate(prepared.suite, result_format=RESULT_FORMAT), batch.id
+        validation.meta.update(run_id=run_id, validation_time=run_id.run_time,
+                               batch_parameters={"dataframe": DATAFRAME_PLACEHOLDER})
+        key = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+                                         run_id=run_id, batch_identifier=batch_id)
+        store.store_validation_results(suite_validation_result=validation, suite_validation_result_identifier=key)
+        if fingerprint is not None and "same_as_run" not in validation.meta:
+            _remember(project, suite_name, fingerprint, key)
     outcomes: list[ExpectationOutcome] = []
-    page = None
-    for identifier, validation in result.run_results.items():
-        if build_docs:
-            page = docs.write_page(project.docs_dir, validation, identifier.run_id.run_time)
-        for item in validation.results:
-            config = item.expectation_config
-            raw = item.result or {}
-            counts = {k: raw[k] for k in COUNT_KEYS if k in raw and raw[k] is not None}
-            success = bool(item.success) and not (item.exception_info or {}).get("raised_exception")
-            outcomes.append(ExpectationOutcome(config.type, config.kwargs.get("column"), success,
-                                               counts, (config.meta or {}).get("check")))
-    index = docs.write_index(project.docs_dir) if build_docs else docs_index(project)
+    page = docs.write_page(project.docs_dir, validation, run_id.run_time) if build_docs else None
+    for item in validation.results:
+        config = item.expectation_config
+        raw = item.result or {}
+        counts = {k: raw[k] for k in COUNT_KEYS if k in raw and raw[k] is not None}
+        success = bool(item.success) and not (item.exception_info or {}).get("raised_exception")
+        outcomes.append(ExpectationOutcome(config.type, config.kwargs.get("column"), success,
+                                           counts, (config.meta or {}).get("check")))
+    index = docs.write_index(project.docs_dir) if build_docs and write_index else docs_index(project)
     return SuiteOutcome(
         suite=suite_name,
         success=all(o.success for o in outcomes),
@@ -185,16 +300,21 @@ def build_data_docs(project: ValidationProject, rerender: bool = False) -> Path:
     """
     docs.remove_gx_site(project.docs_dir)
     store = project.gx.validation_results_store
-    with _lock:
+    with _exclusive(_project_dir(project)):
         keys = list(store.list_keys())
     for key in keys:
         run = key.run_id
         page = project.docs_dir / docs.page_path(run.run_name, key.expectation_suite_identifier.name,
                                                  run.run_time)
         if rerender or not page.with_suffix(".json").is_file():
-            with _lock:
+            with _exclusive(_project_dir(project)):
                 validation = store.get(key)
             docs.write_page(project.docs_dir, validation, run.run_time)
+    return docs.write_index(project.docs_dir)
+
+
+def write_docs_index(project: ValidationProject) -> Path:
+    """Rebuild the docs index from every page written so far; return its path."""
     return docs.write_index(project.docs_dir)
 
 
