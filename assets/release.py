@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.analysis import POOLED_ASSETS, pooled
+from assets.comparison import COMPARISON_INPUTS
 from assets.resources import OutputFolder, PseudonymisationKeyResource
 from assets.study import StudySettings
 from checks import ALL_CHECKS
@@ -70,7 +71,7 @@ def _extract_dates(extracts: pd.DataFrame) -> dict[str, str]:
 @dg.asset(
     key_prefix=["release"],
     group_name="release",
-    ins={**RESULT_INPUTS,
+    ins={**RESULT_INPUTS, **COMPARISON_INPUTS,
          "cohort_flow": dg.AssetIn(key=["cohorts", "cohort_flow"]),
          "analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"]),
          "monthly_counts": dg.AssetIn(key=["cohorts", "monthly_counts"]),
@@ -95,10 +96,12 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
     summary = validation_summary(context.instance, ALL_CHECKS)
     # The headline as released is dated by the extract; earlier extracts' come from earlier releases.
     extract_date = pd.Timestamp(extracts["reference_date"].max()).date()
+    comparison = {name: results.pop(name) for name in COMPARISON_INPUTS}
     tables = release_tables(results, cohort_flow, pooled("analysis_dataset", analysis_dataset),
                             pooled("monthly_counts", monthly_counts),
                             validation=summary, study=config, extract_date=extract_date,
-                            earlier_headlines=earlier_headlines(context.instance, context.asset_key))
+                            earlier_headlines=earlier_headlines(context.instance, context.asset_key),
+                            comparison=comparison)
     headline = tables["estimates_by_extract"]
     headline = headline[headline["extract_date"] == extract_date.isoformat()]
     out = output_folder.folder()

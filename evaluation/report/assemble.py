@@ -34,6 +34,7 @@ from evaluation.disclosure import (
 )
 from evaluation.disclosure.models import NOTE_COLUMN
 from evaluation.errors import NotEstimable
+from evaluation.report.comparison_section import COMPARISON_SCHEMAS, comparison_tables
 from evaluation.report.history import estimates_by_extract, headline_estimates
 from evaluation.results import RESULT_COLUMNS
 from evaluation.study import StudyConfig
@@ -185,6 +186,9 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
          "passed": "whether the check passed", "severity": "ERROR or WARN", "blocking": "blocks downstream",
          "expectations": "expectations evaluated", "expectations_failed": "expectations failed"}),
 }
+
+
+TABLE_SCHEMAS.update({name: TableSchema(*spec) for name, spec in COMPARISON_SCHEMAS.items()})
 
 
 def km_schema(outcome: str) -> TableSchema:
@@ -518,6 +522,7 @@ def release_tables(
     grid: int | float | Sequence[float] = CURVE_GRID_DAYS,
     extract_date=None,
     earlier_headlines: Sequence[pd.DataFrame] = (),
+    comparison: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every released table, each through disclosure control (see the module docstring).
 
@@ -531,7 +536,9 @@ def release_tables(
     the fitted segments; default the study's defaults). With ``extract_date``
     (the data's latest reference date) the released headline hazard ratios are
     dated and put with ``earlier_headlines`` (those of earlier releases, oldest
-    first) into ``estimates_by_extract`` (:mod:`evaluation.report.history`).
+    first) into ``estimates_by_extract`` (:mod:`evaluation.report.history`). ``comparison``: the
+    comparison group's tables (public DfE aggregates, no suppression needed), released by
+    :func:`~evaluation.report.comparison_section.comparison_tables`.
     """
     if study is None:
         study = StudyConfig()
@@ -576,6 +583,8 @@ def release_tables(
     summary = _validation(validation if validation is not None else results.get("validation_summary"))
     if summary is not None:
         out["validation_summary"] = summary
+    if comparison:
+        out.update(comparison_tables(comparison))
     return out
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation import figures
+from evaluation.report.comparison_section import comparison_figure_plan
 from evaluation.figures.style import readable
 
 #: Released-table name -> figure function (each takes the table and a PNG path).
@@ -185,6 +186,7 @@ def figure_plan(tables: Mapping[str, pd.DataFrame]) -> list[PlannedFigure]:
         for la, series in pairs.itertuples(index=False):
             name = f"monthly_{la}_{series}" if several else f"monthly_{series}"
             plan.append(PlannedFigure(name, "monthly_series", _monthly(str(la), str(series))))
+    plan += [PlannedFigure(name, table, draw) for name, table, draw in comparison_figure_plan(tables)]
     return plan
 
 
