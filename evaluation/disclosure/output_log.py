@@ -140,11 +140,18 @@ class OutputLog:
     ) -> OutputRecord:
         """Record one released file with the checks applied to it (name -> pass/review/fail).
 
-        A file with no checks is ``review``; a blocked format (SVG, PDF, …) is ``fail``.
+        A file whose ``properties["disclosure"]`` names a ``public_source`` (published aggregates)
+        gets a ``PublishedAggregates`` check and a comment naming the source. A file with no checks
+        is ``review``; a blocked format (SVG, PDF, …) is ``fail``.
         """
         full = self._relative(path)
         name = full.relative_to(self.directory).as_posix()
         checks = dict(checks)
+        # Published aggregates (e.g. DfE's LA statistics) need no suppression: the log names their source.
+        public_source = dict((properties or {}).get("disclosure") or {}).get("public_source")
+        if public_source:
+            checks.setdefault("PublishedAggregates", "pass")
+            comments = [*comments, f"public source: {public_source}"]
         if full.suffix.lower() in BLOCKED_EXTENSIONS:
             checks["AllowedFileType"] = "fail"
         if not checks:
