@@ -86,6 +86,7 @@ def test_figures_and_section(inputs, tmp_path):
     assert section["figures"] == list(drawn) and set(section["tables"]) == set(COMPARISON_SCHEMAS)
     text = " ".join(section["paragraphs"])
     assert "cannot" in text and "Synthetic control" in text and "Staggered adoption" in text
+    assert "Callaway &amp; Sant&#39;Anna" in text  # escaped HTML: inserted as it is
     # the findings are the released numbers, not fixed text
     gap = tables["comparison_placebo_tests"].set_index("measure").loc[MEASURES[0], "mean_post_gap"]
     assert f"{gap:+.1f}" in text and "Oxfordshire minus its synthetic control" in text

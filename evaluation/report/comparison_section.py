@@ -19,6 +19,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup, escape
 
 from evaluation.comparison.figures import event_study_figure, synthetic_control_figure
 from evaluation.comparison.panel import RATES
@@ -251,15 +252,17 @@ def _findings(tables: Mapping[str, pd.DataFrame]) -> list[str]:
 def comparison_section(tables: Mapping[str, pd.DataFrame]) -> dict:
     """The report section "Against comparison areas", from the released tables.
 
-    Returns ``{"key": "comparison_areas", "title": TITLE, "paragraphs": [plain-text paragraphs, to be
-    HTML-escaped by the template], "figures": [figure names, as drawn by comparison_figures],
-    "tables": [released table names], "produced": bool}``. ``produced`` is False (and the figures
-    and tables lists empty) when the run released no comparison tables.
+    Returns ``{"key": "comparison_areas", "title": TITLE, "paragraphs": [HTML paragraphs (text
+    already escaped, as :class:`markupsafe.Markup`, so safe to insert as they are)], "figures":
+    [figure names, as drawn by :func:`comparison_figures`], "tables": [released table names],
+    "produced": bool}``. ``produced`` is False (and the figures and tables lists empty) when the run
+    released no comparison tables. What each design can and cannot show comes first, then the
+    findings read from the released tables.
     """
     names = [n for n in COMPARISON_SCHEMAS if tables.get(n) is not None]
     figures = [name for name, _, _ in comparison_figure_plan(tables)]
     produced = bool(names)
-    paragraphs = list(CAN_AND_CANNOT) + (_findings(tables) if produced else [])
+    paragraphs: list[Markup] = [escape(p) for p in list(CAN_AND_CANNOT) + (_findings(tables) if produced else [])]
     return {"key": "comparison_areas", "title": TITLE, "paragraphs": paragraphs, "figures": figures,
             "tables": names, "produced": produced}
 
