@@ -97,12 +97,11 @@ def test_programme_row_carries_the_thinnest_cell_counts(data):
     result = cox_did(data, "duration", "event", "council", programme="programme", cluster="family")
     table = result.tidy("toy")
     row = table[table["term"] == PROGRAMME].iloc[0]
-    adopting_after = data[(data["adopted"] == 1) & (data["programme"] == 1)]
-    adopting_before = data[(data["adopted"] == 1) & (data["programme"] == 0)]
-    smallest = min(len(adopting_after), len(adopting_before), int((data["adopted"] == 0).sum()))
-    assert row["n"] == smallest == len(adopting_before)
-    assert row["events"] == min(adopting_after["event"].sum(), adopting_before["event"].sum(),
-                                data.loc[data["adopted"] == 0, "event"].sum())
+    adopted, treated = data["adopted"] == 1, data["programme"] == 1
+    after = data["period"] == "from 2020-11-01"
+    cells = [data[adopted & treated], data[adopted & ~treated], data[~adopted & after], data[~adopted & ~after]]
+    assert row["n"] == min(len(c) for c in cells) == len(cells[2]) == 228
+    assert row["events"] == min(c["event"].sum() for c in cells)
     assert row["contrast"].startswith("programme vs no programme")
     assert np.isclose(row["estimate"], np.exp(result.log_hr))
 

@@ -134,16 +134,22 @@ class CouncilCox:
         return tidy(table)
 
 
-def _cells(df: pd.DataFrame, event: str, council: str) -> pd.DataFrame:
-    """Rows and events in each of the four cells: adopting / other councils x programme or not."""
-    ever = df.groupby(council, observed=True)[PROGRAMME].transform("max") > 0
-    keys = pd.DataFrame({"adopting": ever.to_numpy(), PROGRAMME: df[PROGRAMME].to_numpy() > 0,
-                         "event": df[event].to_numpy()})
-    # cells: adopting councils before / after their go-live, other councils (one cell)
-    keys["cell"] = np.where(~keys["adopting"], "other councils",
-                            np.where(keys[PROGRAMME], "adopting, programme", "adopting, before"))
-    cells = keys.groupby("cell").agg(n=("event", "size"), events=("event", "sum"))
-    return cells.reindex(["adopting, before", "adopting, programme", "other councils"], fill_value=0)
+def _cells(df: pd.DataFrame, event: str, council: str, period: str) -> pd.DataFrame:
+    """Rows and events of the four cells a difference in differences rests on.
+
+    Adopting councils without / with the programme; the other councils (those with no row under
+    the programme) before / in the periods in which some council had the programme.
+    """
+    adopting = (df.groupby(council, observed=True)[PROGRAMME].transform("max") > 0).to_numpy()
+    programme = df[PROGRAMME].to_numpy() > 0
+    programme_periods = set(df.loc[programme, period].astype(str))
+    in_programme_period = df[period].astype(str).isin(programme_periods).to_numpy()
+    cell = np.where(adopting, np.where(programme, "adopting, programme", "adopting, before"),
+                    np.where(in_programme_period, "other, programme periods", "other, before"))
+    cells = pd.DataFrame({"cell": cell, "event": df[event].to_numpy()}).groupby("cell").agg(
+        n=("event", "size"), events=("event", "sum"))
+    return cells.reindex(["adopting, before", "adopting, programme", "other, before",
+                          "other, programme periods"], fill_value=0)
 
 
 def cox_did(
@@ -197,7 +203,7 @@ def cox_did(
                  ties=ties)
     if PROGRAMME in fit.not_estimable:
         raise NotEstimable(f"programme: {fit.not_estimable[PROGRAMME]}")
-    return CouncilCox(fit=fit, period_terms=terms, cells=_cells(frame, event, council))
+    return CouncilCox(fit=fit, period_terms=terms, cells=_cells(frame, event, council, period))
 
 
 # ------------------------------------------------------------------------------------ RMST
