@@ -72,7 +72,7 @@ def test_every_section_and_the_provenance(release, tmp_path):
     assert "not estimable (small numbers)" in text            # the blanked hazard-ratio row
     for key in ("hazard_ratios", "time_in_protection", "days_in_state"):
         assert NOT_PRODUCED not in document.get_element_by_id(f"result-{key}").text_content()
-    counts = document.xpath("//section[@id='data']//table")[1]
+    counts = document.get_element_by_id("appendix-cohort_counts").xpath(".//table")[0]
     assert "c" in [cell.text_content() for cell in counts.xpath(".//td")]
 
 
@@ -130,9 +130,10 @@ def test_write_release_logs_every_file_for_the_output_checker(tmp_path):
     release = write_release(tables, tmp_path, {"key_fingerprint": "hmac-sha256:abc"})
     session = json.loads(release.results_json.read_text())
     names = {r["files"][0]["name"]: r for r in session["results"].values()}
+    printed = {"report.pdf"} if release.pdf else set()
     assert set(names) == ({f"tables/{k}.{ext}" for k in tables for ext in ("csv", "parquet")}
                           | {f"figures/{k}.png" for k in release.figures}
-                          | {"report.html", "schema.json"})
+                          | {"report.html", "schema.json"} | printed)
     assert names["tables/monthly_referrals.csv"]["status"] == "review"
     assert names["figures/monthly_referrals.png"]["status"] == "review"
     assert names["tables/hazard_ratios.csv"]["status"] == "pass"

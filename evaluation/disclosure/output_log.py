@@ -142,7 +142,8 @@ class OutputLog:
 
         A file whose ``properties["disclosure"]`` names a ``public_source`` (published aggregates)
         gets a ``PublishedAggregates`` check and a comment naming the source. A file with no checks
-        is ``review``; a blocked format (SVG, PDF, …) is ``fail``.
+        is ``review``; a blocked format (SVG, PDF, …) is ``fail``, except a PDF
+        with a passed ``RasterFiguresOnly`` check (the HTML report printed, its figures all PNG).
         """
         full = self._relative(path)
         name = full.relative_to(self.directory).as_posix()
@@ -152,7 +153,9 @@ class OutputLog:
         if public_source:
             checks.setdefault("PublishedAggregates", "pass")
             comments = [*comments, f"public source: {public_source}"]
-        if full.suffix.lower() in BLOCKED_EXTENSIONS:
+        # a PDF passes only as the print of an HTML report whose figures are all PNG (RasterFiguresOnly)
+        if full.suffix.lower() in BLOCKED_EXTENSIONS and not (
+                full.suffix.lower() == ".pdf" and checks.get("RasterFiguresOnly") == "pass"):
             checks["AllowedFileType"] = "fail"
         if not checks:
             checks["ManualReview"] = "review"

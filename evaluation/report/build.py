@@ -22,15 +22,20 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from evaluation.report.limitations import limitations_from
 from evaluation.report.sections import (
     DATA_FIGURE,
-    DATA_TABLES,
     DEFAULT_LIMITATIONS,
     DEFAULT_METHODS,
+    DEFAULT_PROGRAMME,
     DEFAULT_QUESTION,
     NOT_PRODUCED,
+    OUTCOME_OF,
+    PART_OF,
     RESULT_SECTIONS,
+    alt_text,
 )
+from evaluation.report.summary import outcome_reading, summary
 
 TEMPLATES = Path(__file__).parent / "templates"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -124,6 +129,62 @@ def _validation_rows(validation: Any) -> list[dict[str, str]]:
              "detail": str(r.get("detail", "") or "")} for r in validation]
 
 
+#: Released tables of the comparison-areas design (issue #17): their presence puts the
+#: "Against comparison areas" section, from :mod:`evaluation.report.comparison_section`, in the report.
+COMPARISON_PREFIXES = ("comparison_", "synthetic_control", "staggered", "event_study", "donor_weights", "placebo")
+
+
+def comparison_tables(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Names of the released comparison-areas tables present."""
+    return [name for name, table in tables.items() if table is not None and name.startswith(COMPARISON_PREFIXES)]
+
+
+def _comparison(tables: Mapping[str, pd.DataFrame], figures: Mapping[str, Path]) -> dict | None:
+    """The "Against comparison areas" section when its tables were released (its module must then exist)."""
+    if not comparison_tables(tables):
+        return None
+    from evaluation.report.comparison_section import comparison_section   # required once the tables exist
+
+    section = dict(comparison_section(dict(tables)))
+    paragraphs = section.get("paragraphs", section.get("html", []))
+    if isinstance(paragraphs, str):
+        paragraphs = [paragraphs]
+    shown_figures = [{"key": name, "figure": _figure_or_none(figures, name), "alt": alt_text(name),
+                      "title": name.replace("_", " ").capitalize()}
+                     for name in section.get("figures", []) if _figure_or_none(figures, name)]
+    shown_tables = [{"key": name, "title": name.replace("_", " ").capitalize(),
+                     "table": _table_or_none(tables, name)} for name in section.get("tables", [])
+                    if _table_or_none(tables, name) is not None]
+    return {"title": section.get("title", "Against comparison areas"),
+            "paragraphs": [Markup(p) for p in paragraphs], "figures": shown_figures, "tables": shown_tables,
+            "summary": section.get("summary") or section.get("headline"),
+            "figure_keys": [f["key"] for f in shown_figures]}
+
+
+def _protocol(tables: Mapping[str, pd.DataFrame]) -> list[dict[str, str]]:
+    """Rows of the released ``protocol`` table (target-trial elements), if any."""
+    table = tables.get("protocol")
+    if table is None or not {"element", "specification"} <= set(table.columns):
+        return []
+    return [{"element": str(r["element"]), "specification": str(r["specification"])}
+            for r in table.to_dict("records")]
+
+
+def css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string, safe inside a <style> element."""
+    escaped = (str(text).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
+               .replace(">", "\\3e ").replace("\n", " "))
+    return Markup(f'"{escaped}"')
+
+
+def _flow_rows(flow: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The flow table without exclusions of nobody (the full table is in the appendix)."""
+    if flow is None or "stage" not in flow:
+        return flow
+    nobody = (flow["stage"] == "excluded") & flow["children"].astype(str).isin(["0", "0.0"])
+    return flow[~nobody].reset_index(drop=True)
+
+
 def report_html(
     released_tables: Mapping[str, pd.DataFrame],
     figures: Mapping[str, str | Path],
@@ -135,42 +196,66 @@ def report_html(
         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
     template = environment.get_template("report.html.j2")
+    tables = released_tables
     sections = []
     for section in RESULT_SECTIONS:
         figure = _figure_or_none(figures, section.figure)
-        table = _table_or_none(released_tables, section.table)
-        sections.append({"key": section.key, "title": section.title,
+        table = _table_or_none(tables, section.table)
+        reading = outcome_reading(tables, OUTCOME_OF[section.key]) if section.key in OUTCOME_OF else None
+        sections.append({"key": section.key, "title": section.title, "part": PART_OF.get(section.key, "outcomes"),
                          "explanation": section.explanation, "figure": figure, "table": table,
+                         "alt": alt_text(section.figure or section.key), "reading": reading,
                          "produced": figure is not None or table is not None})
-    data_tables = [{"key": key, "title": key.replace("_", " ").capitalize(),
-                    "table": _table_or_none(released_tables, key)} for key in DATA_TABLES]
+    # the two illustrative sections that only a demo release fills stay in the appendix when empty
+    flow_table = _flow_rows(tables.get("cohort_flow"))
+    data_tables = [{"key": "cohort_flow", "title": "Cohort flow (exclusions that removed anyone)",
+                    "table": html_table(flow_table) if flow_table is not None else None}]
+    appendix_tables = [{"key": key, "title": title, "table": _table_or_none(tables, key)}
+                       for key, title in (("cohort_characteristics", "Characteristics of the children analysed"),
+                                          ("cohort_counts", "Children by combination of parental risk factors"),
+                                          ("cohort_flow", "Cohort flow, every step"))]
     extract_dates = context.get("extract_dates") or {}
     if not isinstance(extract_dates, Mapping):
         extract_dates = {"extract": extract_dates}
-    known = {s.figure for s in RESULT_SECTIONS} | {DATA_FIGURE}
-    extra_figures = [{"key": k, "title": k.replace("_", " ").capitalize(), "figure": _figure_or_none(figures, k)}
-                     for k in figures if k not in known]
+    extract_dates = {str(k): str(v) for k, v in extract_dates.items()}
+    comparison = _comparison(tables, figures)
+    known = {s.figure for s in RESULT_SECTIONS} | {DATA_FIGURE} | set((comparison or {}).get("figure_keys", []))
+    extra_figures = [{"key": k, "title": k.replace("_", " ").capitalize(), "figure": _figure_or_none(figures, k),
+                      "alt": alt_text(k)} for k in figures if k not in known]
+    validation = _validation_rows(context.get("validation"))
+    title = context.get("title", "Evaluation of Family Solutions Plus")
+    key_fingerprint = context.get("key_fingerprint", "not recorded")
+    latest_extract = max(extract_dates.values()) if extract_dates else "not recorded"
+    limitations = limitations_from(tables, validation, list(context.get("limitations", DEFAULT_LIMITATIONS)))
     return template.render(
-        title=context.get("title", "Evaluation of Family Solutions Plus"),
+        title=title,
         subtitle=context.get("subtitle", "Statistical report from the longitudinal evaluation pipeline"),
         question=context.get("question", DEFAULT_QUESTION),
+        programme=context.get("programme", DEFAULT_PROGRAMME),
         local_authority=context.get("local_authority", "not stated"),
         go_live=str(context.get("go_live", "2020-11-01")),
         data_description=context.get("data_description", ""),
         cohorts=context.get("cohorts", {}),
         data_figure=_figure_or_none(figures, DATA_FIGURE),
+        data_figure_alt=alt_text(DATA_FIGURE),
         data_tables=data_tables,
+        appendix_tables=appendix_tables,
+        protocol=_protocol(tables),
         methods=list(context.get("methods", DEFAULT_METHODS)),
         sections=sections,
+        summary=summary(tables, comparison),
+        comparison=comparison,
         extra_figures=[f for f in extra_figures if f["figure"]],
-        validation=_validation_rows(context.get("validation")),
+        validation=validation,
         disclosure=context.get("disclosure", {}),
         output_log=context.get("output_log", {}),
-        limitations=list(context.get("limitations", DEFAULT_LIMITATIONS)),
-        key_fingerprint=context.get("key_fingerprint", "not recorded"),
+        limitations=limitations,
+        key_fingerprint=key_fingerprint,
+        latest_extract=latest_extract,
+        running_header=css_string(f"{title} · extract {latest_extract} · key {key_fingerprint}"),
         demo_key=DEMO_KEY_NOTICE if context.get("demo_key") else "",
         software=software_versions(context.get("software")),
-        extract_dates={str(k): str(v) for k, v in extract_dates.items()},
+        extract_dates=extract_dates,
         generated=context.get("generated", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
         not_produced=NOT_PRODUCED,
     )

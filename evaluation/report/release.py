@@ -8,8 +8,9 @@
   reviews files in SACRO-Viewer, which shows CSV and PNG but cannot open
   Parquet; a checker must be able to read every number that leaves;
 * ``schema.json`` — every table's description and the meaning of each column;
-* ``figures/<name>.png``, ``report.html`` and the output checker's
-  ``results.json`` (every file with its checks and SHA-256).
+* ``figures/<name>.png``, ``report.html``, ``report.pdf`` (the same report printed by
+  headless Chromium) and the output checker's ``results.json`` (every file with its
+  checks and SHA-256).
 
 A table without disclosure information (``attrs["disclosure"]``, lost e.g.
 through Parquet) and the figures drawn from it go to ``review`` rather than
@@ -33,8 +34,10 @@ from evaluation.disclosure.output_log import _jsonable
 from evaluation.report.assemble import schema_for
 from evaluation.report.build import DEMO_KEY_NOTICE, build_report
 from evaluation.report.drawing import draw_release_figures, figure_sources
+from evaluation.report.pdf import PdfUnavailable, render_pdf
 
 SCHEMA_FILE = "schema.json"
+PDF_FILE = "report.pdf"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Release:
     statuses: dict[str, int]
     schema: Path | None = None
     parquet: dict[str, Path] | None = None
+    pdf: Path | None = None
 
 
 def _check(table: pd.DataFrame) -> str:
@@ -101,8 +105,11 @@ def write_release(
     directory: str | Path,
     context: Mapping[str, Any] | None = None,
     config: DisclosureConfig = DEFAULT,
+    pdf_report: bool = True,
 ) -> Release:
-    """Write tables (Parquet and CSV), ``schema.json``, figures, ``report.html`` and ``results.json``."""
+    """Write tables (Parquet and CSV), ``schema.json``, figures, ``report.html``, ``report.pdf`` (printed
+    from the HTML by headless Chromium; when Chromium is missing the checker's log says so) and
+    ``results.json``."""
     directory = Path(directory)
     (directory / "tables").mkdir(parents=True, exist_ok=True)
     log = OutputLog(directory, config)
@@ -144,8 +151,31 @@ def write_release(
     report = build_report(tables, figures, context, directory / "report.html")
     worst = "pass" if log.statuses()["review"] == log.statuses()["fail"] == 0 else "review"
     log.add(report, {"BuiltFromReleasedOutputs": worst, "SelfContained": "pass"}, output_type="report")
+    pdf = None
+    if pdf_report:
+        try:
+            pdf = render_pdf(report, directory / PDF_FILE)
+        except PdfUnavailable as error:
+            log.session_notes.append(f"{PDF_FILE} was not produced: {error}")
+        else:
+            log.add(pdf, {"BuiltFromReleasedOutputs": worst, "RasterFiguresOnly": raster_figures_only(report)},
+                    output_type="report",
+                    comments=["report.html printed by headless Chromium (no network); same content, its "
+                              "figures the released PNGs"])
     results = log.write()
-    return Release(directory, report, results, csv_paths, figures, log.statuses(), schema_path, parquet_paths)
+    return Release(directory, report, results, csv_paths, figures, log.statuses(), schema_path, parquet_paths,
+                   pdf)
+
+
+def raster_figures_only(report: Path) -> str:
+    """``pass`` when every image of the HTML report is an embedded PNG and it draws nothing as vectors
+    (no SVG, canvas or object): its print to PDF then holds no exact plotted coordinates."""
+    import lxml.html
+
+    document = lxml.html.fromstring(report.read_text(encoding="utf-8"))
+    images = [image.get("src", "") for image in document.iter("img")]
+    vectors = document.xpath("//svg|//canvas|//object|//embed|//iframe")
+    return "pass" if all(src.startswith("data:image/png;base64,") for src in images) and not vectors else "fail"
 
 
 #: Prefix of the folder a release is written into before it is moved into place.

@@ -20,6 +20,10 @@ class ResultSection:
     explanation: str
     figure: str | None = None
     table: str | None = None
+    #: Alternative text of the figure: what it draws, for a reader who cannot see it.
+    alt: str = ""
+    #: The outcome whose reading (medians, days, hazard ratio) follows the figure, if any.
+    outcome: str | None = None
 
 
 RESULT_SECTIONS: tuple[ResultSection, ...] = (
@@ -29,6 +33,12 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
         "given number of days after referral, by cohort. Counts are rounded to 5 and curves stop before "
         "fewer than 10 children remain at risk.",
         figure="km_time_in_need", table="km_time_in_need"),
+    ResultSection(
+        "time_on_cin_plan", "How long children stay on a Child in Need plan",
+        "Kaplan–Meier curves: the proportion of children still on a CIN plan a given number of days "
+        "after it started, by cohort. CIN plans are recorded only from April 2021, so the earlier "
+        "cohorts' curves rest on plans still open then.",
+        figure="km_time_on_cin_plan", table="km_time_on_cin_plan"),
     ResultSection(
         "time_in_protection", "How long children stay on a protection plan",
         "Kaplan–Meier curves: the proportion of children still on a child protection plan a given "
@@ -120,6 +130,63 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
         figure="covariate_balance", table="covariate_balance"),
 )
 
+#: Which part of the report each results section belongs to (others: "outcomes").
+PART_OF: dict[str, str] = {
+    "differential_impact": "differential",
+    "weighted_estimates": "sensitivity", "cause_specific_cox": "sensitivity", "fine_gray": "sensitivity",
+    "estimates_by_extract": "sensitivity", "monthly_referrals": "sensitivity",
+    "km_estimates": "appendix", "logrank": "appendix", "cumulative_incidence": "appendix", "gray_test": "appendix",
+    "ph_tests": "appendix", "covariate_balance": "appendix",
+}
+#: The outcome each Kaplan–Meier section reads out (medians, days, hazard ratio).
+OUTCOME_OF: dict[str, str] = {"time_in_need": "time_in_need", "time_on_cin_plan": "time_on_cin_plan",
+                              "time_in_protection": "time_in_protection", "time_in_care": "time_in_care"}
+#: What each figure draws, for a reader who cannot see it (the reading paragraph gives the numbers).
+ALT_TEXT: dict[str, str] = {
+    "cohort_flow": "Flow diagram: boxes from the children in the extract, through each exclusion that "
+                   "removed anyone, to the families and children analysed in the pre-FSP, transition and "
+                   "post-FSP cohorts, with the number of families and children in each box.",
+    "km": "Step curves, one per cohort (pre-FSP solid, transition dashed, post-FSP dotted), of the "
+          "proportion of children still in the state against days since it began, with shaded 95% "
+          "confidence bands and the number still at risk under the axis.",
+    "cif": "One panel per way of leaving; in each, step curves per cohort (pre-FSP solid, transition "
+           "dashed, post-FSP dotted) of the cumulative proportion who left that way against days.",
+    "hazard_ratios": "Forest plot: for each outcome, the adjusted post-FSP against pre-FSP hazard ratio "
+                     "as a square with a horizontal 95% confidence interval on a log scale, a dashed line "
+                     "at one, and the numbers written at the right.",
+    "differential_impact": "Forest plot: for each combination of domestic abuse, parental mental health "
+                           "and substance misuse, the post-FSP against pre-FSP hazard ratio with its 95% "
+                           "interval on a log scale; combinations with too few children are written as "
+                           "not estimable.",
+    "rmst_differences": "Interval plot: for each outcome, the difference in restricted mean days "
+                        "(post-FSP minus pre-FSP) with its 95% interval around a dashed line at zero, "
+                        "and the numbers written at the right.",
+    "days_in_state": "Grouped horizontal bars: for each state (referral, CIN plan, CP plan, care, "
+                     "closed) the mean days per child in each cohort (pre-FSP plain, transition hatched, "
+                     "post-FSP dotted) with 95% intervals; the earlier cohorts' CIN-plan bars are marked "
+                     "with a dagger and a caveat under the chart explains that CIN plans are recorded only "
+                     "from April 2021.",
+    "covariate_balance": "Dot plot: for each characteristic, the absolute standardised difference "
+                         "between the cohorts before weighting (open circle) and after (filled diamond), "
+                         "with a dashed line at the usual balance limit.",
+    "estimates_by_extract": "One panel per outcome: the adjusted hazard ratio, post-FSP against pre-FSP, "
+                            "with its 95% interval at each extract date, on a log scale with a line at one.",
+    "monthly": "Monthly counts as points with the fitted segmented regression as dashed lines before "
+               "and after go-live; the months after go-live lightly shaded, national lockdowns in grey, "
+               "go-live marked by a vertical line.",
+}
+
+
+def alt_text(figure: str) -> str:
+    """The alternative text of a released figure, by its name."""
+    if figure in ALT_TEXT:
+        return ALT_TEXT[figure]
+    for prefix, key in (("km_", "km"), ("cif_", "cif"), ("monthly_", "monthly")):
+        if figure.startswith(prefix):
+            return ALT_TEXT[key]
+    return f"Figure {figure.replace('_', ' ')}, drawn from the released table of the same name."
+
+
 #: The section about the data: cohort flow and cohort counts.
 DATA_FIGURE = "cohort_flow"
 DATA_TABLES = ("cohort_flow", "cohort_characteristics", "cohort_counts")
@@ -130,6 +197,14 @@ DEFAULT_QUESTION = (
     "and in care, and how often they need protection or care — and does the effect differ between "
     "families with different combinations of domestic abuse, parental mental health and substance "
     "misuse?"
+)
+
+DEFAULT_PROGRAMME = (
+    "Family Solutions Plus (FSP) is Oxfordshire County Council's version of the Family Safeguarding "
+    "model: social workers work in teams with practitioners for adults, who help parents with domestic "
+    "abuse, mental health and substance misuse, using motivational interviewing, a family workbook and "
+    "group supervision. The evaluation follows children from referral through Child in Need (CIN) plans, "
+    "child protection (CP) plans and care, in the council's own statutory returns."
 )
 
 DEFAULT_METHODS = (

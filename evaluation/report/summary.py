@@ -1,0 +1,357 @@
+"""The report's first screen, and each outcome's one-paragraph reading, written from released tables.
+
+Every number in these sentences is *quoted*: read from one cell of a released
+(disclosure-controlled) table, formatted, and wrapped in a ``<data>`` element
+naming the table, row and column it came from (or, for a count of checks, the
+rows it counts), so a test or a reader can trace it. A cell that disclosure
+control blanked is said to be suppressed, never replaced by a number. Nothing
+here types a result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup, escape
+
+from evaluation.figures.style import readable
+
+POST_VS_PRE = "post_fsp vs pre_fsp"
+#: Outcomes of the headline, in the order a reader asks about them, with who they are about.
+HEADLINE_OUTCOMES: tuple[tuple[str, str, str], ...] = (
+    ("time_in_need", "Time in need", "Among all children referred"),
+    ("time_on_cin_plan", "Time on a CIN plan†", "Among children who started a CIN plan"),
+    ("time_in_protection", "Time on a child protection (CP) plan", "Among children who started a CP plan"),
+    ("time_in_care", "Time in care", "Among children who entered care"),
+)
+#: Where a child is, per outcome, in words ("spent ... days in need").
+STATE_WORDS: dict[str, tuple[str, str]] = {
+    "time_in_need": ("in need", "need"), "time_on_cin_plan": ("on the CIN plan", "the CIN plan"),
+    "time_in_protection": ("on the CP plan", "the CP plan"), "time_in_care": ("in care", "care"),
+}
+#: Proportions reaching a more intensive level, read as children per 1,000 referred.
+REACHING: tuple[tuple[str, str], ...] = (
+    ("reached_cp_plan", "a CP plan"), ("reached_care", "care"), ("reached_cp_plan_or_care", "a CP plan or care"),
+)
+SUPPRESSED_TEXT = "suppressed (too few children to show)"
+
+
+# -------------------------------------------------------------------------- quoting
+
+def _number(value) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return out
+
+
+#: How a quoted value is written: kind -> (function of the value, what the test may allow).
+def format_quote(value: float, kind: str) -> str:
+    """The text of a quoted number of ``kind`` (days / per1000 carry direction words)."""
+    if kind == "days":
+        return f"{abs(value):,.0f} {'fewer' if value < 0 else 'more'}"
+    if kind == "per1000":
+        return f"{abs(value) * 1000:,.0f} {'fewer' if value < 0 else 'more'}"
+    if kind == "ratio":
+        return f"{value:.2f}"
+    if kind == "p":
+        return f"{value:.2g}"
+    if kind in ("count", "whole"):
+        return f"{value:,.0f}"
+    raise ValueError(f"unknown kind of quoted number {kind!r}")
+
+
+def quote(tables: Mapping[str, pd.DataFrame], table: str, row: int, column: str, kind: str) -> Markup:
+    """One released cell as text, wrapped with where it came from; a blanked cell is said to be suppressed."""
+    value = _number(tables[table].iloc[row][column])
+    if math.isnan(value):
+        return Markup('<data class="suppressed" data-table="{}" data-row="{}" data-column="{}">{}</data>').format(
+            table, row, column, SUPPRESSED_TEXT)
+    return Markup('<data class="quoted" value="{}" data-table="{}" data-row="{}" data-column="{}" '
+                  'data-kind="{}">{}</data>').format(repr(value), table, row, column, kind,
+                                                     format_quote(value, kind))
+
+
+def quote_count(tables: Mapping[str, pd.DataFrame], table: str, where: Mapping[str, Any]) -> Markup:
+    """The number of rows of a released table matching ``where`` (column -> value), traceably."""
+    frame = tables[table]
+    mask = np.ones(len(frame), dtype=bool)
+    for column, value in where.items():
+        mask &= (frame[column] == value).fillna(False).to_numpy(dtype=bool)
+    count = int(mask.sum())
+    return Markup('<data class="quoted" value="{}" data-table="{}" data-where="{}" data-kind="count">{}</data>'
+                  ).format(count, table, json.dumps(dict(where)), format_quote(count, "count"))
+
+
+def _first(table: pd.DataFrame | None, **where) -> int | None:
+    """Position of the first row matching ``where`` (None when the table or row is absent)."""
+    if table is None or table.empty:
+        return None
+    mask = np.ones(len(table), dtype=bool)
+    for column, value in where.items():
+        if column not in table:
+            return None
+        mask &= (table[column] == value).fillna(False).to_numpy(dtype=bool)
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if len(hits) else None
+
+
+def _latest(table: pd.DataFrame | None, **where) -> int | None:
+    """Position of the matching row at the longest horizon (``time``)."""
+    if table is None or table.empty:
+        return None
+    mask = np.ones(len(table), dtype=bool)
+    for column, value in where.items():
+        if column not in table:
+            return None
+        mask &= (table[column] == value).fillna(False).to_numpy(dtype=bool)
+    hits = np.flatnonzero(mask)
+    if not len(hits):
+        return None
+    times = pd.to_numeric(table["time"].iloc[hits], errors="coerce").to_numpy(dtype=float)
+    if np.isnan(times).all():
+        return int(hits[0])
+    return int(hits[int(np.nanargmax(times))])
+
+
+def _interval(tables, name: str, row: int, kind: str) -> Markup:
+    lower, upper = (quote(tables, name, row, c, kind) for c in ("ci_lower", "ci_upper"))
+    return Markup("95% CI {} to {}").format(lower, upper)
+
+
+def _blanked(tables, name: str, row: int) -> bool:
+    return math.isnan(_number(tables[name].iloc[row]["estimate"]))
+
+
+# -------------------------------------------------------------------------- sentences
+
+def _clear(tables, name: str, row: int, null: float) -> int:
+    """-1 / +1 when the 95% interval lies wholly below / above ``null``; 0 when it includes it."""
+    lower, upper = (_number(tables[name].iloc[row][c]) for c in ("ci_lower", "ci_upper"))
+    if math.isnan(lower) or math.isnan(upper):
+        return 0
+    return -1 if upper < null else (1 if lower > null else 0)
+
+
+def outcome_sentence(tables: Mapping[str, pd.DataFrame], outcome: str) -> Markup | None:
+    """Post-FSP against pre-FSP for one outcome: restricted mean days, then the adjusted hazard ratio,
+    each with its 95% interval and a plain reading of whether the interval rules out no difference."""
+    title = next((t for o, t, _ in HEADLINE_OUTCOMES if o == outcome), readable(outcome))
+    who = next((w for o, _, w in HEADLINE_OUTCOMES if o == outcome), "Among children")
+    where, leaving = STATE_WORDS.get(outcome, ("in this state", "the state"))
+    parts = []
+    rmst = tables.get("rmst_differences")
+    row = _latest(rmst, outcome=outcome, term="rmst_difference", contrast=POST_VS_PRE)
+    if row is not None:
+        horizon = quote(tables, "rmst_differences", row, "time", "whole")
+        if _blanked(tables, "rmst_differences", row):
+            parts.append(Markup("{}, the difference in mean days {} over the first {} days between children "
+                                "referred after and before go-live is {}.").format(
+                who, where, horizon, quote(tables, "rmst_differences", row, "estimate", "days")))
+        else:
+            clear = _clear(tables, "rmst_differences", row, 0.0)
+            reading = ("the interval includes no difference" if clear == 0 else
+                       "the interval excludes no difference")
+            parts.append(Markup("{}, those referred after go-live spent on average <strong>{} days</strong> {} "
+                                "over the first {} days than those referred before ({}; {}).").format(
+                who, quote(tables, "rmst_differences", row, "estimate", "days"), where, horizon,
+                _interval(tables, "rmst_differences", row, "days"), reading))
+    hazard = tables.get("hazard_ratios")
+    row = _first(hazard, outcome=outcome, analysis="cox_adjusted", contrast=POST_VS_PRE)
+    if row is not None:
+        if _blanked(tables, "hazard_ratios", row):
+            parts.append(Markup("The adjusted hazard ratio is {}.").format(
+                quote(tables, "hazard_ratios", row, "estimate", "ratio")))
+        else:
+            clear = _clear(tables, "hazard_ratios", row, 1.0)
+            reading = {0: f"no clear difference in how soon children left {leaving}",
+                       1: f"children left {leaving} sooner after go-live",
+                       -1: f"children left {leaving} more slowly after go-live"}[clear]
+            parts.append(Markup("Adjusted hazard ratio of leaving {} ({}): {}.").format(
+                quote(tables, "hazard_ratios", row, "estimate", "ratio"),
+                _interval(tables, "hazard_ratios", row, "ratio"), reading))
+    if not parts:
+        return None
+    return Markup("<strong>{}.</strong> ").format(title) + Markup(" ").join(parts)
+
+
+def headline_item(tables: Mapping[str, pd.DataFrame], outcome: str) -> Markup | None:
+    """The summary's short form of :func:`outcome_sentence`: days, hazard ratio, one plain verdict."""
+    title = next((t for o, t, _ in HEADLINE_OUTCOMES if o == outcome), readable(outcome))
+    where, leaving = STATE_WORDS.get(outcome, ("in this state", "the state"))
+    parts, verdicts = [], []
+    row = _latest(tables.get("rmst_differences"), outcome=outcome, term="rmst_difference", contrast=POST_VS_PRE)
+    if row is not None:
+        days = quote(tables, "rmst_differences", row, "estimate", "days")
+        if _blanked(tables, "rmst_differences", row):
+            parts.append(Markup("difference in days {}: {}").format(where, days))
+        else:
+            parts.append(Markup("<strong>{} days</strong> {} ({})").format(
+                days, where, _interval(tables, "rmst_differences", row, "days")))
+            clear = _clear(tables, "rmst_differences", row, 0.0)
+            if clear:
+                verdicts.append(f"{'fewer' if clear < 0 else 'more'} days {where}")
+    row = _first(tables.get("hazard_ratios"), outcome=outcome, analysis="cox_adjusted", contrast=POST_VS_PRE)
+    if row is not None:
+        ratio = quote(tables, "hazard_ratios", row, "estimate", "ratio")
+        if _blanked(tables, "hazard_ratios", row):
+            parts.append(Markup("hazard ratio {}").format(ratio))
+        else:
+            parts.append(Markup("hazard ratio of leaving {} ({})").format(
+                ratio, _interval(tables, "hazard_ratios", row, "ratio")))
+            clear = _clear(tables, "hazard_ratios", row, 1.0)
+            if clear:
+                verdicts.append(f"leaving {leaving} {'sooner' if clear > 0 else 'more slowly'}")
+    if not parts:
+        return None
+    verdict = ("Clear difference: " + " and ".join(verdicts) + "." if verdicts
+               else "No clear difference: each interval includes no change.")
+    return Markup("<strong>{}:</strong> ").format(title) + Markup("; ").join(parts) + Markup(". {}").format(verdict)
+
+
+def headline_lead(tables: Mapping[str, pd.DataFrame]) -> Markup | None:
+    """The sentence that says once what the headline numbers compare (horizon quoted from the table)."""
+    rmst = tables.get("rmst_differences")
+    for outcome, _, _ in HEADLINE_OUTCOMES:
+        row = _latest(rmst, outcome=outcome, term="rmst_difference", contrast=POST_VS_PRE)
+        if row is not None:
+            return Markup(
+                "Children referred after go-live (post-FSP) against children referred before it (pre-FSP): "
+                "the difference in mean days in each state over the first {} days after it began, and the "
+                "hazard ratio of leaving it, adjusted for the children's characteristics (above one: "
+                "leaving sooner). Each with its 95% confidence interval (CI).").format(
+                quote(tables, "rmst_differences", row, "time", "whole"))
+    return None
+
+
+def reaching_sentence(tables: Mapping[str, pd.DataFrame]) -> Markup | None:
+    """How many more or fewer children per 1,000 referred reached a CP plan or care."""
+    table = tables.get("proportion_reaching")
+    pieces = []
+    for outcome, words in REACHING:
+        row = _latest(table, outcome=outcome, contrast=POST_VS_PRE)
+        if row is None:
+            continue
+        horizon = quote(tables, "proportion_reaching", row, "time", "whole")
+        if _blanked(tables, "proportion_reaching", row):
+            pieces.append(Markup("reaching {} within {} days: {}").format(
+                words, horizon, quote(tables, "proportion_reaching", row, "estimate", "per1000")))
+        else:
+            pieces.append(Markup("{} per 1,000 referred reached {} within {} days ({})").format(
+                quote(tables, "proportion_reaching", row, "estimate", "per1000"), words, horizon,
+                _interval(tables, "proportion_reaching", row, "per1000")))
+    if not pieces:
+        return None
+    return Markup("<strong>Children reaching protection or care</strong> after go-live, against before: ") + \
+        Markup("; ").join(pieces) + Markup(".")
+
+
+def check_sentences(tables: Mapping[str, pd.DataFrame]) -> list[Markup]:
+    """The checks that bear on the headline: data validation, balance, proportional hazards."""
+    out = []
+    validation = tables.get("validation_summary")
+    if validation is not None and len(validation):
+        failed = quote_count(tables, "validation_summary", {"passed": False})
+        total = Markup('<data class="quoted" value="{}" data-table="validation_summary" data-where="{{}}" '
+                       'data-kind="count">{}</data>').format(len(validation), format_quote(len(validation), "count"))
+        warnings = quote_count(tables, "validation_summary", {"passed": False, "severity": "WARN"})
+        out.append(Markup("<strong>Data checks:</strong> {} of {} did not pass ({} of them warnings; see "
+                          "Limitations).").format(failed, total, warnings))
+    balance = tables.get("covariate_balance")
+    if balance is not None and len(balance) and {"imbalanced_after", "imbalanced_before", "outcome"} <= set(balance):
+        for outcome in dict.fromkeys(balance["outcome"].astype(str)):
+            if outcome != "time_in_protection" and "time_in_protection" in set(balance["outcome"].astype(str)):
+                continue
+            before = quote_count(tables, "covariate_balance", {"outcome": outcome, "imbalanced_before": True})
+            after = quote_count(tables, "covariate_balance", {"outcome": outcome, "imbalanced_after": True})
+            rows = quote_count(tables, "covariate_balance", {"outcome": outcome})
+            out.append(Markup("<strong>Balance ({}):</strong> {} of {} characteristics differed between the "
+                              "cohorts before weighting, {} after.").format(readable(outcome), before, rows, after))
+            break
+    ph = tables.get("ph_tests")
+    if ph is not None and len(ph):
+        flagged = []
+        for outcome, _, _ in HEADLINE_OUTCOMES:
+            row = _first(ph, outcome=outcome, analysis="cox_adjusted_zph", term="cohort")
+            if row is None:
+                continue
+            p = _number(ph.iloc[row]["p_value"])
+            if not math.isnan(p) and p < 0.05:
+                flagged.append(Markup("{} (p = {})").format(readable(outcome), quote(tables, "ph_tests", row,
+                                                                                    "p_value", "p")))
+        if flagged:
+            out.append(Markup("<strong>Proportional hazards:</strong> the hazard ratio changes over follow-up "
+                              "for ") + Markup(", ").join(flagged) +
+                       Markup(": read it as an average; the days are the better summary."))
+        else:
+            out.append(Markup("<strong>Proportional hazards:</strong> no headline hazard ratio shows evidence "
+                              "of changing over follow-up."))
+    return out
+
+
+#: What each design can and cannot show (design, not results: no numbers).
+PRIMARY_DESIGN = Markup(
+    "<strong>Before and after go-live, in this council</strong> (primary design): can show whether time "
+    "in need, on plans and in care changed once FSP began; cannot tell FSP apart from anything else that "
+    "changed then, above all Covid (go-live fell days before the second national lockdown).")
+NO_COMPARISON = Markup(
+    "<strong>Against comparison areas:</strong> not in this release, so national trends and Covid are not "
+    "separated from FSP.")
+
+
+def summary(tables: Mapping[str, pd.DataFrame], comparison: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The first screen: headline sentences, designs, checks (each a list of Markup)."""
+    headline = [s for s in (headline_item(tables, o) for o, _, _ in HEADLINE_OUTCOMES) if s is not None]
+    reaching = reaching_sentence(tables)
+    if reaching is not None:
+        headline.append(reaching)
+    designs = [PRIMARY_DESIGN]
+    if comparison:
+        said = comparison.get("summary") or comparison.get("headline")
+        if said:
+            items = [said] if isinstance(said, str) else list(said)
+            designs += [Markup("<strong>Against comparison areas:</strong> ") + Markup(item) for item in items]
+        else:
+            designs.append(Markup("<strong>Against comparison areas:</strong> see the section "
+                                  "<a href=\"#comparison\">Against comparison areas</a> for what the "
+                                  "council's published figures show against similar councils."))
+    else:
+        designs.append(NO_COMPARISON)
+    caveats = []
+    if any(o == "time_on_cin_plan" for o in _outcomes(tables)):
+        from evaluation.report.drawing import cin_plan_caveat
+
+        caveats.append(Markup("† ") + escape(cin_plan_caveat()[0]))
+    return {"lead": headline_lead(tables), "headline": headline, "designs": designs,
+            "checks": check_sentences(tables), "caveats": caveats}
+
+
+def _outcomes(tables: Mapping[str, pd.DataFrame]) -> set[str]:
+    hazard = tables.get("hazard_ratios")
+    rmst = tables.get("rmst_differences")
+    return {str(o) for t in (hazard, rmst) if t is not None and "outcome" in t for o in t["outcome"].dropna()}
+
+
+def outcome_reading(tables: Mapping[str, pd.DataFrame], outcome: str) -> Markup | None:
+    """One paragraph under an outcome's figure: medians by cohort, then the headline sentence."""
+    parts = []
+    km = tables.get("km_estimates")
+    medians = []
+    for cohort, label in (("pre_fsp", "pre-FSP"), ("post_fsp", "post-FSP")):
+        row = _first(km, outcome=outcome, cohort=cohort, term="median")
+        if row is not None:
+            medians.append(Markup("{} children by day {}").format(label, quote(tables, "km_estimates", row,
+                                                                              "estimate", "whole")))
+    if medians:
+        parts.append(Markup("Half of the ") + Markup(" and half of the ").join(medians) +
+                     Markup(" had left (medians rounded to whole weeks)."))
+    sentence = outcome_sentence(tables, outcome)
+    if sentence is not None:
+        parts.append(sentence)
+    return Markup(" ").join(parts) if parts else None
