@@ -25,7 +25,9 @@ if __name__ == "__main__":
     out.mkdir(parents=True, exist_ok=True)
     measures = sys.argv[2:] or list(RATES)
     t = time.time()
-    res = run_synthetic_control(read_panel(), measures=measures)
+    # the settings of the figures above: no holdout, every never-adopter as a placebo unit
+    # (the pipeline's defaults are holdout=2 and placebo_units="donors": assets/comparison.py)
+    res = run_synthetic_control(read_panel(), measures=measures, holdout=0, placebo_units="pool")
     tag = "_".join(m.split("_")[0] + m.split("_")[1] for m in measures)
     for name, frame in res.items():
         frame.to_csv(out / f"{name}__{tag}.csv", index=False)
