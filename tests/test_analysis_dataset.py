@@ -258,8 +258,12 @@ def test_earlier_cohorts_censored_at_go_live_as_a_sensitivity_analysis():
 
     cal = rows_of(censored, "cal")
     assert cal.loc["time_to_care", ["duration", "event"]].tolist() == [days("2019-01-10", "2020-11-01"), 0]
-    pd.testing.assert_frame_equal(cal.drop(index="time_to_care"),
-                                  rows_of(default, "cal").drop(index="time_to_care"))
+    # cal's rows are unchanged but for the planned censoring day they now carry (days to go-live)
+    assert cal["go_live_day"].tolist() == [days(start, "2020-11-01") for start in
+                                           ("2019-01-10", "2019-02-01", "2019-01-10", "2019-01-10", "2019-09-01")]
+    pd.testing.assert_frame_equal(cal.drop(index="time_to_care", columns="go_live_day"),
+                                  rows_of(default, "cal").drop(index="time_to_care", columns="go_live_day"))
+    assert (rows_of(default, "cal")["go_live_day"] == float("inf")).all()
     pd.testing.assert_frame_equal(rows_of(censored, "dee"), rows_of(default, "dee"))
     assert default.attrs["dropped_after_go_live"] == 0
     dropped = len(default) - len(censored)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from evaluation.analysis.design import (
-    Adjustment, plain_strings, with_adjustment_terms, with_cohort_terms,
+    Adjustment, plain_strings, study_adjustment, with_adjustment_terms, with_cohort_terms,
 )
 from evaluation.analysis.survival_outcomes import CURVE_COLUMNS, PROPENSITY, TABLES, survival_results
 from evaluation.codes.groupings import COMBINATIONS
@@ -85,6 +85,7 @@ def simulated_analysis(n_families: int = 260, seed: int = 1, las: tuple[str, ...
             entry = np.where(late, np.floor(part["duration"] * 0.5), 0.0)
         part["entry"] = entry
         part["route_entry"] = entry
+        part["go_live_day"] = np.inf      # no planned censoring here (see test_target_trial_*)
         rows.append(part)
     out = pd.concat(rows, ignore_index=True)
     for column in ("la_code", "child_id", "family_id", "outcome", "cohort", "cause", "combination"):
@@ -185,8 +186,11 @@ def test_unadjusted_cox_equals_direct_fit_with_hand_made_dummies(analysis, resul
 def test_adjusted_cox_and_zph_equal_direct_calls(analysis, results):
     df = rows_of(analysis, "time_in_protection")
     frame, cohort_terms = with_cohort_terms(df)
-    frame, adjustment = with_adjustment_terms(frame)
-    assert {"domestic_abuse", "mental_health", "substance_misuse", "family_size"} <= set(adjustment)
+    frame, adjustment = with_adjustment_terms(frame, adjustment=study_adjustment(CONFIG))
+    # the primary design adjusts for what is known at time zero, not the index assessment's flags
+    assert "family_size" in adjustment and "age_band[0]" in adjustment
+    assert not {"domestic_abuse", "mental_health", "substance_misuse"} & set(adjustment)
+    assert not any(term.startswith("primary_need") for term in adjustment)
     fit = cox_ph(frame, "duration", "event", cohort_terms + adjustment, cluster="family_id")
     table = pick(results["hazard_ratios"], outcome="time_in_protection", analysis="cox_adjusted")
     assert list(table["term"]) == cohort_terms + adjustment
@@ -214,7 +218,7 @@ def test_rmst_equals_direct_call(analysis, results):
 def test_differential_impact_equals_direct_call(analysis, results):
     df = rows_of(analysis, "time_in_need")
     pair = df[df["cohort"].isin(["pre_fsp", "post_fsp"])]
-    design, adjustment = with_adjustment_terms(pair, adjustment=Adjustment(flags=False))
+    design, adjustment = with_adjustment_terms(pair, adjustment=study_adjustment(CONFIG, Adjustment(flags=False)))
     labels = [label for _, label in COMBINATIONS]
     direct = differential_impact(design, "duration", "event", "cohort", "combination", covariates=adjustment,
                                  cluster="family_id", combinations=labels).tidy("time_in_need",
@@ -229,7 +233,8 @@ def test_differential_impact_equals_direct_call(analysis, results):
 def test_weighted_cox_uses_propensity_weights(analysis, results):
     df = rows_of(analysis, "time_in_need")
     pair = df[df["cohort"].isin(["pre_fsp", "post_fsp"])].reset_index(drop=True)
-    design, covariates = with_adjustment_terms(pair, event=np.ones(len(pair)), adjustment=PROPENSITY)
+    design, covariates = with_adjustment_terms(pair, event=np.ones(len(pair)),
+                                               adjustment=study_adjustment(CONFIG, PROPENSITY))
     assert "lockdown_period" not in covariates
     weights = cohort_weights(design, "cohort", covariates)
     design["w"] = weights.weights
@@ -294,3 +299,27 @@ def test_several_local_authorities_stratify_cox_and_logrank():
     assert len(by_la) == 2 and by_la["method"].str.contains("stratified by la_code").all()
     # the propensity model gets the local authority as an indicator
     assert out["balance"]["variable"].str.startswith("la_code[").any()
+
+
+def test_index_assessment_adjustment_is_a_named_sensitivity(analysis):
+    """``adjust_for_index_assessment``: the flags and primary need enter the adjusted Cox model."""
+    sensitivity = StudyConfig(adjust_for_index_assessment=True)
+    assert sensitivity.design == "sensitivity: adjust_for_index_assessment=True"
+    out = survival_results(analysis, sensitivity, outcomes=["time_in_need"], times=(365,))
+    terms = set(pick(out["hazard_ratios"], analysis="cox_adjusted")["term"])
+    assert {"domestic_abuse", "mental_health", "substance_misuse"} <= terms
+    assert any(term.startswith("primary_need") for term in terms)
+
+
+def test_weighted_rmst_is_the_weighted_kaplan_meier_area(analysis, results):
+    """``rmst_ipw``: RMST of the propensity-weighted curves (no planned censoring in these rows)."""
+    df = rows_of(analysis, "time_in_need")
+    pair = df[df["cohort"].isin(["pre_fsp", "post_fsp"])].reset_index(drop=True)
+    design, covariates = with_adjustment_terms(pair, event=np.ones(len(pair)),
+                                               adjustment=study_adjustment(CONFIG, PROPENSITY))
+    design["w"] = cohort_weights(design, "cohort", covariates).weights
+    direct = rmst_difference(design, "duration", "event", "cohort", tau=(365, 730), weights="w",
+                             cluster="family_id")
+    ours = pick(results["weighted"], outcome="time_in_need", analysis="rmst_ipw")
+    np.testing.assert_allclose(ours["estimate"], direct["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(ours["se"], direct["se"], rtol=1e-12)

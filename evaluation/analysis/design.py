@@ -14,9 +14,13 @@ one outcome with the same conventions, decided here once:
   ``la_code`` (each council its own baseline hazard), log-rank tests get an
   LA-stratified version, and models without strata (propensity, Fine–Gray)
   get LA indicator terms;
-* the adjustment set is the three parental risk flags, the categorical
-  covariates as indicators against their most common level, and
-  ``family_size``, ``prior_cin_episodes`` and ``lockdown_period`` as numbers.
+* the adjustment set is the categorical covariates as indicators against
+  their most common level, and ``family_size``, ``prior_cin_episodes`` and
+  ``lockdown_period`` as numbers -- all known at time zero. The three
+  parental risk flags and ``primary_need`` come from the index assessment,
+  made after time zero by a service the programme changed: the primary
+  design (:func:`study_adjustment`) leaves them out, and
+  ``StudyConfig.adjust_for_index_assessment`` (a sensitivity) puts them in.
   Levels with fewer than ``min_rows`` rows or ``min_events`` events in the
   model's data are pooled with the reference level, so that a rare category
   cannot make the likelihood monotone (nuisance terms only: the cohort terms
@@ -25,20 +29,22 @@ one outcome with the same conventions, decided here once:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from evaluation.codes.groupings import COMBINATIONS
-from evaluation.study import COHORTS
+from evaluation.study import COHORTS, StudyConfig
 
 REFERENCE = "pre_fsp"
 #: (comparison, reference) pairs reported for every model, in report order.
 CONTRASTS: tuple[tuple[str, str], ...] = (("post_fsp", REFERENCE), ("transition", REFERENCE))
 FLAGS: tuple[str, ...] = ("domestic_abuse", "mental_health", "substance_misuse")
 CATEGORICAL: tuple[str, ...] = ("age_band", "sex", "ethnic_group", "primary_need", "referral_source_group")
+#: Covariates recorded at the index assessment (after time zero), besides the three flags.
+INDEX_ASSESSMENT: tuple[str, ...] = ("primary_need",)
 NUMERIC: tuple[str, ...] = ("family_size", "prior_cin_episodes", "lockdown_period")
 #: The eight risk-factor combination labels in report order.
 COMBINATION_LABELS: tuple[str, ...] = tuple(label for _, label in COMBINATIONS)
@@ -120,6 +126,16 @@ class Adjustment:
     la_indicators: bool = False
     min_rows: int = MIN_LEVEL_ROWS
     min_events: int = MIN_LEVEL_EVENTS
+
+
+def study_adjustment(config: StudyConfig, adjustment: "Adjustment | None" = None) -> "Adjustment":
+    """``adjustment`` (default :class:`Adjustment`) as the study's design allows: without the
+    index-assessment flags and ``primary_need`` unless ``config.adjust_for_index_assessment``."""
+    adjustment = Adjustment() if adjustment is None else adjustment
+    if config.adjust_for_index_assessment:
+        return adjustment
+    return replace(adjustment, flags=False,
+                   categorical=tuple(c for c in adjustment.categorical if c not in INDEX_ASSESSMENT))
 
 
 def with_adjustment_terms(

@@ -16,7 +16,9 @@ authority when there is more than one — and returns these tables:
                        (``analysis="logrank"``) and stratified (``"logrank_by_la_code"``,
                        ``"logrank_by_age_band"``); family-clustered robust score test
 ``hazard_ratios``      Cox (Efron ties, family-clustered SE, LA strata): ``cox_unadjusted``
-                       (cohort terms) and ``cox_adjusted`` (+ risk flags and covariates);
+                       (cohort terms) and ``cox_adjusted`` (+ the baseline covariates; the
+                       index-assessment flags and primary need only with
+                       ``adjust_for_index_assessment``, see :func:`~evaluation.analysis.design.study_adjustment`);
                        ``contrast`` names the cohort terms, other terms have none
 ``ph_tests``           cox.zph per term and GLOBAL beside each model (``<model>_zph``)
 ``rmst``               RMST at each tau by cohort, post − pre and transition − pre,
@@ -25,8 +27,13 @@ authority when there is more than one — and returns these tables:
                        test, Holm p; sparse combinations "not estimable"
 ``weighted``           IPW (propensity of post vs pre from the adjustment covariates less
                        ``lockdown_period``, LA indicators, fitted per outcome): weighted KM
-                       (``kaplan_meier_ipw``), weighted Cox (``cox_ipw``, robust SE), Kish
-                       effective sample size per cohort
+                       (``kaplan_meier_ipw``), weighted Cox (``cox_ipw``, robust SE), RMST
+                       per cohort and post − pre (``rmst_ipw``, family-clustered IJ SE), Kish
+                       effective sample size per cohort. When the pre-FSP rows are censored at
+                       go-live (the primary design) the weights are multiplied by inverse
+                       probability of censoring weights for that planned censoring
+                       (:mod:`evaluation.survival.censoring_weights`, a Cox model of the
+                       go-live day on the same covariates, pieces of ``IPCW_GRID_DAYS``)
 ``balance``            covariate balance before/after weighting per outcome, **not tidy**:
                        outcome, variable, mean_reference, mean_comparison, smd_before,
                        weighted_mean_reference, weighted_mean_comparison, smd_after,
@@ -48,7 +55,7 @@ import pandas as pd
 
 from evaluation.analysis.design import (
     CONTRASTS, COHORT, COMBINATION_LABELS, DURATION, EVENT, FAMILY, NUMERIC, REFERENCE, TERM_CONTRASTS,
-    Adjustment, contrast_label, entry_column, outcome_rows, present, strata_column,
+    Adjustment, contrast_label, entry_column, outcome_rows, present, strata_column, study_adjustment,
     with_adjustment_terms, with_cohort_terms,
 )
 from evaluation.analysis.guard import attempt, concat, not_estimable, released_reason
@@ -56,6 +63,9 @@ from evaluation.cohorts.analysis_dataset import OUTCOMES
 from evaluation.errors import NotEstimable
 from evaluation.results import tidy
 from evaluation.study import COHORTS, StudyConfig
+from evaluation.survival.censoring_weights import START as IPCW_START
+from evaluation.survival.censoring_weights import WEIGHT as IPCW
+from evaluation.survival.censoring_weights import censoring_weights
 from evaluation.survival.cox import cox_ph
 from evaluation.survival.differential import differential_impact
 from evaluation.survival.kaplan_meier import REPORT_DAYS, kaplan_meier, kaplan_meier_by
@@ -83,6 +93,10 @@ EMPTY_OUTCOME_ANALYSES: dict[str, str] = {
 #: Propensity covariates: the adjustment set with local authorities as indicators, less
 #: ``lockdown_period``, which cannot occur before 2020 (no overlap with pre-FSP: positivity fails).
 PROPENSITY = Adjustment(numeric=tuple(c for c in NUMERIC if c != "lockdown_period"), la_indicators=True)
+#: Rows censored at go-live are split into pieces of this many days for the censoring weights.
+IPCW_GRID_DAYS = 30
+#: Planned censoring day of a row (+inf when none): the analysis dataset's go-live day.
+GO_LIVE_DAY = "go_live_day"
 
 
 def survival_results(
@@ -101,7 +115,6 @@ def survival_results(
     cohort definitions are what ``cohort`` means); ``outcomes`` defaults to
     every outcome present, in :data:`~evaluation.cohorts.analysis_dataset.OUTCOMES` order.
     """
-    del config  # the dataset already carries the study's cohorts; kept for a uniform signature
     if outcomes is None:
         outcomes = [o for o in OUTCOMES if o in set(analysis["outcome"].dropna())]
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
@@ -116,12 +129,12 @@ def survival_results(
         parts["km_estimates"].append(km)
         parts["km_curves"].append(curves)
         parts["logrank"].append(_logrank(df, outcome))
-        models, tests = _cox_models(df, outcome)
+        models, tests = _cox_models(df, outcome, config)
         parts["hazard_ratios"].append(models)
         parts["ph_tests"].append(tests)
         parts["rmst"].append(_rmst(df, outcome, taus))
-        parts["differential_impact"].append(_differential(df, outcome, min_events))
-        weighted, balance = _weighted(df, outcome, times, conf_type)
+        parts["differential_impact"].append(_differential(df, outcome, min_events, config))
+        weighted, balance = _weighted(df, outcome, times, conf_type, taus, config)
         parts["weighted"].append(weighted)
         parts["balance"].append(balance)
     out = {name: concat(frames) for name, frames in parts.items() if name not in ("km_curves", "balance")}
@@ -220,7 +233,7 @@ def _model_rows(fit, outcome, analysis) -> pd.DataFrame:
     return table
 
 
-def _cox_models(df, outcome) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _cox_models(df, outcome, config) -> tuple[pd.DataFrame, pd.DataFrame]:
     entry, strata = entry_column(df), strata_column(df)
     frame, cohort_names, missing = _cohort_design(df)
     models, tests = [], []
@@ -233,7 +246,7 @@ def _cox_models(df, outcome) -> tuple[pd.DataFrame, pd.DataFrame]:
         terms = list(cohort_names)
         design = frame
         if model == "cox_adjusted":
-            design, adjustment = with_adjustment_terms(frame)
+            design, adjustment = with_adjustment_terms(frame, adjustment=study_adjustment(config))
             terms += adjustment
         try:
             fit = cox_ph(design, DURATION, EVENT, terms, entry=entry, strata=strata, cluster=FAMILY,
@@ -274,13 +287,14 @@ def _rmst(df, outcome, taus) -> pd.DataFrame:
 # -- differential impact ---------------------------------------------------------------------
 
 
-def _differential(df, outcome, min_events) -> pd.DataFrame:
+def _differential(df, outcome, min_events, config) -> pd.DataFrame:
     keys = dict(outcome=outcome, analysis="cox_differential", contrast=contrast_label("post_fsp"))
     rows = df[df[COHORT].isin([REFERENCE, "post_fsp"])]
     if len(present(rows[COHORT])) < 2:
         return not_estimable("needs children in both pre_fsp and post_fsp", **keys)
     # the combination main effects replace the three flags
-    design, adjustment = with_adjustment_terms(rows, adjustment=Adjustment(flags=False))
+    design, adjustment = with_adjustment_terms(
+        rows, adjustment=study_adjustment(config, Adjustment(flags=False)))
 
     def run():
         result = differential_impact(
@@ -295,14 +309,15 @@ def _differential(df, outcome, min_events) -> pd.DataFrame:
 # -- inverse probability weighting -----------------------------------------------------------
 
 
-def _weighted(df, outcome, times, conf_type) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _weighted(df, outcome, times, conf_type, taus, config) -> tuple[pd.DataFrame, pd.DataFrame]:
     keys = dict(outcome=outcome, analysis="cox_ipw", contrast=contrast_label("post_fsp"),
                 term="cohort[post_fsp]")
     rows = df[df[COHORT].isin([REFERENCE, "post_fsp"])].reset_index(drop=True)
     if len(present(rows[COHORT])) < 2:
         return not_estimable("needs children in both pre_fsp and post_fsp", **keys), None
     entry, strata = entry_column(rows), strata_column(rows)
-    design, covariates = with_adjustment_terms(rows, event=np.ones(len(rows)), adjustment=PROPENSITY)
+    design, covariates = with_adjustment_terms(rows, event=np.ones(len(rows)),
+                                               adjustment=study_adjustment(config, PROPENSITY))
     try:
         weights = cohort_weights(design, COHORT, covariates, reference=REFERENCE, comparison="post_fsp")
     except NotEstimable as error:
@@ -315,6 +330,15 @@ def _weighted(df, outcome, times, conf_type) -> tuple[pd.DataFrame, pd.DataFrame
     balance.insert(0, "outcome", outcome)
 
     method = "inverse probability of cohort weights (stabilised, ATE; logistic propensity)"
+    planned = GO_LIVE_DAY in design and bool(np.isfinite(design[GO_LIVE_DAY].to_numpy(dtype=float)).any())
+    if planned:
+        # the pre-FSP rows stop at go-live: pieces weighted also for that planned censoring
+        grid = np.arange(IPCW_GRID_DAYS, float(design[DURATION].max()) + IPCW_GRID_DAYS, IPCW_GRID_DAYS)
+        design = censoring_weights(design, DURATION, EVENT, GO_LIVE_DAY, covariates, grid, entry=entry)
+        design[IPW] = design[IPW] * design[IPCW]
+        entry = IPCW_START
+        method += (f"; x inverse probability of censoring weights for the censoring at go-live (Cox model "
+                   f"of the go-live day, stabilised, {IPCW_GRID_DAYS}-day pieces)")
     tables = []
     ess = weights.effective_sample_size()
     for group, cohort in (("reference", REFERENCE), ("comparison", "post_fsp")):
@@ -339,7 +363,31 @@ def _weighted(df, outcome, times, conf_type) -> tuple[pd.DataFrame, pd.DataFrame
         return table
 
     tables.append(attempt(cox, **keys))
-    return concat(tables), balance
+
+    def restricted_mean():
+        table = rmst_difference(design, DURATION, EVENT, COHORT, tau=taus, reference=REFERENCE,
+                                comparison="post_fsp", entry=entry, weights=IPW, cluster=FAMILY,
+                                outcome=outcome)
+        table["analysis"] = "rmst_ipw"
+        table["method"] = table["method"] + f", weighted by {method}"
+        return table
+
+    tables.append(attempt(restricted_mean, outcome=outcome, analysis="rmst_ipw",
+                          contrast=contrast_label("post_fsp"), term="rmst_difference"))
+    out = concat(tables)
+    if planned:
+        out = _people_not_pieces(out, rows)
+    return out, balance
+
+
+def _people_not_pieces(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """``n`` as entries, not the pieces the censoring weights split them into (disclosure
+    control reads ``n`` as people): a cohort's rows for a cohort estimate, both cohorts' else."""
+    counts = rows[COHORT].value_counts()
+    n = table["cohort"].map(counts).fillna(len(rows))
+    table = table.copy()
+    table["n"] = n.where(table["n"].notna()).astype("Int64")
+    return table
 
 
 __all__ = ["CURVE_COLUMNS", "MODELS", "TABLES", "survival_results"]

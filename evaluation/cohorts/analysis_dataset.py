@@ -42,6 +42,10 @@ the LA's ``observation_start`` when the origin is earlier (delayed entry),
 else 0; rows whose spell ended before ``observation_start`` are dropped. A
 row whose duration equals its entry (a same-day spell, or one ending the day
 it came under observation) gets ``duration = entry + same_day_days``.
+``go_live_day`` is the day (from the row's origin) on which go-live censors it:
+known at baseline for the earlier cohorts when they are censored there, +inf
+otherwise -- the censoring time whose dependence on covariates
+:mod:`evaluation.survival.censoring_weights` corrects for.
 """
 
 from __future__ import annotations
@@ -60,15 +64,15 @@ from evaluation.spells.protection import protection_spells
 from evaluation.study import StudyConfig
 
 KEYS = ["la_code", "child_id"]
-#: Outcome -> the exit routes that can be told apart only from ``route_entry`` on.
 #: The key of an entry: a child may enter once in each cohort period (``entry_rule``).
 ENTRY = KEYS + ["time_zero"]
 LATE_ROUTES: dict[str, tuple[str, ...]] = {"time_in_protection": ("step_down", "other")}
+#: Outcome -> the exit routes that can be told apart only from ``route_entry`` on.
 OUTCOMES: tuple[str, ...] = ("time_in_need", "time_on_cin_plan", "time_in_protection", "time_in_care",
                              "time_to_protection", "time_to_care", "re_referral")
 ANALYSIS_COLUMNS: tuple[str, ...] = (
     "la_code", "child_id", "family_id", "outcome", "cohort", "time_zero", "entry", "route_entry",
-    "duration", "event", "cause", "combination", *FLAGS, *COVARIATES,
+    "duration", "event", "cause", "go_live_day", "combination", *FLAGS, *COVARIATES,
 )
 
 
@@ -141,7 +145,8 @@ def _stop_at_go_live(rows: pd.DataFrame, index: pd.DataFrame, config: StudyConfi
     drop = earlier & (cutoff <= rows["entry"])
     stop = earlier & (rows["duration"] >= cutoff)
     censored = rows.assign(duration=rows["duration"].mask(stop, cutoff), event=rows["event"].mask(stop, 0),
-                           cause=rows["cause"].mask(stop, "censored"))
+                           cause=rows["cause"].mask(stop, "censored"),
+                           go_live_day=cutoff.where(earlier, np.inf))
     return censored[~drop], int(drop.sum())
 
 
@@ -202,6 +207,7 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
         rows, after_go_live = _stop_at_go_live(rows, index, config)
     same_day = rows["duration"] == rows["entry"]
     rows.loc[same_day, "duration"] = rows.loc[same_day, "entry"] + config.same_day_days
+    rows["go_live_day"] = np.inf
     rows["route_entry"] = rows[["route_entry", "entry"]].max(axis=1)
 
     out = (rows.merge(index[ENTRY + ["family_id", "cohort"]], on=ENTRY, how="left")
