@@ -129,3 +129,33 @@ def test_augmented_synthetic_control_sensitivity():
     assert fit.extra["method"] == "augsynth" and fit.extra["lambda"] > 0
     res = run_synthetic_control(_constructed_panel(), treated="T00", measures=["rate"], placebos=False)
     assert res["inference"]["augsynth_mean_post_gap"].iloc[0] == pytest.approx(10, abs=1.5)
+
+
+def test_placebo_units_are_the_fitted_donors_or_the_whole_pool():
+    from evaluation.comparison.synthetic import placebo_fits
+    panel = _constructed_panel()
+    fits = placebo_fits(panel, "rate", treated="T00", max_donors=5)
+    donors = set(fits[0].weights.index)
+    assert len(fits) == 6 and {f.treated for f in fits[1:]} == donors
+    for f in fits[1:]:  # each placebo is fitted from the other selected donors only
+        assert set(f.weights.index) == donors - {f.treated}
+    assert len(placebo_fits(panel, "rate", treated="T00", max_donors=5, units="pool")) == 13
+    with pytest.raises(ValueError, match="units"):
+        placebo_fits(panel, "rate", treated="T00", units="all")
+
+
+def test_run_passes_the_holdout_to_every_fit():
+    from evaluation.comparison.panel import wide
+    from evaluation.comparison.synthetic import fit_table
+    panel = _constructed_panel()
+    res = run_synthetic_control(panel, treated="T00", measures=["rate"], holdout=2, augmented=False)
+    inf = res["inference"].iloc[0]
+    table = wide(panel, "rate")
+    alone = fit_table(table, "T00", [c for c in table.index if c != "T00"], 2021, "rate", holdout=2)
+    assert inf["holdout_years"] == 2 and inf["pre_rmspe"] == pytest.approx(alone.pre_rmspe, rel=1e-3)
+    assert "augsynth_mean_post_gap" not in res["inference"]
+    # (rel 1e-3: the run limits BLAS to one thread, which changes SLSQP's path in the last digits)
+    # placebo rows measured the same way: on the held-out years
+    assert res["placebos"].loc[0, "pre_rmspe"] == pytest.approx(alone.pre_rmspe, rel=1e-3)
+    assert inf["in_time_mean_gap"] == pytest.approx(
+        placebo_in_time(panel, "rate", treated="T00", holdout=2).mean_post_gap, abs=0.01)
