@@ -361,3 +361,15 @@ def test_point_estimate_without_variance_equals_the_ij_pass(intervals):
     np.testing.assert_array_equal(fast.n_risk, full.n_risk)
     for tau in (365.0, 730.0):
         np.testing.assert_array_equal(fast.rmean[tau], full.rmean[tau])
+
+
+def test_a_row_of_weight_zero_counts_as_absent(weighted):
+    """Weight 0 is the same as leaving the child out (what a replicate that did not draw a family does)."""
+    data, _ = weighted
+    part = data[data["group"] == "pre_fsp"]
+    first_mover = part.loc[part.loc[part["to_state"] != "censored", "tstop"].idxmin(), "id"]
+    zeroed = part.assign(w=np.where(part["id"] == first_mover, 0.0, 1.0))
+    with_zero = ms.state_occupation(zeroed, STATES, taus=(365,), variance=False, weights="w")
+    without = ms.state_occupation(part[part["id"] != first_mover], STATES, taus=(365,), variance=False)
+    np.testing.assert_allclose(with_zero.rmean[365.0], without.rmean[365.0], rtol=1e-12)
+    np.testing.assert_allclose(with_zero.p0, without.p0, rtol=1e-12)

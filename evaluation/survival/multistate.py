@@ -80,18 +80,18 @@ def _is_censored(values: pd.Series) -> np.ndarray:
     return (values.isna() | values.isin([v for v in CENSORED_VALUES if v is not None])).to_numpy()
 
 
-def _check_journeys(frame: pd.DataFrame) -> None:
-    """Raise unless each child's intervals are contiguous and state-consistent (R's survcheck)."""
-    ordered = frame.sort_values(["id", "tstart"], kind="stable")
-    same_child = ordered["id"].to_numpy()[1:] == ordered["id"].to_numpy()[:-1]
-    stop = ordered["tstop"].to_numpy()[:-1]
-    begin = ordered["tstart"].to_numpy()[1:]
-    came_from = np.where(
-        _is_censored(ordered["to_state"])[:-1],
-        ordered["from_state"].to_numpy()[:-1],
-        ordered["to_state"].to_numpy()[:-1],
-    )
-    now_in = ordered["from_state"].to_numpy()[1:]
+def _check_journeys(person: np.ndarray, tstart: np.ndarray, tstop: np.ndarray, origin: np.ndarray,
+                    target: np.ndarray) -> None:
+    """Raise unless each child's intervals are contiguous and state-consistent (R's survcheck).
+
+    ``person`` codes the child, ``origin``/``target`` the states (target -1 when censored).
+    """
+    order = np.lexsort((tstart, person))
+    same_child = person[order][1:] == person[order][:-1]
+    stop = tstop[order][:-1]
+    begin = tstart[order][1:]
+    came_from = np.where(target[order] < 0, origin[order], target[order])[:-1]
+    now_in = origin[order][1:]
     if np.any(same_child & (begin < stop)):
         raise ValueError("a child has overlapping intervals")
     if np.any(same_child & (begin > stop)):
@@ -121,31 +121,37 @@ def _design(intervals: pd.DataFrame, states: Sequence[str] | None, initial_state
         raise ValueError(f"intervals lack columns {sorted(missing)}")
     frame = intervals.reset_index(drop=True)
     row_weight = _row_weights(frame, weights)
-    frame["id"] = frame["id"].astype(str)
-    first_row = ~frame.sort_values(["id", "tstart"]).duplicated("id")
-    fill = frame["from_state"].isna() & first_row.reindex(frame.index)
-    frame.loc[fill, "from_state"] = initial_state
-    censored = _is_censored(frame["to_state"])
-    frame.loc[censored, "to_state"] = None
+    # children coded once (hashing, then sorting only the distinct ids: people in sorted order)
+    person, people = pd.factorize(frame["id"].astype(str).to_numpy(), sort=True)
+    people = np.asarray(people, dtype=object)
     tstart = frame["tstart"].to_numpy(dtype=float)
     tstop = frame["tstop"].to_numpy(dtype=float)
+    from_state = frame["from_state"].to_numpy(dtype=object).copy()
+    missing_from = pd.isna(from_state)
+    if missing_from.any():
+        first_row = np.zeros(len(frame), dtype=bool)
+        order = np.lexsort((tstart, person))
+        first_row[order[np.r_[True, person[order][1:] != person[order][:-1]]]] = True
+        from_state[missing_from & first_row] = initial_state
+    censored = _is_censored(frame["to_state"])
+    to_state = np.where(censored, None, frame["to_state"].to_numpy(dtype=object))
     if np.any(tstop <= tstart):
         raise ValueError("every interval needs tstop > tstart")
-    seen = list(pd.unique(pd.concat([frame["from_state"], frame.loc[~censored, "to_state"]])))
+    seen = list(pd.unique(np.concatenate([from_state, to_state[~censored]])))
     if states is None:
         states = [initial_state] + sorted(s for s in seen if s != initial_state)
     states = tuple(states)
     unknown = set(seen) - set(states)
     if unknown:
         raise ValueError(f"states not listed: {sorted(map(str, unknown))}")
-    if np.any(~censored & (frame["from_state"].to_numpy() == frame["to_state"].to_numpy())):
-        raise ValueError("an interval moves to the state it is already in; merge it with the next one")
-    _check_journeys(frame)
     code = {s: i for i, s in enumerate(states)}
-    times = np.unique(tstop)
-    people, person = np.unique(frame["id"].to_numpy(), return_inverse=True)
+    origin = pd.Series(from_state).map(code).to_numpy()
     target = np.full(len(frame), -1)
-    target[~censored] = frame.loc[~censored, "to_state"].map(code).to_numpy()
+    target[~censored] = pd.Series(to_state[~censored]).map(code).to_numpy()
+    if np.any(origin == target):
+        raise ValueError("an interval moves to the state it is already in; merge it with the next one")
+    _check_journeys(person, tstart, tstop, origin, target)
+    times = np.unique(tstop)
     return _Design(
         states=states,
         times=times,
@@ -153,7 +159,7 @@ def _design(intervals: pd.DataFrame, states: Sequence[str] | None, initial_state
         people=people,
         first=np.searchsorted(times, tstart, side="right"),
         last=np.searchsorted(times, tstop, side="left"),
-        origin=frame["from_state"].map(code).to_numpy(),
+        origin=origin,
         target=target,
         start=min(0.0, float(times[0])),
         weight=row_weight,
@@ -285,8 +291,10 @@ def state_occupation(
     n_risk, _ = _counts_on_grid(design, n_times, np.ones(len(weight)))
     n_risk = np.rint(n_risk).astype(int)
 
-    # starting distribution: rows at risk at the first transition time (R's t0)
-    t0 = design.last[moves].min() if moves.any() else n_times - 1
+    # starting distribution: rows at risk at the first transition time (R's t0); a row of weight 0
+    # counts as absent, as in a bootstrap replicate that did not draw its family
+    weighted_moves = moves & (weight > 0)
+    t0 = design.last[weighted_moves].min() if weighted_moves.any() else n_times - 1
     p = risk[t0] / risk[t0].sum()
     p0 = p.copy()
     influence = np.zeros((n_units, n_states))
@@ -542,6 +550,14 @@ def bootstrap_occupation(
     n_boot × len(taus) × states. Seeded: the same call gives the same draws
     (:func:`bootstrap_draws` on the units of :func:`resampling_units`).
     """
+    fits = _estimates_and_replicates(intervals, taus, states, initial_state, by, cluster, n_boot, seed, chunk,
+                                     weights)
+    return {group: (rmean, pstate) for group, (_, _, rmean, pstate) in fits.items()}
+
+
+def _estimates_and_replicates(intervals, taus, states, initial_state, by, cluster, n_boot, seed, chunk, weights):
+    """{group: (rmean, pstate, replicate rmean, replicate pstate)}: the estimates (K × S, every unit's
+    weight 1) and the bootstrap replicates (B × K × S) from one coded table per group."""
     data = intervals.assign(id=intervals["id"].astype(str))
     states = tuple(states) if states is not None else _all_states(data, initial_state)
     unit_of_child, units = resampling_units(data, cluster)
@@ -558,8 +574,13 @@ def bootstrap_occupation(
                                 size=min(chunk, n_boot - start)).astype(float)
         for group, (design, unit) in designs.items():
             pieces[group].append(_bootstrap_one(design, draws, taus, unit))
-    return {group: (np.concatenate([r for r, _ in parts]), np.concatenate([s for _, s in parts]))
-            for group, parts in pieces.items()}
+    out = {}
+    for group, (design, unit) in designs.items():
+        rmean, pstate = _bootstrap_one(design, np.ones((1, len(units))), taus, unit)
+        parts = pieces[group]
+        out[group] = (rmean[0], pstate[0], np.concatenate([r for r, _ in parts]) if parts else rmean[:0],
+                      np.concatenate([s for _, s in parts]) if parts else pstate[:0])
+    return out
 
 
 def _percentile_ci(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -591,9 +612,10 @@ def expected_days_table(
     """
     taus = tuple(float(t) for t in taus)
     states = tuple(states) if states is not None else _all_states(intervals, initial_state)
-    point = expected_days(intervals, taus, states, initial_state, by="group", variance=False,  # limits: bootstrap
-                          weights=weights)
-    boot = bootstrap_occupation(intervals, taus, states, initial_state, n_boot=n_boot, seed=seed, weights=weights)
+    fits = _estimates_and_replicates(intervals, taus, states, initial_state, "group", "cluster", n_boot, seed,
+                                     100, weights)
+    boot = {group: (rmean, pstate) for group, (_, _, rmean, pstate) in fits.items()}
+    point = {group: fit[0] for group, fit in fits.items()}  # K × S restricted means, every family once
     method = f"Aalen–Johansen restricted mean days in state; family bootstrap ({n_boot} resamples, percentile CI)"
     counts = {tau: _counts(intervals, states, tau) for tau in taus}
     rows = []
@@ -602,7 +624,7 @@ def expected_days_table(
         sd = rmean.std(axis=0, ddof=1)
         for k, tau in enumerate(taus):
             for s, state in enumerate(states):
-                est = point.query("group == @group and tau == @tau and state == @state")["days"].iloc[0]
+                est = point[group][k, s]
                 rows.append(_row(f"days_in_{state}", group, None, combination, tau, est, lower[k, s], upper[k, s],
                                  sd[k, s], counts[tau].get((group, state), 0), method, counts[tau][(group, None)]))
     if pre in boot and post in boot:
@@ -611,8 +633,7 @@ def expected_days_table(
         sd = diff.std(axis=0, ddof=1)
         for k, tau in enumerate(taus):
             for s, state in enumerate(states):
-                est = (point.query("group == @post and tau == @tau and state == @state")["days"].iloc[0]
-                       - point.query("group == @pre and tau == @tau and state == @state")["days"].iloc[0])
+                est = point[post][k, s] - point[pre][k, s]
                 c = counts[tau]
                 rows.append(_row(f"days_in_{state}", None, f"{post} vs {pre}", combination, tau, est,
                                  lower[k, s], upper[k, s], sd[k, s], c.get((pre, state), 0) + c.get((post, state), 0),
@@ -643,8 +664,10 @@ def proportion_reaching_table(
     reach = first_passage_intervals(intervals, states)
     all_states = _all_states(reach, initial_state)
     col = all_states.index(REACHED)
-    point = proportion_reaching(intervals, taus, states, initial_state, by="group", variance=False, weights=weights)
-    boot = bootstrap_occupation(reach, taus, all_states, initial_state, n_boot=n_boot, seed=seed, weights=weights)
+    fits = _estimates_and_replicates(reach, taus, all_states, initial_state, "group", "cluster", n_boot, seed, 100,
+                                     weights)
+    boot = {group: (rmean, pstate) for group, (_, _, rmean, pstate) in fits.items()}
+    point = {group: fit[1][:, col] for group, fit in fits.items()}  # P(reached by each τ), every family once
     outcome = "reached_" + "_or_".join(states)
     method = f"Aalen–Johansen first-passage probability; family bootstrap ({n_boot} resamples, percentile CI)"
     counts = {tau: _counts(reach, all_states, tau) for tau in taus}
@@ -653,7 +676,7 @@ def proportion_reaching_table(
         lower, upper = _percentile_ci(pstate[:, :, col], level)
         sd = pstate[:, :, col].std(axis=0, ddof=1)
         for k, tau in enumerate(taus):
-            est = point.query("group == @group and tau == @tau")["estimate"].iloc[0]
+            est = point[group][k]
             rows.append(_row(outcome, group, None, combination, tau, est, lower[k], upper[k], sd[k],
                              counts[tau].get((group, REACHED), 0), method, counts[tau][(group, None)]))
     if pre in boot and post in boot:
@@ -661,8 +684,7 @@ def proportion_reaching_table(
         lower, upper = _percentile_ci(diff, level)
         sd = diff.std(axis=0, ddof=1)
         for k, tau in enumerate(taus):
-            est = (point.query("group == @post and tau == @tau")["estimate"].iloc[0]
-                   - point.query("group == @pre and tau == @tau")["estimate"].iloc[0])
+            est = point[post][k] - point[pre][k]
             c = counts[tau]
             rows.append(_row(outcome, None, f"{post} vs {pre}", combination, tau, est, lower[k], upper[k], sd[k],
                              c.get((pre, REACHED), 0) + c.get((post, REACHED), 0),
