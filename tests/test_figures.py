@@ -6,6 +6,7 @@ passed through the same disclosure control as a real run.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +159,106 @@ def test_flow_diagram_levels_from_both_layouts(release, tmp_path):
     assert [level.label for level in levels] == ["Children in the extract", "Analysed"]
     assert levels[1].excluded == "no assessment"
     assert_drawn(figures.flow_figure(simple, tmp_path / "simple.png"), min_ink=0.01)
+
+
+# ---------------------------------------------------------------- as a reader sees them
+
+@pytest.fixture(scope="module")
+def drawn_release(tmp_path_factory):
+    """Every figure of the pipeline-shaped release (the simulated county) and of the demo release,
+    each with the layout problems its own renderer found when it was saved and the texts drawn."""
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    from evaluation.figures.style import layout_problems
+    from evaluation.report import draw_release_figures
+    from test_release_assembly import county_release
+
+    _, county, _ = county_release(tmp_path_factory)
+    found: dict[str, dict] = {}
+    original = Figure.savefig
+
+    def savefig(self, fname, *args, **kwargs):
+        original(self, fname, *args, **kwargs)
+        problems = layout_problems(self)
+        texts = [t.get_text() for t in self.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        lines = [(line.get_label(), line.get_linestyle()) for axes in self.axes for line in axes.get_lines()]
+        found[Path(fname).name] = {"problems": problems, "texts": texts, "lines": lines, "path": Path(fname)}
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(Figure, "savefig", savefig)
+    try:
+        pipeline = draw_release_figures(county, tmp_path_factory.mktemp("county_figures"))
+        demo = draw_release_figures(demo_release(seed=3), tmp_path_factory.mktemp("demo_figures"))
+    finally:
+        mp.undo()
+    assert len(pipeline) >= 12 and len(demo) >= 8
+    return found
+
+
+def test_no_figure_has_text_outside_it_or_text_over_text(drawn_release):
+    problems = {name: found["problems"] for name, found in drawn_release.items() if found["problems"]}
+    assert problems == {}
+
+
+def test_layout_check_finds_cut_titles_overlapping_labels_and_legends_over_bars(tmp_path):
+    from evaluation.figures.style import house_figure, layout_problems
+
+    with house_figure(4.0, 3.0) as figure:
+        axes = figure.add_subplot()
+        axes.set_title("A title far too long for a figure four inches wide, so it runs off the canvas", loc="left")
+        axes.set_xticks([1.0, 1.01], ["0.3", "0.4"])
+        axes.barh([0, 1], [5, 6], label="bars")
+        axes.legend(loc="upper left")
+        problems = layout_problems(figure)
+    assert any(p.startswith("outside the figure") for p in problems)
+    assert any(p.startswith("overlapping: '0.3' and '0.4'") for p in problems)
+    assert "legend drawn over a bar" in problems
+
+
+def test_labels_are_words_not_table_names(drawn_release):
+    for name, found in drawn_release.items():
+        for text in found["texts"]:
+            assert "_" not in text, (name, text)
+            assert not re.search(r"\b(Cin|Cp|cin|cp)\b", text), (name, text)
+
+
+def test_cohorts_differ_by_line_style_as_well_as_colour(drawn_release):
+    for name in ("km_time_in_protection.png", "cif_exit_from_protection.png"):
+        styles = {}
+        for label, style in drawn_release[name]["lines"]:
+            if label in ("Pre-FSP", "Transition", "Post-FSP"):
+                styles.setdefault(label, style)
+        assert len(styles) >= 2 and len(set(styles.values())) == len(styles), (name, styles)
+
+
+def test_days_in_state_chart_warns_that_cin_plans_are_partly_observed(tmp_path):
+    from evaluation.report.drawing import _days_in_state
+
+    table = pd.DataFrame({
+        "outcome": ["days_in_cin_plan"] * 3 + ["days_in_cp_plan"] * 3,
+        "cohort": ["pre_fsp", "transition", "post_fsp"] * 2, "time": 730.0,
+        "estimate": [40.0, 90.0, 120.0, 30.0, 28.0, 25.0], "ci_lower": [30.0, 70.0, 100.0, 20.0, 18.0, 15.0],
+        "ci_upper": [50.0, 110.0, 140.0, 40.0, 38.0, 35.0]})
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    seen = []
+    original = Figure.savefig
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Figure, "savefig", lambda self, *a, **k: (seen.append(
+            [t.get_text() for t in self.findobj(Text)]), original(self, *a, **k)))
+        _days_in_state(table, tmp_path / "days.png")
+    texts = " ".join(" ".join(seen[0]).split())
+    assert "only from 1 April 2021" in texts and "pre-FSP and transition" in texts
+    assert seen[0].count(" †") == 2                       # the two partly observed bars are marked
+    assert "CIN plan" in seen[0] and "CP plan" in seen[0]
+
+
+def test_nothing_touches_the_edge_of_a_figure(drawn_release):
+    """A margin of background all round: no text or line was cut at the canvas edge."""
+    for name, found in drawn_release.items():
+        image = pixels(found["path"]).astype(int)
+        border = np.concatenate([image[:2].reshape(-1, 3), image[-2:].reshape(-1, 3),
+                                 image[:, :2].reshape(-1, 3), image[:, -2:].reshape(-1, 3)])
+        assert (border >= 245).all(axis=1).mean() > 0.995, name

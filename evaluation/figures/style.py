@@ -38,12 +38,12 @@ COHORT_COLOURS: dict[str, str] = {
 }
 COHORT_LABELS: dict[str, str] = {"pre_fsp": "Pre-FSP", "transition": "Transition", "post_fsp": "Post-FSP"}
 #: Line styles of the cohorts, so that no figure carries meaning by colour alone.
-COHORT_LINESTYLES: dict[str, object] = {"pre_fsp": "-", "transition": (0, (5, 2)), "post_fsp": (0, (1.2, 1.4))}
+COHORT_LINESTYLES: dict[str, str] = {"pre_fsp": "-", "transition": "--", "post_fsp": ":"}
 #: Bar hatches of the cohorts (the same purpose for bars).
 COHORT_HATCHES: dict[str, str] = {"pre_fsp": "", "transition": "///", "post_fsp": "..."}
 #: Marker shapes of the cohorts (points and legends).
 COHORT_MARKERS: dict[str, str] = {"pre_fsp": "o", "transition": "s", "post_fsp": "^"}
-SPARE_LINESTYLES: tuple[object, ...] = ("-", (0, (5, 2)), (0, (1.2, 1.4)), (0, (6, 2, 1.5, 2)), (0, (3, 1, 1, 1, 1, 1)))
+SPARE_LINESTYLES: tuple[str, ...] = ("-", "--", ":", "-.")
 #: Words a reader uses for the states, outcomes and exit routes named in the released tables.
 READABLE: dict[str, str] = {
     "referral": "Referral (no plan yet)", "cin_plan": "CIN plan", "cp_plan": "CP plan", "care": "In care",
