@@ -32,6 +32,7 @@ import pandas as pd
 from evaluation.disclosure import (
     DEFAULT, DisclosureConfig, release_flow, round_to_base, safe_curve, safe_model_results, suppress_counts,
 )
+from evaluation.cohorts.protocol import protocol_table
 from evaluation.disclosure.models import NOTE_COLUMN
 from evaluation.errors import NotEstimable
 from evaluation.report.comparison_section import COMPARISON_SCHEMAS, comparison_tables
@@ -92,6 +93,8 @@ _TIDY = {
     "events": "events contributing, rounded to the rounding base; blank when not estimable",
     "method": "how the estimate was made, or 'not estimable: <reason>'",
     NOTE_COLUMN: "'not estimable (small numbers)' when blanked by disclosure control; else empty",
+    "design": "design the estimate comes from: 'primary' (the protocol table) or 'sensitivity: "
+              "<setting>=<value>; ...'",
 }
 _CURVE = {
     "outcome": "outcome the curve is about",
@@ -108,6 +111,12 @@ def _tidy(description: str) -> TableSchema:
 
 
 TABLE_SCHEMAS: dict[str, TableSchema] = {
+    "protocol": TableSchema(
+        "The target-trial protocol the estimates emulate (Hernán & Robins 2016), written from the study "
+        "settings that ran.",
+        {"element": "protocol element (design, eligibility, time zero, treatment strategies, assignment, "
+                    "follow-up, outcomes, causal contrast, analysis)",
+         "specification": "what the element is in this analysis"}),
     "cohort_flow": TableSchema(
         "How the extract narrows to the families and children analysed, step by step and by cohort.",
         {"step": "step number", "stage": "start / excluded / remaining / analysed",
@@ -168,7 +177,8 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
          "smd_before": "standardised mean difference, unweighted (3 decimals)",
          "smd_after": "standardised mean difference, weighted (3 decimals)",
          "imbalanced_before": "|SMD| > 0.1 before weighting", "imbalanced_after": "|SMD| > 0.1 after",
-         NOTE_COLUMN: "'not estimable (small numbers)' when a cohort has too few children"}),
+         NOTE_COLUMN: "'not estimable (small numbers)' when a cohort has too few children",
+         "design": _TIDY["design"]}),
     "estimates_by_extract": TableSchema(
         "The adjusted post-FSP vs pre-FSP hazard ratio of each outcome at every extract analysed so far, "
         "as each release showed it (the rows of hazard_ratios for cohort[post_fsp]); re-running an "
@@ -542,7 +552,7 @@ def release_tables(
     """
     if study is None:
         study = StudyConfig()
-    out: dict[str, pd.DataFrame] = {}
+    out: dict[str, pd.DataFrame] = {"protocol": protocol_table(study)}
     flow = release_flow(cohort_flow, config=config)
     out["cohort_flow"] = flow
     characteristics = cohort_characteristics(analysis, config, _hidden_cohorts(flow, config))
@@ -570,11 +580,13 @@ def release_tables(
             released = _round_medians(released)
         if name == "logrank":
             released = _round_observed(released, config)
+        released["design"] = study.design
         out[name] = released
     out.update(_km_curves(results.get("km_curves"), config, grid))
     out.update(_cif_curves(results.get("cif_curves"), config, grid))
     if "balance" in results:
         out["covariate_balance"] = _balance(results["balance"], analysis, config)
+        out["covariate_balance"]["design"] = study.design
     if monthly is not None:
         out["monthly_series"] = _monthly_series(monthly, study, config)
     if extract_date is not None:
