@@ -22,7 +22,7 @@ RUN_INPUT :=
 DEMO_KEY_FLAG :=
 endif
 SEED ?= 20201101
-# Extra arguments for `make run`, e.g. ARGS="--workers 2" (see `python -m assets.run --help`).
+# Extra arguments for `make run` (see `python -m assets.run --help`).
 ARGS ?=
 
 .PHONY: run test ui reference synthetic benchmarks system-deps lock clean

@@ -4,7 +4,8 @@ state and the monthly time series. Internal result tables; the release stage mak
 import dagster as dg
 import pandas as pd
 
-from assets.cohorts import PER_LA_COHORTS
+from assets.cohorts import INDEX_INPUT, PER_LA_COHORTS
+from assets.spells import DOOR_INPUTS, SPELL_INPUTS
 from assets.study import StudySettings
 from evaluation import analysis as estimators
 from evaluation.analysis import across_councils, competing_exits, states, survival_outcomes, time_series
@@ -14,7 +15,8 @@ from evaluation.monthly import monthly_counts as build_monthly_counts
 
 
 @dg.asset(description="Each child's journey from the index referral as multi-state intervals "
-          "(referral, CIN plan, CP plan, care, closed): the input of days in each state.", **PER_LA_COHORTS)
+          "(referral, CIN plan, CP plan, care, closed): the input of days in each state.",
+          ins={**DOOR_INPUTS, **SPELL_INPUTS, **INDEX_INPUT}, **PER_LA_COHORTS)
 def state_intervals(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_state_intervals(tables, study.config())
     context.add_output_metadata({"dagster/row_count": len(frame)})
@@ -22,7 +24,8 @@ def state_intervals(context: dg.AssetExecutionContext, study: StudySettings, **t
 
 
 @dg.asset(description="Monthly counts per local authority (referrals, plan starts, care entries, "
-          "children on plans / in care at month end): the input of the time series.", **PER_LA_COHORTS)
+          "children on plans / in care at month end): the input of the time series.",
+          ins={**DOOR_INPUTS, **SPELL_INPUTS}, **PER_LA_COHORTS)
 def monthly_counts(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_monthly_counts(tables, study.config())
     context.add_output_metadata({"dagster/row_count": len(frame)})
@@ -60,7 +63,6 @@ def _emit(results: dict[str, pd.DataFrame]):
                "by risk-factor combination, inverse-probability weighting"),
     ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
     name="survival_analysis",
-    pool="duckdb",
 )
 def survival_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
     yield from _emit(estimators.survival_results(pooled("analysis_dataset", analysis_dataset),
@@ -72,7 +74,6 @@ def survival_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
                "Aalen–Johansen cumulative incidence, Gray's test, cause-specific Cox, Fine–Gray"),
     ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
     name="competing_exits_analysis",
-    pool="duckdb",
 )
 def competing_exits_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
     yield from _emit(estimators.competing_results(pooled("analysis_dataset", analysis_dataset),
@@ -84,7 +85,6 @@ def competing_exits_analysis(study: StudySettings, analysis_dataset: pd.DataFram
                "protection plan or care (multi-state Aalen–Johansen, family bootstrap)"),
     ins={"state_intervals": dg.AssetIn(key=["cohorts", "state_intervals"])},
     name="days_in_state_analysis",
-    pool="duckdb",
 )
 def days_in_state_analysis(study: StudySettings, state_intervals: pd.DataFrame):
     yield from _emit(estimators.state_results(pooled("state_intervals", state_intervals),
@@ -96,7 +96,6 @@ def days_in_state_analysis(study: StudySettings, state_intervals: pd.DataFrame):
                "seasonality, lockdown terms and Newey–West errors; placebo go-live a year earlier"),
     ins={"monthly_counts": dg.AssetIn(key=["cohorts", "monthly_counts"])},
     name="time_series_analysis",
-    pool="duckdb",
 )
 def time_series_analysis(study: StudySettings, monthly_counts: pd.DataFrame):
     yield from _emit(estimators.time_series_results(pooled("monthly_counts", monthly_counts),
@@ -109,7 +108,6 @@ def time_series_analysis(study: StudySettings, monthly_counts: pd.DataFrame):
                "the study settings (council_go_lives); 'not estimable: one council' with one extract"),
     ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
     name="across_councils_analysis",
-    pool="duckdb",
 )
 def across_councils_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
     yield from _emit(estimators.across_council_results(pooled("analysis_dataset", analysis_dataset),

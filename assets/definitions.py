@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from assets import analysis, cohorts, ingest, release, spells
+from assets import analysis, cohorts, comparison, ingest, release, spells
 from assets.resources import (
     KEY_CHANGE_ENV_VAR,
     KEY_ENV_VAR,
@@ -19,23 +19,15 @@ from assets.resources import (
     default_input_dir,
     default_output_dir,
 )
-from assets.sensors import new_extract_sensor
+from assets.jobs import JOBS, local_executor
+from assets.sensors import SENSORS
 from assets.storage import executor_from_env, io_manager_from_env
 from assets.study import StudySettings
 from checks import ALL_CHECKS, default_validation_resource
 
-#: Stages in the order ``make run`` materialises them (asset group names), and whether each
-#: runs once per local authority (partitioned) or once over all of them (pooled).
-STAGES: tuple[tuple[str, bool], ...] = (
-    ("pseudonymised", True),
-    ("spells", True),
-    ("cohorts", True),
-    ("analysis", False),
-    ("release", False),
-)
-
 ALL_ASSETS = [ingest.ingest_and_pseudonymise, *spells.SPELL_ASSETS, *cohorts.COHORT_ASSETS,
-              *analysis.PER_LA_ASSETS, *analysis.POOLED_ASSETS, release.released_outputs]
+              *analysis.PER_LA_ASSETS, *comparison.COMPARISON_ASSETS, *analysis.POOLED_ASSETS,
+              release.released_outputs]
 
 
 def build_resources(database: str | None = None, input_dir: str | None = None,
@@ -59,5 +51,15 @@ def build_resources(database: str | None = None, input_dir: str | None = None,
     }
 
 
-defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, sensors=[new_extract_sensor],
-                      resources=build_resources(), executor=executor_from_env())
+defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=JOBS, sensors=SENSORS,
+                      resources=build_resources(), executor=executor_from_env() or local_executor())
+
+
+def council_job() -> dg.JobDefinition:
+    """The ``council`` job as the code location defines it (for ``dg.reconstructable``)."""
+    return defs.get_job_def("council")
+
+
+def pooled_job() -> dg.JobDefinition:
+    """The ``pooled_analysis`` job as the code location defines it (for ``dg.reconstructable``)."""
+    return defs.get_job_def("pooled_analysis")

@@ -47,7 +47,6 @@ DOOR_TABLES: dict[str, str] = {
     },
     name="ingest_and_pseudonymise",
     partitions_def=local_authorities,
-    pool="duckdb",
     description=(
         "Reads every local authority's CIN census XML, SSDA903 CSVs and family table, assembles the "
         "collection years, and pseudonymises at the door (keyed HMAC-SHA256). No raw identifier is "

@@ -1,12 +1,16 @@
-"""``make run``: materialise every stage on the configured input, printing progress stage by stage.
+"""``make run``: check the key, then run the pipeline's two Dagster jobs on the configured input.
 
-Runs go through the Dagster instance in ``DAGSTER_HOME``, so they appear in the UI (``make ui``).
+One ``council`` run per local authority (door, spells, cohorts; ``FSP_PARALLEL_COUNCILS`` of them
+at once), then one ``pooled_analysis`` run (models and release), each executed by Dagster's own
+executor (``assets/jobs.py``). Runs go through the Dagster instance in ``DAGSTER_HOME``, so they
+appear in the UI (``make ui``) and can be re-executed from there.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 import fcntl
 import os
 import re
@@ -145,13 +149,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+PARALLEL_ENV_VAR = "FSP_PARALLEL_COUNCILS"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--demo-key", action="store_true",
                         help=f"use the public demo key when {KEY_ENV_VAR} is unset (synthetic data only)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="local authorities processed in parallel (one run per LA; DuckDB "
-                        "writes are serialised through the 'duckdb' pool)")
     args = parser.parse_args(argv)
     key = _preflight_key(args.demo_key)
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home")))
@@ -165,23 +169,39 @@ def main(argv: list[str] | None = None) -> int:
         except KeyChangedError as err:
             sys.exit(f"error: {err}")
         fail_abandoned_runs(instance)
-        if args.workers > 1:
-            from assets.parallel import materialise_local_authorities
-
-            return 0 if materialise_local_authorities(instance, workers=args.workers).success else 1
         return run_pipeline(instance)
 
 
-def run_pipeline(instance: dg.DagsterInstance, resources: dict | None = None,
-                 echo=print) -> int:
-    """Materialise every stage, partition by partition; 0 on success, 1 on the first failure."""
-    from assets.definitions import ALL_ASSETS, ALL_CHECKS, STAGES, build_resources
-    from assets.partitions import discover_local_authorities, register_local_authorities
+def parallel_councils() -> int:
+    """Council runs at once: ``FSP_PARALLEL_COUNCILS`` (default 1)."""
+    value = os.environ.get(PARALLEL_ENV_VAR, "1").strip() or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"error: {PARALLEL_ENV_VAR} must be a whole number ≥ 1, not {value!r}")
+    return int(value)
 
-    from assets.partitions import skipped_entries
+
+def _execute(job_fn, instance: dg.DagsterInstance, partition: str | None):
+    """Execute one of the code location's jobs (``assets.definitions``) through Dagster's executor."""
+    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+            **({"dagster/partition": partition} if partition else {})}
+    # The console shows warnings and errors; every event is in the run's log (make ui).
+    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    started = time.perf_counter()
+    result = dg.execute_job(dg.reconstructable(job_fn), instance=instance, tags=tags,
+                            run_config=run_config, raise_on_error=False)
+    return result, time.perf_counter() - started
+
+
+def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
+    """Run ``council`` for every local authority, then ``pooled_analysis``; 0 on success, 1 on
+    the first failure (with what stopped it). Inputs, outputs and storage come from the
+    environment, as for the UI (``assets.definitions.build_resources``)."""
+    from assets.definitions import build_resources, council_job, pooled_job
+    from assets.partitions import (discover_local_authorities, register_local_authorities,
+                                   skipped_entries)
     from assets.resources import UnsafeOutputFolderError, check_output_folder
 
-    resources = resources or build_resources()
+    resources = build_resources()
     input_dir = resources["input_folder"].path
     try:
         check_output_folder(resources["output_folder"].path, input_dir,
@@ -196,35 +216,38 @@ def run_pipeline(instance: dg.DagsterInstance, resources: dict | None = None,
         echo(f"error: no local-authority folders (three-digit LA codes) in {input_dir}")
         return 1
     register_local_authorities(instance, codes)
+    workers = parallel_councils()
     echo(f"==> input {input_dir}: local authorities {', '.join(codes)}")
     started = time.perf_counter()
-    for stage, per_local_authority in STAGES:
-        t0 = time.perf_counter()
-        for partition in codes if per_local_authority else [None]:
-            label = f"{stage} [{partition}]" if partition else stage
-            echo(f"==> {label} ...")
-            result = dg.materialize(
-                [*ALL_ASSETS, *ALL_CHECKS],
-                selection=dg.AssetSelection.groups(stage),
-                partition_key=partition,
-                instance=instance,
-                resources=resources,
-                raise_on_error=False,
-                tags={"fsp/stage": stage, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
-                # The console shows warnings and errors; every event is in the run's log (make ui).
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            )
-            if not result.success:
-                echo(f"error: {label} failed (run {result.run_id}). The run's events are in the "
-                     "Dagster UI (make ui); what stopped it:")
-                for line in failure_report(result):
-                    echo(f"  {line}")
-                return 1
-        echo(f"    {stage} done in {time.perf_counter() - t0:.1f} s")
+
+    def failed(label: str, result) -> int:
+        echo(f"error: {label} failed (run {result.run_id}). The run's events are in the "
+             "Dagster UI (make ui); what stopped it:")
+        for line in failure_report(result):
+            echo(f"  {line}")
+        return 1
+
+    echo(f"==> council runs (door, spells, cohorts): {len(codes)} local authorities, "
+         f"{workers} at a time ...")
+    with ThreadPoolExecutor(max_workers=min(workers, len(codes))) as pool:
+        runs = {code: pool.submit(_execute, council_job, instance, code) for code in codes}
+        outcomes = {}
+        for code, future in runs.items():
+            result, seconds = future.result()
+            outcomes[code] = result
+            echo(f"    council {code} {'done' if result.success else 'FAILED'} in {seconds:.1f} s")
+    for code, result in outcomes.items():
+        if not result.success:
+            return failed(f"council {code}", result)
+    echo("==> pooled analysis and release ...")
+    result, seconds = _execute(pooled_job, instance, None)
+    if not result.success:
+        return failed("pooled analysis", result)
+    echo(f"    pooled analysis done in {seconds:.1f} s")
     from evaluation.validation.engine import docs_index
 
     out = resources["output_folder"].path
-    echo(f"==> all stages done in {time.perf_counter() - started:.1f} s")
+    echo(f"==> all runs done in {time.perf_counter() - started:.1f} s")
     echo(f"==> report: {out}/report.html  (tables: {out}/tables/, figures: {out}/figures/, "
          f"output checker's log: {out}/results.json)")
     docs = docs_index(resources["validation"].context())

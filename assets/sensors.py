@@ -1,10 +1,14 @@
-"""Notice a new extract in a local authority's folder and materialise what it changes.
+"""What starts runs in a deployed instance (the Dagster daemon evaluates these).
 
-A council drops each new extract (the next year's CIN census XML, SSDA903
-CSVs, an updated family table) into its folder. The sensor fingerprints every
-LA folder (file names, sizes and modification times — never contents); a new
-folder becomes a new partition, a changed folder gets a run of its per-LA
-assets. The pooled analysis and release follow by their automation condition.
+- ``new_extract_sensor``: a council drops each new extract (the next year's CIN census XML, SSDA903
+  CSVs, an updated family table) into its folder. The sensor fingerprints every LA folder (file
+  names, sizes and modification times — never contents); a new folder becomes a new partition,
+  a new or changed folder gets a ``council`` run for that partition.
+- ``pooled_after_councils``: when a ``council`` run succeeds and no other council run is queued or
+  in progress, request one ``pooled_analysis`` run (the pooled models need every council).
+
+Both start stopped: switch them on in the UI (Automation). ``make run`` runs the same two jobs
+in the same order itself.
 """
 
 import hashlib
@@ -13,11 +17,13 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.jobs import council_job, pooled_job
 from assets.partitions import discover_local_authorities, local_authorities
 from assets.resources import InputFolder
 
-#: The per-LA stages a new extract re-materialises.
-PER_LA_GROUPS = ("pseudonymised", "spells", "cohorts")
+#: A council run in one of these states may still change a council's tables.
+UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+              dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -32,9 +38,9 @@ def folder_fingerprint(folder: Path) -> str:
 @dg.sensor(
     name="new_extract_sensor",
     description="Watches the input folder: a new local-authority folder becomes a partition; a "
-    "new or changed extract in a folder re-materialises that LA's door, spells and cohorts.",
+    "new or changed extract in a folder starts a council run for that local authority.",
     minimum_interval_seconds=300,
-    asset_selection=dg.AssetSelection.groups(*PER_LA_GROUPS),
+    job=council_job,
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def new_extract_sensor(context: dg.SensorEvaluationContext, input_folder: InputFolder):
@@ -53,3 +59,29 @@ def new_extract_sensor(context: dg.SensorEvaluationContext, input_folder: InputF
             [local_authorities.build_add_request(new_partitions)] if new_partitions else []),
         cursor=json.dumps(current, sort_keys=True),
     )
+
+
+def councils_unfinished(instance: dg.DagsterInstance) -> int:
+    """Council runs queued or in progress."""
+    return len(instance.get_run_ids(dg.RunsFilter(job_name=council_job.name, statuses=UNFINISHED)))
+
+
+@dg.run_status_sensor(
+    name="pooled_after_councils",
+    description="After a successful council run, once no council run is queued or in progress, "
+    "run the pooled analysis and release over every council.",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[council_job],
+    request_job=pooled_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def pooled_after_councils(context: dg.RunStatusSensorContext):
+    waiting = councils_unfinished(context.instance)
+    if waiting:
+        return dg.SkipReason(f"{waiting} council run(s) still queued or in progress")
+    return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}",
+                         tags={"fsp/after_council_run": context.dagster_run.run_id})
+
+
+SENSORS = [new_extract_sensor, pooled_after_councils]

@@ -33,7 +33,6 @@ def _spell_asset(name: str, build, description: str) -> dg.AssetsDefinition:
         "transfer out; delayed entry for spells begun before the data window.",
         metadata={"partition_expr": "la_code"},
         kinds={"duckdb", "pandas"},
-        pool="duckdb",
     )
     def _spells(context: dg.AssetExecutionContext, study: StudySettings, **tables):
         frame = build(tables, study.config())
@@ -48,3 +47,6 @@ def _spell_asset(name: str, build, description: str) -> dg.AssetsDefinition:
 
 
 SPELL_ASSETS = [_spell_asset(name, build, text) for name, (build, text) in SPELLS.items()]
+
+#: The spells, as inputs of the per-LA assets that read them (built once, by the assets above).
+SPELL_INPUTS = {name: dg.AssetIn(key=["spells", name]) for name in SPELLS}

@@ -53,6 +53,7 @@ from evaluation.cohorts import index_episodes
 from evaluation.spells import care_periods, cin_plan_spells, need_spells, protection_spells
 from evaluation.spells.censoring import censoring_limits
 from evaluation.study import StudyConfig
+from evaluation.upstream import built
 
 KEYS = ["la_code", "child_id"]
 #: States from lowest to highest precedence; the position is the precedence level.
@@ -69,13 +70,14 @@ JOURNEY_COLUMNS: tuple[str, ...] = ("id", "cluster", "group", "tstart", "tstop",
 def _all_spells(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd.DataFrame:
     """Every spell of every state in one table, with its precedence ``level``."""
     columns = KEYS + ["start_date", "end_date", "censored", "censor_date", "censor_reason"]
-    return pd.concat([build(tables, config)[columns].assign(level=STATES.index(state))
-                      for state, build in SPELL_BUILDERS.items()], ignore_index=True)
+    return pd.concat([built(tables, name, lambda build=build: build(tables, config))[columns]
+                      .assign(level=STATES.index(state))
+                      for state, (name, build) in SPELL_BUILDERS.items()], ignore_index=True)
 
 
 def _follow_up(tables, config, spells: pd.DataFrame, horizon_days) -> pd.DataFrame:
     """Per included child: time zero, entry and end of follow-up in days, and whether the end is observed."""
-    index = index_episodes(tables, config)
+    index = built(tables, "index_episodes", lambda: index_episodes(tables, config))
     limits = censoring_limits(index, "time_zero", tables, config)
     zero = index["time_zero"]
     soft = limits["admin_end"]

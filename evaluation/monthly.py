@@ -40,6 +40,7 @@ from evaluation.spells import (care_periods, cin_plan_spells, need_spells, obser
                                protection_spells)
 from evaluation.spells.censoring import window_columns
 from evaluation.study import StudyConfig
+from evaluation.upstream import built
 
 FLOWS: tuple[str, ...] = ("referrals", "cin_plan_starts", "cp_plan_starts", "care_entries")
 STOCKS: tuple[str, ...] = ("on_cp_plan_month_end", "in_care_month_end")
@@ -88,11 +89,12 @@ def _stock_stop(spells: pd.DataFrame) -> pd.Series:
 def monthly_counts(tables: dict[str, pd.DataFrame], config: StudyConfig, start=None,
                    end=None) -> pd.DataFrame:
     """Monthly flows and month-end stocks per local authority (see module doc)."""
-    need = need_spells(tables, config)
-    protection = protection_spells(tables, config)
-    care = care_periods(tables, config)
+    need = built(tables, "need_spells", lambda: need_spells(tables, config))
+    protection = built(tables, "protection_spells", lambda: protection_spells(tables, config))
+    care = built(tables, "care_periods", lambda: care_periods(tables, config))
     entries = care[care["start_observed"].astype(bool)]
-    flows = [("referrals", need), ("cin_plan_starts", cin_plan_spells(tables, config)),
+    cin_plans = built(tables, "cin_plan_spells", lambda: cin_plan_spells(tables, config))
+    flows = [("referrals", need), ("cin_plan_starts", cin_plans),
              ("cp_plan_starts", protection), ("care_entries", entries)]
     flow_events = pd.concat([pd.DataFrame({"la_code": s["la_code"], "series": name,
                                            "month_number": _month_number(s["start_date"]), "delta": 1})

@@ -118,3 +118,27 @@ def pipeline_run(tmp_path_factory) -> PipelineRun:
     result.inputs_before, result.inputs_after = before, input_snapshot(input_dir)
     result.key = key
     return result
+
+
+def run_pipeline_process(input_dir: Path, home: Path, output_dir: Path, key: str | None,
+                         env: dict | None = None, demo_key: bool = False,
+                         timeout: int = 1200) -> tuple[int, list[str]]:
+    """``python -m assets.run`` in its own process, configured as a researcher would (environment
+    variables only): the path ``make run`` takes, with Dagster's multiprocess executor. Its
+    step processes take their settings from that process's environment, so each configuration
+    runs in a process of its own. Returns the exit code and every line printed."""
+    import subprocess
+    import sys
+
+    home.mkdir(parents=True, exist_ok=True)
+    variables = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("MAKE", "MFLAGS", "FSP_", "DAGSTER_HOME"))}
+    variables.update(DAGSTER_HOME=str(home), FSP_INPUT_DIR=str(input_dir),
+                     FSP_OUTPUT_DIR=str(output_dir))
+    if key is not None:
+        variables["FSP_PSEUDONYMISATION_KEY"] = key
+    variables.update(env or {})
+    done = subprocess.run([sys.executable, "-m", "assets.run", *(["--demo-key"] if demo_key else [])],
+                          cwd=TESTS.parent, env=variables, capture_output=True, text=True,
+                          timeout=timeout)
+    return done.returncode, (done.stdout + done.stderr).splitlines()

@@ -93,7 +93,7 @@ def test_each_release_adds_its_extract_and_a_rerun_does_not(pipeline_run, tmp_pa
     import dagster as dg
 
     from assets.definitions import ALL_ASSETS, ALL_CHECKS, build_resources
-    from assets.run import run_pipeline
+    from conftest import run_pipeline_process
 
     assert pipeline_run.exit_code == 0
     home = tmp_path / "home"
@@ -110,8 +110,9 @@ def test_each_release_adds_its_extract_and_a_rerun_does_not(pipeline_run, tmp_pa
     resources = build_resources(database=str(home / "evaluation.duckdb"), input_dir=str(older),
                                 output_dir=str(tmp_path / "outputs"))
     released = tmp_path / "outputs" / "tables" / "estimates_by_extract.parquet"
+    code, lines = run_pipeline_process(older, home, tmp_path / "outputs", pipeline_run.key)
+    assert code == 0, "\n".join(lines[-20:])
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert run_pipeline(instance, resources, echo=lambda _: None) == 0
         table = pd.read_parquet(released)
         full = pd.read_parquet(pipeline_run.output_dir / "tables" / "estimates_by_extract.parquet")
         assert set(full["extract_date"]) == {f"{latest}-03-31"}

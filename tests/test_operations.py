@@ -1,55 +1,43 @@
-"""Operating the pipeline: idempotent re-runs, resuming after a failure, LAs in parallel.
+"""Operating the pipeline as ``make run`` does: the two named jobs, re-runs, failures, councils in
+parallel, and blocking checks.
 
-A tiny two-LA synthetic county goes through every stage of ``assets.definitions.STAGES``
-(assets only: asset checks write no table) three times, each in its own DAGSTER_HOME and DuckDB
-file, with one pseudonymisation key:
+A tiny two-LA synthetic county is run by ``python -m assets.run`` (the ``council`` job for each
+local authority, then ``pooled_analysis``, through Dagster's multiprocess executor), in a process
+of its own configured by environment variables only:
 
-- sequentially, stage by stage and partition by partition, as ``make run`` does, then every
-  per-LA stage of one LA again in the same home (idempotency);
-- with ``assets.parallel`` (two LA runs at once, DuckDB pool limit 1), first with a broken study
-  setting so the spells stage fails for both LAs after the door has stored them, then again
-  with the right settings (resume).
-
-Stored tables are compared exactly (every value, any row order). One known exception, across
-homes only: the pooled analysis reads every LA's rows in the order DuckDB returns them, which
-follows the order the partitions were written, and parallel runs may write them in another
-order. Most estimates then differ in the last bits (~1e-13), but cox.zph p-values differ
-materially (0.0067 vs 0.0123 seen), so the analysis depends on its input's row order: that
-comparison is an expected failure until the pooled assets sort their input.
+- once one council at a time, then again in the same home two councils at a time: the second
+  run rewrites every table and stores exactly the same ones (idempotent, and parallel councils
+  give what sequential ones give; the pooled estimates to 1e-9, see ``assert_same_tables``);
+- a ``council`` run with a broken study setting fails at the spells after the door stored its
+  tables, and Dagster's re-execution from failure (what the UI's "Re-execute from failure"
+  does) completes it without reading the door again;
+- a failing blocking spells check stops the cohorts in a run of the ``council`` job, the job the
+  UI launches.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import secrets
-import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
-from assets.definitions import ALL_ASSETS, STAGES, build_resources
-from assets.parallel import DUCKDB_POOL, materialise_local_authorities, stage_asset_keys
-from assets.partitions import register_local_authorities
-from assets.resources import KEY_ENV_VAR
-from assets.study import StudySettings
+from conftest import run_pipeline_process
 from evaluation.synthetic import generate_county
 
 TESTS = Path(__file__).parent
 LAS = ("825", "931")
-PER_LA = [stage for stage, partitioned in STAGES if partitioned]
-POOLED = [stage for stage, partitioned in STAGES if not partitioned]
 
 
 def _plant_unparseable_date(la_folder: Path) -> None:
-    """Append one SSDA903 episode with an impossible date, so every LA has a quarantine row.
-
-    The DuckDB IO manager skips empty frames (no table is created), so a stage downstream of an
-    LA whose quarantine happens to be empty would fail to load it; see the report to the lead.
-    """
+    """Append one SSDA903 episode with an impossible date, so every LA has a quarantine row."""
     episodes = sorted(la_folder.glob("ssda903/*/episodes.csv"))[-1]
     lines = episodes.read_text().splitlines()
     fields = lines[-1].split(",")
@@ -63,40 +51,12 @@ def county(tmp_path_factory):
                            local_authorities=2, scale=0.01, progress=False)
     for code in LAS:
         _plant_unparseable_date(root / code)
-    saved = os.environ.get(KEY_ENV_VAR)
-    os.environ[KEY_ENV_VAR] = secrets.token_hex(32)
-    yield root
-    if saved is None:
-        os.environ.pop(KEY_ENV_VAR, None)
-    else:
-        os.environ[KEY_ENV_VAR] = saved
+    return root
 
 
-def _home(tmp_path_factory, name: str) -> tuple[Path, dg.DagsterInstance]:
-    home = tmp_path_factory.mktemp(name)
-    shutil.copy(TESTS.parent / "assets" / "instance" / "dagster.yaml", home / "dagster.yaml")
-    return home, dg.DagsterInstance.from_config(str(home))
-
-
-def _resources(home: Path, county: Path, **overrides) -> dict:
-    resources = build_resources(database=str(home / "evaluation.duckdb"), input_dir=str(county),
-                                output_dir=str(home / "outputs"))
-    resources.update(overrides)
-    return resources
-
-
-def _sequential(instance: dg.DagsterInstance, resources: dict, codes=LAS,
-                stages=STAGES) -> list[dg.ExecuteInProcessResult]:
-    """``make run``'s stage loop (assets only)."""
-    register_local_authorities(instance, list(codes))
-    results = []
-    for stage, partitioned in stages:
-        for partition in codes if partitioned else [None]:
-            results.append(dg.materialize(
-                ALL_ASSETS, selection=dg.AssetSelection.groups(stage), partition_key=partition,
-                instance=instance, resources=resources,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}}))
-    return results
+@pytest.fixture(scope="module")
+def key():
+    return secrets.token_hex(32)
 
 
 def snapshot(database: Path) -> dict[str, tuple[list[str], list[tuple[str, ...]]]]:
@@ -149,85 +109,95 @@ def assert_same_tables(one: dict, other: dict, rounding_schemas: tuple[str, ...]
             assert all(_close(a, b) for a, b in zip(row, other_row)), (name, row, other_row)
 
 
-def _materialisations(instance: dg.DagsterInstance) -> dict[tuple[str, str | None], int]:
-    """Number of materialisations of each (asset, partition)."""
+def _materialisations(home: Path) -> dict[tuple[str, str | None], int]:
+    """Number of materialisations of each (asset, partition) in the instance at ``home``."""
+    from assets.definitions import ALL_ASSETS
+
     counts = {}
-    for key in (key for assets_def in ALL_ASSETS for key in assets_def.keys):
-        for record in instance.fetch_materializations(key, limit=10_000).records:
-            at = (key.to_user_string(), record.partition_key)
-            counts[at] = counts.get(at, 0) + 1
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for key in (key for assets_def in ALL_ASSETS for key in assets_def.keys):
+            for record in instance.fetch_materializations(key, limit=10_000).records:
+                at = (key.to_user_string(), record.partition_key)
+                counts[at] = counts.get(at, 0) + 1
     return counts
 
 
+def _runs(home: Path) -> list:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return [(r.dagster_run, r.start_time, r.end_time) for r in instance.get_run_records()]
+
+
 @pytest.fixture(scope="module")
-def sequential(county, tmp_path_factory):
-    home, instance = _home(tmp_path_factory, "sequential")
-    results = _sequential(instance, _resources(home, county))
-    assert all(r.success for r in results)
+def runs(county, key, tmp_path_factory):
+    """The county run one council at a time, then again in the same home two at a time."""
+    home = tmp_path_factory.mktemp("home")
+    out = tmp_path_factory.mktemp("out")
+    first_code, first_lines = run_pipeline_process(county, home, out, key,
+                                                   env={"FSP_PARALLEL_COUNCILS": "1"})
+    assert first_code == 0, "\n".join(first_lines[-20:])
     first = snapshot(home / "evaluation.duckdb")
-    events = _materialisations(instance)
-    yield home, instance, first, events
-    instance.dispose()
+    first_events = _materialisations(home)
+    first_runs = _runs(home)
+    again_code, again_lines = run_pipeline_process(county, home, out, key,
+                                                   env={"FSP_PARALLEL_COUNCILS": "2"})
+    assert again_code == 0, "\n".join(again_lines[-20:])
+    return dict(home=home, first=first, first_events=first_events, first_runs=first_runs,
+                lines=first_lines, again=snapshot(home / "evaluation.duckdb"),
+                again_events=_materialisations(home), all_runs=_runs(home))
 
 
-@pytest.fixture(scope="module")
-def resumed(county, tmp_path_factory):
-    """Parallel run whose spells stage fails (bad go-live setting), then the same call fixed."""
-    home, instance = _home(tmp_path_factory, "parallel")
-    broken = materialise_local_authorities(
-        instance, _resources(home, county, study=StudySettings(go_live="not-a-date")),
-        workers=2, include_checks=False, echo=lambda _: None)
-    after_failure = snapshot(home / "evaluation.duckdb")
-    fixed = materialise_local_authorities(instance, _resources(home, county), workers=2,
-                                          include_checks=False, echo=lambda _: None)
-    yield home, instance, broken, after_failure, fixed
-    instance.dispose()
-
-
-def test_every_stage_stores_tables(sequential):
-    _, _, tables, _ = sequential
+def test_every_stage_stores_tables(runs):
+    tables = runs["first"]
     schemas = {name.split(".")[0] for name, (_, rows) in tables.items() if rows}
-    assert {"pseudonymised", "spells", "cohorts"} <= schemas
-    for name in ("pseudonymised.children", "spells.need_spells", "cohorts.analysis_dataset"):
+    assert {"pseudonymised", "spells", "cohorts", "analysis"} <= schemas
+    for name in ("pseudonymised.children", "spells.need_spells", "cohorts.index_episodes",
+                 "cohorts.analysis_dataset"):
         columns, rows = tables[name]
         codes = {row[columns.index("la_code")] for row in rows}
         assert codes == {repr(code) for code in LAS}, name
 
 
-def test_materialising_twice_gives_identical_tables(sequential, county):
-    """Every per-LA stage of one LA again, over its stored partition (delete + insert)."""
-    home, instance, first, events = sequential
-    results = _sequential(instance, _resources(home, county), codes=["931"],
-                          stages=[(stage, True) for stage in PER_LA])
-    assert all(r.success for r in results)
-    again = _materialisations(instance)
-    rewritten = {at for at in again if again[at] == 2 * events[at]}
-    assert rewritten == {at for at in events if at[1] == "931"}  # every 931 table was rewritten
-    assert snapshot(home / "evaluation.duckdb") == first
+def test_make_run_runs_the_two_named_jobs(runs):
+    """One ``council`` run per local authority, then one ``pooled_analysis`` run, all tagged with
+    the process that ran them; progress is printed per council."""
+    jobs = sorted((run.job_name, run.tags.get("dagster/partition")) for run, *_ in runs["first_runs"])
+    assert jobs == sorted([("council", code) for code in LAS] + [("pooled_analysis", None)])
+    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run, *_ in runs["first_runs"])
+    assert all({"fsp/pid", "fsp/host"} <= set(run.tags) for run, *_ in runs["first_runs"])
+    text = "\n".join(runs["lines"])
+    for code in LAS:
+        assert f"council {code} done" in text
+    assert "pooled analysis done" in text and "Traceback" not in text
 
 
-def test_analysis_dataset_reports_the_rows_it_dropped(sequential):
-    """Its metadata counts rows dropped before the data window and after go-live (the primary
-    design censors the earlier cohorts there); the setting reaches StudyConfig."""
-    _, instance, _, _ = sequential
-    records = instance.fetch_materializations(dg.AssetKey(["cohorts", "analysis_dataset"]), limit=10).records
-    assert records
-    for record in records:
-        metadata = record.asset_materialization.metadata
-        assert metadata["rows_dropped_before_observation"].value >= 0
-        assert metadata["rows_dropped_after_go_live"].value > 0
-    assert StudySettings().config().censor_earlier_cohorts_at_go_live
-    assert not StudySettings(censor_earlier_cohorts_at_go_live=False).config().censor_earlier_cohorts_at_go_live
+def test_running_again_rewrites_every_table_identically(runs):
+    first, again = runs["first_events"], runs["again_events"]
+    assert set(first) == set(again) and all(again[at] == 2 * first[at] for at in first)
+    per_council = {n: c for n, c in runs["again"].items() if not n.startswith("analysis.")}
+    assert per_council == {n: c for n, c in runs["first"].items() if not n.startswith("analysis.")}
+    assert_same_tables({n: c for n, c in runs["again"].items() if n.startswith("analysis.")},
+                       {n: c for n, c in runs["first"].items() if n.startswith("analysis.")},
+                       rounding_schemas=("analysis",))
 
 
-def test_same_key_and_input_give_same_pseudonyms_in_fresh_homes(sequential, resumed):
-    _, _, first, _ = sequential
-    home, *_ = resumed
-    other = snapshot(home / "evaluation.duckdb")
-    for table in ("pseudonymised.children", "pseudonymised.families"):
-        assert other[table] == first[table]
-    columns, rows = first["pseudonymised.children"]
-    assert len({row[columns.index("child_id")] for row in rows}) == len(rows) > 100
+def test_two_councils_at_a_time_run_side_by_side(runs):
+    first = {run.run_id for run, *_ in runs["first_runs"]}
+    spans = [(start, end) for run, start, end in runs["all_runs"]
+             if run.job_name == "council" and run.run_id not in first]
+    assert len(spans) == 2
+    (a_start, a_end), (b_start, b_end) = spans
+    assert a_start < b_end and b_start < a_end, "the two councils' runs should overlap in time"
+
+
+def test_same_key_and_input_give_same_pseudonyms(runs, county, key):
+    from evaluation.ingest import ingest_local_authority
+    from evaluation.pseudonymise import load_key
+
+    columns, rows = runs["first"]["pseudonymised.children"]
+    stored = {row[columns.index("child_id")] for row in rows
+              if row[columns.index("la_code")] == repr("931")}
+    again = ingest_local_authority(county / "931", load_key(key))["children"]["child_id"]
+    assert {repr(v) for v in again} == stored and len(stored) > 100
 
 
 def test_another_key_gives_other_pseudonyms(county):
@@ -239,93 +209,92 @@ def test_another_key_gives_other_pseudonyms(county):
     assert len(ids[0]) == len(ids[1]) > 100 and not ids[0] & ids[1]
 
 
-def test_failed_stage_leaves_what_was_stored(resumed):
-    _, _, broken, after_failure, _ = resumed
-    assert not broken.success
-    outcome = {(run.stage, run.partition): run.success for run in broken.runs}
-    assert outcome == {("pseudonymised", code): True for code in LAS} | {
-        ("spells", code): False for code in LAS}
-    assert all("not-a-date" in run.error for run in broken.runs if not run.success)
-    stored = {name.split(".")[0] for name in after_failure}
-    assert stored == {"pseudonymised"}
-    columns, rows = after_failure["pseudonymised.children"]
-    assert {row[columns.index("la_code")] for row in rows} == {repr(code) for code in LAS}
+#: Run in a process of its own: a council run that fails, then Dagster's re-execution from failure.
+RESUME = textwrap.dedent("""
+    import json, sys
+    import dagster as dg
+    from assets.definitions import council_job
+    from assets.partitions import register_local_authorities
+
+    broken = {"resources": {"study": {"config": {"go_live": "not-a-date"}}}}
+    with dg.DagsterInstance.get() as instance:
+        register_local_authorities(instance, ["931"])
+        tags = {"dagster/partition": "931"}
+        job = dg.reconstructable(council_job)
+        failed = dg.execute_job(job, instance=instance, tags=tags, run_config=broken,
+                                raise_on_error=False)
+        steps = lambda result: sorted({e.step_key for e in result.all_events if e.is_step_success})
+        stored_after_failure = sorted(
+            "/".join(k.path) for k in instance.get_asset_keys()
+            if instance.get_latest_materialization_event(k) is not None)
+        resumed = dg.execute_job(job, instance=instance, tags=tags, raise_on_error=False,
+            reexecution_options=dg.ReexecutionOptions.from_failure(failed.run_id, instance))
+        print(json.dumps({"failed": failed.success, "failed_steps": steps(failed),
+                          "stored_after_failure": stored_after_failure,
+                          "resumed": resumed.success, "resumed_steps": steps(resumed),
+                          "parent": resumed.dagster_run.parent_run_id == failed.run_id}))
+""")
 
 
-def test_rerun_materialises_only_what_is_missing(resumed, sequential):
-    home, _, _, after_failure, fixed = resumed
-    assert fixed.success
-    later = PER_LA[PER_LA.index("spells"):]
-    assert sorted(fixed.ran()) == sorted([(stage, code) for stage in later for code in LAS]
-                                         + [(stage, None) for stage in POOLED])
-    assert sorted(fixed.up_to_date) == sorted(("pseudonymised", code) for code in LAS)
-    final = snapshot(home / "evaluation.duckdb")
-    for name, content in after_failure.items():
-        assert final[name] == content  # the door was not run again
-    per_la = {name: content for name, content in final.items() if not name.startswith("analysis.")}
-    assert per_la == {name: content for name, content in sequential[2].items()
-                      if not name.startswith("analysis.")}  # = the sequential run
+def test_a_failed_council_run_resumes_from_its_failure(county, key, tmp_path):
+    import json
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FSP_", "DAGSTER_HOME"))}
+    env.update(DAGSTER_HOME=str(home), FSP_INPUT_DIR=str(county), FSP_OUTPUT_DIR=str(tmp_path / "out"),
+               FSP_PSEUDONYMISATION_KEY=key)
+    (home / "dagster.yaml").write_text((TESTS.parent / "assets" / "instance" / "dagster.yaml").read_text())
+    done = subprocess.run([sys.executable, "-c", RESUME], cwd=TESTS.parent, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not outcome["failed"] and outcome["resumed"] and outcome["parent"]
+    assert "ingest_and_pseudonymise" in outcome["failed_steps"]
+    assert not any(step.startswith(("spells__", "cohorts__")) for step in outcome["failed_steps"])
+    assert {k.split("/")[0] for k in outcome["stored_after_failure"]} == {"pseudonymised"}
+    assert "ingest_and_pseudonymise" not in outcome["resumed_steps"]   # the door was not read again
+    assert {"spells__need_spells", "cohorts__analysis_dataset"} <= set(outcome["resumed_steps"])
 
 
-def test_parallel_pooled_analysis_equals_sequential(resumed, sequential):
-    final = snapshot(resumed[0] / "evaluation.duckdb")
-    analysis = {name: content for name, content in final.items() if name.startswith("analysis.")}
-    assert analysis
-    assert_same_tables(analysis, {name: content for name, content in sequential[2].items()
-                                  if name.startswith("analysis.")}, rounding_schemas=("analysis",))
+def test_a_failing_blocking_spells_check_stops_the_cohorts(county, key, tmp_path, monkeypatch):
+    """The ``council`` job as the UI launches it (its selection and checks; in process here): a
+    blocking check of ``need_spells`` that fails stops everything built on the spells."""
+    from assets.definitions import ALL_ASSETS, ALL_CHECKS, JOBS, build_resources
+    from evaluation.validation import suites
 
+    monkeypatch.setenv("FSP_PSEUDONYMISATION_KEY", key)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FSP_OUTPUT_DIR", str(tmp_path / "out"))
+    real = suites.spells_suite
 
-def test_nothing_to_do_when_up_to_date(resumed, county):
-    home, instance, *_ = resumed
-    report = materialise_local_authorities(instance, _resources(home, county), codes=list(LAS),
-                                           workers=2, include_checks=False, echo=lambda _: None)
-    assert report.success and report.runs == []
-    assert len(report.up_to_date) == len(PER_LA) * len(LAS) + len(POOLED)
+    def failing(frame, care=False):
+        derived, expectations = real(frame, care=care)
+        if not care:   # need spells: no spell may be censored (false in any real county)
+            expectations = [*expectations, suites.E.ExpectColumnValuesToBeInSet(
+                column="censored", value_set=[False])]
+        return derived, expectations
 
-
-def _step_intervals(instance: dg.DagsterInstance) -> list[tuple[float, float, str, str]]:
-    """(start, end, run id, step key) of every asset step in every run of the instance."""
-    pooled_steps = {"__".join(key.path) for stage, _ in STAGES for key in stage_asset_keys(stage)}
-    pooled_steps |= {assets_def.node_def.name for assets_def in ALL_ASSETS}
-    intervals = []
-    for record in instance.get_run_records():
-        starts, ends = {}, {}
-        for entry in instance.all_logs(record.dagster_run.run_id):
-            event = entry.dagster_event
-            if event is None or entry.step_key is None:
-                continue
-            if event.event_type == dg.DagsterEventType.STEP_START:
-                starts[entry.step_key] = entry.timestamp
-            elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS,
-                                      dg.DagsterEventType.STEP_FAILURE):
-                ends[entry.step_key] = entry.timestamp
-        intervals += [(starts[k], ends[k], record.dagster_run.run_id, k) for k in starts
-                      if k in ends and k in pooled_steps]
-    return intervals
-
-
-def test_parallel_runs_overlap_but_duckdb_steps_take_turns(resumed):
-    _, instance, *_ = resumed
-    assert instance.event_log_storage.get_pool_limits()[0].name == DUCKDB_POOL
-    assert {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()}[DUCKDB_POOL] == 1
-    runs = [r for r in instance.get_run_records() if r.dagster_run.tags.get("dagster/partition")]
-    spans = [(r.start_time, r.end_time, r.dagster_run.tags["dagster/partition"]) for r in runs]
-    overlapping = [(a, b) for a, b in itertools.combinations(spans, 2)
-                   if a[2] != b[2] and a[0] < b[1] and b[0] < a[1]]
-    assert overlapping, "the two LAs' runs should have run at the same time"
-    steps = sorted(_step_intervals(instance))
-    assert len(steps) >= 2 * len(LAS)
-    # On SQLite Dagster's slot claim is a SELECT then an UPDATE (its FOR UPDATE is a no-op there),
-    # so two processes can now and then both take the one slot; dagster-duckdb then retries the
-    # connection until DuckDB's file lock is free, so nothing fails (checked below). Without the
-    # pool, steps of concurrent runs overlap most of the time; with it, almost never.
-    overlaps = [f"{step_a} ({run_a[:8]}) / {step_b} ({run_b[:8]})"
-                for (_, end, run_a, step_a), (start, _, run_b, step_b) in zip(steps, steps[1:])
-                if end > start]
-    assert len(overlaps) <= max(1, len(steps) // 10), overlaps
-    messages = [entry.user_message or "" for r in runs for entry in instance.all_logs(r.dagster_run.run_id)]
-    assert any(f"blocked by limit for pool {DUCKDB_POOL}" in m for m in messages)  # the pool did it
-    assert not [m for m in messages if "could not set lock" in m.lower() or "IOException" in m]
+    monkeypatch.setattr(suites, "spells_suite", failing)
+    defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=JOBS,
+                          resources=build_resources(database=str(tmp_path / "db.duckdb"),
+                                                    input_dir=str(county),
+                                                    output_dir=str(tmp_path / "out")))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("local_authority", ["931"])
+        result = defs.get_job_def("council").execute_in_process(
+            partition_key="931", instance=instance, raise_on_error=False)
+    assert not result.success
+    (check,) = [e for e in result.get_asset_check_evaluations()
+                if e.asset_key == dg.AssetKey(["spells", "need_spells"]) and e.check_name == "spells"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "spells/need_spells" in built and "pseudonymised/children" in built
+    on_spells = {"cohorts/analysis_dataset", "cohorts/state_intervals", "cohorts/monthly_counts"}
+    assert not on_spells & built, built
+    assert "cohorts/index_episodes" in built   # built on the door alone: not stopped
+    skipped = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"}
+    assert {"cohorts__analysis_dataset", "cohorts__state_intervals", "cohorts__monthly_counts"} <= skipped
 
 
 def test_table_from_an_earlier_version_is_refused_with_what_to_do(tmp_path):

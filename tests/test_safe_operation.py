@@ -176,16 +176,16 @@ def test_output_folder_may_not_overlap_the_inputs_or_the_instance(tmp_path):
 
 
 def test_run_refuses_an_output_folder_inside_the_inputs(tmp_path, monkeypatch):
-    from assets.definitions import build_resources
     from assets.run import run_pipeline
 
     monkeypatch.setenv("FSP_PSEUDONYMISATION_KEY", secrets.token_hex(32))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FSP_INPUT_DIR", str(tmp_path / "input"))
+    monkeypatch.setenv("FSP_OUTPUT_DIR", str(tmp_path / "input" / "release"))
     shutil.copytree(FIXTURE, tmp_path / "input" / "931")
     messages: list[str] = []
     with dg.instance_for_test() as instance:
-        code = run_pipeline(instance, build_resources(
-            database=str(tmp_path / "db.duckdb"), input_dir=str(tmp_path / "input"),
-            output_dir=str(tmp_path / "input" / "release")), echo=messages.append)
+        code = run_pipeline(instance, echo=messages.append)
     assert code == 1 and "overlaps the input folder" in messages[-1]
     assert not (tmp_path / "input" / "release").exists()
 
@@ -341,20 +341,15 @@ def test_demo_key_is_accepted_on_the_generated_county_only(tmp_path):
 def test_a_stop_ends_with_the_file_position_field_and_what_to_do(tmp_path, monkeypatch):
     """The last lines of a stopped run carry the door's own message (file, position, field), not
     a generic 'failed' line, and no traceback."""
-    from assets.definitions import build_resources
-    from assets.run import run_pipeline
+    from conftest import run_pipeline_process
 
-    monkeypatch.setenv("FSP_PSEUDONYMISATION_KEY", secrets.token_hex(32))
     folder = tmp_path / "input" / "931"
     shutil.copytree(FIXTURE, folder)
     xml = folder / "cin_census" / "cin_2020.xml"
     xml.write_text(xml.read_text().replace("<Children>", "<Children><Wrapper>")
                    .replace("</Children>", "</Wrapper></Children>"))
-    messages: list[str] = []
-    with dg.instance_for_test() as instance:
-        code = run_pipeline(instance, build_resources(
-            database=str(tmp_path / "db.duckdb"), input_dir=str(tmp_path / "input"),
-            output_dir=str(tmp_path / "out")), echo=messages.append)
+    code, messages = run_pipeline_process(tmp_path / "input", tmp_path / "home", tmp_path / "out",
+                                          secrets.token_hex(32))
     assert code == 1
     tail = "\n".join(messages[-3:])
     assert "cin_census/cin_2020.xml" in tail and "line" in tail and "Child" in tail, tail

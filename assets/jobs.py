@@ -1,0 +1,74 @@
+"""The pipeline's two jobs: each council's stages, then the pooled analysis and release.
+
+``council`` is partitioned by local authority: one run reads a council's folder through the door
+and builds its spells and cohorts, every asset check running with its asset (a failed blocking
+check stops what depends on it in that run). ``pooled_analysis`` reads every council's cohorts,
+fits the models and writes the release. ``make run`` executes them in that order; in a deployed
+instance the ``new_extract_sensor`` starts ``council`` runs and ``pooled_after_councils`` starts
+``pooled_analysis`` once no council run is left (``assets/sensors.py``).
+
+Steps run in parallel through Dagster's multiprocess executor (``FSP_MAX_CONCURRENT`` steps at
+once), forked from a server that has already imported the heavy libraries, so a step starts in a
+fraction of a second rather than the seconds an import of Great Expectations takes. The step
+processes take their environment (key, folders) from that server, started by the run's first
+step: one process runs one configuration. ``FSP_EXECUTOR=k8s`` gives each step a pod instead
+(``assets/storage.py``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from assets.partitions import local_authorities
+
+#: Asset groups built once per local authority, in graph order.
+COUNCIL_GROUPS = ("pseudonymised", "spells", "cohorts")
+#: Asset groups built once over every local authority.
+POOLED_GROUPS = ("comparison", "analysis", "release")
+
+MAX_CONCURRENT_ENV_VAR = "FSP_MAX_CONCURRENT"
+
+#: Imported once by the executor's fork server (libraries only: the pipeline's own modules read
+#: the environment when imported, so each step imports them itself, in a few hundred ms).
+PRELOADED = ["dagster", "pandas", "numpy", "scipy", "statsmodels.api", "great_expectations",
+             "duckdb", "dagster_duckdb_pandas", "matplotlib", "lifelines"]
+
+
+def max_concurrent() -> int:
+    """Steps run at once: ``FSP_MAX_CONCURRENT``, else the machine's cores."""
+    value = os.environ.get(MAX_CONCURRENT_ENV_VAR, "").strip()
+    if not value:
+        return max(1, os.cpu_count() or 1)
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{MAX_CONCURRENT_ENV_VAR} must be a whole number ≥ 1, not {value!r}")
+    return int(value)
+
+
+def local_executor() -> dg.ExecutorDefinition:
+    """Dagster's multiprocess executor, steps forked from a server that preloaded the libraries."""
+    return dg.multiprocess_executor.configured({
+        "max_concurrent": max_concurrent(),
+        "start_method": {"forkserver": {"preload_modules": PRELOADED}},
+    }, name="multiprocess_preloaded")
+
+
+council_job = dg.define_asset_job(
+    "council",
+    selection=dg.AssetSelection.groups(*COUNCIL_GROUPS),
+    partitions_def=local_authorities,
+    description="One local authority: the door (read and pseudonymise), spells, cohorts, the "
+    "analysis dataset and the inputs of days in state and the time series, with their checks.",
+    tags={"fsp/job": "council"},
+)
+
+pooled_job = dg.define_asset_job(
+    "pooled_analysis",
+    selection=dg.AssetSelection.groups(*POOLED_GROUPS),
+    description="Every local authority together: comparison areas, survival, competing exits, "
+    "days in each state, time series, then the disclosure-controlled release and report.",
+    tags={"fsp/job": "pooled_analysis"},
+)
+
+JOBS = [council_job, pooled_job]
