@@ -92,3 +92,137 @@ def test_screenshot_shows_the_figures(report, tmp_path):
     assert (np.abs(pixels - orange).max(axis=2) <= 12).sum() > 300
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(shot, ARTIFACTS / "report.png")
+
+
+# ---------------------------------------------------------------- the released report, as a reader sees it
+
+#: The report's width on screen (its main column is 60rem) and one screen's height.
+SCREEN = (1200, 1000)
+
+LAYOUT_PROBE = """<script>
+window.addEventListener("load", function () {
+  function box(element) {
+    var r = element.getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top + window.scrollY, bottom: r.bottom + window.scrollY,
+            width: r.width, height: r.height};
+  }
+  var probe = document.createElement("pre");
+  probe.id = "layout";
+  probe.textContent = JSON.stringify({
+    height: window.innerHeight, width: window.innerWidth,
+    pageHeight: document.documentElement.scrollHeight, pageWidth: document.documentElement.scrollWidth,
+    summary: box(document.getElementById("summary")),
+    main: box(document.querySelector("main")),
+    images: Array.from(document.images).map(function (image) {
+      var b = box(image);
+      b.natural = image.naturalWidth;
+      b.section = image.closest("section").id;
+      return b;
+    })
+  });
+  document.body.appendChild(probe);
+});
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory):
+    """The simulated county's release (tables, figures, report.html, report.pdf), built once."""
+    from test_release_assembly import county_release
+
+    _, tables, release = county_release(tmp_path_factory)
+    return tables, release
+
+
+@pytest.fixture(scope="module")
+def layout(county, tmp_path_factory):
+    """Where the summary and every figure fall on a screen of the report's width."""
+    _, release = county
+    folder = tmp_path_factory.mktemp("layout")
+    probed = folder / "probed.html"
+    probed.write_text(release.report.read_text(encoding="utf-8").replace("</body>", LAYOUT_PROBE + "</body>"),
+                      encoding="utf-8")
+    result = chromium(f"--window-size={SCREEN[0]},{SCREEN[1]}", "--virtual-time-budget=10000", "--dump-dom",
+                      probed.as_uri(), profile=folder / "profile")
+    match = re.search(r'<pre id="layout">(.*?)</pre>', result.stdout, re.S)
+    assert match, f"probe did not run; chromium said: {result.stderr[-2000:]}"
+    return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+
+def test_the_summary_fills_the_first_screen_and_no_more(county, layout, tmp_path):
+    _, release = county
+    assert layout["width"] == SCREEN[0]
+    assert 0 <= layout["summary"]["top"] < layout["summary"]["bottom"] <= layout["height"], layout["summary"]
+    shot = tmp_path / "summary.png"
+    chromium(f"--window-size={SCREEN[0]},{SCREEN[1]}", f"--screenshot={shot}", release.report.as_uri(),
+             profile=tmp_path / "profile")
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+    summary = pixels[int(layout["summary"]["top"]):int(layout["summary"]["bottom"])]
+    assert (summary < 200).any(axis=2).mean() > 0.03          # text, not an empty box
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / "report_summary.png")
+
+
+def test_every_figure_fits_the_report_width_unclipped(county, layout, tmp_path):
+    _, release = county
+    assert layout["pageWidth"] <= layout["width"]             # nothing runs off to the side
+    images = layout["images"]
+    assert len(images) == len(release.figures)
+    main = layout["main"]
+    for image in images:
+        assert main["left"] - 1 <= image["left"] and image["right"] <= main["right"] + 1, image
+        assert image["width"] >= 0.6 * image["natural"], image   # not shrunk past reading
+    shot = tmp_path / "page.png"
+    chromium(f"--window-size={SCREEN[0]},{int(layout['pageHeight']) + 10}", f"--screenshot={shot}",
+             release.report.as_uri(), profile=tmp_path / "profile", timeout=300)
+    with Image.open(shot) as page:
+        pixels = np.asarray(page.convert("RGB")).astype(int)
+    for image in images:
+        # inside the 1px CSS border: a ring of background all round (no text cut at the edge) and ink within
+        top, bottom = int(round(image["top"])) + 3, int(round(image["bottom"])) - 3
+        left, right = int(round(image["left"])) + 3, int(round(image["right"])) - 3
+        crop = pixels[top:bottom, left:right]
+        ring = np.concatenate([crop[:2].reshape(-1, 3), crop[-2:].reshape(-1, 3),
+                               crop[:, :2].reshape(-1, 3), crop[:, -2:].reshape(-1, 3)])
+        assert (ring >= 235).all(axis=1).mean() > 0.99, image["section"]
+        assert (crop < 200).any(axis=2).mean() > 0.01, image["section"]
+
+
+def test_the_pdf_has_pages_a_running_header_and_the_summary_first(county):
+    from pypdf import PdfReader
+
+    _, release = county
+    assert release.pdf is not None and release.pdf.name == "report.pdf"
+    pages = [page.extract_text() for page in PdfReader(release.pdf).pages]
+    assert 8 <= len(pages) <= 80, len(pages)
+    for number, text in enumerate(pages, start=1):
+        header = " ".join(text.split("\n")[:3])
+        assert "extract 2025-03-31" in header and "hmac-sha256:test" in header, (number, header)
+        assert f"Page {number} of {len(pages)}" in text
+    first = " ".join(pages[0].split())
+    assert "Summary: did FSP change how long children spend in need" in first
+    assert "Time in need" in first and "95% CI" in first
+    # each part of the report starts a page
+    for title in ("Question and programme", "Data and cohorts", "Methods", "Results by outcome",
+                  "Limitations", "Provenance", "Appendix"):
+        assert any(text.split("\n")[2:4] and title in " ".join(text.split("\n")[2:4]) for text in pages), title
+
+
+def test_the_pdf_quotes_the_same_numbers_as_the_html_summary(county):
+    import lxml.html
+    from pypdf import PdfReader
+
+    _, release = county
+    summary = lxml.html.fromstring(release.report.read_text(encoding="utf-8")).get_element_by_id("summary")
+    quoted = [e.text_content() for e in summary.xpath(".//data[@class='quoted']")]
+    text = " ".join(" ".join(page.extract_text() for page in PdfReader(release.pdf).pages[:2]).split())
+    assert quoted and all(number in text for number in quoted), [n for n in quoted if n not in text]
+
+
+def test_the_pdf_is_logged_for_the_output_checker(county):
+    _, release = county
+    session = json.loads(release.results_json.read_text())
+    record = next(r for r in session["results"].values() if r["files"][0]["name"] == "report.pdf")
+    assert record["status"] == "pass"
+    assert record["properties"]["checks"]["RasterFiguresOnly"] == "pass"

@@ -185,6 +185,14 @@ def _flow_rows(flow: pd.DataFrame | None) -> pd.DataFrame | None:
     return flow[~nobody].reset_index(drop=True)
 
 
+def _latest_extract(tables: Mapping[str, pd.DataFrame]) -> str:
+    """The latest extract date the released headline history records, when the context gives none."""
+    history = tables.get("estimates_by_extract")
+    if history is None or "extract_date" not in history or history["extract_date"].dropna().empty:
+        return "not recorded"
+    return str(max(history["extract_date"].dropna().astype(str)))
+
+
 def report_html(
     released_tables: Mapping[str, pd.DataFrame],
     figures: Mapping[str, str | Path],
@@ -225,7 +233,7 @@ def report_html(
     validation = _validation_rows(context.get("validation"))
     title = context.get("title", "Evaluation of Family Solutions Plus")
     key_fingerprint = context.get("key_fingerprint", "not recorded")
-    latest_extract = max(extract_dates.values()) if extract_dates else "not recorded"
+    latest_extract = max(extract_dates.values()) if extract_dates else _latest_extract(tables)
     limitations = limitations_from(tables, validation, list(context.get("limitations", DEFAULT_LIMITATIONS)))
     return template.render(
         title=title,
