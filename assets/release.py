@@ -26,7 +26,7 @@ RESULT_INPUTS = {key.path[-1]: dg.AssetIn(key=key)
                  for asset in POOLED_ASSETS for key in asset.keys}
 
 #: What a release folder holds; cleared before each release so nothing stale is carried out.
-RELEASED_PATHS = ("tables", "figures", "checksums", "report.html", "results.json", "schema.json",
+RELEASED_PATHS = ("tables", "figures", "checksums", "report.html", "report.pdf", "results.json", "schema.json",
                   "config.json")
 
 SOFTWARE = ("dagster", "pandas", "numpy", "scipy", "statsmodels", "lifelines", "duckdb",
