@@ -112,8 +112,11 @@ def test_release_assembly_writes_the_comparison(inputs, tmp_path):
     results = json.loads(release.results_json.read_text())["results"]
     for record in results.values():
         name = record["files"][0]["name"]
-        if name.startswith("tables/comparison_"):
+        if name.startswith(("tables/comparison_", "figures/comparison_")):
             assert record["properties"]["checks"]["PublishedAggregates"] == "pass", name
             assert record["status"] == "pass", name
+        else:
+            assert "PublishedAggregates" not in record["properties"]["checks"], name
+    assert sum(r["files"][0]["name"].startswith("figures/comparison_") for r in results.values()) == 4
     html = release.report.read_text(encoding="utf-8")
     assert "Comparison synthetic cla 31mar" in html or "comparison_synthetic_cla_31mar" in html

@@ -136,8 +136,10 @@ def write_release(
     sources = figure_sources(tables)
     for name, path in figures.items():
         source = sources.get(name, name)
+        public = tables[source].attrs.get("disclosure", {}).get("public_source")  # published aggregates (#17)
         log.add(path, {"DrawnFromReleasedTable": _check(tables[source]), "RasterImage": "pass"},
-                output_type="figure", comments=[f"drawn from tables/{source}.csv"])
+                output_type="figure", comments=[f"drawn from tables/{source}.csv"],
+                properties={"disclosure": {"public_source": public}} if public else None)
     context = dict(context or {})
     context.setdefault("disclosure", {
         "smallest count shown": config.threshold, "counts rounded to": config.rounding_base,
