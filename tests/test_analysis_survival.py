@@ -323,3 +323,44 @@ def test_weighted_rmst_is_the_weighted_kaplan_meier_area(analysis, results):
     ours = pick(results["weighted"], outcome="time_in_need", analysis="rmst_ipw")
     np.testing.assert_allclose(ours["estimate"], direct["estimate"], rtol=1e-12)
     np.testing.assert_allclose(ours["se"], direct["se"], rtol=1e-12)
+
+
+def test_every_cohort_hazard_ratio_and_rmst_difference_has_its_evalue(analysis, results):
+    from evaluation.survival.evalue import evalue_hazard_ratio, evalue_mean_difference, restricted_time_sd
+
+    e = results["e_values"]
+    hr = pick(results["hazard_ratios"], outcome="time_in_need", analysis="cox_adjusted", term="cohort[post_fsp]").iloc[0]
+    rare = hr["events"] / hr["n"] < 0.15
+    want = evalue_hazard_ratio(hr["estimate"], hr["ci_lower"], hr["ci_upper"], rare)
+    got = pick(e, outcome="time_in_need", analysis="cox_adjusted", contrast="post_fsp vs pre_fsp")
+    assert got.set_index("term")["estimate"].to_dict() == pytest.approx({"e_value": want.estimate,
+                                                                        "e_value_ci": want.ci})
+    # every cohort-contrast HR (unadjusted, adjusted, IPW, placebo, per combination) and RMST difference
+    for analysis_name in ("cox_unadjusted", "cox_ipw", "cox_placebo", "cox_differential", "rmst", "rmst_ipw",
+                          "rmst_placebo"):
+        assert len(pick(e, outcome="time_in_need", analysis=analysis_name, term="e_value")), analysis_name
+    df = rows_of(analysis, "time_in_need")
+    diff = pick(results["rmst"], outcome="time_in_need", contrast="post_fsp vs pre_fsp", time=365.0).iloc[0]
+    sd = np.sqrt(np.mean([restricted_time_sd(df[df["cohort"] == c], "duration", "event", 365.0) ** 2
+                          for c in ("pre_fsp", "post_fsp")]))
+    want = evalue_mean_difference(diff["estimate"], diff["se"], sd)
+    got = pick(e, outcome="time_in_need", analysis="rmst", time=365.0, contrast="post_fsp vs pre_fsp")
+    assert got.set_index("term")["estimate"].to_dict() == pytest.approx({"e_value": want.estimate,
+                                                                        "e_value_ci": want.ci})
+    assert (e.loc[e["term"] == "e_value", "estimate"].dropna() >= 1).all()
+
+
+def test_placebo_contrast_between_two_pre_fsp_entry_years(analysis, results):
+    """Second vs first pre-FSP study year: same practice, so no effect is planted here."""
+    df = rows_of(analysis, "time_in_need")
+    pre = df[df["cohort"] == "pre_fsp"]
+    second = pd.Timestamp(CONFIG.pre_fsp_start) + pd.DateOffset(years=1)
+    rows = pre[pre["time_zero"] < second + pd.DateOffset(years=1)].reset_index(drop=True)
+    rows["placebo[second_year]"] = (rows["time_zero"] >= second).astype(float)
+    design, adjustment = with_adjustment_terms(rows, adjustment=study_adjustment(CONFIG))
+    fit = cox_ph(design, "duration", "event", ["placebo[second_year]"] + adjustment, cluster="family_id")
+    row = pick(results["hazard_ratios"], outcome="time_in_need", analysis="cox_placebo").iloc[0]
+    assert row["estimate"] == pytest.approx(np.exp(fit.coef[0]), rel=1e-9)
+    assert row["contrast"] == "pre_fsp from 2019-04-01 vs pre_fsp before"
+    assert row["ci_lower"] < 1 < row["ci_upper"]
+    assert len(pick(results["rmst"], outcome="time_in_need", analysis="rmst_placebo")) == 2

@@ -25,6 +25,10 @@ authority when there is more than one — and returns these tables:
                        family-clustered IJ SE
 ``differential_impact``  post vs pre HR within each of the eight combinations, heterogeneity
                        test, Holm p; sparse combinations "not estimable"
+(placebo)              ``hazard_ratios`` also holds ``cox_placebo``: the adjusted Cox HR of
+                       pre-FSP entries in the study's second year against its first, two
+                       groups under the same practice (a non-null estimate flags confounding by
+                       calendar time); ``rmst`` the same contrast as ``rmst_placebo``
 ``weighted``           IPW (propensity of post vs pre from the adjustment covariates less
                        ``lockdown_period``, LA indicators, fitted per outcome): weighted KM
                        (``kaplan_meier_ipw``), weighted Cox (``cox_ipw``, robust SE), RMST
@@ -34,6 +38,15 @@ authority when there is more than one — and returns these tables:
                        probability of censoring weights for that planned censoring
                        (:mod:`evaluation.survival.censoring_weights`, a Cox model of the
                        go-live day on the same covariates, pieces of ``IPCW_GRID_DAYS``)
+``e_values``           E-value (VanderWeele & Ding 2017) of every cohort hazard ratio (Cox
+                       unadjusted / adjusted / IPW / placebo, differential impact) and RMST
+                       difference (plain and IPW): ``term`` "e_value" (point estimate) and
+                       "e_value_ci" (the confidence limit nearer the null); ``analysis``, ``contrast``,
+                       ``combination``, ``time``, ``n``, ``events`` those of the estimate. An HR is
+                       read as a risk ratio when under 15% of its rows had the event, else
+                       converted as for a common outcome; an RMST difference through its
+                       standardised difference (SD of the restricted time from the two cohorts'
+                       Kaplan–Meier curves, pooled)
 ``balance``            covariate balance before/after weighting per outcome, **not tidy**:
                        outcome, variable, mean_reference, mean_comparison, smd_before,
                        weighted_mean_reference, weighted_mean_comparison, smd_after,
@@ -68,6 +81,9 @@ from evaluation.survival.censoring_weights import WEIGHT as IPCW
 from evaluation.survival.censoring_weights import censoring_weights
 from evaluation.survival.cox import cox_ph
 from evaluation.survival.differential import differential_impact
+from evaluation.survival.evalue import (
+    RARE_OUTCOME_SHARE, evalue_hazard_ratio, evalue_mean_difference, restricted_time_sd,
+)
 from evaluation.survival.kaplan_meier import REPORT_DAYS, kaplan_meier, kaplan_meier_by
 from evaluation.survival.logrank import logrank_test
 from evaluation.survival.rmst import DEFAULT_TAUS, rmst_difference
@@ -75,7 +91,7 @@ from evaluation.survival.weighting import balance_table, cohort_weights
 from evaluation.survival.zph import cox_zph
 
 TABLES: tuple[str, ...] = ("km_estimates", "km_curves", "logrank", "hazard_ratios", "ph_tests", "rmst",
-                           "differential_impact", "weighted", "balance")
+                           "differential_impact", "weighted", "e_values", "balance")
 #: Columns of the internal ``km_curves`` table.
 CURVE_COLUMNS: tuple[str, ...] = ("outcome", "cohort", "time", "n_risk", "n_event", "n_censor", "survival",
                                   "std_err", "lower", "upper")
@@ -89,7 +105,7 @@ IPW = "ipw"
 EMPTY_OUTCOME_ANALYSES: dict[str, str] = {
     "km_estimates": "kaplan_meier", "logrank": "logrank", "hazard_ratios": "cox_unadjusted",
     "ph_tests": "cox_unadjusted_zph", "rmst": "rmst", "differential_impact": "cox_differential",
-    "weighted": "cox_ipw"}
+    "weighted": "cox_ipw", "e_values": "e_value"}
 #: Propensity covariates: the adjustment set with local authorities as indicators, less
 #: ``lockdown_period``, which cannot occur before 2020 (no overlap with pre-FSP: positivity fails).
 PROPENSITY = Adjustment(numeric=tuple(c for c in NUMERIC if c != "lockdown_period"), la_indicators=True)
@@ -130,12 +146,15 @@ def survival_results(
         parts["km_curves"].append(curves)
         parts["logrank"].append(_logrank(df, outcome))
         models, tests = _cox_models(df, outcome, config)
-        parts["hazard_ratios"].append(models)
+        placebo_hr, placebo_rmst = _placebo(df, outcome, taus, config)
+        parts["hazard_ratios"].append(concat([models, placebo_hr]))
         parts["ph_tests"].append(tests)
-        parts["rmst"].append(_rmst(df, outcome, taus))
+        parts["rmst"].append(concat([_rmst(df, outcome, taus), placebo_rmst]))
         parts["differential_impact"].append(_differential(df, outcome, min_events, config))
         weighted, balance = _weighted(df, outcome, times, conf_type, taus, config)
         parts["weighted"].append(weighted)
+        parts["e_values"].append(_evalues(df, outcome, [parts["hazard_ratios"][-1], parts["rmst"][-1],
+                                                        parts["differential_impact"][-1], weighted]))
         parts["balance"].append(balance)
     out = {name: concat(frames) for name, frames in parts.items() if name not in ("km_curves", "balance")}
     out["km_curves"] = _stack(parts["km_curves"], CURVE_COLUMNS)
@@ -388,6 +407,106 @@ def _people_not_pieces(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()
     table["n"] = n.where(table["n"].notna()).astype("Int64")
     return table
+
+
+# -- placebo: two pre-FSP entry years -------------------------------------------------------------
+
+PLACEBO_TERM = "placebo[second_year]"
+
+
+def _placebo(df, outcome, taus, config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Adjusted Cox HR and RMST difference of pre-FSP entries in the study's second year vs its first."""
+    first = pd.Timestamp(config.pre_fsp_start)
+    second = first + pd.DateOffset(years=1)
+    label = f"pre_fsp from {second.date()} vs pre_fsp before"
+    keys = dict(outcome=outcome, contrast=label)
+    rows = df[(df[COHORT] == REFERENCE).to_numpy()].reset_index(drop=True)
+    rows = rows[(pd.to_datetime(rows["time_zero"]) < second + pd.DateOffset(years=1)).to_numpy()]
+    year = np.where(pd.to_datetime(rows["time_zero"]) >= second, "second_year", "first_year")
+    rows = rows.assign(**{"placebo_year": year, PLACEBO_TERM: (year == "second_year").astype(float)})
+    if len(set(year)) < 2:
+        reason = "needs pre-FSP entries in two study years"
+        return (not_estimable(reason, analysis="cox_placebo", term=PLACEBO_TERM, **keys),
+                not_estimable(reason, analysis="rmst_placebo", term="rmst_difference", **keys))
+    entry, strata = entry_column(rows), strata_column(rows)
+
+    def cox():
+        design, adjustment = with_adjustment_terms(rows, adjustment=study_adjustment(config))
+        fit = cox_ph(design, DURATION, EVENT, [PLACEBO_TERM] + adjustment, entry=entry, strata=strata,
+                     cluster=FAMILY, ties="efron")
+        table = fit.tidy(outcome, analysis="cox_placebo")
+        table = table[(table["term"] == PLACEBO_TERM).to_numpy()].copy()
+        table["contrast"] = label
+        table["method"] = table["method"] + "; placebo contrast between two pre-FSP entry years"
+        return table
+
+    def restricted_mean():
+        table = rmst_difference(rows, DURATION, EVENT, "placebo_year", tau=taus, reference="first_year",
+                                comparison="second_year", entry=entry, cluster=FAMILY, outcome=outcome)
+        table = table[(table["term"] == "rmst_difference").to_numpy()].copy()
+        table["analysis"] = "rmst_placebo"
+        table["contrast"] = label
+        return table
+
+    return (attempt(cox, analysis="cox_placebo", term=PLACEBO_TERM, **keys),
+            attempt(restricted_mean, analysis="rmst_placebo", term="rmst_difference", **keys))
+
+
+# -- E-values ---------------------------------------------------------------------------------------
+
+#: Analyses whose cohort-contrast rows are hazard ratios.
+HR_ANALYSES = ("cox_unadjusted", "cox_adjusted", "cox_ipw", "cox_placebo", "cox_differential")
+
+
+def _evalues(df, outcome, tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """E-values of the HR and RMST-difference rows of this outcome's tables (see module doc)."""
+    rows = concat([t for t in tables if t is not None and len(t)])
+    if not len(rows):
+        return not_estimable("no estimates", outcome=outcome, analysis="e_value")
+    contrast = rows["contrast"].notna().to_numpy()
+    hr = rows["analysis"].isin(HR_ANALYSES).to_numpy() & contrast & (
+        rows["term"].astype(str).str.startswith(("cohort[", "placebo[")) | (rows["term"] == "hazard ratio")).to_numpy()
+    rmst = (rows["term"] == "rmst_difference").to_numpy() & contrast
+    sd = _restricted_sds(df, rows.loc[rmst, "time"].dropna().unique())
+    out = []
+    for row, is_hr in [(r, True) for r in rows[hr].itertuples()] + [(r, False) for r in rows[rmst].itertuples()]:
+        common = {"outcome": outcome, "analysis": row.analysis, "contrast": row.contrast,
+                  "combination": row.combination, "time": row.time, "n": row.n, "events": row.events}
+        if not np.isfinite(row.estimate):
+            out.append({**common, "term": "e_value", "method": row.method if str(row.method).startswith(
+                ("not estimable", "not fitted")) else "not estimable: no estimate"})
+            continue
+        if is_hr:
+            share = (row.events / row.n) if row.n else np.nan
+            rare = bool(share < RARE_OUTCOME_SHARE)
+            value = evalue_hazard_ratio(row.estimate, row.ci_lower, row.ci_upper, rare)
+            how = (f"hazard ratio read as a risk ratio (rare outcome: {share:.0%} had the event)" if rare
+                   else f"hazard ratio converted for a common outcome ({share:.0%} had the event)")
+        else:
+            spread = sd.get(row.time, np.nan)
+            value = evalue_mean_difference(row.estimate, row.se, spread)
+            how = (f"RMST difference as a standardised difference (SD of restricted days {spread:.1f}), "
+                   "RR = exp(0.91 d)")
+        method = f"E-value (VanderWeele & Ding 2017) of {row.analysis} {row.term}; {how}"
+        out.append({**common, "term": "e_value", "estimate": value.estimate, "method": method})
+        out.append({**common, "term": "e_value_ci", "estimate": value.ci,
+                    "method": method + "; confidence limit nearer the null (1 when the interval holds 1)"})
+    return tidy(out) if out else not_estimable("no hazard ratio or RMST difference", outcome=outcome,
+                                               analysis="e_value")
+
+
+def _restricted_sds(df, taus) -> dict[float, float]:
+    """Pooled SD of restricted days (pre-FSP and post-FSP Kaplan–Meier curves) at each tau."""
+    entry = entry_column(df)
+    out = {}
+    for tau in taus:
+        variances = []
+        for cohort in (REFERENCE, "post_fsp"):
+            part = df[(df[COHORT] == cohort).to_numpy()]
+            if len(part) and part[EVENT].sum() > 0:
+                variances.append(restricted_time_sd(part, DURATION, EVENT, float(tau), entry=entry) ** 2)
+        out[tau] = float(np.sqrt(np.mean(variances))) if variances else float("nan")
+    return out
 
 
 __all__ = ["CURVE_COLUMNS", "MODELS", "TABLES", "survival_results"]

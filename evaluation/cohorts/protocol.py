@@ -99,7 +99,9 @@ def _analysis(c: StudyConfig) -> str:
             "|SMD| > 0.1 named), with inverse-probability-of-censoring weights for the go-live censoring; "
             "RMST differences; Aalen-Johansen and Fine-Gray for competing exits. Differential impact within "
             f"the eight combinations of parental risk factors from {factors}. E-values for every hazard "
-            "ratio and RMST difference (VanderWeele & Ding 2017).")
+            "ratio and RMST difference (VanderWeele & Ding 2017), and a placebo contrast between the "
+            "first two pre-FSP entry years (same practice: a non-null estimate flags confounding by "
+            "calendar time).")
 
 
 def protocol_table(config: StudyConfig) -> pd.DataFrame:

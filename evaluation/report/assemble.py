@@ -148,6 +148,10 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
                                  "risk factors, heterogeneity test and Holm-adjusted p-values."),
     "weighted_estimates": _tidy("Inverse-probability-weighted Kaplan–Meier and Cox estimates and the "
                                 "effective sample sizes."),
+    "e_values": _tidy("E-values (VanderWeele & Ding 2017) of every cohort hazard ratio and RMST difference: "
+                      "how strongly an unmeasured confounder would have to be associated with both cohort "
+                      "and outcome (risk-ratio scale) to explain the estimate (term e_value) or its "
+                      "confidence limit (term e_value_ci) away."),
     "cumulative_incidence": _tidy("Aalen–Johansen cumulative incidence of each exit route at fixed days, "
                                   "overall, by cohort and by combination."),
     "gray_test": _tidy("Gray's tests of equal cumulative incidence between cohorts, per exit route."),
@@ -509,6 +513,7 @@ MODEL_TABLES: dict[str, tuple[str, ...]] = {
     "rmst_differences": ("rmst",),
     "differential_impact": ("differential_impact",),
     "weighted_estimates": ("weighted",),
+    "e_values": ("e_values",),
     "cumulative_incidence": ("cif",),
     "gray_test": ("gray_test",),
     "cause_specific_cox": ("cause_specific_cox",),
