@@ -13,10 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from evaluation.analysis.across_councils import (
+    ONE_COUNCIL, SAME_ADOPTION, across_council_results, council_go_lives,
+)
 from evaluation.comparison.child_level import (
     PROGRAMME, adoption_design, cox_did, rmst_did, rmst_did_tidy,
 )
+from evaluation.disclosure.models import safe_model_results
 from evaluation.errors import NotEstimable
+from evaluation.report.assemble import MODEL_TABLES, TABLE_SCHEMAS
+from evaluation.study import StudyConfig
 
 REF = Path(__file__).parent / "reference" / "child_level_did"
 COMMON = {"A": dt.date(2020, 11, 1), "B": dt.date(2020, 11, 1), "C": None, "D": None}
@@ -149,13 +155,6 @@ def test_rmst_bootstrap_is_reproducible_and_resamples_families_within_council(da
 
 # ----------------------------------------------------------------- the analysis layer's table
 
-from evaluation.analysis.across_councils import (  # noqa: E402
-    ONE_COUNCIL, SAME_ADOPTION, across_council_results, council_go_lives,
-)
-from evaluation.disclosure.models import safe_model_results  # noqa: E402
-from evaluation.report.assemble import MODEL_TABLES, TABLE_SCHEMAS  # noqa: E402
-from evaluation.study import StudyConfig  # noqa: E402
-
 #: Study whose periods are the reference data's: no transition months before the one go-live.
 COMMON_STUDY = StudyConfig(pre_fsp_start=dt.date(2018, 4, 1), transition_start=dt.date(2020, 11, 1),
                            go_live=dt.date(2020, 11, 1),
@@ -165,7 +164,8 @@ COMMON_STUDY = StudyConfig(pre_fsp_start=dt.date(2018, 4, 1), transition_start=d
 def _as_analysis_dataset(data: pd.DataFrame, config: StudyConfig, outcome="time_in_protection") -> pd.DataFrame:
     return pd.DataFrame({
         "la_code": data["council"], "child_id": [f"c{i}" for i in range(len(data))], "family_id": data["family"],
-        "outcome": outcome, "cohort": config.cohort_of(data["time_zero"]), "time_zero": pd.to_datetime(data["time_zero"]),
+        "outcome": outcome, "cohort": config.cohort_of(data["time_zero"]),
+        "time_zero": pd.to_datetime(data["time_zero"]),
         "entry": data["entry"], "duration": data["duration"], "event": data["event"]})
 
 

@@ -105,7 +105,7 @@ class CouncilCox:
 
     fit: CoxResult
     period_terms: list[str]
-    #: rows and events per (adopted, programme) cell: the smallest carries the estimate
+    #: rows and events of the four cells of the difference in differences (the smallest is released)
     cells: pd.DataFrame
 
     @property
