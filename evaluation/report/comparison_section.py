@@ -217,6 +217,12 @@ CAN_AND_CANNOT = (
 )
 
 
+def _rate(measure: str) -> str:
+    """A rate's name for a sentence: 'children looked after at 31 March'."""
+    name = RATES.get(measure, measure).split(",")[0]
+    return name[:1].lower() + name[1:]
+
+
 def _fmt(x) -> str:
     return "n/a" if x is None or pd.isna(x) else f"{x:+.1f}"
 
@@ -229,9 +235,8 @@ def _findings(tables: Mapping[str, pd.DataFrame]) -> list[str]:
         parts = []
         for row in tests.itertuples(index=False):
             p = getattr(row, "placebo_p_gap", np.nan)
-            parts.append(f"{RATES.get(row.measure, row.measure).split(',')[0].lower()} "
-                         f"{_fmt(row.mean_post_gap)} (permutation p {p:.2f})" if pd.notna(p) else
-                         f"{RATES.get(row.measure, row.measure).split(',')[0].lower()} {_fmt(row.mean_post_gap)}")
+            parts.append(f"{_rate(row.measure)} {_fmt(row.mean_post_gap)} (permutation p {p:.2f})"
+                         if pd.notna(p) else f"{_rate(row.measure)} {_fmt(row.mean_post_gap)}")
         out.append(f"{name} minus its synthetic control, mean over the years after the transition year: "
                    + "; ".join(parts) + ". The p-value ranks the size of the council's mean gap among the "
                    "placebo councils'.")
@@ -239,7 +244,7 @@ def _findings(tables: Mapping[str, pd.DataFrame]) -> list[str]:
     if overall is not None and len(overall):
         rows = overall[(overall["aggregation"] == "group") & (overall["control_group"] == "never_treated")]
         if len(rows):
-            parts = [f"{RATES.get(r.measure, r.measure).split(',')[0].lower()} {_fmt(r.att)} "
+            parts = [f"{_rate(r.measure)} {_fmt(r.att)} "
                      f"(95% CI {r.ci_lower:.1f} to {r.ci_upper:.1f})" for r in rows.itertuples(index=False)]
             n = tables.get("comparison_adopters")
             dated = int(n["sourced"].astype(bool).sum()) if n is not None and "sourced" in n else None
