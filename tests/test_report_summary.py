@@ -21,8 +21,8 @@ from evaluation.report.build import report_html
 from test_release_assembly import county_release, written_tables
 
 NUMBER = re.compile(r"[-+−]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?")
-#: Fixed wording of the summary that contains digits (the interval level and the per-1,000 scale).
-ALLOWED_DIGITS = ("95%", "1,000")
+#: Fixed wording of the summary that contains digits (the interval level and the per-1,000 and per-10,000 scales).
+ALLOWED_DIGITS = ("95%", "1,000", "10,000")
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,8 @@ def expected_text(value: float, kind: str) -> tuple[float, str | None]:
         return abs(value), ("fewer" if value < 0 else "more")
     if kind == "per1000":
         return abs(value) * 1000, ("fewer" if value < 0 else "more")
+    if kind == "rate":
+        return abs(value), ("lower" if value < 0 else "higher")
     return value, None
 
 
@@ -182,3 +184,25 @@ def test_comparison_tables_without_their_section_stop_the_report(county, monkeyp
     monkeypatch.setitem(sys.modules, "evaluation.report.comparison_section", None)    # module missing
     with pytest.raises(ImportError):
         report_html(released, {}, {})
+
+
+def test_the_summary_quotes_the_comparison_areas_from_their_tables(county):
+    """With the comparison tables released, the headline adds the council against its synthetic
+    control and all adopters against never-adopters, each number a released cell."""
+    tables, _, _ = county
+    tests = pd.DataFrame({"measure": ["cla_31mar_rate_per_10k_derived", "cpp_31mar_rate_per_10k_derived"],
+                          "council": "931", "council_name": "Oxfordshire", "mean_post_gap": [-4.26, 3.1],
+                          "placebo_p_gap": [0.125, 0.6]})
+    overall = pd.DataFrame({"measure": ["cla_31mar_rate_per_10k_derived"] * 2 + ["cpp_31mar_rate_per_10k_derived"],
+                            "control_group": ["not_yet_treated", "never_treated", "never_treated"],
+                            "aggregation": ["group", "group", "group"], "att": [9.9, -2.04, 1.5],
+                            "se": [1.0, 1.2, 0.9], "ci_lower": [7.9, -4.4, -0.3], "ci_upper": [11.9, 0.3, 3.3]})
+    released = {**tables, "comparison_placebo_tests": tests, "comparison_overall_effects": overall}
+    summary = lxml.html.fromstring(report_html(released, {}, {})).get_element_by_id("summary")
+    text = " ".join(summary.text_content().split())
+    assert "Oxfordshire against its synthetic control" in text
+    assert "4.3 lower per 10,000 children looked after at 31 March (permutation p = 0.12)" in text
+    assert "2.0 lower per 10,000 children looked after at 31 March (95% CI 4.4 lower to 0.3 higher)" in text
+    assert "9.9" not in text                                  # the not-yet-treated row is not the headline
+    for element in summary.xpath(".//data[@class='quoted']"):
+        check_quote(element, released)

@@ -171,6 +171,13 @@ ALT_TEXT: dict[str, str] = {
                          "with a dashed line at the usual balance limit.",
     "estimates_by_extract": "One panel per outcome: the adjusted hazard ratio, post-FSP against pre-FSP, "
                             "with its 95% interval at each extract date, on a log scale with a line at one.",
+    "comparison_synthetic": "Line chart of a published yearly rate: the council's own rate as a solid line, "
+                            "its synthetic control (a weighted mix of councils that never adopted the "
+                            "programme) as a dashed line, and the placebo councils' gaps as a grey cloud, "
+                            "with the go-live year marked.",
+    "comparison_event_study": "Event study: the average effect of adopting Family Safeguarding on a published "
+                              "yearly rate, by years before and after the go-live year, each with its 95% "
+                              "interval, around a line at zero.",
     "monthly": "Monthly counts as points with the fitted segmented regression as dashed lines before "
                "and after go-live; the months after go-live lightly shaded, national lockdowns in grey, "
                "go-live marked by a vertical line.",
@@ -181,7 +188,9 @@ def alt_text(figure: str) -> str:
     """The alternative text of a released figure, by its name."""
     if figure in ALT_TEXT:
         return ALT_TEXT[figure]
-    for prefix, key in (("km_", "km"), ("cif_", "cif"), ("monthly_", "monthly")):
+    for prefix, key in (("km_", "km"), ("cif_", "cif"), ("monthly_", "monthly"),
+                        ("comparison_synthetic_", "comparison_synthetic"),
+                        ("comparison_event_study_", "comparison_event_study")):
         if figure.startswith(prefix):
             return ALT_TEXT[key]
     return f"Figure {figure.replace('_', ' ')}, drawn from the released table of the same name."

@@ -58,6 +58,8 @@ def format_quote(value: float, kind: str) -> str:
         return f"{abs(value):,.0f} {'fewer' if value < 0 else 'more'}"
     if kind == "per1000":
         return f"{abs(value) * 1000:,.0f} {'fewer' if value < 0 else 'more'}"
+    if kind == "rate":
+        return f"{abs(value):,.1f} {'lower' if value < 0 else 'higher'}"
     if kind == "ratio":
         return f"{value:.2f}"
     if kind == "p":
@@ -295,11 +297,62 @@ def check_sentences(tables: Mapping[str, pd.DataFrame]) -> list[Markup]:
     return out
 
 
+#: Published rates the summary reads against comparison areas (the rest are in their section).
+COMPARISON_HEADLINE: tuple[tuple[str, str], ...] = (
+    ("cla_31mar_rate_per_10k_derived", "children looked after at 31 March"),
+    ("cpp_31mar_rate_per_10k_derived", "children on a CP plan at 31 March"),
+)
+
+
+def comparison_sentences(tables: Mapping[str, pd.DataFrame]) -> list[Markup]:
+    """The comparison-areas headline: the council against its synthetic control (mean gap after the
+    transition year, permutation p-value) and all adopters against never-adopters (staggered
+    adoption, overall effect with its 95% CI), per 10,000 children, for the rates of
+    :data:`COMPARISON_HEADLINE`."""
+    out = []
+    tests = tables.get("comparison_placebo_tests")
+    pieces = []
+    for measure, words in COMPARISON_HEADLINE:
+        row = _first(tests, measure=measure)
+        if row is None:
+            continue
+        gap = quote(tables, "comparison_placebo_tests", row, "mean_post_gap", "rate")
+        if "placebo_p_gap" in tests and not math.isnan(_number(tests.iloc[row]["placebo_p_gap"])):
+            pieces.append(Markup("{} per 10,000 {} (permutation p = {})").format(
+                gap, words, quote(tables, "comparison_placebo_tests", row, "placebo_p_gap", "p")))
+        else:
+            pieces.append(Markup("{} per 10,000 {}").format(gap, words))
+    if pieces:
+        council = "The council"
+        if "council_name" in tests and len(tests):
+            council = str(tests["council_name"].iloc[0])
+        out.append(Markup("<strong>{} against its synthetic control</strong> (similar councils that never "
+                          "adopted), mean gap after go-live: ").format(council) + Markup("; ").join(pieces) +
+                   Markup("."))
+    overall = tables.get("comparison_overall_effects")
+    pieces = []
+    for measure, words in COMPARISON_HEADLINE:
+        row = _first(overall, measure=measure, aggregation="group", control_group="never_treated")
+        if row is None:
+            continue
+        pieces.append(Markup("{} per 10,000 {} ({})").format(
+            quote(tables, "comparison_overall_effects", row, "att", "rate"), words,
+            _interval(tables, "comparison_overall_effects", row, "rate")))
+    if pieces:
+        out.append(Markup("<strong>All Family Safeguarding councils against never-adopters</strong> "
+                          "(staggered adoption): ") + Markup("; ").join(pieces) + Markup("."))
+    return out
+
+
 #: What each design can and cannot show (design, not results: no numbers).
 PRIMARY_DESIGN = Markup(
     "<strong>Before and after go-live, in this council</strong> (primary design): can show whether time "
     "in need, on plans and in care changed once FSP began; cannot tell FSP apart from anything else that "
     "changed then, above all Covid (go-live fell days before the second national lockdown).")
+COMPARISON_DESIGN = Markup(
+    "<strong>Against comparison areas</strong> (<a href=\"#comparison\">section</a>): can show whether the "
+    "council's published rates left the path of councils that did not adopt, through the same Covid years; "
+    "cannot follow children, and rests on yearly council totals and few adopters.")
 NO_COMPARISON = Markup(
     "<strong>Against comparison areas:</strong> not in this release, so national trends and Covid are not "
     "separated from FSP.")
@@ -313,14 +366,8 @@ def summary(tables: Mapping[str, pd.DataFrame], comparison: Mapping[str, Any] | 
         headline.append(reaching)
     designs = [PRIMARY_DESIGN]
     if comparison:
-        said = comparison.get("summary") or comparison.get("headline")
-        if said:
-            items = [said] if isinstance(said, str) else list(said)
-            designs += [Markup("<strong>Against comparison areas:</strong> ") + Markup(item) for item in items]
-        else:
-            designs.append(Markup("<strong>Against comparison areas:</strong> see the section "
-                                  "<a href=\"#comparison\">Against comparison areas</a> for what the "
-                                  "council's published figures show against similar councils."))
+        headline += comparison_sentences(tables)
+        designs.append(COMPARISON_DESIGN)
     else:
         designs.append(NO_COMPARISON)
     caveats = []
