@@ -31,10 +31,13 @@ from evaluation.report.sections import (
     DEFAULT_QUESTION,
     NOT_PRODUCED,
     OUTCOME_OF,
+    OUTCOME_ORDER,
     PART_OF,
     RESULT_SECTIONS,
     alt_text,
+    figure_title,
 )
+from evaluation.figures.style import readable
 from evaluation.report.summary import outcome_reading, summary
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -150,9 +153,9 @@ def _comparison(tables: Mapping[str, pd.DataFrame], figures: Mapping[str, Path])
     if isinstance(paragraphs, str):
         paragraphs = [paragraphs]
     shown_figures = [{"key": name, "figure": _figure_or_none(figures, name), "alt": alt_text(name),
-                      "title": name.replace("_", " ").capitalize()}
+                      "title": figure_title(name)}
                      for name in section.get("figures", []) if _figure_or_none(figures, name)]
-    shown_tables = [{"key": name, "title": name.replace("_", " ").capitalize(),
+    shown_tables = [{"key": name, "title": readable(name),
                      "table": _table_or_none(tables, name)} for name in section.get("tables", [])
                     if _table_or_none(tables, name) is not None]
     return {"title": section.get("title", "Against comparison areas"),
@@ -206,7 +209,9 @@ def report_html(
     template = environment.get_template("report.html.j2")
     tables = released_tables
     sections = []
-    for section in RESULT_SECTIONS:
+    rank = {key: k for k, key in enumerate(OUTCOME_ORDER)}
+    ordered_sections = sorted(RESULT_SECTIONS, key=lambda s: rank.get(s.key, len(rank)))
+    for section in ordered_sections:
         figure = _figure_or_none(figures, section.figure)
         table = _table_or_none(tables, section.table)
         reading = outcome_reading(tables, OUTCOME_OF[section.key]) if section.key in OUTCOME_OF else None
@@ -218,17 +223,19 @@ def report_html(
     flow_table = _flow_rows(tables.get("cohort_flow"))
     data_tables = [{"key": "cohort_flow", "title": "Cohort flow (exclusions that removed anyone)",
                     "table": html_table(flow_table) if flow_table is not None else None}]
+    # the combination counts are rows of the characteristics: shown alone only when those are absent
+    counts = () if tables.get("cohort_characteristics") is not None else (
+        ("cohort_counts", "Children by combination of parental risk factors"),)
     appendix_tables = [{"key": key, "title": title, "table": _table_or_none(tables, key)}
                        for key, title in (("cohort_characteristics", "Characteristics of the children analysed"),
-                                          ("cohort_counts", "Children by combination of parental risk factors"),
-                                          ("cohort_flow", "Cohort flow, every step"))]
+                                          *counts, ("cohort_flow", "Cohort flow, every step"))]
     extract_dates = context.get("extract_dates") or {}
     if not isinstance(extract_dates, Mapping):
         extract_dates = {"extract": extract_dates}
     extract_dates = {str(k): str(v) for k, v in extract_dates.items()}
     comparison = _comparison(tables, figures)
     known = {s.figure for s in RESULT_SECTIONS} | {DATA_FIGURE} | set((comparison or {}).get("figure_keys", []))
-    extra_figures = [{"key": k, "title": k.replace("_", " ").capitalize(), "figure": _figure_or_none(figures, k),
+    extra_figures = [{"key": k, "title": figure_title(k), "figure": _figure_or_none(figures, k),
                       "alt": alt_text(k)} for k in figures if k not in known]
     validation = _validation_rows(context.get("validation"))
     title = context.get("title", "Evaluation of Family Solutions Plus")

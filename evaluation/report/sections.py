@@ -51,6 +51,21 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
         "after a period of care started, by cohort.",
         figure="km_time_in_care", table="km_time_in_care"),
     ResultSection(
+        "time_to_protection", "How soon children need a protection plan",
+        "Kaplan–Meier curves: the proportion of children referred who have not (yet) started a child "
+        "protection plan a given number of days after referral, by cohort.",
+        figure="km_time_to_protection", table="km_time_to_protection"),
+    ResultSection(
+        "time_to_care", "How soon children enter care",
+        "Kaplan–Meier curves: the proportion of children referred who have not (yet) entered care a "
+        "given number of days after referral, by cohort.",
+        figure="km_time_to_care", table="km_time_to_care"),
+    ResultSection(
+        "re_referral", "How soon children are referred again",
+        "Kaplan–Meier curves: the proportion of children not (yet) referred again a given number of "
+        "days after their Child in Need episode closed, by cohort.",
+        figure="km_re_referral", table="km_re_referral"),
+    ResultSection(
         "km_estimates", "Survival at fixed days and median times",
         "The Kaplan–Meier estimates at fixed days and the median time in each state (rounded to whole "
         "weeks), by outcome and cohort.", table="km_estimates"),
@@ -138,6 +153,25 @@ PART_OF: dict[str, str] = {
     "km_estimates": "appendix", "logrank": "appendix", "cumulative_incidence": "appendix", "gray_test": "appendix",
     "ph_tests": "appendix", "covariate_balance": "appendix",
 }
+#: Order of the results by outcome: each state, then how it ends, then the summaries across outcomes.
+OUTCOME_ORDER: tuple[str, ...] = (
+    "time_in_need", "time_on_cin_plan", "time_in_protection", "exits_from_protection", "time_in_care",
+    "exits_from_care", "time_to_protection", "time_to_care", "re_referral", "days_in_state",
+    "proportion_reaching", "rmst_differences", "hazard_ratios")
+
+
+def figure_title(figure: str) -> str:
+    """A heading for a figure that has no section of its own (never the table name as it stands)."""
+    from evaluation.figures.style import readable
+
+    for prefix, words in (("km_", "Kaplan–Meier curves: "), ("cif_", "Ways of leaving: "),
+                          ("monthly_", "Monthly series: "), ("comparison_synthetic_", "Against a synthetic control: "),
+                          ("comparison_event_study_", "Event study: ")):
+        if figure.startswith(prefix):
+            return words + readable(figure[len(prefix):])
+    return readable(figure)
+
+
 #: The outcome each Kaplan–Meier section reads out (medians, days, hazard ratio).
 OUTCOME_OF: dict[str, str] = {"time_in_need": "time_in_need", "time_on_cin_plan": "time_on_cin_plan",
                               "time_in_protection": "time_in_protection", "time_in_care": "time_in_care"}
