@@ -164,9 +164,17 @@ def figure_title(figure: str) -> str:
     """A heading for a figure that has no section of its own (never the table name as it stands)."""
     from evaluation.figures.style import readable
 
+    for prefix, words in (("comparison_synthetic_", "Against a synthetic control: "),
+                          ("comparison_event_study_", "Staggered adoption, event study: ")):
+        if figure.startswith(prefix):
+            from evaluation.comparison.panel import RATES
+
+            short = figure[len(prefix):]
+            named = next((name for measure, name in RATES.items()
+                          if measure.replace("_rate_per_10k_derived", "") == short), readable(short))
+            return words + named
     for prefix, words in (("km_", "Kaplan–Meier curves: "), ("cif_", "Ways of leaving: "),
-                          ("monthly_", "Monthly series: "), ("comparison_synthetic_", "Against a synthetic control: "),
-                          ("comparison_event_study_", "Event study: ")):
+                          ("monthly_", "Monthly series: ")):
         if figure.startswith(prefix):
             return words + readable(figure[len(prefix):])
     return readable(figure)
