@@ -153,9 +153,22 @@ def test_run_passes_the_holdout_to_every_fit():
     table = wide(panel, "rate")
     alone = fit_table(table, "T00", [c for c in table.index if c != "T00"], 2021, "rate", holdout=2)
     assert inf["holdout_years"] == 2 and inf["pre_rmspe"] == pytest.approx(alone.pre_rmspe, rel=1e-3)
-    assert "augsynth_mean_post_gap" not in res["inference"]
+    assert res["inference"]["augsynth_mean_post_gap"].isna().all()  # not asked for
     # (rel 1e-3: the run limits BLAS to one thread, which changes SLSQP's path in the last digits)
     # placebo rows measured the same way: on the held-out years
     assert res["placebos"].loc[0, "pre_rmspe"] == pytest.approx(alone.pre_rmspe, rel=1e-3)
     assert inf["in_time_mean_gap"] == pytest.approx(
         placebo_in_time(panel, "rate", treated="T00", holdout=2).mean_post_gap, abs=0.01)
+
+
+def test_tables_keep_their_columns_whatever_the_options():
+    """A stored table keeps its layout: placebos or the augmented fit switched off change no column."""
+    from evaluation.comparison.synthetic import TABLE_COLUMNS
+    panel = _constructed_panel()
+    full = run_synthetic_control(panel, treated="T00", measures=["rate"])
+    bare = run_synthetic_control(panel, treated="T00", measures=["rate"], placebos=False, augmented=False)
+    for name, columns in TABLE_COLUMNS.items():
+        assert list(full[name].columns) == columns == list(bare[name].columns), name
+    assert bare["placebos"].empty and bare["inference"]["placebo_p"].isna().all()
+    assert bare["placebos"]["p_value"].dtype == "float64" and bare["placebo_gaps"]["year"].dtype == "int64"
+    assert full["inference"]["augsynth_error"].isna().all() and full["inference"]["placebo_rank"].notna().all()

@@ -30,6 +30,28 @@ TRANSITION_YEAR = 2021  # year ending March 2021 contains go-live (1 Nov 2020)
 MAX_DONORS = 40  # nearest never-adopters in the pre-period (see fit_table)
 
 
+_S, _F, _I = "string", "float64", "int64"
+#: Columns (and types, for an empty table) of each table :func:`run_synthetic_control` returns,
+#: whatever its options.
+TABLE_DTYPES: dict[str, dict[str, str]] = {
+    "effects": {"measure": _S, "year": _I, "period": _S, "treated": _F, "synthetic": _F, "gap": _F},
+    "weights": {"measure": _S, "donor": _S, "la_name": _S, "weight": _F},
+    "inference": {"measure": _S, "donor_pool": "Int64", "n_donors": "Int64", "holdout_years": "Int64",
+                  "pre_rmspe": _F, "pre_rmspe_pct_of_mean": _F, "post_rmspe": _F, "ratio": _F,
+                  "mean_post_gap": _F, "mean_post_gap_pct": _F, "placebo_rank": "Int64",
+                  "placebo_units": "Int64", "placebo_p": _F, "placebo_p_gap": _F,
+                  "placebos_pre_rmspe_below_treated": "Int64", "in_time_ratio": _F, "in_time_mean_gap": _F,
+                  "loo_min_gap": _F, "loo_max_gap": _F, "augsynth_pre_rmspe": _F, "augsynth_mean_post_gap": _F,
+                  "augsynth_lambda": _F, "augsynth_error": _S},
+    "placebos": {"measure": _S, "unit": _S, "is_treated": "bool", "pre_rmspe": _F, "post_rmspe": _F, "ratio": _F,
+                 "mean_post_gap": _F, "rank": _I, "p_value": _F, "rank_gap": _I, "p_value_gap": _F},
+    "placebo_gaps": {"measure": _S, "unit": _S, "year": _I, "period": _S, "gap": _F, "pre_rmspe": _F},
+    "leave_one_out": {"measure": _S, "dropped_donor": _S, "dropped_weight": _F, "pre_rmspe": _F, "post_rmspe": _F,
+                      "ratio": _F, "mean_post_gap": _F},
+}
+TABLE_COLUMNS: dict[str, list[str]] = {name: list(dtypes) for name, dtypes in TABLE_DTYPES.items()}
+
+
 @dataclass
 class SyntheticFit:
     measure: str
@@ -299,9 +321,17 @@ def _run_synthetic_control(panel, treated, transition_year, measures, years, pla
             row.update(loo_min_gap=float(loo["mean_post_gap"].min()) if len(loo) else np.nan,
                        loo_max_gap=float(loo["mean_post_gap"].max()) if len(loo) else np.nan)
         inference.append(row)
-    cat = lambda xs: pd.concat(xs, ignore_index=True) if xs else pd.DataFrame()  # noqa: E731
-    return {"effects": cat(effects), "weights": cat(weights), "inference": pd.DataFrame(inference),
-            "placebos": cat(placebo_rows), "placebo_gaps": cat(gap_rows), "leave_one_out": cat(loo_rows)}
+    def cat(frames, name):
+        if frames:
+            return pd.concat(frames, ignore_index=True)
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in TABLE_DTYPES[name].items()})
+
+    inference = pd.DataFrame(inference).reindex(columns=TABLE_COLUMNS["inference"])
+    inference = inference.astype({c: t for c, t in TABLE_DTYPES["inference"].items() if t in ("Int64", _S)})
+    # The same columns whatever was asked for (placebos, augmented): a stored table keeps its layout.
+    return {"effects": cat(effects, "effects"), "weights": cat(weights, "weights"), "inference": inference,
+            "placebos": cat(placebo_rows, "placebos"), "placebo_gaps": cat(gap_rows, "placebo_gaps"),
+            "leave_one_out": cat(loo_rows, "leave_one_out")}
 
 
 def treated_council(adopters_table: pd.DataFrame, code: str, first_panel_year: int,
