@@ -21,8 +21,6 @@ import os
 
 import dagster as dg
 
-from assets.partitions import local_authorities
-
 #: Asset groups built once per local authority, in graph order.
 COUNCIL_GROUPS = ("pseudonymised", "spells", "cohorts")
 #: Asset groups built once over every local authority.
@@ -56,8 +54,7 @@ def local_executor() -> dg.ExecutorDefinition:
 
 council_job = dg.define_asset_job(
     "council",
-    selection=dg.AssetSelection.groups(*COUNCIL_GROUPS),
-    partitions_def=local_authorities,
+    selection=dg.AssetSelection.groups(*COUNCIL_GROUPS),   # partitioned by local authority
     description="One local authority: the door (read and pseudonymise), spells, cohorts, the "
     "analysis dataset and the inputs of days in state and the time series, with their checks.",
     tags={"fsp/job": "council"},

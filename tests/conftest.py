@@ -142,3 +142,21 @@ def run_pipeline_process(input_dir: Path, home: Path, output_dir: Path, key: str
                           cwd=TESTS.parent, env=variables, capture_output=True, text=True,
                           timeout=timeout)
     return done.returncode, (done.stdout + done.stderr).splitlines()
+
+
+#: Markers of whole test files (see pyproject.toml's ``markers``).
+MARKED_FILES = {
+    "slow": ("test_pipeline_end_to_end.py", "test_operations.py", "test_estimates_by_extract.py",
+             "test_planted_recovery.py", "test_synthetic_recovery.py", "test_public_returns.py",
+             "test_safe_operation.py", "test_notebook.py"),
+    "browser": ("test_report_browser.py", "test_ui_browser.py"),
+    "cluster": ("test_deploy_postgres.py", "test_deploy_parquet.py", "test_deploy_config.py"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = Path(str(item.fspath)).name
+        for marker, files in MARKED_FILES.items():
+            if name in files:
+                item.add_marker(getattr(pytest.mark, marker))

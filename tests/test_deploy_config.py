@@ -114,10 +114,14 @@ import assets.definitions as d
 from assets.storage import load_executor_config
 from evaluation.pseudonymise import DEMO_KEY
 
-job = d.defs.resolve_implicit_global_asset_job_def()
+# The jobs make run executes are the jobs the cluster's sensors start, with the cluster's executor.
+job = d.defs.get_job_def("council")
+pooled = d.defs.get_job_def("pooled_analysis")
 io = d.defs.resources["io_manager"]
 loaded = {"executor": job.executor_def.name, "io_manager": type(io).__name__,
-          "root": getattr(io, "root", None), "partitions": getattr(job.partitions_def, "name", None)}
+          "root": getattr(io, "root", None), "partitions": getattr(job.partitions_def, "name", None),
+          "pooled_executor": pooled.executor_def.name,
+          "sensors": sorted(s.name for s in d.defs.sensors)}
 
 # Validating run config resolves EnvVar resources, so the key is set only now, after loading.
 os.environ["FSP_PSEUDONYMISATION_KEY"] = DEMO_KEY
@@ -160,7 +164,9 @@ def test_project_definitions_load_with_the_cluster_environment(cluster_load, pip
     step (needs the wiring of assets/storage.py into build_resources / Definitions)."""
     assert cluster_load["loaded"] == {
         "executor": "k8s_job_per_step", "io_manager": "ParquetIOManager",
-        "root": pipeline_env["FSP_PARQUET_ROOT"], "partitions": "local_authority"}
+        "root": pipeline_env["FSP_PARQUET_ROOT"], "partitions": "local_authority",
+        "pooled_executor": "k8s_job_per_step",
+        "sensors": ["new_extract_sensor", "pooled_after_councils"]}
 
 
 # -- the files agree with one another ----------------------------------------------------------

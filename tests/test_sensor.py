@@ -43,3 +43,39 @@ def test_unchanged_folder_is_not_rerun_and_new_extract_is(tmp_path):
         later = _evaluate(instance, tmp_path, cursor=again.cursor)
         assert [r.partition_key for r in later.run_requests] == ["931"]
         assert later.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def _run(instance, job_name: str, status):
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    run = DagsterRun(job_name=job_name, status=status, tags={"dagster/partition": "931"})
+    instance.add_run(run)
+    return run
+
+
+def _after(instance, run):
+    from assets.sensors import pooled_after_councils
+
+    event = dg.DagsterEvent(event_type_value="PIPELINE_SUCCESS", job_name=run.job_name)
+    context = dg.build_run_status_sensor_context(
+        sensor_name=pooled_after_councils.name, dagster_instance=instance, dagster_run=run,
+        dagster_event=event)
+    return pooled_after_councils(context)
+
+
+def test_pooled_analysis_follows_the_last_council_run():
+    """After a council run succeeds, the pooled job is requested only once no other council run
+    is queued or in progress (it needs every council's tables)."""
+    from assets.jobs import council_job, pooled_job
+    from assets.sensors import pooled_after_councils
+
+    with dg.instance_for_test() as instance:
+        done = _run(instance, "council", dg.DagsterRunStatus.SUCCESS)
+        other = _run(instance, "council", dg.DagsterRunStatus.STARTED)
+        waiting = _after(instance, done)
+        assert isinstance(waiting, dg.SkipReason) and "1 council run" in waiting.skip_message
+        instance.report_run_failed(other)     # finished, one way or the other
+        request = _after(instance, done)
+        assert isinstance(request, dg.RunRequest) and done.run_id in request.run_key
+    assert pooled_after_councils.job_name == pooled_job.name
+    assert council_job.name == "council"
