@@ -83,3 +83,17 @@ def test_suite_saved_once_and_no_checkpoint_per_run(project, tmp_path):
     assert not list((tmp_path / "gx" / "gx" / "checkpoints").glob("*.json"))
     assert not list((tmp_path / "gx" / "gx" / "validation_definitions").glob("*.json"))
     assert len(_stored(project)) == 3
+
+
+def test_the_same_text_as_another_type_is_validated_anew(project):
+    """pandas hashes object cells by their text; a 1 where "1" was must not reuse the earlier result."""
+    import great_expectations as gx
+
+    expectations = [gx.expectations.ExpectColumnValuesToBeInSet(column="code", value_set=["1", "2"])]
+    text = pd.DataFrame({"code": pd.Series(["1", "2", "2"], dtype=object)})
+    mixed = pd.DataFrame({"code": pd.Series([1, "2", "2"], dtype=object)})
+    first = run_suite(project, "codes", text, expectations, run=RUN + "r1")
+    again = [gx.expectations.ExpectColumnValuesToBeInSet(column="code", value_set=["1", "2"])]
+    second = run_suite(project, "codes", mixed, again, run=RUN + "r2")
+    assert first.success and not second.success
+    assert "same_as_run" not in _stored(project)[RUN + "r2"].meta

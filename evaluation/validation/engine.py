@@ -184,6 +184,11 @@ def _prepare(project: ValidationProject, suite_name: str, expectations: list) ->
     return prepared
 
 
+#: ``infer_dtype`` kinds of an object column whose cells are all of one Python type.
+_ONE_KIND = frozenset({"string", "bytes", "integer", "floating", "boolean", "empty", "datetime", "date",
+                       "decimal", "complex", "timedelta"})
+
+
 def _fingerprint(frame: pd.DataFrame, expectations: str) -> str | None:
     """A digest of what a validation depends on: GX's version, the expectations, and the frame's
     columns, types and values (row order included). None for a frame pandas cannot hash."""
@@ -194,6 +199,14 @@ def _fingerprint(frame: pd.DataFrame, expectations: str) -> str | None:
         digest.update(b"\0")
     try:
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        # pandas hashes object cells by their text (1 and "1" alike): add what kind of values they are
+        for name, column in frame.items():
+            if column.dtype == object:
+                kind = pd.api.types.infer_dtype(column, skipna=False)
+                digest.update(f"{name}:{kind}".encode())
+                if kind not in _ONE_KIND:
+                    digest.update(pd.util.hash_pandas_object(column.map(lambda v: type(v).__name__),
+                                                             index=False).to_numpy().tobytes())
     except TypeError:  # unhashable cells (lists, dicts): always validated
         return None
     return digest.hexdigest()
