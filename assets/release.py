@@ -3,6 +3,7 @@
 import dataclasses
 import importlib.metadata
 import platform
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -14,6 +15,7 @@ from assets.study import StudySettings
 from checks import ALL_CHECKS
 from checks.resources import ValidationResource
 from checks.summary import validation_summary
+from evaluation.disclosure.provenance import DISCLOSURE_LOG, disclosure_log
 from evaluation.report import write_release
 from evaluation.report.release import publish, staging_folder
 from evaluation.report.sections import limitations_for
@@ -48,9 +50,19 @@ def software_versions() -> dict[str, str]:
 HEADLINE_METADATA = "headline_estimates"
 
 
-def earlier_headlines(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[pd.DataFrame]:
-    """The headline rows every earlier release of ``key`` recorded, oldest release first."""
+#: The released history table, inside the outputs folder.
+RELEASED_HISTORY = "tables/estimates_by_extract.parquet"
+
+
+def earlier_headlines(instance: dg.DagsterInstance, key: dg.AssetKey,
+                      released: Path | None = None) -> list[pd.DataFrame]:
+    """The headline rows of every earlier release, oldest first: the history table already
+    released in ``released`` (the outputs folder: it outlives the Dagster instance), then what
+    each materialisation of ``key`` in this instance recorded (a later one wins per extract)."""
     frames, cursor = [], None
+    history = None if released is None else Path(released) / RELEASED_HISTORY
+    if history is not None and history.is_file():
+        frames.append(from_records(pd.read_parquet(history).to_dict(orient="records")))
     while True:
         page = instance.fetch_materializations(key, limit=500, cursor=cursor, ascending=True)
         for record in page.records:
@@ -100,8 +112,10 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
     tables = release_tables(results, cohort_flow, pooled("analysis_dataset", analysis_dataset),
                             pooled("monthly_counts", monthly_counts),
                             validation=summary, study=config, extract_date=extract_date,
-                            earlier_headlines=earlier_headlines(context.instance, context.asset_key),
+                            earlier_headlines=earlier_headlines(context.instance, context.asset_key,
+                                                                output_folder.folder()),
                             comparison=comparison)
+    tables[DISCLOSURE_LOG] = disclosure_log(tables)   # the attrs above do not survive parquet
     headline = tables["estimates_by_extract"]
     headline = headline[headline["extract_date"] == extract_date.isoformat()]
     out = output_folder.folder()

@@ -130,3 +130,25 @@ def test_each_release_adds_its_extract_and_a_rerun_does_not(pipeline_run, tmp_pa
         assert metadata["extract_date"].value == f"{latest - 1}-03-31"
         assert metadata["extracts_so_far"].value == 2
     assert (tmp_path / "outputs" / "figures" / "estimates_by_extract.png").exists()
+
+
+def test_history_outlives_the_instance(tmp_path):
+    """A new Dagster instance (its metadata gone) still finds the earlier extracts' headline rows in
+    the released history table of the outputs folder; the instance's records come after them."""
+    import dagster as dg
+
+    from assets.release import RELEASED_HISTORY, earlier_headlines
+
+    first = headline_estimates(released_hazard_ratios(1.0), "2024-03-31")
+    second = headline_estimates(released_hazard_ratios(0.9), "2025-03-31")
+    released = estimates_by_extract(second, [first])
+    (tmp_path / RELEASED_HISTORY).parent.mkdir(parents=True)
+    released.to_parquet(tmp_path / RELEASED_HISTORY, index=False)
+    key = dg.AssetKey(["release", "released_outputs"])
+    with dg.instance_for_test() as fresh:
+        (history,) = earlier_headlines(fresh, key, tmp_path)
+        assert earlier_headlines(fresh, key, tmp_path / "elsewhere") == []
+    pd.testing.assert_frame_equal(history, released)
+    third = headline_estimates(released_hazard_ratios(0.8), "2026-03-31")
+    table = estimates_by_extract(third, [history])
+    assert list(table["extract_date"].unique()) == ["2024-03-31", "2025-03-31", "2026-03-31"]

@@ -183,6 +183,11 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
          "imbalanced_before": "|SMD| > 0.1 before weighting", "imbalanced_after": "|SMD| > 0.1 after",
          NOTE_COLUMN: "'not estimable (small numbers)' when a cohort has too few children",
          "design": _TIDY["design"]}),
+    "disclosure_log": TableSchema(
+        "What disclosure control did to each released table (its settings, cells suppressed, public "
+        "source), as written on the table: the record that travels with the files.",
+        {"table": "released table", "item": "setting or count (nested names joined with dots); 'none' "
+         "when the table carries no record", "value": "its value, as text"}),
     "estimates_by_extract": TableSchema(
         "The adjusted post-FSP vs pre-FSP hazard ratio of each outcome at every extract analysed so far, "
         "as each release showed it (the rows of hazard_ratios for cohort[post_fsp]); re-running an "
