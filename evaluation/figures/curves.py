@@ -15,7 +15,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from evaluation.figures.style import (
-    GREY, colours_for, house_figure, label_for, linestyles_for, no_data, ordered, readable, save_png, title_figure,
+    GREY, caveat as draw_caveat, colours_for, house_figure, label_for, linestyles_for, no_data, ordered, readable,
+    save_png, title_figure,
     wrapped,
 )
 
@@ -36,14 +37,16 @@ def km_figure(
     title: str = "Time to leaving the state",
     ylabel: str = "Proportion still in the state",
     xlabel: str = "Days since entry",
+    caveat: str | None = None,
 ) -> Path:
     """Kaplan–Meier curves by ``group`` with confidence bands and an at-risk table below.
 
-    ``curve``: ``group, time, n_risk, survival, lower, upper`` (a safe curve).
+    ``curve``: ``group, time, n_risk, survival, lower, upper`` (a safe curve). ``caveat``
+    (e.g. data observed only part of the time) is printed under the figure.
     """
     groups = ordered(curve[group]) if len(curve) else []
     colours, styles = colours_for(groups), linestyles_for(groups)
-    with house_figure(7.0, 4.4 + 0.22 * max(len(groups), 1)) as figure:
+    with house_figure(7.0, 4.4 + 0.22 * max(len(groups), 1) + (0.5 if caveat else 0)) as figure:
         if not groups:
             no_data(figure, "No curve could be released (too few children at risk)")
             return save_png(figure, path)
@@ -80,6 +83,8 @@ def km_figure(
         last = float(curve["time"].max()) or 1.0
         axes.set_xlim(-0.06 * last, last * 1.04)
         axes.set_xlabel(xlabel)
+        if caveat:
+            draw_caveat(figure, caveat)
         return save_png(figure, path)
 
 

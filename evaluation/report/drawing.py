@@ -74,7 +74,8 @@ def _title(outcome: str) -> str:
 def _km(outcome: str):
     def draw(table, path):
         time_to = outcome.startswith("time_to") or outcome == "re_referral"
-        return figures.km_figure(table, path, title=_title(outcome),
+        caveat = cin_plan_caveat()[0] if outcome == "time_on_cin_plan" else None
+        return figures.km_figure(table, path, title=_title(outcome), caveat=caveat,
                                  ylabel="Proportion not yet reached" if time_to else "Proportion still in the state")
     return draw
 
