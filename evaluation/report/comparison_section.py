@@ -76,7 +76,8 @@ COMPARISON_SCHEMAS: dict[str, tuple[str, dict[str, str]]] = {
          "loo_min_gap": "smallest mean post gap leaving one donor out", "loo_max_gap": "largest",
          "augsynth_pre_rmspe": "augmented (ridge) synthetic control: pre-period RMSPE",
          "augsynth_mean_post_gap": "augmented synthetic control: mean post gap",
-         "augsynth_lambda": "its ridge penalty (cross-validated)"}),
+         "augsynth_lambda": "its ridge penalty (cross-validated)",
+         "augsynth_error": "why the augmented fit failed, if it did (a sensitivity analysis: the rest stands)"}),
     "comparison_placebo_gaps": (
         "Every placebo unit's gap by year (the grey cloud of the synthetic-control figure).",
         {"measure": "rate compared", "unit": "DfE code of the placebo council", "year": "year ending 31 March",
