@@ -23,6 +23,8 @@ from evaluation.survival.weighting import cohort_weights
 from evaluation.survival.zph import cox_zph
 
 CONFIG = StudyConfig()
+#: Family-bootstrap resamples of the doubly robust RMST here (the pipeline's default is larger).
+BOOT = 40
 EXITS = {
     "time_in_need": ("closure",),
     "time_in_protection": ("step_down", "closure", "escalation_care", "other"),
@@ -100,7 +102,7 @@ def analysis() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def results(analysis) -> dict[str, pd.DataFrame]:
-    return survival_results(analysis, CONFIG, times=(91, 365))
+    return survival_results(analysis, CONFIG, times=(91, 365), n_boot=BOOT)
 
 
 def rows_of(analysis, outcome):
@@ -364,3 +366,18 @@ def test_placebo_contrast_between_two_pre_fsp_entry_years(analysis, results):
     assert row["contrast"] == "pre_fsp from 2019-04-01 vs pre_fsp before"
     assert row["ci_lower"] < 1 < row["ci_upper"]
     assert len(pick(results["rmst"], outcome="time_in_need", analysis="rmst_placebo")) == 2
+
+
+def test_doubly_robust_rmst_difference_equals_direct_call(analysis, results):
+    from evaluation.analysis.survival_outcomes import AIPW_SEED
+    from evaluation.survival.doubly_robust import aipw_rmst_difference
+
+    df = rows_of(analysis, "time_in_care")        # delayed entry
+    pair = df[df["cohort"].isin(["pre_fsp", "post_fsp"])].reset_index(drop=True)
+    design, covariates = with_adjustment_terms(pair, event=np.ones(len(pair)),
+                                               adjustment=study_adjustment(CONFIG, PROPENSITY))
+    direct = aipw_rmst_difference(design, "duration", "event", "cohort", covariates, tau=(365, 730),
+                                  reference="pre_fsp", comparison="post_fsp", cluster="family_id",
+                                  n_boot=BOOT, seed=AIPW_SEED, entry="entry", outcome="time_in_care")
+    ours = pick(results["weighted"], outcome="time_in_care", analysis="rmst_aipw").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, direct)
