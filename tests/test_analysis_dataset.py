@@ -64,7 +64,8 @@ def test_columns_and_one_row_per_child_and_outcome(county):
 def test_full_journey(county):
     amy = rows_of(county, "amy")
     # her CIN plans ended before CIN plan dates were collected (2021-22): not observable
-    assert set(amy.index) == set(OUTCOMES) - {"time_in_care", "time_on_cin_plan"}
+    # (no period of care, so no re-entry to care either)
+    assert set(amy.index) == set(OUTCOMES) - {"time_in_care", "time_on_cin_plan", "care_re_entry"}
     expect = {
         "time_in_need": (days("2019-06-03", "2020-08-01"), 1, "closure"),
         "time_in_protection": (days("2019-08-10", "2020-01-10"), 1, "step_down"),
@@ -259,10 +260,12 @@ def test_earlier_cohorts_censored_at_go_live_as_a_sensitivity_analysis():
     cal = rows_of(censored, "cal")
     assert cal.loc["time_to_care", ["duration", "event"]].tolist() == [days("2019-01-10", "2020-11-01"), 0]
     # cal's rows are unchanged but for the planned censoring day they now carry (days to go-live)
-    assert cal["go_live_day"].tolist() == [days(start, "2020-11-01") for start in
-                                           ("2019-01-10", "2019-02-01", "2019-01-10", "2019-01-10", "2019-09-01")]
-    pd.testing.assert_frame_equal(cal.drop(index="time_to_care", columns="go_live_day"),
-                                  rows_of(default, "cal").drop(index="time_to_care", columns="go_live_day"))
+    assert cal["go_live_day"].tolist() == [days(start, "2020-11-01") for start in (
+        "2019-01-10", "2019-02-01", "2019-01-10", "2019-01-10", "2019-09-01", "2019-09-01")]
+    assert cal.loc["repeat_protection", ["duration", "event"]].tolist() == [days("2019-09-01", "2020-11-01"), 0]
+    followed_past = ["time_to_care", "repeat_protection"]   # their windows run past go-live
+    pd.testing.assert_frame_equal(cal.drop(index=followed_past, columns="go_live_day"),
+                                  rows_of(default, "cal").drop(index=followed_past, columns="go_live_day"))
     assert (rows_of(default, "cal")["go_live_day"] == float("inf")).all()
     pd.testing.assert_frame_equal(rows_of(censored, "dee"), rows_of(default, "dee"))
     assert default.attrs["dropped_after_go_live"] == 0

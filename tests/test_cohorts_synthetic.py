@@ -40,7 +40,8 @@ def test_analysis_dataset_is_complete_and_valid(county):
     tables, _ = county
     a = analysis_dataset(tables, CONFIG)
     assert list(a.columns) == list(ANALYSIS_COLUMNS)
-    assert len(a) > 500 and set(a["outcome"]) == set(OUTCOMES)
+    # (a county this small may have no period of care observed to end after time zero)
+    assert len(a) > 500 and set(OUTCOMES) - {"care_re_entry"} <= set(a["outcome"]) <= set(OUTCOMES)
     assert not a.isna().any().any()
     assert (a["entry"] >= 0).all() and (a["entry"] < a["duration"]).all()
     assert not a.duplicated(["la_code", "child_id", "outcome"]).any()

@@ -140,3 +140,22 @@ def test_risk_factors_from_earlier_assessments_are_a_baseline_sensitivity():
     strict = StudyConfig(risk_factor_source="earlier_assessments", unauthorised_assessments="exclude")
     row = risk_factors(tables, index_episodes(tables, strict), strict).set_index("child_id").loc[pid("amy")]
     assert (row["mental_health"], row["substance_misuse"]) == (True, False)
+
+
+def test_repeat_involvement_a_second_plan_within_two_years_and_re_entry_to_care_within_a_year():
+    t = Timeline()
+    t.child("amy", family="a")
+    e = t.episode("amy", "2021-01-10", "2022-12-01")
+    t.cp_plan("amy", e, "2021-02-01", "2021-07-01")
+    t.cp_plan("amy", e, "2022-03-01", "2022-06-01")          # 243 days after the first ended
+    t.care("amy", "2021-03-01", "2021-06-01", "E4A")
+    t.care("amy", "2022-09-01", "2022-10-01", "E4A")           # 457 days after leaving: not within a year
+    t.child("ben", family="b")
+    t.episode("ben", "2021-01-10", "2021-12-01")
+    data = analysis_dataset(t.tables(), PRIMARY)
+    amy = data[data["child_id"] == pid("amy")].set_index("outcome")
+    assert amy.loc["repeat_protection", ["duration", "event", "cause"]].tolist() == [
+        (D("2022-03-01") - D("2021-07-01")).days, 1, "protection"]
+    assert amy.loc["care_re_entry", ["duration", "event", "cause"]].tolist() == [365, 0, "censored"]
+    ben = data[data["child_id"] == pid("ben")]
+    assert not ben["outcome"].isin(["repeat_protection", "care_re_entry"]).any()   # no first plan

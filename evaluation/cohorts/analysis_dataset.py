@@ -19,7 +19,11 @@ Outcomes (time in days, at risk on ``(entry, duration]``):
   CP plan / period of care (every child);
 * ``re_referral`` — closure of the index episode → the child's next CIN
   referral after that day, followed for ``re_referral_days`` (rows only for
-  index episodes observed to close).
+  index episodes observed to close);
+* ``repeat_protection`` / ``care_re_entry`` — repeat involvement as DfE
+  publishes it: the end of the entry's first CP plan / period of care (rows
+  only for those observed to end) → the start of the child's next one,
+  followed for two years / one year.
 
 ``route_entry`` is the days from the origin after which the row's exit route
 can be told apart: a CP plan's step-down to a CIN plan, and so its "other"
@@ -66,10 +70,14 @@ from evaluation.study import StudyConfig
 KEYS = ["la_code", "child_id"]
 #: The key of an entry: a child may enter once in each cohort period (``entry_rule``).
 ENTRY = KEYS + ["time_zero"]
-LATE_ROUTES: dict[str, tuple[str, ...]] = {"time_in_protection": ("step_down", "other")}
 #: Outcome -> the exit routes that can be told apart only from ``route_entry`` on.
 OUTCOMES: tuple[str, ...] = ("time_in_need", "time_on_cin_plan", "time_in_protection", "time_in_care",
-                             "time_to_protection", "time_to_care", "re_referral")
+LATE_ROUTES: dict[str, tuple[str, ...]] = {"time_in_protection": ("step_down", "other")}
+                             "time_to_protection", "time_to_care", "re_referral", "repeat_protection",
+                             "care_re_entry")
+#: Follow-up of the repeat-involvement outcomes (days after the first plan / period of care ends),
+#: as DfE publishes them: a second CP plan within two years, re-entry to care within a year.
+REPEAT_PROTECTION_DAYS, CARE_RE_ENTRY_DAYS = 730, 365
 ANALYSIS_COLUMNS: tuple[str, ...] = (
     "la_code", "child_id", "family_id", "outcome", "cohort", "time_zero", "entry", "route_entry",
     "duration", "event", "cause", "go_live_day", "combination", *FLAGS, *COVARIATES,
@@ -151,6 +159,23 @@ def _stop_at_go_live(rows: pd.DataFrame, index: pd.DataFrame, config: StudyConfi
 
 
 def _first_start_on_or_after(index: pd.DataFrame, spells: pd.DataFrame) -> pd.Series:
+def _repeat_rows(outcome: str, cause: str, index: pd.DataFrame, spells: pd.DataFrame, tables, config,
+                 follow, horizon_days: int, dataset: str) -> pd.DataFrame:
+    """From the end of each entry's first spell starting on/after time zero (if observed to end)
+    to the start of the child's next spell, followed for ``horizon_days``."""
+    pairs = index[ENTRY].merge(spells[KEYS + ["start_date", "end_date", "censored"]], on=KEYS)
+    pairs = pairs[pairs["start_date"] >= pairs["time_zero"]]
+    first = pairs.sort_values(ENTRY + ["start_date"]).drop_duplicates(ENTRY)
+    ended = first[~first["censored"].astype(bool) & first["end_date"].notna()]
+    origins = ended[ENTRY].assign(origin=ended["end_date"]).reset_index(drop=True)
+    later = origins[KEYS + ["origin"]].reset_index().merge(spells[KEYS + ["start_date"]], on=KEYS)
+    later = later[later["start_date"] > later["origin"]]
+    following = (later.groupby("index")["start_date"].min().reindex(origins.index)
+                 .astype("datetime64[ns]"))
+    return _time_to_rows(outcome, cause, origins, following, tables, config, follow,
+                         horizon_days=horizon_days, dataset=dataset)
+
+
     pairs = index[KEYS + ["time_zero"]].reset_index().merge(spells[KEYS + ["start_date"]], on=KEYS)
     pairs = pairs[pairs["start_date"] >= pairs["time_zero"]]
     return pairs.groupby("index")["start_date"].min().reindex(index.index).astype("datetime64[ns]")
@@ -201,6 +226,11 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
     rows = pd.concat(parts, ignore_index=True)
     before = rows["duration"] < rows["entry"]
     dropped_before = int(before.sum())
+    # Repeat involvement: from the end of the entry's first CP plan / period of care.
+    parts.append(_repeat_rows("repeat_protection", "protection", index, protection, tables, config, follow,
+                              REPEAT_PROTECTION_DAYS, dataset="cin_census"))
+    parts.append(_repeat_rows("care_re_entry", "care", index, care, tables, config, follow,
+                              CARE_RE_ENTRY_DAYS, dataset="ssda903"))
     rows = rows[~before].copy()
     after_go_live = 0
     if config.censor_earlier_cohorts_at_go_live:

@@ -81,7 +81,9 @@ def _outcomes(c: StudyConfig) -> str:
     return ("Days in need (index CIN episode), on a CIN plan, on a child protection (CP) plan and in care "
             "(first spell from time zero, with competing exits: step-down, closure, escalation into care "
             f"within {c.escalation_window_days} days); time to a CP plan and to care from time zero; "
-            f"re-referral within {c.re_referral_days} days of the index episode's closure.")
+            f"re-referral within {c.re_referral_days} days of the index episode's closure; repeat "
+            "involvement as DfE publishes it: a second CP plan within two years of the first ending, and "
+            "re-entry to care within a year of leaving.")
 
 
 def _contrast(c: StudyConfig) -> str:
