@@ -173,6 +173,8 @@ def simulate_journeys(rng: np.random.Generator, params: SyntheticParameters, chi
                 for k, c in enumerate(causes):
                     tr = params.transitions[st][c]
                     lp = _linear_predictor(params, st, c, flags[j], band[j], post[j], combination[j])
+                    if generation > 0:   # a re-referral: earlier involvement (history_hazard_multipliers)
+                        lp = lp + np.log(params.history_hazard_multipliers.get(st, {}).get(c, 1.0))
                     e = rng.exponential(size=len(s))
                     times[:, k] = latent_exit_days(tr.scale_days, tr.shape, e * np.exp(-lp), t0[s],
                                                    params.covid_hazard_window,
@@ -213,7 +215,9 @@ def simulate_journeys(rng: np.random.Generator, params: SyntheticParameters, chi
         # re-referrals after a closure that leaves the family intact
         can = np.isin(reason, ["referral_nfa", "assessment_nfa", "cin_plan:closure", "cp_plan:closure",
                                "care:other"]) & (closure <= sim_end)
-        again = can & (rng.random(n) < params.re_referral_probability)
+        probability = params.re_referral_probability * (
+            params.history_re_referral_multiplier if generation > 0 else 1.0)
+        again = can & (rng.random(n) < min(probability, 1.0))
         gap = params.re_referral_min_gap_days + rng.exponential(params.re_referral_mean_gap_days, size=n)
         new_ref = closure + gap.astype(np.int64)
         again &= new_ref <= sim_end

@@ -142,6 +142,11 @@ class SyntheticParameters:
     #: multiplier on the calendar days of ``covid_hazard_window``; empty: no shock
     covid_hazard_multipliers: dict[str, dict[str, float]] = field(default_factory=dict)
     covid_hazard_window: tuple[dt.date, dt.date] = (dt.date(2020, 3, 23), dt.date(2021, 6, 30))
+    #: history dependence (``HISTORY_DEPENDENT``): state -> cause -> hazard multiplier for a journey
+    #: of a family referred before (a re-referral); empty: history changes nothing
+    history_hazard_multipliers: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the re-referral probability after a re-referral's closure is multiplied by this (capped at 1)
+    history_re_referral_multiplier: float = 1.0
 
     def __post_init__(self):
         if not self.simulation_start < self.transition_start <= self.go_live:
@@ -156,6 +161,12 @@ class SyntheticParameters:
                 raise ValueError(f"covid_hazard_multipliers: unknown state or cause {state} {sorted(unknown)}")
             if not all(m > 0 for m in causes.values()):
                 raise ValueError("covid_hazard_multipliers must be positive")
+        for state, causes in self.history_hazard_multipliers.items():
+            unknown = set(causes) - set(STATE_CAUSES.get(state, ()))
+            if state not in STATE_CAUSES or unknown or not all(m > 0 for m in causes.values()):
+                raise ValueError(f"history_hazard_multipliers: bad state, cause or multiplier in {state}")
+        if self.history_re_referral_multiplier <= 0:
+            raise ValueError("history_re_referral_multiplier must be positive")
         if self.covid_hazard_window[1] < self.covid_hazard_window[0]:
             raise ValueError("covid_hazard_window ends before it starts")
 
@@ -170,3 +181,15 @@ class SyntheticParameters:
 
     def combination_flags(self) -> tuple[tuple[bool, bool, bool], ...]:
         return tuple(flags for flags, _ in COMBINATIONS)
+
+
+#: Earlier involvement raises re-referral and escalation (issue #16): a re-referred family's journey
+#: escalates from a CIN plan to a CP plan at 1.8x and into care at 2x the hazard, from a CP plan into
+#: care at 2x, and is re-referred after closure 1.5x as often. Under the earlier cohort definition
+#: (first referral from 2018) the pre-FSP cohort holds more re-referred families than the post-FSP
+#: one, so its estimate is biased; see benchmarks/target_trial.py.
+HISTORY_DEPENDENT: dict[str, dict[str, float]] = {
+    "cin_plan": {"escalation_cp": 1.8, "escalation_care": 2.0},
+    "cp_plan": {"escalation_care": 2.0},
+}
+HISTORY_RE_REFERRAL_MULTIPLIER = 1.5

@@ -173,6 +173,8 @@ def ground_truth(params: SyntheticParameters, seed: int, scale: float, las: dict
             "referral_nfa_probability": params.referral_nfa_probability,
             "assessment_nfa_probability": params.assessment_nfa_probability,
             "re_referral_probability": params.re_referral_probability,
+            "history": {"hazard_multipliers_after_a_re_referral": params.history_hazard_multipliers,
+                        "re_referral_multiplier_after_a_re_referral": params.history_re_referral_multiplier},
             "re_referral_gap_days": {"minimum": params.re_referral_min_gap_days,
                                      "exponential_mean": params.re_referral_mean_gap_days},
             "s47_without_plan_probability": params.s47_without_plan_probability,
