@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from evaluation.figures.style import readable
-from evaluation.report.summary import HEADLINE_OUTCOMES, _first, _number
+from evaluation.report.summary import HEADLINE_OUTCOMES, _first, _number, format_quote
 
 #: Released tables whose rows carry estimates (a blanked row there is a suppressed estimate).
 ESTIMATE_TABLES = ("hazard_ratios", "rmst_differences", "differential_impact", "days_in_state",
@@ -37,7 +37,7 @@ def _proportional_hazards(tables: Mapping[str, pd.DataFrame]) -> list[str]:
         p = _number(ph.iloc[row]["p_value"])
         if not math.isnan(p) and p < 0.05:
             out.append(f"{readable(outcome)}: the post-FSP hazard ratio is not constant over follow-up "
-                       f"(cox.zph p = {p:.2g}); it is an average over time, and the differences in mean days "
+                       f"(cox.zph p {format_quote(p, 'p')}); it is an average over time, and the differences in mean days "
                        "are the better summary.")
     return out
 

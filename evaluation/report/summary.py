@@ -63,7 +63,7 @@ def format_quote(value: float, kind: str) -> str:
     if kind == "ratio":
         return f"{value:.2f}"
     if kind == "p":
-        return f"{value:.2g}"
+        return "< 0.001" if value < 0.001 else f"= {value:.2g}"
     if kind in ("count", "whole"):
         return f"{value:,.0f}"
     raise ValueError(f"unknown kind of quoted number {kind!r}")
@@ -187,13 +187,14 @@ def headline_item(tables: Mapping[str, pd.DataFrame], outcome: str) -> Markup | 
     """The summary's short form of :func:`outcome_sentence`: days, hazard ratio, one plain verdict."""
     title = next((t for o, t, _ in HEADLINE_OUTCOMES if o == outcome), readable(outcome))
     where, leaving = STATE_WORDS.get(outcome, ("in this state", "the state"))
-    parts, verdicts = [], []
+    parts, verdicts, estimated = [], [], set()
     row = _latest(tables.get("rmst_differences"), outcome=outcome, term="rmst_difference", contrast=POST_VS_PRE)
     if row is not None:
         days = quote(tables, "rmst_differences", row, "estimate", "days")
         if _blanked(tables, "rmst_differences", row):
             parts.append(Markup("difference in days {}: {}").format(where, days))
         else:
+            estimated.add("rmst_differences")
             parts.append(Markup("<strong>{} days</strong> {} ({})").format(
                 days, where, _interval(tables, "rmst_differences", row, "days")))
             clear = _clear(tables, "rmst_differences", row, 0.0)
@@ -205,6 +206,7 @@ def headline_item(tables: Mapping[str, pd.DataFrame], outcome: str) -> Markup | 
         if _blanked(tables, "hazard_ratios", row):
             parts.append(Markup("hazard ratio {}").format(ratio))
         else:
+            estimated.add("hazard_ratios")
             parts.append(Markup("hazard ratio of leaving {} ({})").format(
                 ratio, _interval(tables, "hazard_ratios", row, "ratio")))
             clear = _clear(tables, "hazard_ratios", row, 1.0)
@@ -212,8 +214,10 @@ def headline_item(tables: Mapping[str, pd.DataFrame], outcome: str) -> Markup | 
                 verdicts.append(f"leaving {leaving} {'sooner' if clear > 0 else 'more slowly'}")
     if not parts:
         return None
+    shown = [c for c in ("rmst_differences", "hazard_ratios") if c in estimated]
     verdict = ("Clear difference: " + " and ".join(verdicts) + "." if verdicts
-               else "No clear difference: each interval includes no change.")
+               else "No clear difference: each interval includes no change." if shown
+               else "Not estimable in this release.")
     return Markup("<strong>{}:</strong> ").format(title) + Markup("; ").join(parts) + Markup(". {}").format(verdict)
 
 
@@ -224,10 +228,9 @@ def headline_lead(tables: Mapping[str, pd.DataFrame]) -> Markup | None:
         row = _latest(rmst, outcome=outcome, term="rmst_difference", contrast=POST_VS_PRE)
         if row is not None:
             return Markup(
-                "Children referred after go-live (post-FSP) against children referred before it (pre-FSP): "
-                "the difference in mean days in each state over the first {} days after it began, and the "
-                "hazard ratio of leaving it, adjusted for the children's characteristics (above one: "
-                "leaving sooner). Each with its 95% confidence interval (CI).").format(
+                "Children referred after go-live (post-FSP) against those referred before (pre-FSP): the "
+                "difference in mean days in each state over its first {} days, and the adjusted hazard ratio "
+                "of leaving it (above one: sooner), each with its 95% confidence interval (CI).").format(
                 quote(tables, "rmst_differences", row, "time", "whole"))
     return None
 
@@ -285,7 +288,7 @@ def check_sentences(tables: Mapping[str, pd.DataFrame]) -> list[Markup]:
                 continue
             p = _number(ph.iloc[row]["p_value"])
             if not math.isnan(p) and p < 0.05:
-                flagged.append(Markup("{} (p = {})").format(readable(outcome), quote(tables, "ph_tests", row,
+                flagged.append(Markup("{} (p {})").format(readable(outcome), quote(tables, "ph_tests", row,
                                                                                     "p_value", "p")))
         if flagged:
             out.append(Markup("<strong>Proportional hazards:</strong> the hazard ratio changes over follow-up "
@@ -318,7 +321,7 @@ def comparison_sentences(tables: Mapping[str, pd.DataFrame]) -> list[Markup]:
             continue
         gap = quote(tables, "comparison_placebo_tests", row, "mean_post_gap", "rate")
         if "placebo_p_gap" in tests and not math.isnan(_number(tests.iloc[row]["placebo_p_gap"])):
-            pieces.append(Markup("{} per 10,000 {} (permutation p = {})").format(
+            pieces.append(Markup("{} per 10,000 {} (permutation p {})").format(
                 gap, words, quote(tables, "comparison_placebo_tests", row, "placebo_p_gap", "p")))
         else:
             pieces.append(Markup("{} per 10,000 {}").format(gap, words))
