@@ -132,6 +132,13 @@ def test_settings_named_exist_in_the_code():
             f"{page.name} names settings no code reads: {sorted(named - known)}")
 
 
+def test_every_setting_the_code_reads_is_documented():
+    code = "\n".join(path.read_text(encoding="utf-8", errors="replace") for path in _code_files())
+    documented = {name for page in _pages() for name in SETTING.findall(page.read_text(encoding="utf-8"))}
+    undocumented = set(SETTING.findall(code)) - documented
+    assert not undocumented, f"settings the code reads that no page documents: {sorted(undocumented)}"
+
+
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_files_named_exist(page):
     """A file named in backticks is in the tree (a path relative to the root, or, for a page about
