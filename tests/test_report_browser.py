@@ -226,3 +226,25 @@ def test_the_pdf_is_logged_for_the_output_checker(county):
     record = next(r for r in session["results"].values() if r["files"][0]["name"] == "report.pdf")
     assert record["status"] == "pass"
     assert record["properties"]["checks"]["RasterFiguresOnly"] == "pass"
+
+
+def test_the_pipeline_publishes_report_pdf(pipeline_run):
+    """``make run`` on a council-like folder leaves outputs/report.pdf, logged with its checksum,
+    its running header carrying the run's key fingerprint on every page."""
+    import lxml.html
+    from pypdf import PdfReader
+
+    from evaluation.disclosure import sha256_of
+
+    assert pipeline_run.exit_code == 0, "\n".join(pipeline_run.messages[-30:])
+    out = pipeline_run.output_dir
+    pdf = out / "report.pdf"
+    session = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    record = next(r for r in session["results"].values() if r["files"][0]["name"] == "report.pdf")
+    assert record["status"] == "pass" and record["files"][0]["sha256"] == sha256_of(pdf)
+    report = lxml.html.fromstring((out / "report.html").read_text(encoding="utf-8"))
+    fingerprint = report.get_element_by_id("provenance").xpath(".//code")[0].text_content()
+    pages = [page.extract_text() for page in PdfReader(pdf).pages]
+    assert len(pages) >= 8
+    assert all(fingerprint in " ".join(text.split("\n")[:3]) for text in pages)
+    assert "Summary: did FSP change" in " ".join(pages[0].split())
