@@ -125,7 +125,8 @@ def test_tables_and_columns(results):
             assert {"outcome", "variable", "smd_before", "smd_after"} <= set(table.columns)
         else:
             assert list(table.columns) == list(RESULT_COLUMNS), name
-            assert set(table["outcome"]) == set(EXITS), name
+            if name != "factor_prevalence":      # its outcomes are the factors' monthly series
+                assert set(table["outcome"]) == set(EXITS), name
 
 
 def test_kaplan_meier_tables_equal_direct_calls(analysis, results):
@@ -381,3 +382,22 @@ def test_doubly_robust_rmst_difference_equals_direct_call(analysis, results):
                                   n_boot=BOOT, seed=AIPW_SEED, entry="entry", outcome="time_in_care")
     ours = pick(results["weighted"], outcome="time_in_care", analysis="rmst_aipw").reset_index(drop=True)
     pd.testing.assert_frame_equal(ours, direct)
+
+
+def test_factor_prevalence_step_check_equals_the_segmented_regression(analysis, results):
+    from evaluation.analysis.factor_prevalence import monthly_prevalence
+    from evaluation.timeseries import segmented_regression
+
+    monthly = monthly_prevalence(analysis)
+    entries = analysis.drop_duplicates(["la_code", "child_id", "time_zero"])
+    assert monthly.groupby("series")["exposure"].sum().eq(len(entries)).all()
+    assert monthly.loc[monthly["series"] == "domestic_abuse_prevalence", "count"].sum() == entries[
+        "domestic_abuse"].sum()
+    lockdowns = [(str(a), str(b)) for a, b in CONFIG.lockdown_periods]
+    direct = segmented_regression(monthly, go_live=str(CONFIG.go_live), lockdowns=lockdowns, family="poisson")
+    ours = results["factor_prevalence"]
+    np.testing.assert_allclose(ours["estimate"], direct["estimate"], rtol=1e-12)
+    level = pick(ours, outcome="any_of_three_prevalence", term="level_change").iloc[0]
+    assert level["analysis"] == "factor_prevalence" and level["ci_lower"] < level["estimate"] < level["ci_upper"]
+    assert level["n"] == len(entries) and level["events"] == entries[
+        ["domestic_abuse", "mental_health", "substance_misuse"]].any(axis=1).sum()

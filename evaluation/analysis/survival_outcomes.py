@@ -50,6 +50,11 @@ authority when there is more than one — and returns these tables:
                        converted as for a common outcome; an RMST difference through its
                        standardised difference (SD of the restricted time from the two cohorts'
                        Kaplan–Meier curves, pooled)
+``factor_prevalence``  segmented Poisson regression of each parental factor's monthly recorded
+                       prevalence among entries at go-live (level and slope change;
+                       :mod:`evaluation.analysis.factor_prevalence`): the check that the
+                       index assessment's flags, which split the differential impact, do not
+                       step when the programme changed the assessment service
 ``balance``            covariate balance before/after weighting per outcome, **not tidy**:
                        outcome, variable, mean_reference, mean_comparison, smd_before,
                        weighted_mean_reference, weighted_mean_comparison, smd_after,
@@ -74,6 +79,7 @@ from evaluation.analysis.design import (
     Adjustment, contrast_label, entry_column, outcome_rows, present, strata_column, study_adjustment,
     with_adjustment_terms, with_cohort_terms,
 )
+from evaluation.analysis.factor_prevalence import factor_prevalence_steps
 from evaluation.analysis.guard import attempt, concat, not_estimable, released_reason
 from evaluation.cohorts.analysis_dataset import OUTCOMES
 from evaluation.errors import NotEstimable
@@ -95,7 +101,7 @@ from evaluation.survival.weighting import balance_table, cohort_weights
 from evaluation.survival.zph import cox_zph
 
 TABLES: tuple[str, ...] = ("km_estimates", "km_curves", "logrank", "hazard_ratios", "ph_tests", "rmst",
-                           "differential_impact", "weighted", "e_values", "balance")
+                           "differential_impact", "weighted", "e_values", "factor_prevalence", "balance")
 #: Columns of the internal ``km_curves`` table.
 CURVE_COLUMNS: tuple[str, ...] = ("outcome", "cohort", "time", "n_risk", "n_event", "n_censor", "survival",
                                   "std_err", "lower", "upper")
@@ -167,6 +173,9 @@ def survival_results(
                                                         parts["differential_impact"][-1], weighted]))
         parts["balance"].append(balance)
     out = {name: concat(frames) for name, frames in parts.items() if name not in ("km_curves", "balance")}
+    # the index assessment's flags split the differential impact: does their prevalence step at go-live?
+    out["factor_prevalence"] = attempt(lambda: factor_prevalence_steps(analysis, config), outcome="all",
+                                       analysis="factor_prevalence")
     out["km_curves"] = _stack(parts["km_curves"], CURVE_COLUMNS)
     out["balance"] = _stack(parts["balance"], ("outcome", "variable"))
     return {name: out[name] for name in TABLES}

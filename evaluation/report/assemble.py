@@ -152,6 +152,10 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
                       "how strongly an unmeasured confounder would have to be associated with both cohort "
                       "and outcome (risk-ratio scale) to explain the estimate (term e_value) or its "
                       "confidence limit (term e_value_ci) away."),
+    "factor_prevalence": _tidy("Does the recorded prevalence of each parental risk factor (and of any of "
+                               "the three) among entries step at go-live? Segmented Poisson regression of "
+                               "monthly flagged entries with entries as exposure: level_change is the "
+                               "prevalence ratio at go-live; n entries, events flagged entries."),
     "cumulative_incidence": _tidy("Aalen–Johansen cumulative incidence of each exit route at fixed days, "
                                   "overall, by cohort and by combination."),
     "gray_test": _tidy("Gray's tests of equal cumulative incidence between cohorts, per exit route."),
@@ -519,6 +523,7 @@ MODEL_TABLES: dict[str, tuple[str, ...]] = {
     "differential_impact": ("differential_impact",),
     "weighted_estimates": ("weighted",),
     "e_values": ("e_values",),
+    "factor_prevalence": ("factor_prevalence",),
     "cumulative_incidence": ("cif",),
     "gray_test": ("gray_test",),
     "cause_specific_cox": ("cause_specific_cox",),
