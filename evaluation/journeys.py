@@ -83,6 +83,9 @@ def _follow_up(tables, config, spells: pd.DataFrame, horizon_days) -> pd.DataFra
     soft = limits["admin_end"]
     if horizon_days is not None:
         soft = soft.clip(upper=zero + pd.Timedelta(days=horizon_days))
+    if config.censor_earlier_cohorts_at_go_live:   # the primary design: practice as usual ends at go-live
+        earlier = (index["cohort"] != "post_fsp").to_numpy()
+        soft = soft.where(~earlier, soft.clip(upper=pd.Timestamp(config.go_live)))
     entry = limits["observation_start"].where(limits["observation_start"] > zero, zero)
     unknown = spells.loc[spells["censor_reason"] == "unknown_exit", KEYS + ["censor_date"]]
     pairs = index[KEYS].assign(entry=entry).reset_index().merge(unknown, on=KEYS)

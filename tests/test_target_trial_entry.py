@@ -159,3 +159,17 @@ def test_repeat_involvement_a_second_plan_within_two_years_and_re_entry_to_care_
     assert amy.loc["care_re_entry", ["duration", "event", "cause"]].tolist() == [365, 0, "censored"]
     ben = data[data["child_id"] == pid("ben")]
     assert not ben["outcome"].isin(["repeat_protection", "care_re_entry"]).any()   # no first plan
+
+
+def test_journeys_of_the_earlier_cohorts_stop_at_go_live_in_the_primary_design():
+    from evaluation.journeys import state_intervals
+
+    t = Timeline()
+    t.child("amy", family="a")
+    e = t.episode("amy", "2020-01-10", "2021-06-01")
+    t.cp_plan("amy", e, "2020-03-01", "2021-03-01")
+    primary = state_intervals(t.tables(), PRIMARY)
+    assert primary["tstop"].max() == (D("2020-11-01") - D("2020-01-10")).days
+    assert primary["to_state"].iloc[-1] == "censored"
+    followed = state_intervals(t.tables(), StudyConfig(censor_earlier_cohorts_at_go_live=False))
+    assert followed["tstop"].max() > primary["tstop"].max()
