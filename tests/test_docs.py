@@ -183,6 +183,25 @@ def test_every_asset_check_is_documented_with_its_severity():
     assert set(INLINE_CODE.findall(lists.group(2))) == {n for n in council if expected[n] == "WARN"}
 
 
+def test_every_asset_group_and_per_council_asset_is_documented():
+    """docs/operations.md names every asset group, and every asset built per council and the
+    release by name; the README names every group."""
+    from assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    operations = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    readme = README.read_text(encoding="utf-8")
+    named = set(INLINE_CODE.findall(operations))
+    groups: dict[str, set[str]] = {}
+    for key in graph.get_all_asset_keys():
+        groups.setdefault(graph.get(key).group_name, set()).add(key.path[-1])
+    for group, assets in groups.items():
+        assert f"| `{group}` |" in operations, f"docs/operations.md lacks the asset group {group}"
+        assert f"`{group}`" in readme, f"README.md does not name the asset group {group}"
+        if group in (*COUNCIL_GROUPS, "release"):
+            assert assets <= named, f"docs/operations.md lacks {sorted(assets - named)} of {group}"
+
+
 def test_the_checks_work():
     """The scanners find what they must (a test of the tests): a link, a target, a setting."""
     text = "see [a](docs/x.md#b) and `make run`\n```\nexport FSP_INPUT_DIR=/x\nmake ui\n```\n"
