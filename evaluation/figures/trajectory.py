@@ -15,7 +15,9 @@ import pandas as pd
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from evaluation.figures.effects import log_ticks
-from evaluation.figures.style import GREY, OKABE_ITO, house_figure, no_data, readable, save_png, title_figure, wrapped
+from evaluation.figures.style import (
+    GREY, OKABE_ITO, house_figure, no_data, readable, save_png, title_figure, wrapped,
+)
 
 
 

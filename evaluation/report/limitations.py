@@ -37,8 +37,8 @@ def _proportional_hazards(tables: Mapping[str, pd.DataFrame]) -> list[str]:
         p = _number(ph.iloc[row]["p_value"])
         if not math.isnan(p) and p < 0.05:
             out.append(f"{readable(outcome)}: the post-FSP hazard ratio is not constant over follow-up "
-                       f"(cox.zph p {format_quote(p, 'p')}); it is an average over time, and the differences in mean days "
-                       "are the better summary.")
+                       f"(cox.zph p {format_quote(p, 'p')}); it is an average over time, and the differences in "
+                       "mean days are the better summary.")
     return out
 
 

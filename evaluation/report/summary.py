@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -51,7 +50,7 @@ def _number(value) -> float:
     return out
 
 
-#: How a quoted value is written: kind -> (function of the value, what the test may allow).
+
 def format_quote(value: float, kind: str) -> str:
     """The text of a quoted number of ``kind`` (days / per1000 carry direction words)."""
     if kind == "days":
