@@ -12,6 +12,10 @@ a path, and writes one PNG:
 * :func:`flow_figure` — cohort flow diagram;
 * :func:`balance_figure` — covariate balance (love) plot;
 * :func:`estimates_by_extract_figure` — headline hazard ratios over successive extracts.
+
+Cohorts differ by line style, hatch or marker as well as colour; labels are words
+(:func:`~evaluation.figures.style.readable`), titles wrap to the figure, and
+:func:`~evaluation.figures.style.layout_problems` finds text outside a figure or over other text.
 """
 
 from evaluation.figures.balance import balance_figure

@@ -2,9 +2,13 @@
 
 * :mod:`~evaluation.report.sections` — what the report shows and in what order;
 * :mod:`~evaluation.report.build` — :func:`build_report`, rendering ``templates/report.html.j2``;
+* :mod:`~evaluation.report.summary` — the first screen and each outcome's reading, every number
+  quoted from a released table cell;
+* :mod:`~evaluation.report.limitations` — limitations written from the checks and the design;
+* :mod:`~evaluation.report.pdf` — ``report.pdf``, the report printed by headless Chromium;
 * :mod:`~evaluation.report.drawing` — :func:`draw_release_figures`, a figure per released table;
-* :mod:`~evaluation.report.release` — :func:`write_release`: tables, figures, report and the
-  output checker's ``results.json`` in one folder;
+* :mod:`~evaluation.report.release` — :func:`write_release`: tables, figures, report (HTML and PDF)
+  and the output checker's ``results.json`` in one folder;
 * :mod:`~evaluation.report.demo` — an illustrative release from simulated children.
 """
 
