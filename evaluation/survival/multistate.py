@@ -409,22 +409,26 @@ def first_passage_intervals(
     probability of ``absorbing`` is then the first-passage (cumulative
     incidence) probability of reaching any target.
     """
-    ordered = intervals.assign(id=intervals["id"].astype(str)).sort_values(["id", "tstart"], kind="stable")
-    ordered = ordered.reset_index(drop=True)
+    data = intervals.assign(id=intervals["id"].astype(str))
+    person = pd.factorize(data["id"].to_numpy(), sort=True)[0]  # codes in the order of the ids
+    order = np.lexsort((data["tstart"].to_numpy(dtype=float), person))  # by child, then time (stable)
+    ordered = data.iloc[order].reset_index(drop=True)
+    child = person[order]
+    first = np.r_[True, child[1:] != child[:-1]]  # each child's first interval
+    starts = np.flatnonzero(first)
     hit = ordered["to_state"].isin(targets).to_numpy()
     starts_in = ordered["from_state"].isin(targets).to_numpy()
-    child = ordered["id"].to_numpy()
-    position = ordered.groupby("id").cumcount().to_numpy()
     # rows after the first hit within each child are dropped
-    hits_before = ordered.assign(h=hit).groupby("id")["h"].cumsum().to_numpy() - hit
+    hits = np.cumsum(hit)
+    hits_before = hits - hit - np.repeat(np.r_[0, hits[starts[1:] - 1]], np.diff(np.r_[starts, len(child)]))
     keep = hits_before == 0
-    entered_in_target = pd.Series(starts_in & (position == 0)).groupby(child).transform("max").to_numpy()
+    entered_in_target = np.repeat(starts_in[starts], np.diff(np.r_[starts, len(child)]))
     out = ordered[keep & ~entered_in_target].copy()
     out.loc[out["to_state"].isin(targets), "to_state"] = absorbing
-    absorbed = ordered[entered_in_target & (position == 0)].copy()
+    absorbed = ordered[entered_in_target & first].copy()
     if len(absorbed):
-        last_stop = ordered.groupby("id")["tstop"].max()
-        absorbed["tstop"] = absorbed["id"].map(last_stop).to_numpy()
+        last_stop = np.maximum.reduceat(ordered["tstop"].to_numpy(dtype=float), starts)
+        absorbed["tstop"] = last_stop[np.searchsorted(starts, np.flatnonzero(entered_in_target & first))]
         absorbed["from_state"] = absorbing
         absorbed["to_state"] = "censored"
     return pd.concat([out, absorbed], ignore_index=True)
@@ -515,9 +519,9 @@ def _bootstrap_one(
 def resampling_units(intervals: pd.DataFrame, cluster: str | None = "cluster") -> tuple[pd.Series, np.ndarray]:
     """Each child's resampling unit (its family, or itself with ``cluster=None``) and the distinct units."""
     data = intervals.assign(id=intervals["id"].astype(str))
-    children = data.groupby("id")["id" if cluster is None else cluster].first().astype(str)
-    units, unit_of_child = np.unique(children.to_numpy(), return_inverse=True)
-    return pd.Series(unit_of_child, index=children.index), units
+    children = data.groupby("id", sort=False)["id" if cluster is None else cluster].first().astype(str)
+    unit_of_child, units = pd.factorize(children.to_numpy(), sort=True)  # units sorted, as np.unique
+    return pd.Series(unit_of_child, index=children.index), np.asarray(units, dtype=object)
 
 
 def bootstrap_draws(n_units: int, n_boot: int, seed: int) -> np.ndarray:
@@ -617,7 +621,7 @@ def expected_days_table(
     boot = {group: (rmean, pstate) for group, (_, _, rmean, pstate) in fits.items()}
     point = {group: fit[0] for group, fit in fits.items()}  # K × S restricted means, every family once
     method = f"Aalen–Johansen restricted mean days in state; family bootstrap ({n_boot} resamples, percentile CI)"
-    counts = {tau: _counts(intervals, states, tau) for tau in taus}
+    counts = _counts(intervals, states, taus)
     rows = []
     for group, (rmean, _) in boot.items():
         lower, upper = _percentile_ci(rmean, level)
@@ -670,7 +674,7 @@ def proportion_reaching_table(
     point = {group: fit[1][:, col] for group, fit in fits.items()}  # P(reached by each τ), every family once
     outcome = "reached_" + "_or_".join(states)
     method = f"Aalen–Johansen first-passage probability; family bootstrap ({n_boot} resamples, percentile CI)"
-    counts = {tau: _counts(reach, all_states, tau) for tau in taus}
+    counts = _counts(reach, all_states, taus)
     rows = []
     for group, (_, pstate) in boot.items():
         lower, upper = _percentile_ci(pstate[:, :, col], level)
@@ -692,11 +696,19 @@ def proportion_reaching_table(
     return tidy(rows)
 
 
-def _counts(intervals: pd.DataFrame, states: Sequence[str], tau: float) -> dict:
-    """Children per (cohort, state) entering the state by day τ, and children per cohort under (cohort, None)."""
-    moved = intervals[intervals["to_state"].isin(states) & (intervals["tstop"] <= tau)]
-    out = {key: int(v) for key, v in moved.groupby(["group", "to_state"])["id"].nunique().items()}
-    out.update({(g, None): int(v) for g, v in intervals.groupby("group")["id"].nunique().items()})
+def _counts(intervals: pd.DataFrame, states: Sequence[str], taus: Sequence[float]) -> dict:
+    """Per τ: children per (cohort, state) entering the state by day τ, and children per cohort under
+    (cohort, None). Children are coded once; a child enters a state by τ when its first entry is by τ."""
+    frame = pd.DataFrame({"group": intervals["group"].to_numpy(), "to_state": intervals["to_state"].to_numpy(),
+                          "child": pd.factorize(intervals["id"].astype(str).to_numpy())[0],
+                          "tstop": intervals["tstop"].to_numpy(dtype=float)})
+    cohort = {(g, None): int(v) for g, v in frame.groupby("group")["child"].nunique().items()}
+    moved = frame[frame["to_state"].isin(states)]
+    entry = moved.groupby(["group", "to_state", "child"], sort=False)["tstop"].min().reset_index()
+    out = {}
+    for tau in taus:
+        by_tau = entry[entry["tstop"] <= tau].groupby(["group", "to_state"]).size()
+        out[tau] = {**{key: int(v) for key, v in by_tau.items()}, **cohort}
     return out
 
 
