@@ -121,8 +121,9 @@ def cin_plan_caveat() -> tuple[str, tuple[str, ...]]:
 
     since = f"1 April {first_year_with_cin_plan_dates() - 1}"
     return (f"CIN plans are recorded in the CIN census only from {since}. The pre-FSP and transition "
-            f"cohorts' days on a CIN plan count only plans still open on {since}, so they understate "
-            "their time on a CIN plan and cannot be compared with the post-FSP cohort's.",
+            f"cohorts' days on a CIN plan count only plans still open on {since} (as do those of post-FSP "
+            "children referred before then), so they understate time on a CIN plan and cannot be "
+            "compared with the post-FSP cohort's.",
             ("pre_fsp", "transition"))
 
 
