@@ -23,31 +23,34 @@ printed too).
                                                            [--old-max-councils 5]
 
 Measured 2026-12-06 on the shared two-core machine (load average ~10 from other engineers' jobs,
-so wall seconds are inflated and noisy; compare CPU seconds), old = 311e046:
+so wall seconds are inflated and noisy; compare CPU seconds), old = 311e046, new = f5b60b1 (its
+tables are bit-for-bit those of ee31f11, whose largest difference from old was 4.5e-13 days):
 
-    code  councils  children       rows  replicates  CPU s  wall s  peak RSS MB  max |old-new|
+    code  councils  children       rows  replicates  CPU s  wall s  peak RSS MB
     old          1    27,695     77,191          50    4.8    16.8          302
-    new          1    27,695     77,191          50    2.3    14.2          270        4.5e-13
+    new          1    27,695     77,191          50    2.2     5.4          269
     old          1    27,695     77,191         200    7.8    48.5          398
-    new          1    27,695     77,191         200    3.8    21.5          297        4.5e-13
+    new          1    27,695     77,191         200    3.8    12.2          294
     old          5   138,475    385,955          50   29.9   164.8          639
-    new          5   138,475    385,955          50   10.1    34.5          481        4.5e-13
+    new          5   138,475    385,955          50    8.0    26.5          484
     old          5   138,475    385,955         200   37.9   120.1        1,074
-    new          5   138,475    385,955         200   15.0    39.7          587        4.5e-13
+    new          5   138,475    385,955         200   13.6    33.7          588
     old         20   553,900  1,543,820          50  145.9   363.9        1,855
-    new         20   553,900  1,543,820          50   49.5    93.2        1,260        4.5e-13
+    new         20   553,900  1,543,820          50   41.0    90.3        1,271
     old         20   553,900  1,543,820         200  193.1   511.3        3,619
-    new         20   553,900  1,543,820         200   74.8   206.4        1,672        4.5e-13
+    new         20   553,900  1,543,820         200   60.8   145.9        1,664
 
 How it grows: with councils, both roughly linearly in children (200 replicates, 1 → 5 → 20
-councils: old 7.8 → 37.9 → 193 CPU s, new 3.8 → 15.0 → 75); with replicates, at 20 councils old
-adds 0.31 CPU s per replicate and new 0.17 (50 → 200 replicates: +47 s vs +25 s), on top of a
-fixed part of about 130 s (old) and 41 s (new). The fixed part is what changed most: the old point
+councils: old 7.8 → 37.9 → 193 CPU s, new 3.8 → 13.6 → 61); with replicates, at 20 councils old
+adds 0.31 CPU s per replicate and new 0.13 (50 → 200 replicates: +47 s vs +20 s), on top of a
+fixed part of about 130 s (old) and 34 s (new). The fixed part is what changed most: the old point
 estimates looked up every day's risk set among all rows (rows × days) and coded each table's
-intervals twice; the new ones come from the same coded table as the replicates, in one pass. Peak
-memory at 20 councils and 200 replicates halves (3.6 → 1.7 GB): no replicates × rows weight
-matrix, no children × replicates weight table. What is left in the new fixed part is pandas work
-on string ids (coding the intervals, the first-passage cut, the counts of children and events).
+intervals twice, sorting string ids; the new ones come from the same coded table as the
+replicates, in one pass, on integer child codes. Peak memory at 20 councils and 200 replicates
+halves (3.6 → 1.7 GB): no replicates × rows weight matrix, no children × replicates weight table.
+About a third of the new per-replicate cost is NumPy's multinomial draw of the families, kept so
+that a seed gives the same resamples as before. What is left in the fixed part is pandas work on
+string ids and the journeys' checks.
 """
 
 from __future__ import annotations
