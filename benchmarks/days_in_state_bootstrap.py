@@ -48,7 +48,7 @@ estimates looked up every day's risk set among all rows (rows × days) and coded
 intervals twice, sorting string ids; the new ones come from the same coded table as the
 replicates, in one pass, on integer child codes. Peak memory at 20 councils and 200 replicates
 halves (3.6 → 1.7 GB): no replicates × rows weight matrix, no children × replicates weight table.
-About a third of the new per-replicate cost is NumPy's multinomial draw of the families, kept so
+About half of the new per-replicate cost is NumPy's multinomial draw of the families, kept so
 that a seed gives the same resamples as before. What is left in the fixed part is pandas work on
 string ids and the journeys' checks.
 """
