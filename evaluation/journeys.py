@@ -75,6 +75,12 @@ def _all_spells(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd.Data
                       for state, (name, build) in SPELL_BUILDERS.items()], ignore_index=True)
 
 
+def _entry_number(children: pd.DataFrame) -> pd.Series:
+    """1 for a child's first entry (earliest time zero), 2 for the next, ..."""
+    return (children.groupby(KEYS, observed=True)["time_zero"].rank(method="dense")
+            .astype("int64"))
+
+
 def _follow_up(tables, config, spells: pd.DataFrame, horizon_days) -> pd.DataFrame:
     """Per included child: time zero, entry and end of follow-up in days, and whether the end is observed."""
     index = built(tables, "index_episodes", lambda: index_episodes(tables, config))
@@ -182,9 +188,10 @@ def state_intervals(tables: dict[str, pd.DataFrame], config: StudyConfig,
     names = np.array(STATES, dtype=object)
     child = children.loc[out["cid"]].reset_index(drop=True)
     result = pd.DataFrame({
-        # an entry, not a child: a child may enter once in each cohort period (entry_rule)
+        # an entry, not a child: a child may enter once in each cohort period (entry_rule); the
+        # child's entries are numbered in time order (never dated: a stored id holds no date)
         "id": (child["la_code"].astype(str) + ":" + child["child_id"].astype(str) + ":"
-               + child["time_zero"].dt.strftime("%Y-%m-%d")),
+               + _entry_number(child).astype(str)),
         "cluster": child["la_code"].astype(str) + ":" + child["family_id"].astype(str),
         "group": child["cohort"].astype("string"),
         "tstart": out["tstart"].astype(float), "tstop": out["tstop"].astype(float),

@@ -86,7 +86,7 @@ def siblings(t):
 def test_columns_ids_cluster_and_cohort(journeys):
     assert list(journeys.columns) == list(JOURNEY_COLUMNS)
     first = journeys.drop_duplicates("child_id").set_index("child_id")
-    assert first.loc[pid("amy"), "id"] == f"931:{pid('amy')}:2019-01-10"  # an entry
+    assert first.loc[pid("amy"), "id"] == f"931:{pid('amy')}:1"  # her first entry
     assert first.loc[pid("ben"), "cluster"] == first.loc[pid("amy"), "cluster"] == f"931:{pid('smith')}"
     assert first.loc[pid("ben"), "group"] == "pre_fsp"
     assert first.loc[pid("cat"), "group"] == "post_fsp"
