@@ -71,8 +71,8 @@ KEYS = ["la_code", "child_id"]
 #: The key of an entry: a child may enter once in each cohort period (``entry_rule``).
 ENTRY = KEYS + ["time_zero"]
 #: Outcome -> the exit routes that can be told apart only from ``route_entry`` on.
-OUTCOMES: tuple[str, ...] = ("time_in_need", "time_on_cin_plan", "time_in_protection", "time_in_care",
 LATE_ROUTES: dict[str, tuple[str, ...]] = {"time_in_protection": ("step_down", "other")}
+OUTCOMES: tuple[str, ...] = ("time_in_need", "time_on_cin_plan", "time_in_protection", "time_in_care",
                              "time_to_protection", "time_to_care", "re_referral", "repeat_protection",
                              "care_re_entry")
 #: Follow-up of the repeat-involvement outcomes (days after the first plan / period of care ends),
@@ -158,7 +158,6 @@ def _stop_at_go_live(rows: pd.DataFrame, index: pd.DataFrame, config: StudyConfi
     return censored[~drop], int(drop.sum())
 
 
-def _first_start_on_or_after(index: pd.DataFrame, spells: pd.DataFrame) -> pd.Series:
 def _repeat_rows(outcome: str, cause: str, index: pd.DataFrame, spells: pd.DataFrame, tables, config,
                  follow, horizon_days: int, dataset: str) -> pd.DataFrame:
     """From the end of each entry's first spell starting on/after time zero (if observed to end)
@@ -176,6 +175,7 @@ def _repeat_rows(outcome: str, cause: str, index: pd.DataFrame, spells: pd.DataF
                          horizon_days=horizon_days, dataset=dataset)
 
 
+def _first_start_on_or_after(index: pd.DataFrame, spells: pd.DataFrame) -> pd.Series:
     pairs = index[KEYS + ["time_zero"]].reset_index().merge(spells[KEYS + ["start_date"]], on=KEYS)
     pairs = pairs[pairs["start_date"] >= pairs["time_zero"]]
     return pairs.groupby("index")["start_date"].min().reindex(index.index).astype("datetime64[ns]")
@@ -222,22 +222,22 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
     # A re-referral needs the CIN census only: followed while it is observed.
     parts.append(_time_to_rows("re_referral", "re_referral", closed, next_referral, tables, config,
                                follow, horizon_days=config.re_referral_days, dataset="cin_census"))
-
-    rows = pd.concat(parts, ignore_index=True)
-    before = rows["duration"] < rows["entry"]
-    dropped_before = int(before.sum())
     # Repeat involvement: from the end of the entry's first CP plan / period of care.
     parts.append(_repeat_rows("repeat_protection", "protection", index, protection, tables, config, follow,
                               REPEAT_PROTECTION_DAYS, dataset="cin_census"))
     parts.append(_repeat_rows("care_re_entry", "care", index, care, tables, config, follow,
                               CARE_RE_ENTRY_DAYS, dataset="ssda903"))
+
+    rows = pd.concat(parts, ignore_index=True)
+    before = rows["duration"] < rows["entry"]
+    dropped_before = int(before.sum())
     rows = rows[~before].copy()
     after_go_live = 0
+    rows["go_live_day"] = np.inf
     if config.censor_earlier_cohorts_at_go_live:
         rows, after_go_live = _stop_at_go_live(rows, index, config)
     same_day = rows["duration"] == rows["entry"]
     rows.loc[same_day, "duration"] = rows.loc[same_day, "entry"] + config.same_day_days
-    rows["go_live_day"] = np.inf
     rows["route_entry"] = rows[["route_entry", "entry"]].max(axis=1)
 
     out = (rows.merge(index[ENTRY + ["family_id", "cohort"]], on=ENTRY, how="left")

@@ -53,9 +53,9 @@ EXCLUSIONS: tuple[tuple[str, str], ...] = (
     ("quarantined_records", "a record of the child was quarantined at ingest"),
     ("referral_before_study_window", "all CIN referrals before the study window"),
     ("referral_after_study_end", "all CIN referrals after the study end"),
-    ("birth_month_missing", "no birth month"),
     ("no_new_referral", "every referral in the period had a CIN episode in the look-back before it"),
     ("look_back_not_observed", "the look-back before each new referral starts before the CIN data"),
+    ("birth_month_missing", "no birth month"),
     ("unborn_at_referral", "unborn at the first referral in the window"),
     ("aged_18_or_over_at_referral", "aged 18 or over at the first referral in the window"),
 )
@@ -117,11 +117,11 @@ def child_eligibility(tables: dict[str, pd.DataFrame], config: StudyConfig) -> p
         ~referrals["before"] & ~referrals["after"])
     per_child = referrals.groupby(KEYS, observed=True).agg(
         time_zero=("in_window_date", "min"), any_before=("before", "any")).reset_index()
-
     per_child["cohort"] = pd.Series(pd.NA, index=per_child.index, dtype="string")
     per_child["look_back_issue"] = pd.Series(pd.NA, index=per_child.index, dtype="string")
     if config.entry_rule == "new_referral":
         per_child = _new_referral_rows(tables, config, referrals, per_child)
+
     children = (tables["children"].drop_duplicates(KEYS)[KEYS + ["birth_month"]])
     out = (per_child.merge(family_links(tables), on=KEYS, how="left")
            .merge(children, on=KEYS, how="left"))
@@ -135,9 +135,9 @@ def child_eligibility(tables: dict[str, pd.DataFrame], config: StudyConfig) -> p
         "quarantined_records": pd.Series(quarantined, index=out.index),
         "referral_before_study_window": no_window & out["any_before"],
         "referral_after_study_end": no_window,
-        "birth_month_missing": out["birth_month"].isna(),
         "no_new_referral": out["look_back_issue"].eq("no_new_referral").fillna(False),
         "look_back_not_observed": out["look_back_issue"].eq("look_back_not_observed").fillna(False),
+        "birth_month_missing": out["birth_month"].isna(),
         "unborn_at_referral": out["birth_month"] > out["time_zero"],
         "aged_18_or_over_at_referral": (age >= config.censor_at_age).fillna(False).astype(bool),
     }
@@ -204,9 +204,9 @@ def family_cohorts(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd.D
     enter in more than one period): ``la_code, family_id, index_date, cohort, index_child_id,
     children`` (children included) and ``family_size`` (children linked to the family)."""
     index = index_episodes(tables, config)
-    first = index.sort_values(["la_code", "family_id", "time_zero", "child_id"]).drop_duplicates(
-        ["la_code", "family_id"])
-    counts = index.groupby(["la_code", "family_id"], observed=True).size().rename("children")
+    unit = ["la_code", "family_id"] + (["cohort"] if config.entry_rule == "new_referral" else [])
+    first = index.sort_values(["la_code", "family_id", "time_zero", "child_id"]).drop_duplicates(unit)
+    counts = index.groupby(unit, observed=True).size().rename("children")
     out = pd.DataFrame({
         "la_code": first["la_code"], "family_id": first["family_id"],
         "index_date": first["time_zero"], "cohort": first["cohort"],
