@@ -184,8 +184,10 @@ def _execute(job_fn, instance: dg.DagsterInstance, partition: str | None):
     """Execute one of the code location's jobs (``assets.definitions``) through Dagster's executor."""
     tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
             **({"dagster/partition": partition} if partition else {})}
-    # The console shows warnings and errors; every event is in the run's log (make ui).
-    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    # Nothing of Dagster's own on the console (a step's failure would print its traceback):
+    # make run prints each run's outcome and, on a failure, what stopped it (failure_report);
+    # every event is in the run's log (make ui).
+    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     started = time.perf_counter()
     result = dg.execute_job(dg.reconstructable(job_fn), instance=instance, tags=tags,
                             run_config=run_config, raise_on_error=False)
