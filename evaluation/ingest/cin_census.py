@@ -87,44 +87,49 @@ def read_cin_census(path: Path, key: PseudonymisationKey, la_code: str | None = 
     records = _Records()
     header: dict[str, str | None] | None = None
     n_child = 0
-    events = etree.iterparse(
-        str(path), events=("end",), tag=("Header", "Child"), resolve_entities=False,
-        no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
-        remove_comments=True, remove_pis=True,
-    )
     try:
-        for _, element in events:
-            root = element.getroottree().getroot()
-            if root.tag != "Message":
-                raise InputError(f"{path.name}: root element is not Message (line {root.sourceline})")
-            if element.getroottree().docinfo.doctype:
-                raise InputError(f"{path.name}: a DOCTYPE is not allowed in a CIN census file")
-            parent = element.getparent()
-            if element.tag == "Header" and parent is root:
-                header = _read_header(element)
-            elif element.tag == "Child":
-                if parent is None or parent.tag != "Children" or parent.getparent() is not root:
-                    where = "the root" if parent is None else f"a {parent.tag} element"
-                    raise InputError(
-                        f"{path.name}: line {element.sourceline}: a Child element inside {where}, "
-                        "not directly in Message/Children, where the CIN census puts every child; "
-                        "no child of the file was read")
-                if header is None:
-                    raise InputError(f"{path.name}: Child element before the Header "
-                                     f"(line {element.sourceline})")
-                n_child += 1
-                _flatten_child(element, n_child, records)
-            else:
-                continue
-            element.clear(keep_tail=False)
-            while element.getprevious() is not None:
-                del parent[0]
-        root = events.root
-    except etree.XMLSyntaxError as err:
-        line, column = (err.position if err.position else (err.lineno, 0))
-        raise InputError(f"{path.name}: not well-formed XML at line {line}, column {column}") from None
+        source = path.open("rb")   # closed on every way out, a stop included
     except OSError as err:
         raise InputError(f"{path.name}: cannot be read ({err.strerror or 'I/O error'})") from None
+    with source:
+        events = etree.iterparse(
+            source, events=("end",), tag=("Header", "Child"), resolve_entities=False,
+            no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
+            remove_comments=True, remove_pis=True,
+        )
+        try:
+            for _, element in events:
+                root = element.getroottree().getroot()
+                if root.tag != "Message":
+                    raise InputError(f"{path.name}: root element is not Message (line {root.sourceline})")
+                if element.getroottree().docinfo.doctype:
+                    raise InputError(f"{path.name}: a DOCTYPE is not allowed in a CIN census file")
+                parent = element.getparent()
+                if element.tag == "Header" and parent is root:
+                    header = _read_header(element)
+                elif element.tag == "Child":
+                    if parent is None or parent.tag != "Children" or parent.getparent() is not root:
+                        where = "the root" if parent is None else f"a {parent.tag} element"
+                        raise InputError(
+                            f"{path.name}: line {element.sourceline}: a Child element inside {where}, "
+                            "not directly in Message/Children, where the CIN census puts every child; "
+                            "no child of the file was read")
+                    if header is None:
+                        raise InputError(f"{path.name}: Child element before the Header "
+                                         f"(line {element.sourceline})")
+                    n_child += 1
+                    _flatten_child(element, n_child, records)
+                else:
+                    continue
+                element.clear(keep_tail=False)
+                while element.getprevious() is not None:
+                    del parent[0]
+            root = events.root
+        except etree.XMLSyntaxError as err:
+            line, column = (err.position if err.position else (err.lineno, 0))
+            raise InputError(f"{path.name}: not well-formed XML at line {line}, column {column}") from None
+        except OSError as err:
+            raise InputError(f"{path.name}: cannot be read ({err.strerror or 'I/O error'})") from None
     if root is None or root.tag != "Message":
         raise InputError(f"{path.name}: root element is not Message")
     if header is None or not header.get("year"):
