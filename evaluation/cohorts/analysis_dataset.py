@@ -66,6 +66,7 @@ from evaluation.spells.cin_plans import cin_plan_spells
 from evaluation.spells.need import need_spells
 from evaluation.spells.protection import protection_spells
 from evaluation.study import StudyConfig
+from evaluation.upstream import built
 
 KEYS = ["la_code", "child_id"]
 #: The key of an entry: a child may enter once in each cohort period (``entry_rule``).
@@ -188,15 +189,18 @@ def analysis_dataset(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd
     spell ended before the data window; ``.attrs["dropped_after_go_live"]`` those
     dropped by ``censor_earlier_cohorts_at_go_live`` (0 without it).
     """
-    index = build_index(tables, config)
+    index = built(tables, "index_episodes", lambda: build_index(tables, config))
     follow = prepare_follow_up(tables, config)
     raw_care = raw_care_periods(tables["care_episodes"])
-    need = need_spells(tables, config, follow)
-    protection = protection_spells(tables, config, follow, raw_care)
-    care = care_periods(tables, config, follow)
+    need = built(tables, "need_spells", lambda: need_spells(tables, config, follow))
+    protection = built(tables, "protection_spells",
+                       lambda: protection_spells(tables, config, follow, raw_care))
+    care = built(tables, "care_periods", lambda: care_periods(tables, config, follow))
     parts = [
         _spell_rows("time_in_need", need, index, first_after=False),
-        _spell_rows("time_on_cin_plan", cin_plan_spells(tables, config, follow, raw_care), index,
+        _spell_rows("time_on_cin_plan", built(tables, "cin_plan_spells",
+                                               lambda: cin_plan_spells(tables, config, follow, raw_care)),
+                    index,
                     first_after=True),
         _spell_rows("time_in_protection", protection, index, first_after=True,
                     route_observed_from=observation_windows(tables, config).set_index("la_code")[

@@ -44,6 +44,7 @@ import pandas as pd
 
 from evaluation.spells.censoring import family_links, observation_windows
 from evaluation.study import StudyConfig
+from evaluation.upstream import built
 
 KEYS = ["la_code", "child_id"]
 
@@ -203,7 +204,7 @@ def family_cohorts(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd.D
     """One row per included family (and cohort, under ``"new_referral"``, where a family may
     enter in more than one period): ``la_code, family_id, index_date, cohort, index_child_id,
     children`` (children included) and ``family_size`` (children linked to the family)."""
-    index = index_episodes(tables, config)
+    index = built(tables, "index_episodes", lambda: index_episodes(tables, config))
     unit = ["la_code", "family_id"] + (["cohort"] if config.entry_rule == "new_referral" else [])
     first = index.sort_values(["la_code", "family_id", "time_zero", "child_id"]).drop_duplicates(unit)
     counts = index.groupby(unit, observed=True).size().rename("children")
