@@ -496,8 +496,23 @@ def _usable_columns(x: np.ndarray, names: list[str]) -> tuple[np.ndarray, dict[s
     return np.asarray(keep, dtype=np.int64), dropped
 
 
+def _standard_errors(var: np.ndarray) -> np.ndarray:
+    """Square roots of the variances; NaN where a degenerate fit left a negative one."""
+    diagonal = np.diag(var).astype(float)
+    return np.sqrt(np.where(diagonal >= 0, diagonal, np.nan))
+
+
 def _newton_raphson(x, w, rs, efron, init=None):
-    """Newton–Raphson with step halving when the likelihood gets worse (as R's coxph)."""
+    """Newton–Raphson with step halving when the likelihood gets worse (as R's coxph).
+
+    A trial step may overshoot to where exp(x·beta) overflows and the likelihood is not finite:
+    that is expected, tested (``np.isfinite``) and answered by halving the step, so numpy's
+    warnings about it are silenced here, and only here."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return _newton_raphson_steps(x, w, rs, efron, init)
+
+
+def _newton_raphson_steps(x, w, rs, efron, init=None):
     p = x.shape[1]
     beta = np.zeros(p) if init is None else np.asarray(init, dtype=float).copy()
     cur = _derivatives(beta, x, w, rs, efron)
@@ -647,8 +662,8 @@ def cox_ph(
     return CoxResult(
         covariates=covariates,
         coef=coef,
-        se_naive=np.sqrt(np.diag(var_full)),
-        se_robust=np.sqrt(np.diag(var_rob_full)),
+        se_naive=_standard_errors(var_full),
+        se_robust=_standard_errors(var_rob_full),
         robust=bool(robust),
         var_naive=var_full,
         var_robust=var_rob_full,

@@ -196,6 +196,9 @@ class FineGrayFit:
         z = stats.norm.ppf(1 - (1 - conf_level) / 2)
         rows = []
         for name, b, s in zip(self.terms, self.coef, self.se):
+            # A zero standard error is a covariate the data carry no information on: no interval
+            # and no test, rather than infinite ones.
+            s = s if s > 0 else np.nan
             rows.append(
                 {
                     "outcome": outcome,

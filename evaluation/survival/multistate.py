@@ -499,7 +499,9 @@ def _bootstrap_one(
     # p0: distribution at risk at each replicate's first transition time
     t0 = np.where(any_event.any(axis=1), any_event.argmax(axis=1), max(n_times - 1, 0))
     start_mix = at_risk[np.arange(n_boot), t0] if n_times else np.zeros((n_boot, n_states))
-    p = start_mix / start_mix.sum(axis=1, keepdims=True)
+    # A replicate that drew nobody at risk has no starting distribution: NaN, as its estimates.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = start_mix / start_mix.sum(axis=1, keepdims=True)
     widths = np.stack([_grid_widths(design, float(t))[: n_times + 1] for t in taus])  # K × (n_times+1)
     rmean = widths[None, :, 0, None] * p[:, None, :]
     pstate = np.repeat(p[:, None, :], len(taus), axis=1)
