@@ -90,29 +90,25 @@ def quote_count(tables: Mapping[str, pd.DataFrame], table: str, where: Mapping[s
                   ).format(count, table, json.dumps(dict(where)), format_quote(count, "count"))
 
 
-def _first(table: pd.DataFrame | None, **where) -> int | None:
-    """Position of the first row matching ``where`` (None when the table or row is absent)."""
-    if table is None or table.empty:
-        return None
+def _matching(table: pd.DataFrame | None, where: dict) -> np.ndarray:
+    """Positions of the rows matching ``where`` (none when the table or a column is absent)."""
+    if table is None or table.empty or any(column not in table for column in where):
+        return np.array([], dtype=np.int64)
     mask = np.ones(len(table), dtype=bool)
     for column, value in where.items():
-        if column not in table:
-            return None
         mask &= (table[column] == value).fillna(False).to_numpy(dtype=bool)
-    hits = np.flatnonzero(mask)
+    return np.flatnonzero(mask)
+
+
+def _first(table: pd.DataFrame | None, **where) -> int | None:
+    """Position of the first row matching ``where`` (None when the table or row is absent)."""
+    hits = _matching(table, where)
     return int(hits[0]) if len(hits) else None
 
 
 def _latest(table: pd.DataFrame | None, **where) -> int | None:
     """Position of the matching row at the longest horizon (``time``)."""
-    if table is None or table.empty:
-        return None
-    mask = np.ones(len(table), dtype=bool)
-    for column, value in where.items():
-        if column not in table:
-            return None
-        mask &= (table[column] == value).fillna(False).to_numpy(dtype=bool)
-    hits = np.flatnonzero(mask)
+    hits = _matching(table, where)
     if not len(hits):
         return None
     times = pd.to_numeric(table["time"].iloc[hits], errors="coerce").to_numpy(dtype=float)
