@@ -57,9 +57,9 @@ defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=JOBS, sen
 
 def council_job() -> dg.JobDefinition:
     """The ``council`` job as the code location defines it (for ``dg.reconstructable``)."""
-    return defs.get_job_def("council")
+    return defs.resolve_job_def("council")
 
 
 def pooled_job() -> dg.JobDefinition:
     """The ``pooled_analysis`` job as the code location defines it (for ``dg.reconstructable``)."""
-    return defs.get_job_def("pooled_analysis")
+    return defs.resolve_job_def("pooled_analysis")

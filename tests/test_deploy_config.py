@@ -115,8 +115,8 @@ from assets.storage import load_executor_config
 from evaluation.pseudonymise import DEMO_KEY
 
 # The jobs make run executes are the jobs the cluster's sensors start, with the cluster's executor.
-job = d.defs.get_job_def("council")
-pooled = d.defs.get_job_def("pooled_analysis")
+job = d.defs.resolve_job_def("council")
+pooled = d.defs.resolve_job_def("pooled_analysis")
 io = d.defs.resources["io_manager"]
 loaded = {"executor": job.executor_def.name, "io_manager": type(io).__name__,
           "root": getattr(io, "root", None), "partitions": getattr(job.partitions_def, "name", None),
