@@ -28,10 +28,10 @@ POOLED_GROUPS = ("comparison", "analysis", "release")
 
 MAX_CONCURRENT_ENV_VAR = "FSP_MAX_CONCURRENT"
 
-#: Imported once by the executor's fork server (libraries only: the pipeline's own modules read
-#: the environment when imported, so each step imports them itself, in a few hundred ms).
+#: Imported once by the executor's fork server: the libraries, then the pipeline's definitions and
+#: validation project (``assets/preload.py``), built from the run process's environment.
 PRELOADED = ["dagster", "pandas", "numpy", "scipy", "statsmodels.api", "great_expectations",
-             "duckdb", "dagster_duckdb_pandas", "matplotlib", "lifelines"]
+             "duckdb", "dagster_duckdb_pandas", "matplotlib", "lifelines", "assets.preload"]
 
 
 def max_concurrent() -> int:
