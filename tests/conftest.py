@@ -138,10 +138,11 @@ def run_pipeline_process(input_dir: Path, home: Path, output_dir: Path, key: str
     if key is not None:
         variables["FSP_PSEUDONYMISATION_KEY"] = key
     variables.update(env or {})
+    # One stream, in the order it was written (Dagster's own lines go to stderr).
     done = subprocess.run([sys.executable, "-m", "assets.run", *(["--demo-key"] if demo_key else [])],
-                          cwd=TESTS.parent, env=variables, capture_output=True, text=True,
-                          timeout=timeout)
-    return done.returncode, (done.stdout + done.stderr).splitlines()
+                          cwd=TESTS.parent, env=variables, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return done.returncode, done.stdout.splitlines()
 
 
 #: Markers of whole test files (see pyproject.toml's ``markers``).
