@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 import fcntl
 import os
 import re
@@ -194,6 +195,16 @@ def _execute(job_fn, instance: dg.DagsterInstance, partition: str | None):
     return result, time.perf_counter() - started
 
 
+def _council_in_process(code: str) -> tuple[bool, str, float, list[str]]:
+    """One ``council`` run in a process of its own (``FSP_PARALLEL_COUNCILS`` > 1)."""
+    from assets.definitions import council_job
+
+    with dg.DagsterInstance.get() as instance:
+        result, seconds = _execute(council_job, instance, code)
+        return (result.success, result.run_id, seconds,
+                [] if result.success else failure_report(result))
+
+
 def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
     """Run ``council`` for every local authority, then ``pooled_analysis``; 0 on success, 1 on
     the first failure (with what stopped it). Inputs, outputs and storage come from the
@@ -231,16 +242,31 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
 
     echo(f"==> council runs (door, spells, cohorts): {len(codes)} local authorities, "
          f"{workers} at a time ...")
-    with ThreadPoolExecutor(max_workers=min(workers, len(codes))) as pool:
-        runs = {code: pool.submit(_execute, council_job, instance, code) for code in codes}
+    if workers == 1:
         outcomes = {}
-        for code, future in runs.items():
-            result, seconds = future.result()
-            outcomes[code] = result
+        for code in codes:
+            result, seconds = _execute(council_job, instance, code)
+            outcomes[code] = (result.success, result.run_id,
+                              [] if result.success else failure_report(result))
             echo(f"    council {code} {'done' if result.success else 'FAILED'} in {seconds:.1f} s")
-    for code, result in outcomes.items():
-        if not result.success:
-            return failed(f"council {code}", result)
+    else:
+        # Each council run in a process of its own: Dagster's logging deadlocks when two runs
+        # start from threads of one process.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(codes)), mp_context=context) as pool:
+            runs = {code: pool.submit(_council_in_process, code) for code in codes}
+            outcomes = {}
+            for code, future in runs.items():
+                success, run_id, seconds, lines = future.result()
+                outcomes[code] = (success, run_id, lines)
+                echo(f"    council {code} {'done' if success else 'FAILED'} in {seconds:.1f} s")
+    for code, (success, run_id, lines) in outcomes.items():
+        if not success:
+            echo(f"error: council {code} failed (run {run_id}). The run's events are in the "
+                 "Dagster UI (make ui); what stopped it:")
+            for line in lines:
+                echo(f"  {line}")
+            return 1
     echo("==> pooled analysis and release ...")
     result, seconds = _execute(pooled_job, instance, None)
     if not result.success:
