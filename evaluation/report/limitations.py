@@ -3,13 +3,12 @@ not be shown, the design, and the data's partial coverage — before the fixed c
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
 from evaluation.figures.style import readable
-from evaluation.report.summary import HEADLINE_OUTCOMES, _first, _number, format_quote
+from evaluation.report.summary import format_quote, non_proportional
 
 #: Released tables whose rows carry estimates (a blanked row there is a suppressed estimate).
 ESTIMATE_TABLES = ("hazard_ratios", "rmst_differences", "differential_impact", "days_in_state",
@@ -28,18 +27,9 @@ def _failed_checks(validation: Sequence[Mapping[str, str]]) -> list[str]:
 
 
 def _proportional_hazards(tables: Mapping[str, pd.DataFrame]) -> list[str]:
-    ph = tables.get("ph_tests")
-    out = []
-    for outcome, _, _ in HEADLINE_OUTCOMES:
-        row = _first(ph, outcome=outcome, analysis="cox_adjusted_zph", term="cohort")
-        if row is None:
-            continue
-        p = _number(ph.iloc[row]["p_value"])
-        if not math.isnan(p) and p < 0.05:
-            out.append(f"{readable(outcome)}: the post-FSP hazard ratio is not constant over follow-up "
-                       f"(cox.zph p {format_quote(p, 'p')}); it is an average over time, and the differences in "
-                       "mean days are the better summary.")
-    return out
+    return [f"{readable(outcome)}: the post-FSP hazard ratio is not constant over follow-up "
+            f"(cox.zph p {format_quote(p, 'p')}); it is an average over time, and the differences in "
+            "mean days are the better summary." for outcome, _, p in non_proportional(tables)]
 
 
 def _balance(tables: Mapping[str, pd.DataFrame]) -> list[str]:

@@ -100,6 +100,21 @@ def _matching(table: pd.DataFrame | None, where: dict) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
+def non_proportional(tables) -> list[tuple[str, int, float]]:
+    """Headline outcomes whose post-FSP hazard ratio fails cox.zph (p < 0.05): outcome, its row in
+    ``ph_tests`` and the p-value."""
+    ph = tables.get("ph_tests")
+    out = []
+    for outcome, _, _ in HEADLINE_OUTCOMES:
+        row = _first(ph, outcome=outcome, analysis="cox_adjusted_zph", term="cohort")
+        if row is None:
+            continue
+        p = _number(ph.iloc[row]["p_value"])
+        if not math.isnan(p) and p < 0.05:
+            out.append((outcome, row, p))
+    return out
+
+
 def _first(table: pd.DataFrame | None, **where) -> int | None:
     """Position of the first row matching ``where`` (None when the table or row is absent)."""
     hits = _matching(table, where)
@@ -276,15 +291,8 @@ def check_sentences(tables: Mapping[str, pd.DataFrame]) -> list[Markup]:
             break
     ph = tables.get("ph_tests")
     if ph is not None and len(ph):
-        flagged = []
-        for outcome, _, _ in HEADLINE_OUTCOMES:
-            row = _first(ph, outcome=outcome, analysis="cox_adjusted_zph", term="cohort")
-            if row is None:
-                continue
-            p = _number(ph.iloc[row]["p_value"])
-            if not math.isnan(p) and p < 0.05:
-                flagged.append(Markup("{} (p {})").format(readable(outcome), quote(tables, "ph_tests", row,
-                                                                                    "p_value", "p")))
+        flagged = [Markup("{} (p {})").format(readable(outcome), quote(tables, "ph_tests", row, "p_value", "p"))
+                   for outcome, row, _ in non_proportional(tables)]
         if flagged:
             out.append(Markup("<strong>Proportional hazards:</strong> the hazard ratio changes over follow-up "
                               "for ") + Markup(", ").join(flagged) +
