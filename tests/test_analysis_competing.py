@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from evaluation.analysis.competing_exits import CURVE_COLUMNS, TABLES, competing_results
-from evaluation.analysis.design import Adjustment, with_adjustment_terms, with_cohort_terms
+from evaluation.analysis.design import (
+    FLAGS, INDEX_ASSESSMENT, Adjustment, study_adjustment, with_adjustment_terms, with_cohort_terms,
+)
 from evaluation.study import StudyConfig
 from evaluation.results import RESULT_COLUMNS
 from evaluation.survival.competing import cif_table, cumulative_incidence, gray_test
@@ -89,7 +91,7 @@ def test_cause_specific_cox_equals_direct_call(analysis, results):
     assert row["ci_lower"] < 0.5 < row["ci_upper"]
 
     event = ((df["cause"] == "closure") & (df["event"] == 1)).to_numpy(dtype=int)
-    adjusted, extra = with_adjustment_terms(frame, event=event)
+    adjusted, extra = with_adjustment_terms(frame, event=event, adjustment=study_adjustment(CONFIG))
     fit = cause_specific_cox(adjusted, "duration", "cause", "closure", terms + extra, cluster="family_id")
     rows = pick(results["cause_specific_cox"], analysis="cause_specific_cox_adjusted")
     rows = rows[rows["term"].str.startswith("closure: ")]
@@ -101,13 +103,33 @@ def test_fine_gray_equals_direct_call(analysis, results):
     df = rows_of(analysis, "time_in_care")
     frame, terms = with_cohort_terms(df)
     event = ((df["cause"] == "return_home") & (df["event"] == 1)).to_numpy(dtype=int)
-    adjusted, extra = with_adjustment_terms(frame, event=event, adjustment=Adjustment(la_indicators=True))
+    adjusted, extra = with_adjustment_terms(frame, event=event,
+                                            adjustment=study_adjustment(CONFIG, Adjustment(la_indicators=True)))
     fit = fine_gray(adjusted, "duration", "cause", "return_home", terms + extra, entry="entry", cluster="family_id")
     rows = pick(results["fine_gray"], outcome="time_in_care", analysis="fine_gray_adjusted")
     rows = rows[rows["term"].str.startswith("return_home: ")]
     np.testing.assert_allclose(rows["estimate"], np.exp(fit.coef), rtol=1e-9)
     np.testing.assert_allclose(rows["se"], fit.se, rtol=1e-9)
     assert rows["method"].str.contains("delayed entry").all()
+
+
+def _index_assessment_terms(table: pd.DataFrame) -> set[str]:
+    terms = table["term"].dropna().str.split(": ", n=1).str[1]
+    return {t for t in terms if t in FLAGS or t.split("[")[0] in INDEX_ASSESSMENT}
+
+
+def test_adjusted_models_hold_no_index_assessment_factor(analysis, results):
+    """Baseline means before time zero: the index assessment's flags and primary need are recorded
+    after it, so the adjusted models leave them out unless the design says otherwise."""
+    adjusted = {"cause_specific_cox": "cause_specific_cox_adjusted", "fine_gray": "fine_gray_adjusted"}
+    for table, name in adjusted.items():
+        rows = pick(results[table], analysis=name)
+        assert rows["estimate"].notna().any()
+        assert _index_assessment_terms(rows) == set()
+    # the sensitivity adjust_for_index_assessment=True puts them back (so the check above can fail)
+    sensitivity = competing_results(analysis, StudyConfig(adjust_for_index_assessment=True), times=(91, 365))
+    for table, name in adjusted.items():
+        assert _index_assessment_terms(pick(sensitivity[table], analysis=name)) & set(FLAGS)
 
 
 def test_route_absent_in_one_cohort_is_not_estimable():

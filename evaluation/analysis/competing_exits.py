@@ -22,13 +22,16 @@ on those outcomes of the analysis dataset (``cause`` is the exit route,
                        (stratified by local authority when there is more than one)
 ``cause_specific_cox`` cause-specific Cox per route (other routes censored): unadjusted
                        (``cause_specific_cox_unadjusted``) and adjusted
-                       (``cause_specific_cox_adjusted``); ``combination`` is "all", the route
+                       (``cause_specific_cox_adjusted``: the study's adjustment set,
+                       :func:`~evaluation.analysis.design.study_adjustment`, so the index
+                       assessment's flags and primary need only with
+                       ``adjust_for_index_assessment``); ``combination`` is "all", the route
                        is in ``method`` and in ``term`` rows as ``<route>: <term>``
 ``fine_gray``          Fine–Gray subdistribution HR per route (the finegray-weighted Cox model,
                        Breslow ties, fitted by a scan over sorted times without building the
                        expansion, so at any size; robust SE clustered by family), adjusted
-                       (``fine_gray_adjusted``; local authorities as indicators, the fit has no
-                       strata), same layout
+                       (``fine_gray_adjusted``: the study's adjustment set with local authorities
+                       as indicators, the fit has no strata), same layout
 =====================  =====================================================================
 
 A CP plan's step-down, and so its "other" exit, can be told apart only once CIN plan
@@ -50,8 +53,8 @@ import pandas as pd
 
 from evaluation.analysis.design import (
     CAUSE, COHORT, CONTRASTS, DURATION, ENTRY, EVENT, FAMILY, REFERENCE, TERM_CONTRASTS, Adjustment,
-    cohort_term, contrast_label, entry_column, outcome_rows, present, strata_column, with_adjustment_terms,
-    with_cohort_terms,
+    cohort_term, contrast_label, entry_column, outcome_rows, present, strata_column, study_adjustment,
+    with_adjustment_terms, with_cohort_terms,
 )
 from evaluation.analysis.guard import attempt, concat, not_estimable
 from evaluation.cohorts.analysis_dataset import LATE_ROUTES
@@ -102,8 +105,8 @@ def competing_results(
         parts["gray_test"].append(_gray(routed, outcome))
         for cause in causes:
             rows = routed if cause in late else df
-            parts["cause_specific_cox"].append(_cause_specific(rows, outcome, cause))
-            parts["fine_gray"].append(_fine_gray(rows, outcome, cause))
+            parts["cause_specific_cox"].append(_cause_specific(rows, outcome, cause, config))
+            parts["fine_gray"].append(_fine_gray(rows, outcome, cause, config))
     out = {name: concat(frames) for name, frames in parts.items() if name != "cif_curves"}
     curves = [c for c in parts["cif_curves"] if len(c)]
     out["cif_curves"] = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)
@@ -196,7 +199,7 @@ def _label(table: pd.DataFrame, cause: str) -> pd.DataFrame:
     return table
 
 
-def _cause_specific(df, outcome, cause) -> pd.DataFrame:
+def _cause_specific(df, outcome, cause, config) -> pd.DataFrame:
     frame, cohort_terms, missing = _cohort_terms(df)
     event = ((df[CAUSE] == cause) & (df[EVENT] == 1)).to_numpy(dtype=int)
     tables = []
@@ -211,7 +214,8 @@ def _cause_specific(df, outcome, cause) -> pd.DataFrame:
             continue
         design, terms = frame, list(cohort_terms)
         if model == "adjusted":
-            design, adjustment = with_adjustment_terms(frame, event=event)
+            # baseline means before time zero: the index assessment's flags only if the design says so
+            design, adjustment = with_adjustment_terms(frame, event=event, adjustment=study_adjustment(config))
             terms += adjustment
 
         def fit(design=design, terms=terms, analysis=analysis):
@@ -226,7 +230,7 @@ def _cause_specific(df, outcome, cause) -> pd.DataFrame:
     return concat(tables)
 
 
-def _fine_gray(df, outcome, cause) -> pd.DataFrame:
+def _fine_gray(df, outcome, cause, config) -> pd.DataFrame:
     frame, cohort_terms, missing = _cohort_terms(df)
     event = ((df[CAUSE] == cause) & (df[EVENT] == 1)).to_numpy(dtype=int)
     analysis = "fine_gray_adjusted"
@@ -237,7 +241,8 @@ def _fine_gray(df, outcome, cause) -> pd.DataFrame:
     if not event.any():
         return concat([*tables, not_estimable(f"no exits by {cause}", **keys)])
     # no strata in the Fine-Gray fit: local authorities enter as indicators
-    design, extra = with_adjustment_terms(frame, event=event, adjustment=Adjustment(la_indicators=True))
+    design, extra = with_adjustment_terms(frame, event=event,
+                                          adjustment=study_adjustment(config, Adjustment(la_indicators=True)))
 
     def fit():
         # a non-finite information matrix (pinv's "SVD did not converge") is not estimable; until
