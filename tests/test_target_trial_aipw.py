@@ -9,7 +9,11 @@ import pandas as pd
 import pytest
 
 from evaluation.errors import NotEstimable
-from evaluation.survival.doubly_robust import aipw_rmst_difference, rmst_pseudo_observations
+from evaluation.survival._data import survival_data
+from evaluation.survival.doubly_robust import (
+    Patterns, _estimates, aipw_rmst_difference, family_draws, logistic_probabilities, rmst_pseudo_observations,
+)
+from evaluation.survival.weighting import cohort_weights
 
 REFERENCE = Path(__file__).parent / "reference" / "target_trial"
 
@@ -31,7 +35,7 @@ def test_aipw_rmst_difference_matches_r(data):
     arm = data[data["cohort"] == data["cohort"].iloc[0]]    # the first row's cohort, as R's y[1]
     assert rmst_pseudo_observations(arm, "duration", "event", 365)[0] == pytest.approx(ref["first_pseudo"][0], rel=1e-9)
     assert (table["ci_lower"] < table["estimate"]).all() and (table["estimate"] < table["ci_upper"]).all()
-    assert table["method"].str.contains("family bootstrap").all()
+    assert table["method"].str.contains("family bootstrap percentile CI").all()
 
 
 def test_bootstrap_resamples_families_and_is_reproducible(data):
@@ -51,6 +55,31 @@ def test_bootstrap_resamples_families_and_is_reproducible(data):
                              n_boot=5, seed=1)
 
 
+def test_a_bootstrap_replicate_is_the_refit_on_the_resampled_families(data):
+    """Frequency weights of the families' draw counts give exactly what refitting everything
+    (propensity, pseudo-observations, outcome models) on the copied rows gives."""
+    families, codes = np.unique(data["family"].astype(str), return_inverse=True)
+    treated = (data["cohort"] == "post_fsp").to_numpy()
+    design = np.column_stack([np.ones(len(data)), data[["x1", "x2"]].to_numpy(dtype=float)])
+    surv = survival_data(data, "duration", "event")
+    for draw in family_draws(len(families), 3, seed=5):
+        freq = draw[codes].astype(float)
+        weighted, _ = _estimates(surv, treated, Patterns.of(design), [365.0, 730.0], freq)
+        copies = np.repeat(np.arange(len(data)), draw[codes])
+        copied = data.iloc[copies].reset_index(drop=True)
+        refit, _ = _estimates(survival_data(copied, "duration", "event"), treated[copies],
+                              Patterns.of(design[copies]), [365.0, 730.0])
+        np.testing.assert_allclose(weighted, refit, rtol=1e-10)
+        assert not np.allclose(weighted, _estimates(surv, treated, Patterns.of(design), [365.0, 730.0])[0])
+
+
+def test_logistic_fit_matches_statsmodels_glm(data):
+    ours = logistic_probabilities(np.column_stack([np.ones(len(data)), data[["x1", "x2"]]]),
+                                  (data["cohort"] == "post_fsp").to_numpy(dtype=float))
+    glm = cohort_weights(data, "cohort", ["x1", "x2"], reference="pre_fsp", comparison="post_fsp")
+    np.testing.assert_allclose(ours, glm.propensity.to_numpy(), rtol=1e-10)
+
+
 def test_without_bootstrap_the_family_clustered_influence_se(data):
     table = aipw_rmst_difference(data, "duration", "event", "cohort", ["x1", "x2"], tau=[365],
                                  reference="pre_fsp", comparison="post_fsp", cluster="family",
@@ -59,6 +88,9 @@ def test_without_bootstrap_the_family_clustered_influence_se(data):
                                 reference="pre_fsp", comparison="post_fsp", cluster="family",
                                 n_boot=200, seed=1)
     assert table["estimate"].item() == boot["estimate"].item()
+    assert table["se"].item() == boot["se"].item()   # the influence-function SE is kept beside the bootstrap
     assert table["method"].item().endswith("family-clustered influence-function SE")
-    # the two standard errors agree roughly (same data, different approximations)
-    assert 0.7 < table["se"].item() / boot["se"].item() < 1.4
+    # normal limits without the bootstrap; its percentile limits agree roughly (other approximation)
+    assert table["ci_upper"].item() - table["estimate"].item() == pytest.approx(1.959964 * table["se"].item())
+    width = (boot["ci_upper"] - boot["ci_lower"]).item() / (table["ci_upper"] - table["ci_lower"]).item()
+    assert 0.7 < width < 1.4 and boot["ci_lower"].item() != table["ci_lower"].item()

@@ -34,8 +34,8 @@ authority when there is more than one — and returns these tables:
                        (``kaplan_meier_ipw``), weighted Cox (``cox_ipw``, robust SE), RMST
                        per cohort and post − pre (``rmst_ipw``, family-clustered IJ SE), the
                        doubly robust (augmented IPW) RMST difference (``rmst_aipw``, pseudo-
-                       observations; family-clustered influence-function SE, or with ``n_boot``
-                       a family-bootstrap percentile CI), Kish
+                       observations; family-clustered influence-function SE, family-bootstrap
+                       percentile CI from ``n_boot`` resamples, 200 by default), Kish
                        effective sample size per cohort. When the pre-FSP rows are censored at
                        go-live (the primary design) the weights are multiplied by inverse
                        probability of censoring weights for that planned censoring
@@ -119,10 +119,11 @@ EMPTY_OUTCOME_ANALYSES: dict[str, str] = {
 #: Propensity covariates: the adjustment set with local authorities as indicators, less
 #: ``lockdown_period``, which cannot occur before 2020 (no overlap with pre-FSP: positivity fails).
 PROPENSITY = Adjustment(numeric=tuple(c for c in NUMERIC if c != "lockdown_period"), la_indicators=True)
-#: Family-bootstrap resamples and seed of the doubly robust RMST difference; 0 (default) gives the
-#: family-clustered influence-function SE instead (a bootstrap of every outcome of a full-size
-#: county took over 20 minutes on the shared machine: 134 s at a tenth of the size).
-AIPW_BOOTSTRAP = 0
+#: Family-bootstrap resamples and seed of the doubly robust RMST difference's percentile CI (its
+#: ``se`` stays the family-clustered influence-function SE; 0: normal limits from that SE). Each
+#: resample is the families' draw counts as frequency weights on the one table, every model refitted
+#: (benchmarks/aipw_bootstrap.py: seconds for every outcome of the default county).
+AIPW_BOOTSTRAP = 200
 AIPW_SEED = 20201101
 #: Rows censored at go-live are split into pieces of this many days for the censoring weights.
 IPCW_GRID_DAYS = 30

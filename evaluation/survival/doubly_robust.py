@@ -12,18 +12,24 @@ mean over both cohorts' rows of
     m1(x) - m0(x) + A (Y - m1(x)) / e(x) - (1 - A) (Y - m0(x)) / (1 - e(x)),
 
 consistent if either model is right (Bang & Robins 2005; pseudo-observations:
-Andersen, Hansen & Klein 2004). With ``n_boot > 0`` the confidence limits are
-percentiles of a cluster (family) bootstrap that refits everything,
-pseudo-observations included; with ``n_boot = 0`` they are normal limits from
-the cluster-robust variance of the estimator's terms above (summed within
-families; the estimation of the nuisance models is ignored, which is usually
-conservative for AIPW). The bootstrap costs about 0.3 s per resample per
-10,000 rows on a shared machine. Checked against R in
-tests/test_target_trial_aipw.py.
+Andersen, Hansen & Klein 2004). :func:`aipw_terms` is that formula for any
+pseudo-observations (also those of days in each state,
+:mod:`evaluation.survival.adjusted_states`).
+
+Standard error: the family-clustered variance of the terms above (summed within
+families; the estimation of the nuisance models is ignored, usually
+conservative for AIPW). With ``n_boot > 0`` the confidence limits are
+percentiles of a family bootstrap that refits everything — propensity,
+pseudo-observations, outcome models — on each resample, but without copying
+rows: a resample is the families' draw counts used as frequency weights on the
+one table (a weighted Kaplan–Meier, weighted logistic and least-squares fits),
+which gives the same numbers as refitting on the resampled rows (checked in
+tests/test_target_trial_aipw.py, with R).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -32,8 +38,11 @@ from scipy import stats
 
 from evaluation.errors import NotEstimable
 from evaluation.results import tidy
-from evaluation.survival._data import survival_data
+from evaluation.survival._data import SurvivalData, survival_data
 from evaluation.survival.rmst import fit_rmst
+
+#: A propensity this close to 0 or 1 means the covariates separate the cohorts.
+SEPARATION_LIMIT = 1e-8
 
 
 def rmst_pseudo_observations(df: pd.DataFrame, duration: str, event: str, tau: float,
@@ -43,46 +52,140 @@ def rmst_pseudo_observations(df: pd.DataFrame, duration: str, event: str, tau: f
     return fit.estimate + len(df) * fit.influence
 
 
-def _logistic_fit(design: np.ndarray, y: np.ndarray, tol: float = 1e-12, max_iter: int = 50) -> np.ndarray:
-    """Fitted probabilities of a logistic regression (Newton-Raphson, as R ``glm``'s IRLS)."""
-    beta = np.zeros(design.shape[1])
+@dataclass(frozen=True)
+class Patterns:
+    """The rows of a design matrix (intercept included) coded by their distinct covariate patterns:
+    the models below are fitted on per-pattern sums, exactly, at a fraction of the rows' cost."""
+
+    distinct: np.ndarray    # P × p distinct rows
+    code: np.ndarray        # n: each row's pattern
+
+    @classmethod
+    def of(cls, design: np.ndarray) -> "Patterns":
+        distinct, code = np.unique(np.asarray(design, dtype=float), axis=0, return_inverse=True)
+        return cls(distinct, code.ravel())
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Per-pattern sums of ``values`` (n, or n × K)."""
+        if values.ndim == 1:
+            return np.bincount(self.code, weights=values, minlength=len(self.distinct))
+        return np.stack([self.sums(values[:, k]) for k in range(values.shape[1])], axis=1)
+
+
+def _frequencies(n: int, freq: np.ndarray | None) -> np.ndarray:
+    return np.ones(n) if freq is None else np.asarray(freq, dtype=float)
+
+
+def logistic_coefficients(design: np.ndarray | Patterns, y: np.ndarray, freq: np.ndarray | None = None,
+                          start: np.ndarray | None = None, tol: float = 1e-12, max_iter: int = 50) -> np.ndarray:
+    """Coefficients of a logistic regression (Newton-Raphson, as R ``glm``'s IRLS) of 0/1 ``y`` with
+    optional frequency weights ``freq`` (a row counted that many times); ``start``: initial values
+    (a bootstrap replicate starts from the full sample's and converges in a few steps)."""
+    patterns = design if isinstance(design, Patterns) else Patterns.of(design)
+    f = _frequencies(len(y), freq)
+    x = patterns.distinct
+    trials, successes = patterns.sums(f), patterns.sums(f * y)
+    beta = np.zeros(x.shape[1]) if start is None else np.array(start, dtype=float)
     for _ in range(max_iter):
-        p = 1 / (1 + np.exp(-(design @ beta)))
-        w = p * (1 - p)
-        step = np.linalg.pinv(design.T @ (design * w[:, None])) @ (design.T @ (y - p))
+        p = 1 / (1 + np.exp(-(x @ beta)))
+        w = trials * p * (1 - p)
+        step = np.linalg.pinv(x.T @ (x * w[:, None])) @ (x.T @ (successes - trials * p))
         beta = beta + step
         if np.max(np.abs(step)) < tol:
             break
-    return 1 / (1 + np.exp(-(design @ beta)))
+    return beta
 
 
-def _estimates(df, duration, event, treated, x, taus, entry, terms: list | None = None) -> list[float]:
-    """The AIPW difference at each tau (one propensity model for all); ``terms`` collects each
-    row's contribution per tau when given."""
+def logistic_probabilities(design: np.ndarray | Patterns, y: np.ndarray, freq: np.ndarray | None = None,
+                           start: np.ndarray | None = None) -> np.ndarray:
+    """Fitted probabilities (one per row) of :func:`logistic_coefficients`."""
+    patterns = design if isinstance(design, Patterns) else Patterns.of(design)
+    beta = logistic_coefficients(patterns, y, freq, start)
+    return (1 / (1 + np.exp(-(patterns.distinct @ beta))))[patterns.code]
+
+
+def aipw_terms(y: np.ndarray, treated: np.ndarray, design: np.ndarray | Patterns, e: np.ndarray,
+               freq: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Augmented IPW estimates of ``mean(Y(1)) - mean(Y(0))`` for each column of ``y`` (n × K) and each
+    row's term (n × K): propensity ``e``, linear outcome model per arm on ``design`` (intercept
+    included), rows counted ``freq`` times (default once)."""
+    patterns = design if isinstance(design, Patterns) else Patterns.of(design)
+    f = _frequencies(len(y), freq)
+    a = treated.astype(float)
+    x = patterns.distinct
+    m = {}
+    for arm in (False, True):
+        fa = np.where(treated == arm, f, 0.0)
+        # weighted least squares through the normal equations (pinv: a column constant in one arm is fine)
+        gram = x.T @ (x * patterns.sums(fa)[:, None])
+        m[arm] = (x @ (np.linalg.pinv(gram) @ (x.T @ patterns.sums(y * fa[:, None]))))[patterns.code]
+    terms = m[True] - m[False] + (a / e)[:, None] * (y - m[True]) - ((1 - a) / (1 - e))[:, None] * (y - m[False])
+    return (f @ terms) / f.sum(), terms
+
+
+def _propensity(design: Patterns, treated: np.ndarray, freq: np.ndarray | None = None,
+                start: np.ndarray | None = None) -> np.ndarray:
+    e = logistic_probabilities(design, treated.astype(float), freq, start)
+    used = np.ones(len(e), dtype=bool) if freq is None else freq > 0
+    if np.any((e[used] < SEPARATION_LIMIT) | (e[used] > 1 - SEPARATION_LIMIT)):
+        raise NotEstimable("propensity of 0 or 1: the cohorts are separated by the covariates")
+    return e
+
+
+def _pseudo(data: SurvivalData, taus: Sequence[float], freq: np.ndarray | None) -> np.ndarray:
+    """RMST pseudo-observations (n × K) of the rows of one cohort, each row counted ``freq`` times:
+    the Kaplan–Meier of the resample, and ``theta + N * influence per copy`` (rows drawn 0 times get
+    ``theta``; they weigh nothing)."""
+    if freq is None:
+        freq = np.ones(len(data))
+    drawn = freq > 0
+    sample = replace(data.subset(drawn), weights=freq[drawn].astype(float), has_weights=True)
+    out = np.empty((len(data), len(taus)))
+    for k, tau in enumerate(taus):
+        fit = fit_rmst(sample, tau)
+        out[:, k] = fit.estimate
+        out[drawn, k] += freq.sum() * fit.influence / freq[drawn]
+    return out
+
+
+def _estimates(data: SurvivalData, treated: np.ndarray, design: Patterns, taus: Sequence[float],
+               freq: np.ndarray | None = None, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """AIPW RMST differences at each tau and each row's terms, rows counted ``freq`` times
+    (``start``: the propensity model's initial coefficients)."""
+    f = np.ones(len(treated)) if freq is None else freq
+    for arm in (False, True):
+        rows = (treated == arm) & (f > 0)
+        if rows.sum() < 2 or not data.event[rows].any():
+            raise NotEstimable("a cohort without events or rows")
+    e = _propensity(design, treated, freq, start)
+    y = np.empty((len(treated), len(taus)))
     for arm in (False, True):
         rows = treated == arm
-        if rows.sum() < 2 or df.loc[rows, event].sum() == 0:
-            raise NotEstimable("a cohort without events or rows")
-    design = np.column_stack([np.ones(len(x)), x])
-    e = _logistic_fit(design, treated.astype(float))
-    if np.any((e < 1e-8) | (e > 1 - 1e-8)):
-        raise NotEstimable("propensity of 0 or 1: the cohorts are separated by the covariates")
-    a = treated.astype(float)
-    out = []
-    for tau in taus:
-        y = np.empty(len(df))
-        m = {}
-        for arm in (False, True):
-            rows = treated == arm
-            y[rows] = rmst_pseudo_observations(df[rows], duration, event, tau, entry)
-            # least squares through the normal equations (pinv: a column constant in one cohort is fine)
-            xr = design[rows]
-            m[arm] = design @ (np.linalg.pinv(xr.T @ xr) @ (xr.T @ y[rows]))
-        contributions = m[True] - m[False] + a * (y - m[True]) / e - (1 - a) * (y - m[False]) / (1 - e)
-        out.append(float(contributions.mean()))
-        if terms is not None:
-            terms.append(contributions)
-    return out
+        y[rows] = _pseudo(data.subset(rows), taus, None if freq is None else freq[rows])
+    return aipw_terms(y, treated, design, e, freq)
+
+
+def family_draws(n_families: int, n_boot: int, seed: int) -> np.ndarray:
+    """Multinomial draw counts of the families on each resample (n_boot × families), seeded."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_families, np.full(n_families, 1.0 / n_families), size=n_boot)
+
+
+def clustered_se(terms: np.ndarray, estimates: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Cluster-robust SE of the means of ``terms`` (n × K): deviations summed within clusters."""
+    sums = np.stack([np.bincount(codes, weights=terms[:, k] - estimates[k]) for k in range(terms.shape[1])], axis=1)
+    return np.sqrt((sums**2).sum(axis=0)) / len(terms)
+
+
+def bootstrap_limits(replicates: np.ndarray, n_boot: int, conf_level: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Percentile limits of each column of ``replicates`` (B × K), failing when over a tenth of the
+    resamples could not be fitted (NaN rows); also the number used."""
+    good = np.isfinite(replicates).all(axis=1)
+    if good.sum() < 0.9 * n_boot:
+        raise NotEstimable(f"only {int(good.sum())} of {n_boot} bootstrap resamples could be fitted")
+    alpha = (1 - conf_level) / 2
+    lower, upper = np.quantile(replicates[good], [alpha, 1 - alpha], axis=0)
+    return lower, upper, int(good.sum())
 
 
 def aipw_rmst_difference(
@@ -102,60 +205,44 @@ def aipw_rmst_difference(
     outcome: str | None = None,
 ) -> pd.DataFrame:
     """Augmented IPW RMST difference (comparison − reference) at each ``tau``, tidy rows
-    (``analysis="rmst_aipw"``, ``term="rmst_difference"``) with cluster-bootstrap percentile limits."""
-    data = df[df[group].isin([reference, comparison]).to_numpy()].reset_index(drop=True)
-    treated = (data[group] == comparison).to_numpy()
+    (``analysis="rmst_aipw"``, ``term="rmst_difference"``): the family-clustered influence-function
+    SE, and with ``n_boot > 0`` family-bootstrap percentile limits (else normal limits)."""
+    frame = df[df[group].isin([reference, comparison]).to_numpy()].reset_index(drop=True)
+    treated = (frame[group] == comparison).to_numpy()
     if treated.all() or not treated.any():
         raise NotEstimable(f"needs rows in both {reference} and {comparison}")
-    x = data[list(covariates)].to_numpy(dtype=float)
+    design = Patterns.of(np.column_stack([np.ones(len(frame)), frame[list(covariates)].to_numpy(dtype=float)]))
     taus = [float(t) for t in (tau if not np.isscalar(tau) else [tau])]
-    terms: list[np.ndarray] = []
-    estimates = _estimates(data, duration, event, treated, x, taus, entry, terms)
-    clusters, codes = np.unique(data[cluster].astype(str).to_numpy(), return_inverse=True)
-    if n_boot == 0:
-        z = stats.norm.ppf(1 - (1 - conf_level) / 2)
-        out = []
-        for t, estimate, contribution in zip(taus, estimates, terms):
-            se = float(np.sqrt(np.sum(np.bincount(codes, weights=contribution - estimate) ** 2)) / len(data))
-            out.append({
-                "outcome": outcome, "analysis": "rmst_aipw", "contrast": f"{comparison} vs {reference}",
-                "combination": "all", "term": "rmst_difference", "time": t, "estimate": estimate,
-                "ci_lower": estimate - z * se, "ci_upper": estimate + z * se, "se": se,
-                "statistic": estimate / se if se > 0 else np.nan,
-                "p_value": float(2 * stats.norm.sf(abs(estimate / se))) if se > 0 else np.nan,
-                "n": len(data), "events": int(data[event].sum()),
-                "method": ("doubly robust (augmented IPW) RMST difference: RMST pseudo-observations per "
-                           "cohort, logistic propensity, linear outcome model per cohort; "
-                           f"{cluster}-clustered influence-function SE")})
-        return tidy(out)
-
-    members = [np.flatnonzero(codes == k) for k in range(len(clusters))]
-    rng = np.random.default_rng(seed)
-    draws = np.full((n_boot, len(taus)), np.nan)
-    for b in range(n_boot):
-        picked = rng.integers(0, len(clusters), len(clusters))
-        rows = np.concatenate([members[k] for k in picked])
-        sample = data.iloc[rows].reset_index(drop=True)
-        try:
-            draws[b] = _estimates(sample, duration, event, treated[rows], x[rows], taus, entry)
-        except (NotEstimable, np.linalg.LinAlgError, ValueError):
-            continue   # a resample without events in a cohort, or separated: left out (counted below)
-    alpha = (1 - conf_level) / 2
+    data = survival_data(frame, duration, event, entry=entry)
+    estimates, terms = _estimates(data, treated, design, taus)
+    families, codes = np.unique(frame[cluster].astype(str).to_numpy(), return_inverse=True)
+    se = clustered_se(terms, estimates, codes)
+    z = stats.norm.ppf(1 - (1 - conf_level) / 2)
+    method = ("doubly robust (augmented IPW) RMST difference: RMST pseudo-observations per cohort, logistic "
+              f"propensity, linear outcome model per cohort; {cluster}-clustered influence-function SE")
+    lower, upper = estimates - z * se, estimates + z * se
+    if n_boot > 0:
+        start = logistic_coefficients(design, treated.astype(float))
+        replicates = np.full((n_boot, len(taus)), np.nan)
+        for b, draw in enumerate(family_draws(len(families), n_boot, seed)):
+            try:
+                replicates[b] = _estimates(data, treated, design, taus, draw[codes].astype(float), start)[0]
+            except (NotEstimable, np.linalg.LinAlgError):
+                continue   # a resample without events in a cohort, or separated: left out (counted)
+        lower, upper, used = bootstrap_limits(replicates, n_boot, conf_level)
+        method += (f"; {cluster} bootstrap percentile CI ({used} resamples: draw counts as frequency weights, "
+                   "propensity, pseudo-observations and outcome models refitted on each)")
     out = []
-    for j, t in enumerate(taus):
-        good = draws[:, j][np.isfinite(draws[:, j])]
-        if len(good) < 0.9 * n_boot:
-            raise NotEstimable(f"only {len(good)} of {n_boot} bootstrap resamples could be fitted")
-        lower, upper = np.quantile(good, [alpha, 1 - alpha])
+    for k, t in enumerate(taus):
         out.append({
             "outcome": outcome, "analysis": "rmst_aipw", "contrast": f"{comparison} vs {reference}",
-            "combination": "all", "term": "rmst_difference", "time": t, "estimate": estimates[j],
-            "ci_lower": lower, "ci_upper": upper, "se": float(np.std(good, ddof=1)),
-            "n": len(data), "events": int(data[event].sum()),
-            "method": ("doubly robust (augmented IPW) RMST difference: RMST pseudo-observations per cohort, "
-                       "logistic propensity, linear outcome model per cohort; "
-                       f"{cluster} bootstrap ({len(good)} resamples) percentile CI")})
+            "combination": "all", "term": "rmst_difference", "time": t, "estimate": estimates[k],
+            "ci_lower": lower[k], "ci_upper": upper[k], "se": se[k],
+            "statistic": estimates[k] / se[k] if se[k] > 0 else np.nan,
+            "p_value": float(2 * stats.norm.sf(abs(estimates[k] / se[k]))) if se[k] > 0 else np.nan,
+            "n": len(frame), "events": int(frame[event].sum()), "method": method})
     return tidy(out)
 
 
-__all__ = ["aipw_rmst_difference", "rmst_pseudo_observations"]
+__all__ = ["Patterns", "aipw_rmst_difference", "aipw_terms", "bootstrap_limits", "clustered_se", "family_draws",
+           "logistic_coefficients", "logistic_probabilities", "rmst_pseudo_observations"]
