@@ -38,7 +38,7 @@ checked against R's ``survfit(..., weights = w)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -204,7 +204,11 @@ class StateOccupation:
     standard error (by child, or by ``cluster`` when the fit was clustered);
     ``p0`` the state distribution just before the first transition and
     ``sp0`` its IJ standard error;
-    ``n_risk[i, s]`` the number in state s at risk at ``time[i]``.
+    ``n_risk[i, s]`` the number in state s at risk at ``time[i]``;
+    ``rmean_influence[tau]`` each unit's (child's, or cluster's) IJ influence on the
+    restricted mean days (units × states, rows in the order of ``units``), R's
+    ``resid(fit, times = tau, type = "sojourn")`` collapsed by id: ``rmean + n * influence``
+    is the pseudo-observation of :func:`evaluation.survival.adjusted_states.state_pseudo_observations`.
     """
 
     states: tuple[str, ...]
@@ -218,6 +222,8 @@ class StateOccupation:
     start: float
     rmean: dict
     rmean_se: dict
+    units: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    rmean_influence: dict = field(default_factory=dict)
 
     def at(self, times: Sequence[float]) -> pd.DataFrame:
         """Occupation probabilities and SEs at the given days (step function, right-continuous)."""
@@ -278,9 +284,11 @@ def state_occupation(
                              "the limits from the bootstrap")
     if cluster is None:
         unit_of_person = np.arange(len(design.people))
+        units = design.people
     else:
         by_person = intervals.assign(id=intervals["id"].astype(str)).groupby("id")[cluster].first()
-        _, unit_of_person = np.unique(by_person.reindex(design.people).astype(str).to_numpy(), return_inverse=True)
+        units, unit_of_person = np.unique(by_person.reindex(design.people).astype(str).to_numpy(),
+                                          return_inverse=True)
     unit = unit_of_person[design.person]
     n_units = unit.max() + 1
     n_states, n_times = len(design.states), len(design.times)
@@ -353,6 +361,8 @@ def state_occupation(
         rmean=rmean,
         rmean_se={tau: (np.sqrt((u**2).sum(axis=0)) if variance else np.full(n_states, np.nan))
                   for tau, u in rmean_influence.items()},
+        units=np.asarray(units, dtype=object),
+        rmean_influence=rmean_influence if variance else {},
     )
 
 
