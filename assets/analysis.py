@@ -81,14 +81,16 @@ def competing_exits_analysis(study: StudySettings, analysis_dataset: pd.DataFram
 
 
 @dg.multi_asset(
-    outs=_outs(states.TABLES, "Days in each state within 1 and 2 years and the share reaching a "
+    outs=_outs(states.TABLES, "Days in each state within 1 and 2 years (also weighted by inverse "
+               "probability of cohort, and doubly robust, with their E-values) and the share reaching a "
                "protection plan or care (multi-state Aalen–Johansen, family bootstrap)"),
-    ins={"state_intervals": dg.AssetIn(key=["cohorts", "state_intervals"])},
+    ins={"state_intervals": dg.AssetIn(key=["cohorts", "state_intervals"]),
+         "analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
     name="days_in_state_analysis",
 )
-def days_in_state_analysis(study: StudySettings, state_intervals: pd.DataFrame):
-    yield from _emit(estimators.state_results(pooled("state_intervals", state_intervals),
-                                             study.config()))
+def days_in_state_analysis(study: StudySettings, state_intervals: pd.DataFrame, analysis_dataset: pd.DataFrame):
+    yield from _emit(estimators.state_results(pooled("state_intervals", state_intervals), study.config(),
+                                             analysis=pooled("analysis_dataset", analysis_dataset)))
 
 
 @dg.multi_asset(

@@ -33,7 +33,7 @@ def test_tables_and_columns(results):
     assert list(results) == list(TABLES)
     assert list(results["cif_curves"].columns)[:5] == list(CURVE_COLUMNS)
     assert {"n_event_step_down", "cif_return_home", "upper_permanence"} <= set(results["cif_curves"].columns)
-    for name in ("cif", "gray_test", "cause_specific_cox", "fine_gray"):
+    for name in ("cif", "gray_test", "cause_specific_cox", "fine_gray", "competing_e_values"):
         assert list(results[name].columns) == list(RESULT_COLUMNS)
         assert set(results[name]["outcome"]) == {"time_in_protection", "time_in_care"}
 
@@ -183,3 +183,23 @@ def test_step_down_is_modelled_only_where_it_can_be_seen():
     routed = from_route_entry(df, CONFIG.same_day_days)
     assert len(routed) == int((df["duration"] >= df["route_entry"]).sum())
     assert (routed["entry"] == routed["route_entry"]).all() and (routed["duration"] > routed["entry"]).all()
+
+
+def test_every_cohort_hazard_ratio_has_an_e_value(results):
+    from evaluation.survival.evalue import evalue_hazard_ratio
+
+    models = pd.concat([results["cause_specific_cox"], results["fine_gray"]], ignore_index=True)
+    cohort_rows = models[models["contrast"].notna() & models["estimate"].notna()]
+    e_values = results["competing_e_values"]
+    point = e_values[e_values["term"].str.endswith(": e_value")]
+    assert len(point) == len(cohort_rows) and len(cohort_rows) > 10
+    for row in cohort_rows.itertuples():
+        route = row.term.split(": ")[0]
+        mine = point[(point["analysis"] == row.analysis) & (point["outcome"] == row.outcome)
+                     & (point["contrast"] == row.contrast) & (point["term"] == f"{route}: e_value")]
+        assert len(mine) == 1
+        expected = evalue_hazard_ratio(row.estimate, row.ci_lower, row.ci_upper, rare=row.events / row.n < 0.15)
+        assert mine["estimate"].item() == pytest.approx(expected.estimate, rel=1e-12)
+        limit = e_values[(e_values["analysis"] == row.analysis) & (e_values["outcome"] == row.outcome)
+                         & (e_values["contrast"] == row.contrast) & (e_values["term"] == f"{route}: e_value_ci")]
+        assert limit["estimate"].item() == pytest.approx(expected.ci, rel=1e-12)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.analysis.states import follow_up_to, state_results
+from evaluation.analysis.states import entry_covariates, follow_up_to, on_intervals, state_results
 from evaluation.results import RESULT_COLUMNS
 from evaluation.study import StudyConfig
 from evaluation.survival.multistate import expected_days_table, proportion_reaching_table
@@ -64,10 +64,12 @@ def results(journeys):
 
 
 def test_tables_are_tidy(results):
-    assert set(results) == {"expected_days", "proportion_reaching"}
-    for table in results.values():
+    assert set(results) == {"expected_days", "proportion_reaching", "state_e_values"}
+    for name, table in results.items():
         assert list(table.columns) == list(RESULT_COLUMNS)
-        assert not table["method"].str.startswith("not estimable").any()
+        if name != "state_e_values":   # without the analysis dataset: unadjusted days only, no E-values
+            assert not table["method"].str.startswith("not estimable").any()
+    assert results["state_e_values"]["method"].str.startswith("not estimable: no analysis dataset").all()
 
 
 def test_expected_days_equal_the_multistate_table_on_full_follow_up(journeys, results):
@@ -132,3 +134,92 @@ def test_weights_column_reaches_every_estimate(journeys):
     assert not np.allclose(ours["expected_days"]["estimate"], unweighted["expected_days"]["estimate"])
     with pytest.raises(ValueError, match="lack the weights column 'nope'"):
         state_results(weighted, CONFIG, n_boot=5, weights="nope")
+
+
+# --- adjusted days: IPW and doubly robust, with the entries of an analysis dataset ----------------
+
+
+def entries_of(journeys: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
+    """An analysis dataset for the journeys: two outcome rows per entry, baseline covariates that
+    differ by cohort (post-FSP children younger), index-assessment flags that must not be used."""
+    rng = np.random.default_rng(seed)
+    entries = journeys.drop_duplicates("id")[["la_code", "child_id", "family_id", "group"]].reset_index(drop=True)
+    post = (entries["group"] == "post_fsp").to_numpy()
+    n = len(entries)
+    frame = pd.DataFrame({
+        "la_code": entries["la_code"], "child_id": entries["child_id"], "family_id": entries["family_id"],
+        "cohort": entries["group"].astype(str),
+        "time_zero": pd.Timestamp("2019-01-01") + pd.to_timedelta(rng.integers(0, 300, n), unit="D"),
+        "age_band": np.where(rng.random(n) < np.where(post, 0.6, 0.3), "1-4", "10-15"),
+        "sex": rng.choice(["F", "M"], n), "ethnic_group": rng.choice(["White", "Mixed"], n, p=[0.8, 0.2]),
+        "referral_source_group": rng.choice(["Police", "Education"], n),
+        "family_size": entries.groupby("family_id")["child_id"].transform("size").to_numpy(dtype=float),
+        "prior_cin_episodes": 0.0, "lockdown_period": 0.0,
+        "primary_need": rng.choice(["N1", "N2"], n),
+        "domestic_abuse": rng.random(n) < 0.3, "mental_health": rng.random(n) < 0.3,
+        "substance_misuse": rng.random(n) < 0.2})
+    return pd.concat([frame.assign(outcome="time_in_need"), frame.assign(outcome="time_to_care")],
+                     ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def analysis(journeys) -> pd.DataFrame:
+    return entries_of(journeys)
+
+
+@pytest.fixture(scope="module")
+def adjusted(journeys, analysis):
+    return state_results(journeys, CONFIG, n_boot=30, seed=7, analysis=analysis)
+
+
+def test_entries_map_onto_their_intervals(journeys, analysis):
+    entries, covariates = entry_covariates(analysis, CONFIG)
+    assert len(entries) == journeys[journeys["group"] != "transition"]["id"].nunique()  # one row per entry
+    assert not {"domestic_abuse", "primary_need[N2]"} & set(covariates)                 # baseline only
+    assert {"age_band[1-4]", "family_size"} <= set(covariates)
+    mapped = on_intervals(journeys, entries, covariates)
+    assert len(mapped) == len(journeys) and (mapped.index == journeys.index).all()
+    expect = entries.set_index("child_id")["family_size"]
+    pre_post = (journeys["group"] != "transition").to_numpy()
+    np.testing.assert_array_equal(mapped.loc[pre_post, "family_size"],
+                                  expect.reindex(journeys.loc[pre_post, "child_id"]).to_numpy())
+    assert mapped.loc[~pre_post, "family_size"].isna().all()       # transition journeys: no entry here
+    twice = pd.concat([entries, entries.iloc[:1]], ignore_index=True)
+    with pytest.raises(ValueError, match="two entries of one child in one cohort"):
+        on_intervals(journeys, twice, covariates)
+
+
+def test_adjusted_days_equal_the_estimator_on_the_mapped_entries(journeys, analysis, adjusted):
+    from evaluation.survival.adjusted_states import AIPW_ANALYSIS, IPW_ANALYSIS, adjusted_expected_days
+
+    entries, covariates = entry_covariates(analysis, CONFIG)
+    data = follow_up_to(journeys.assign(group=journeys["group"].astype(object)), 730)
+    data = on_intervals(data[data["group"] != "transition"], entries, covariates)
+    direct = adjusted_expected_days(data, data[["id"] + covariates], covariates, taus=(365, 730), n_boot=30,
+                                    seed=7).table
+    table = adjusted["expected_days"]
+    ours = table[table["analysis"].isin([IPW_ANALYSIS, AIPW_ANALYSIS])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, direct)
+    assert set(ours.loc[ours["contrast"].notna(), "analysis"]) == {IPW_ANALYSIS, AIPW_ANALYSIS}
+    # the unadjusted rows are unchanged by the analysis dataset
+    plain = table[table["analysis"] == "multistate_aalen_johansen"].reset_index(drop=True)
+    unadjusted = state_results(journeys, CONFIG, n_boot=30, seed=7)["expected_days"]
+    pd.testing.assert_frame_equal(plain, unadjusted)
+
+
+def test_every_days_difference_has_an_e_value(adjusted):
+    from evaluation.survival.evalue import evalue_mean_difference
+
+    days, e_values = adjusted["expected_days"], adjusted["state_e_values"]
+    differences = days[days["contrast"].notna()]
+    assert set(differences["analysis"]) == {"multistate_aalen_johansen", "multistate_aalen_johansen_ipw",
+                                            "multistate_aalen_johansen_aipw"}
+    point = e_values[e_values["term"] == "e_value"]
+    assert len(point) == len(differences) and point["estimate"].notna().all()
+    row = differences[(differences["analysis"] == "multistate_aalen_johansen_aipw")
+                      & (differences["outcome"] == "days_in_closed") & (differences["time"] == 730)].iloc[0]
+    mine = point[(point["analysis"] == row["analysis"]) & (point["outcome"] == "days_in_closed")
+                 & (point["time"] == 730)].iloc[0]
+    sd = float(mine["method"].split("SD of days in the state ")[1].split(")")[0])
+    assert mine["estimate"] == pytest.approx(evalue_mean_difference(row["estimate"], row["se"], sd).estimate, rel=1e-3)
+    assert 50 < sd < 730

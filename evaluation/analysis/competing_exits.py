@@ -32,6 +32,10 @@ on those outcomes of the analysis dataset (``cause`` is the exit route,
                        expansion, so at any size; robust SE clustered by family), adjusted
                        (``fine_gray_adjusted``: the study's adjustment set with local authorities
                        as indicators, the fit has no strata), same layout
+``competing_e_values``  E-value (VanderWeele & Ding 2017) of every cohort hazard ratio above
+                       (cause-specific Cox, unadjusted and adjusted, and Fine–Gray), as the
+                       survival outcomes' ``e_values``: terms ``"<route>: e_value"`` and
+                       ``"<route>: e_value_ci"``, the other keys those of the estimate
 =====================  =====================================================================
 
 A CP plan's step-down, and so its "other" exit, can be told apart only once CIN plan
@@ -57,6 +61,7 @@ from evaluation.analysis.design import (
     with_adjustment_terms, with_cohort_terms,
 )
 from evaluation.analysis.guard import attempt, concat, not_estimable
+from evaluation.analysis.survival_outcomes import evalue_rows
 from evaluation.cohorts.analysis_dataset import LATE_ROUTES
 from evaluation.errors import NotEstimable, estimable
 from evaluation.study import COHORTS, StudyConfig
@@ -68,7 +73,7 @@ COMPETING_OUTCOMES: dict[str, tuple[str, ...]] = {
     "time_in_protection": ("step_down", "closure", "escalation_care", "other"),
     "time_in_care": ("return_home", "permanence", "other"),
 }
-TABLES: tuple[str, ...] = ("cif", "cif_curves", "gray_test", "cause_specific_cox", "fine_gray")
+TABLES: tuple[str, ...] = ("cif", "cif_curves", "gray_test", "cause_specific_cox", "fine_gray", "competing_e_values")
 #: Leading columns of ``cif_curves``; then ``n_event_<route>, cif_<route>, se_<route>,
 #: lower_<route>, upper_<route>`` for every route (missing for routes of the other outcome).
 CURVE_COLUMNS: tuple[str, ...] = ("outcome", "cohort", "time", "n_risk", "n_censor")
@@ -93,7 +98,7 @@ def competing_results(
         if len(df) == 0:
             for name, analysis_name in (("cif", "cumulative_incidence"), ("gray_test", "gray_test"),
                                         ("cause_specific_cox", "cause_specific_cox_adjusted"),
-                                        ("fine_gray", "fine_gray_adjusted")):
+                                        ("fine_gray", "fine_gray_adjusted"), ("competing_e_values", "e_value")):
                 parts[name].append(not_estimable("no rows for this outcome", outcome=outcome,
                                                  analysis=analysis_name))
             continue
@@ -107,6 +112,8 @@ def competing_results(
             rows = routed if cause in late else df
             parts["cause_specific_cox"].append(_cause_specific(rows, outcome, cause, config))
             parts["fine_gray"].append(_fine_gray(rows, outcome, cause, config))
+            models = concat([parts["cause_specific_cox"][-1], parts["fine_gray"][-1]])
+            parts["competing_e_values"].append(evalue_rows(models, models.iloc[:0], None, ""))
     out = {name: concat(frames) for name, frames in parts.items() if name != "cif_curves"}
     curves = [c for c in parts["cif_curves"] if len(c)]
     out["cif_curves"] = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)

@@ -28,6 +28,20 @@ grows with the rows once plus the replicates times the days, not rows × replica
 inverse-probability weights for weighted expected days): the estimates and
 every bootstrap replicate are then weighted (the weights held fixed across
 replicates); ``n`` and ``events`` stay counts of children.
+
+Given the ``analysis`` dataset, ``expected_days`` also holds the days adjusted
+for who was referred (:mod:`evaluation.survival.adjusted_states`), post vs pre:
+``multistate_aalen_johansen_ipw`` (each entry's stabilised inverse-probability-
+of-cohort weight on its intervals, by cohort and difference) and
+``multistate_aalen_johansen_aipw`` (doubly robust difference), with the same
+propensity covariates as the survival outcomes
+(:func:`~evaluation.analysis.survival_outcomes.propensity_design`), one
+propensity model over the entries (:func:`entry_covariates`, mapped onto the
+intervals by :func:`on_intervals`); and ``state_e_values`` the E-value of every
+post − pre difference in days (plain, IPW, AIPW), standardised by the SD of the
+days in the state. The go-live censoring of the pre-FSP journeys (primary
+design) is not weighted here, unlike the survival outcomes' IPCW: the adjusted
+days assume that censoring is independent of the journey given the cohort.
 """
 
 from __future__ import annotations
@@ -36,11 +50,19 @@ from typing import Sequence
 
 import pandas as pd
 
-from evaluation.analysis.guard import attempt, concat, not_estimable
-from evaluation.study import StudyConfig
-from evaluation.survival.multistate import expected_days_table, proportion_reaching_table
+import numpy as np
 
-TABLES: tuple[str, ...] = ("expected_days", "proportion_reaching")
+from evaluation.analysis.design import COHORT, REFERENCE
+from evaluation.analysis.guard import attempt, concat, not_estimable, released_reason
+from evaluation.analysis.survival_outcomes import evalue_rows, propensity_design
+from evaluation.errors import NotEstimable
+from evaluation.study import StudyConfig
+from evaluation.survival.adjusted_states import AIPW_ANALYSIS, IPW_ANALYSIS, adjusted_expected_days
+from evaluation.survival.multistate import _all_states, expected_days_table, proportion_reaching_table
+
+TABLES: tuple[str, ...] = ("expected_days", "proportion_reaching", "state_e_values")
+#: An entry: the analysis dataset's key of one emulated trial.
+ENTRY_KEYS: tuple[str, ...] = ("la_code", "child_id", "time_zero")
 DEFAULT_TAUS: tuple[int, ...] = (365, 730)
 DEFAULT_BOOTSTRAP = 200
 DEFAULT_SEED = 20201101
@@ -72,15 +94,17 @@ def state_results(
     seed: int = DEFAULT_SEED,
     initial_state: str = "referral",
     weights: str | None = None,
+    analysis: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Expected days in each state and proportions reaching CP plan / care (see the module docstring)."""
-    del config  # the intervals already follow the study's rules; kept for a uniform signature
+    """Expected days in each state and proportions reaching CP plan / care, and with the ``analysis``
+    dataset the adjusted days and the E-values (see the module docstring)."""
     missing = set(INTERVAL_COLUMNS) - set(intervals.columns)
     if missing:
         raise ValueError(f"intervals lack columns {sorted(missing)}")
     if weights is not None and weights not in intervals.columns:
         raise ValueError(f"intervals lack the weights column {weights!r}")
-    data = intervals[list(INTERVAL_COLUMNS) + ([weights] if weights is not None else [])].copy()
+    entry_keys = [c for c in ("la_code", "child_id") if c in intervals.columns]   # to find each journey's entry
+    data = intervals[list(INTERVAL_COLUMNS) + entry_keys + ([weights] if weights is not None else [])].copy()
     data = data[data["group"].notna()]
     for column in ("id", "cluster", "group", "from_state", "to_state"):
         data[column] = data[column].astype(object).where(data[column].notna(), None)
@@ -89,7 +113,8 @@ def state_results(
         return {"expected_days": not_estimable("no journeys", analysis="multistate_aalen_johansen",
                                                outcome="days_in_state"),
                 "proportion_reaching": not_estimable("no journeys", analysis="multistate_aalen_johansen",
-                                                     outcome="reached_cp_plan_or_care")}
+                                                     outcome="reached_cp_plan_or_care"),
+                "state_e_values": not_estimable("no journeys", analysis="e_value", outcome="days_in_state")}
     method = dict(analysis="multistate_aalen_johansen")
     days = attempt(lambda: expected_days_table(data, taus=taus, initial_state=initial_state, n_boot=n_boot,
                                                seed=seed, weights=weights), outcome="days_in_state", **method)
@@ -104,7 +129,68 @@ def state_results(
             data, taus=taus, states=targets, initial_state=initial_state, n_boot=n_boot, seed=seed,
             weights=weights),
             outcome=outcome, **method))
-    return {"expected_days": concat([days]), "proportion_reaching": concat(reaching)}
+    adjusted, e_values = _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days)
+    return {"expected_days": concat([days, adjusted]), "proportion_reaching": concat(reaching),
+            "state_e_values": e_values}
 
 
-__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TAUS", "REACHING", "TABLES", "follow_up_to", "state_results"]
+def entry_covariates(analysis: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, list[str]]:
+    """One row per entry of the pre- and post-FSP cohorts (la_code, child_id, cohort, time_zero) with
+    the propensity covariates as numeric columns, and their names."""
+    entries = analysis.drop_duplicates(list(ENTRY_KEYS)).reset_index(drop=True)
+    entries = entries[entries[COHORT].isin([REFERENCE, "post_fsp"]).to_numpy()].reset_index(drop=True)
+    return propensity_design(entries, config)
+
+
+def on_intervals(intervals: pd.DataFrame, entries: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of each entry on every interval of its journey (missing for journeys without one).
+
+    An entry is a child's referral in one cohort period, and a child enters at most once per period,
+    so (la_code, child_id, cohort) finds it from the intervals (whose ``id`` numbers a child's entries
+    but carries no date); a duplicate raises rather than giving a journey another entry's values.
+    """
+    keys = ["la_code", "child_id", COHORT]
+    values = entries[keys + list(columns)].assign(**{k: entries[k].astype(str) for k in keys})
+    if values.duplicated(keys).any():
+        raise ValueError("two entries of one child in one cohort: (la_code, child_id, cohort) must be unique")
+    left = intervals.assign(la_code=intervals["la_code"].astype(str), child_id=intervals["child_id"].astype(str),
+                            **{COHORT: intervals["group"].astype(str)})
+    out = left.merge(values, on=keys, how="left", validate="many_to_one")
+    return out.drop(columns=[COHORT]).set_axis(intervals.index)
+
+
+def _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days):
+    """The IPW / AIPW rows of ``expected_days`` and the ``state_e_values`` table (of these and of the
+    plain differences in ``days``)."""
+    keys = dict(outcome="days_in_state", contrast="post_fsp vs pre_fsp")
+    if analysis is None:   # unadjusted days only; their E-values need the entries' pseudo-observations
+        return None, not_estimable("no analysis dataset: E-values come with the adjusted days", analysis="e_value",
+                                   **keys)
+    try:
+        if not {"la_code", "child_id"} <= set(data.columns):
+            raise ValueError("intervals lack la_code and child_id: their entries cannot be found")
+        entries, covariates = entry_covariates(analysis, config)
+        mapped = on_intervals(data, entries, covariates)
+        mapped = mapped[mapped["group"].isin([REFERENCE, "post_fsp"]).to_numpy()]
+        unmatched = mapped[covariates].isna().any(axis=1).to_numpy()
+        if unmatched.any():
+            raise ValueError(f"{mapped.loc[unmatched, 'id'].nunique()} journeys have no entry in the analysis dataset")
+        result = adjusted_expected_days(mapped, mapped[["id"] + covariates], covariates, taus=taus, n_boot=n_boot,
+                                        seed=seed, initial_state=initial_state,
+                                        states=_all_states(data, initial_state))
+    except NotEstimable as error:
+        reason = released_reason(error)
+        rows = [not_estimable(reason, analysis=name, **keys) for name in (IPW_ANALYSIS, AIPW_ANALYSIS)]
+        return concat(rows), not_estimable(reason, analysis="e_value", **keys)
+    spread = result.restricted_sd
+
+    def sd(row):
+        return spread.get((float(row.time), str(row.outcome).removeprefix("days_in_")), np.nan)
+
+    differences = concat([days, result.table])
+    differences = differences[differences["contrast"].notna().to_numpy() & differences["estimate"].notna().to_numpy()]
+    return result.table, evalue_rows(differences.iloc[:0], differences, sd, "days in the state")
+
+
+__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TAUS", "ENTRY_KEYS", "REACHING", "TABLES", "entry_covariates", "follow_up_to",
+           "on_intervals", "state_results"]

@@ -355,8 +355,7 @@ def _weighted(df, outcome, times, conf_type, taus, config, n_boot) -> tuple[pd.D
     if len(present(rows[COHORT])) < 2:
         return not_estimable("needs children in both pre_fsp and post_fsp", **keys), None
     entry, strata = entry_column(rows), strata_column(rows)
-    design, covariates = with_adjustment_terms(rows, event=np.ones(len(rows)),
-                                               adjustment=study_adjustment(config, PROPENSITY))
+    design, covariates = propensity_design(rows, config)
     try:
         weights = cohort_weights(design, COHORT, covariates, reference=REFERENCE, comparison="post_fsp")
     except NotEstimable as error:
@@ -425,6 +424,13 @@ def _weighted(df, outcome, times, conf_type, taus, config, n_boot) -> tuple[pd.D
     return out, balance
 
 
+def propensity_design(rows: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, list[str]]:
+    """``rows`` with the propensity covariates (:data:`PROPENSITY` as the study's design allows) as
+    numeric columns, and their names: the one definition of what the cohort weights balance, for
+    the survival outcomes and for days in each state."""
+    return with_adjustment_terms(rows, event=np.ones(len(rows)), adjustment=study_adjustment(config, PROPENSITY))
+
+
 def _people_not_pieces(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     """``n`` as entries, not the pieces the censoring weights split them into (disclosure
     control reads ``n`` as people): a cohort's rows for a cohort estimate, both cohorts' else."""
@@ -489,17 +495,31 @@ def _evalues(df, outcome, tables: list[pd.DataFrame]) -> pd.DataFrame:
     rows = concat([t for t in tables if t is not None and len(t)])
     if not len(rows):
         return not_estimable("no estimates", outcome=outcome, analysis="e_value")
-    contrast = rows["contrast"].notna().to_numpy()
-    hr = rows["analysis"].isin(HR_ANALYSES).to_numpy() & contrast & (
+    hr = rows["analysis"].isin(HR_ANALYSES).to_numpy() & (
         rows["term"].astype(str).str.startswith(("cohort[", "placebo[")) | (rows["term"] == "hazard ratio")).to_numpy()
-    rmst = (rows["term"] == "rmst_difference").to_numpy() & contrast
-    sd = _restricted_sds(df, rows.loc[rmst, "time"].dropna().unique())
+    rmst = (rows["term"] == "rmst_difference").to_numpy()
+    sd = _restricted_sds(df, rows.loc[rmst & rows["contrast"].notna().to_numpy(), "time"].dropna().unique())
+    table = evalue_rows(rows[hr], rows[rmst], lambda row: sd.get(row.time, np.nan), "restricted days")
+    return table if len(table) else not_estimable("no hazard ratio or RMST difference", outcome=outcome,
+                                                  analysis="e_value")
+
+
+def evalue_rows(hazard_ratios: pd.DataFrame, differences: pd.DataFrame, spread, quantity: str) -> pd.DataFrame:
+    """Tidy ``e_values`` rows ("e_value", "e_value_ci") of the cohort-contrast rows (``contrast`` set) of
+    ``hazard_ratios`` (read as risk ratios when under 15% of ``n`` had the event, else converted
+    for a common outcome) and of ``differences`` in mean days (standardised by ``spread(row)``, the
+    SD of the ``quantity``: ``RR = exp(0.91 d)``); the keys are those of each estimate, and an exit
+    route's estimate (term ``"<route>: ..."``) gives terms ``"<route>: e_value"``, ``"<route>: e_value_ci"``."""
     out = []
-    for row, is_hr in [(r, True) for r in rows[hr].itertuples()] + [(r, False) for r in rows[rmst].itertuples()]:
-        common = {"outcome": outcome, "analysis": row.analysis, "contrast": row.contrast,
+    both = [(r, True) for r in hazard_ratios[hazard_ratios["contrast"].notna().to_numpy()].itertuples()]
+    both += [(r, False) for r in differences[differences["contrast"].notna().to_numpy()].itertuples()]
+    for row, is_hr in both:
+        common = {"outcome": row.outcome, "analysis": row.analysis, "contrast": row.contrast,
                   "combination": row.combination, "time": row.time, "n": row.n, "events": row.events}
+        # an exit route's estimate ("<route>: cohort[...]") keeps its route: "<route>: e_value"
+        route = str(row.term).split(": ")[0] + ": " if ": " in str(row.term) else ""
         if not np.isfinite(row.estimate):
-            out.append({**common, "term": "e_value", "method": row.method if str(row.method).startswith(
+            out.append({**common, "term": route + "e_value", "method": row.method if str(row.method).startswith(
                 ("not estimable", "not fitted")) else "not estimable: no estimate"})
             continue
         if is_hr:
@@ -509,16 +529,16 @@ def _evalues(df, outcome, tables: list[pd.DataFrame]) -> pd.DataFrame:
             how = (f"hazard ratio read as a risk ratio (rare outcome: {share:.0%} had the event)" if rare
                    else f"hazard ratio converted for a common outcome ({share:.0%} had the event)")
         else:
-            spread = sd.get(row.time, np.nan)
-            value = evalue_mean_difference(row.estimate, row.se, spread)
-            how = (f"RMST difference as a standardised difference (SD of restricted days {spread:.1f}), "
-                   "RR = exp(0.91 d)")
-        method = f"E-value (VanderWeele & Ding 2017) of {row.analysis} {row.term}; {how}"
-        out.append({**common, "term": "e_value", "estimate": value.estimate, "method": method})
-        out.append({**common, "term": "e_value_ci", "estimate": value.ci,
+            sd = spread(row)
+            value = evalue_mean_difference(row.estimate, row.se, sd)
+            difference = "RMST difference" if row.term == "rmst_difference" else "difference in mean days"
+            how = f"{difference} as a standardised difference (SD of {quantity} {sd:.1f}), RR = exp(0.91 d)"
+        term = "" if row.term is None or (isinstance(row.term, float) and np.isnan(row.term)) else f" {row.term}"
+        method = f"E-value (VanderWeele & Ding 2017) of {row.analysis}{term}; {how}"
+        out.append({**common, "term": route + "e_value", "estimate": value.estimate, "method": method})
+        out.append({**common, "term": route + "e_value_ci", "estimate": value.ci,
                     "method": method + "; confidence limit nearer the null (1 when the interval holds 1)"})
-    return tidy(out) if out else not_estimable("no hazard ratio or RMST difference", outcome=outcome,
-                                               analysis="e_value")
+    return tidy(out) if out else tidy([])
 
 
 def _restricted_sds(df, taus) -> dict[float, float]:
@@ -535,4 +555,4 @@ def _restricted_sds(df, taus) -> dict[float, float]:
     return out
 
 
-__all__ = ["CURVE_COLUMNS", "MODELS", "TABLES", "survival_results"]
+__all__ = ["CURVE_COLUMNS", "MODELS", "PROPENSITY", "TABLES", "evalue_rows", "propensity_design", "survival_results"]
