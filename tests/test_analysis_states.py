@@ -64,8 +64,11 @@ def results(journeys):
 
 
 def test_tables_are_tidy(results):
-    assert set(results) == {"expected_days", "proportion_reaching", "state_e_values"}
+    assert set(results) == {"expected_days", "proportion_reaching", "state_e_values", "state_balance"}
+    assert results["state_balance"].empty
     for name, table in results.items():
+        if name == "state_balance":
+            continue
         assert list(table.columns) == list(RESULT_COLUMNS)
         if name != "state_e_values":   # without the analysis dataset: unadjusted days only, no E-values
             assert not table["method"].str.startswith("not estimable").any()
@@ -109,7 +112,9 @@ def test_follow_up_to_censors_at_the_horizon():
 def test_sparse_journeys_give_rows_not_errors():
     empty = simulated_journeys(1).iloc[0:0]
     out = state_results(empty, CONFIG, n_boot=5)
-    assert all(t["method"].str.startswith("not estimable").all() for t in out.values())
+    assert all(out[name]["method"].str.startswith("not estimable").all()
+               for name in ("expected_days", "proportion_reaching", "state_e_values"))
+    assert out["state_balance"].empty
 
     no_care = simulated_journeys(40, seed=5, cohorts=("post_fsp",), allowed=("referral", "cin_plan", "closed"))
     out = state_results(no_care, CONFIG, n_boot=5)
@@ -223,3 +228,18 @@ def test_every_days_difference_has_an_e_value(adjusted):
     sd = float(mine["method"].split("SD of days in the state ")[1].split(")")[0])
     assert mine["estimate"] == pytest.approx(evalue_mean_difference(row["estimate"], row["se"], sd).estimate, rel=1e-3)
     assert 50 < sd < 730
+
+
+def test_balance_of_the_entries_under_the_weights(journeys, analysis, adjusted):
+    from evaluation.survival.weighting import balance_table, cohort_weights
+
+    balance = adjusted["state_balance"]
+    assert (balance["outcome"] == "days_in_state").all()
+    age = balance[balance["variable"] == "age_band[1-4]"].iloc[0]
+    assert abs(age["smd_before"]) > 0.3 and abs(age["smd_after"]) < 0.05      # the planted imbalance, removed
+    # the weights are statsmodels' logistic propensity weights of the same entries
+    entries, covariates = entry_covariates(analysis, CONFIG)
+    weights = cohort_weights(entries, "cohort", covariates)
+    direct = balance_table(entries, "cohort", covariates, weights=weights.weights)
+    np.testing.assert_allclose(balance.set_index("variable")["smd_after"].loc[direct["variable"]],
+                               direct["smd_after"], rtol=1e-8)

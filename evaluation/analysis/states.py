@@ -37,9 +37,11 @@ of-cohort weight on its intervals, by cohort and difference) and
 propensity covariates as the survival outcomes
 (:func:`~evaluation.analysis.survival_outcomes.propensity_design`), one
 propensity model over the entries (:func:`entry_covariates`, mapped onto the
-intervals by :func:`on_intervals`); and ``state_e_values`` the E-value of every
+intervals by :func:`on_intervals`); ``state_e_values`` the E-value of every
 post − pre difference in days (plain, IPW, AIPW), standardised by the SD of the
-days in the state. The go-live censoring of the pre-FSP journeys (primary
+days in the state; and ``state_balance`` (not tidy, the layout of the survival
+outcomes' ``balance``, ``outcome`` "days_in_state") the entries' covariate
+balance before and after those weights. The go-live censoring of the pre-FSP journeys (primary
 design) is not weighted here, unlike the survival outcomes' IPCW: the adjusted
 days assume that censoring is independent of the journey given the cohort.
 """
@@ -59,8 +61,14 @@ from evaluation.errors import NotEstimable
 from evaluation.study import StudyConfig
 from evaluation.survival.adjusted_states import AIPW_ANALYSIS, IPW_ANALYSIS, adjusted_expected_days
 from evaluation.survival.multistate import _all_states, expected_days_table, proportion_reaching_table
+from evaluation.survival.weighting import balance_table
 
-TABLES: tuple[str, ...] = ("expected_days", "proportion_reaching", "state_e_values")
+TABLES: tuple[str, ...] = ("expected_days", "proportion_reaching", "state_e_values", "state_balance")
+#: ``outcome`` of the adjusted days' rows of the covariate balance, and that table's columns.
+BALANCE_OUTCOME = "days_in_state"
+BALANCE_COLUMNS: tuple[str, ...] = ("outcome", "variable", "mean_reference", "mean_comparison", "smd_before",
+                                    "weighted_mean_reference", "weighted_mean_comparison", "smd_after",
+                                    "imbalanced_before", "imbalanced_after")
 #: An entry: the analysis dataset's key of one emulated trial.
 ENTRY_KEYS: tuple[str, ...] = ("la_code", "child_id", "time_zero")
 DEFAULT_TAUS: tuple[int, ...] = (365, 730)
@@ -114,7 +122,8 @@ def state_results(
                                                outcome="days_in_state"),
                 "proportion_reaching": not_estimable("no journeys", analysis="multistate_aalen_johansen",
                                                      outcome="reached_cp_plan_or_care"),
-                "state_e_values": not_estimable("no journeys", analysis="e_value", outcome="days_in_state")}
+                "state_e_values": not_estimable("no journeys", analysis="e_value", outcome="days_in_state"),
+                "state_balance": pd.DataFrame(columns=list(BALANCE_COLUMNS))}
     method = dict(analysis="multistate_aalen_johansen")
     days = attempt(lambda: expected_days_table(data, taus=taus, initial_state=initial_state, n_boot=n_boot,
                                                seed=seed, weights=weights), outcome="days_in_state", **method)
@@ -129,9 +138,9 @@ def state_results(
             data, taus=taus, states=targets, initial_state=initial_state, n_boot=n_boot, seed=seed,
             weights=weights),
             outcome=outcome, **method))
-    adjusted, e_values = _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days)
+    adjusted, e_values, balance = _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days)
     return {"expected_days": concat([days, adjusted]), "proportion_reaching": concat(reaching),
-            "state_e_values": e_values}
+            "state_e_values": e_values, "state_balance": balance if balance is not None else pd.DataFrame(columns=list(BALANCE_COLUMNS))}
 
 
 def entry_covariates(analysis: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, list[str]]:
@@ -160,12 +169,12 @@ def on_intervals(intervals: pd.DataFrame, entries: pd.DataFrame, columns: list[s
 
 
 def _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days):
-    """The IPW / AIPW rows of ``expected_days`` and the ``state_e_values`` table (of these and of the
-    plain differences in ``days``)."""
+    """The IPW / AIPW rows of ``expected_days``, the ``state_e_values`` table (of these and of the
+    plain differences in ``days``) and the entries' covariate balance under the weights."""
     keys = dict(outcome="days_in_state", contrast="post_fsp vs pre_fsp")
     if analysis is None:   # unadjusted days only; their E-values need the entries' pseudo-observations
         return None, not_estimable("no analysis dataset: E-values come with the adjusted days", analysis="e_value",
-                                   **keys)
+                                   **keys), None
     try:
         if not {"la_code", "child_id"} <= set(data.columns):
             raise ValueError("intervals lack la_code and child_id: their entries cannot be found")
@@ -181,15 +190,19 @@ def _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days):
     except NotEstimable as error:
         reason = released_reason(error)
         rows = [not_estimable(reason, analysis=name, **keys) for name in (IPW_ANALYSIS, AIPW_ANALYSIS)]
-        return concat(rows), not_estimable(reason, analysis="e_value", **keys)
+        return concat(rows), not_estimable(reason, analysis="e_value", **keys), None
     spread = result.restricted_sd
+    per_entry = mapped.drop_duplicates("id").set_index("id")
+    balance = balance_table(per_entry, "group", covariates, weights=result.weights.reindex(per_entry.index),
+                            reference=REFERENCE, comparison="post_fsp")
+    balance.insert(0, "outcome", BALANCE_OUTCOME)
 
     def sd(row):
         return spread.get((float(row.time), str(row.outcome).removeprefix("days_in_")), np.nan)
 
     differences = concat([days, result.table])
     differences = differences[differences["contrast"].notna().to_numpy() & differences["estimate"].notna().to_numpy()]
-    return result.table, evalue_rows(differences.iloc[:0], differences, sd, "days in the state")
+    return result.table, evalue_rows(differences.iloc[:0], differences, sd, "days in the state"), balance
 
 
 __all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TAUS", "ENTRY_KEYS", "REACHING", "TABLES", "entry_covariates", "follow_up_to",

@@ -148,10 +148,12 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
                                  "risk factors, heterogeneity test and Holm-adjusted p-values."),
     "weighted_estimates": _tidy("Inverse-probability-weighted Kaplan–Meier and Cox estimates and the "
                                 "effective sample sizes."),
-    "e_values": _tidy("E-values (VanderWeele & Ding 2017) of every cohort hazard ratio and RMST difference: "
-                      "how strongly an unmeasured confounder would have to be associated with both cohort "
-                      "and outcome (risk-ratio scale) to explain the estimate (term e_value) or its "
-                      "confidence limit (term e_value_ci) away."),
+    "e_values": _tidy("E-values (VanderWeele & Ding 2017) of every cohort hazard ratio (Cox, placebo, by "
+                      "combination, cause-specific Cox and Fine–Gray per exit route, across councils) and "
+                      "every difference in mean days (RMST, and days in each state: plain, IPW, doubly "
+                      "robust): how strongly an unmeasured confounder would have to be associated with both "
+                      "cohort and outcome (risk-ratio scale) to explain the estimate (term e_value, "
+                      "'<route>: e_value' for an exit route) or its confidence limit (term e_value_ci) away."),
     "factor_prevalence": _tidy("Does the recorded prevalence of each parental risk factor (and of any of "
                                "the three) among entries step at go-live? Segmented Poisson regression of "
                                "monthly flagged entries with entries as exposure: level_change is the "
@@ -480,6 +482,10 @@ def _balance(balance: pd.DataFrame | None, analysis: pd.DataFrame, config: Discl
             out[column] = None
     out = out[list(BALANCE_COLUMNS)].copy()
     rows = analysis[analysis["cohort"].isin(["pre_fsp", "post_fsp"]).fillna(False).to_numpy(dtype=bool)]
+    # the days in each state are weighted per entry (one row per entry, whatever its outcomes)
+    entries = rows.drop_duplicates(["la_code", "child_id", "time_zero"]) if "time_zero" in rows else rows.iloc[:0]
+    rows = pd.concat([rows[["outcome", "cohort"]].astype(object),
+                      entries[["cohort"]].astype(object).assign(outcome="days_in_state")], ignore_index=True)
     sizes = rows.groupby(["outcome", "cohort"], observed=True).size().unstack(fill_value=0)
     smallest = sizes.min(axis=1) if len(sizes.columns) == 2 else pd.Series(0, index=sizes.index)
     small = ~(out["outcome"].map(smallest).astype(float) >= config.min_denominator).to_numpy()
@@ -490,6 +496,16 @@ def _balance(balance: pd.DataFrame | None, analysis: pd.DataFrame, config: Discl
     out[NOTE_COLUMN] = np.where(small, config.not_estimable, "")
     out.attrs["disclosure"] = {"min_denominator": config.min_denominator, "not_estimable_rows": int(small.sum())}
     return out
+
+
+def _across_council_evalues(table: pd.DataFrame) -> pd.DataFrame:
+    """E-values of the comparison across councils' hazard ratios (its RMST difference in differences
+    has no single outcome SD to standardise by, so none). Made here, on the internal rows before
+    disclosure control, because that analysis releases its table as it is."""
+    from evaluation.analysis.survival_outcomes import evalue_rows
+
+    hr = table[table["analysis"].astype(str).str.startswith("cox_").to_numpy()]
+    return evalue_rows(hr, hr.iloc[:0], None, "")
 
 
 def _validation(validation: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -522,7 +538,7 @@ MODEL_TABLES: dict[str, tuple[str, ...]] = {
     "rmst_differences": ("rmst",),
     "differential_impact": ("differential_impact",),
     "weighted_estimates": ("weighted",),
-    "e_values": ("e_values",),
+    "e_values": ("e_values", "competing_e_values", "state_e_values", "across_councils_e_values"),
     "factor_prevalence": ("factor_prevalence",),
     "cumulative_incidence": ("cif",),
     "gray_test": ("gray_test",),
@@ -576,6 +592,8 @@ def release_tables(
     counts = counts.rename(columns={"level": "combination"}).reset_index(drop=True)
     counts.attrs = characteristics.attrs
     out["cohort_counts"] = counts
+    if results.get("across_councils") is not None and "across_councils_e_values" not in results:
+        results = {**results, "across_councils_e_values": _across_council_evalues(results["across_councils"])}
     for name, sources in MODEL_TABLES.items():
         frames = [results[s] for s in sources if s in results and results[s] is not None]
         if not frames:
@@ -583,7 +601,7 @@ def release_tables(
         table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         if name == "ph_tests":
             table = _with_model_counts(table, results.get("hazard_ratios"))
-        if name == "days_in_state":
+        if name in ("days_in_state", "e_values"):   # an E-value of days in the initial state rests on all
             table = _initial_state_counts(table)
         if name == "time_series_effects":
             table = table.assign(events=pd.NA)   # the total count over months is not needed and not released
@@ -599,8 +617,10 @@ def release_tables(
         out[name] = released
     out.update(_km_curves(results.get("km_curves"), config, grid))
     out.update(_cif_curves(results.get("cif_curves"), config, grid))
-    if "balance" in results:
-        out["covariate_balance"] = _balance(results["balance"], analysis, config)
+    if "balance" in results or "state_balance" in results:
+        balance = [results[k] for k in ("balance", "state_balance") if results.get(k) is not None and len(results[k])]
+        out["covariate_balance"] = _balance(pd.concat(balance, ignore_index=True) if balance else None, analysis,
+                                            config)
         out["covariate_balance"]["design"] = study.design
     if monthly is not None:
         out["monthly_series"] = _monthly_series(monthly, study, config)

@@ -126,8 +126,18 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
         "sample sizes.", table="weighted_estimates"),
     ResultSection(
         "days_in_state", "Days in need, on a plan and in care",
-        "Mean days in each state per cohort within the follow-up window.",
+        "Mean days in each state per cohort within the follow-up window, and post-FSP minus pre-FSP: as "
+        "observed, weighted by the inverse probability of each child's cohort given what was known at "
+        "referral (IPW), and doubly robust (augmented IPW, right if either the cohort model or the "
+        "outcome model is).",
         figure="days_in_state", table="days_in_state"),
+    ResultSection(
+        "e_values", "How strong would an unmeasured confounder have to be?",
+        "E-values: the strength of association, as a risk ratio, that a confounder not measured here "
+        "would need with both the cohort and the outcome to explain away each hazard ratio and each "
+        "difference in mean days (e_value), or to move its confidence limit to no effect (e_value_ci). "
+        "Values near 1 mean little confounding could explain the estimate.",
+        table="e_values"),
     ResultSection(
         "proportion_reaching", "How many children need protection or care",
         "The proportion of children reaching a protection plan, care, or either within each horizon.",
@@ -149,7 +159,7 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
 PART_OF: dict[str, str] = {
     "differential_impact": "differential",
     "weighted_estimates": "sensitivity", "cause_specific_cox": "sensitivity", "fine_gray": "sensitivity",
-    "estimates_by_extract": "sensitivity", "monthly_referrals": "sensitivity",
+    "estimates_by_extract": "sensitivity", "monthly_referrals": "sensitivity", "e_values": "sensitivity",
     "km_estimates": "appendix", "logrank": "appendix", "cumulative_incidence": "appendix", "gray_test": "appendix",
     "ph_tests": "appendix", "covariate_balance": "appendix",
 }

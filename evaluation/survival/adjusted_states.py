@@ -59,6 +59,8 @@ class AdjustedDays:
 
     table: pd.DataFrame
     restricted_sd: dict
+    #: each entry's stabilised inverse-probability-of-cohort weight (index: the entries' ids)
+    weights: pd.Series
 
 
 def state_pseudo_observations(intervals: pd.DataFrame, taus: Sequence[float], states: Sequence[str],
@@ -207,7 +209,7 @@ def adjusted_expected_days(
     for j, (tau, state) in enumerate(_cells(taus, states)):
         variances = [np.var(y[treated == arm, j], ddof=1) for arm in (False, True)]
         spread[(tau, state)] = float(np.sqrt(np.mean(variances)))
-    return AdjustedDays(tidy(rows), spread)
+    return AdjustedDays(tidy(rows), spread, pd.Series(stabilised_weights(e, treated), index=first.index, name="ipw"))
 
 
 def _sd(replicates: np.ndarray) -> np.ndarray:
