@@ -67,3 +67,16 @@ def test_entries_balance_is_released_and_named_in_the_limitations(release):
     tilted.loc[rows.index[0], "imbalanced_after"] = True
     text = " ".join(limitations_from({**out, "covariate_balance": tilted}, [], []))
     assert "Days in state: after weighting the cohorts still differ in" in text
+
+
+def test_days_figure_draws_the_observed_days_once_per_state_and_cohort(release, monkeypatch, tmp_path):
+    from evaluation.report import drawing
+
+    drawn = {}
+    monkeypatch.setattr(drawing.figures, "days_in_state_figure",
+                        lambda view, path, **kwargs: drawn.setdefault("view", view))
+    _, out = release
+    drawing._days_in_state(out["days_in_state"], tmp_path / "days.png")
+    view = drawn["view"]
+    assert not view.duplicated(["state", "cohort"]).any()
+    assert set(view["cohort"]) == {"pre_fsp", "transition", "post_fsp"}

@@ -128,7 +128,9 @@ def cin_plan_caveat() -> tuple[str, tuple[str, ...]]:
 
 
 def _days_in_state(table, path):
-    rows = table[table["cohort"].notna()].reset_index(drop=True)
+    # the observed days by cohort (the adjusted ones are in the table beside it)
+    observed = table["analysis"].astype(str).eq("multistate_aalen_johansen") if "analysis" in table else True
+    rows = table[table["cohort"].notna() & observed].reset_index(drop=True)
     if len(rows):
         rows = rows[rows["time"] == rows["time"].max()].reset_index(drop=True)
     view = pd.DataFrame({"state": rows["outcome"].astype(str).str.replace("days_in_", "", regex=False),
