@@ -195,13 +195,30 @@ def normalise_ids(values: pd.Series) -> pd.Series:
     return out.mask(out == "")
 
 
-def _digest(key: PseudonymisationKey, namespace: bytes, message: str) -> str:
-    """HMAC of ``namespace NUL [council NUL] message``: the council only for :data:`COUNCIL_SCOPED`."""
+def _prefix(key: PseudonymisationKey, namespace: bytes) -> bytes:
+    """``namespace NUL [council NUL]``: the council only for :data:`COUNCIL_SCOPED`."""
     prefix = namespace + b"\x00"
     if key.council is not None and namespace in COUNCIL_SCOPED:
         prefix += key.council.encode("ascii") + b"\x00"
-    mac = hmac.new(key.secret, prefix + message.encode("utf-8"), hashlib.sha256)
+    return prefix
+
+
+def _digest(key: PseudonymisationKey, namespace: bytes, message: str) -> str:
+    """HMAC of ``namespace NUL [council NUL] message``: the council only for :data:`COUNCIL_SCOPED`."""
+    mac = hmac.new(key.secret, _prefix(key, namespace) + message.encode("utf-8"), hashlib.sha256)
     return mac.hexdigest()[:PSEUDONYM_HEX_CHARS]
+
+
+def _digests(key: PseudonymisationKey, namespace: bytes, messages) -> dict[str, str]:
+    """``{message: _digest(key, namespace, message)}`` for distinct ``messages``: the same HMACs,
+    the key and prefix absorbed once and the state copied per message."""
+    start = hmac.new(key.secret, _prefix(key, namespace), hashlib.sha256)
+    out = {}
+    for message in messages:
+        mac = start.copy()
+        mac.update(message.encode("utf-8"))
+        out[message] = mac.hexdigest()[:PSEUDONYM_HEX_CHARS]
+    return out
 
 
 def pseudonymise(values: pd.Series, key: PseudonymisationKey, namespace: bytes) -> pd.Series:
@@ -210,8 +227,7 @@ def pseudonymise(values: pd.Series, key: PseudonymisationKey, namespace: bytes) 
     Each distinct normalised id is hashed once, then mapped back onto the rows.
     """
     normalised = normalise_ids(values)
-    distinct = normalised.dropna().unique()
-    lookup = {value: _digest(key, namespace, value) for value in distinct}
+    lookup = _digests(key, namespace, normalised.dropna().unique())
     return normalised.map(lookup).astype("string")
 
 
@@ -230,8 +246,7 @@ def derived_id(parts: list[pd.Series], key: PseudonymisationKey, namespace: byte
     joined = texts[0]
     for text in texts[1:]:
         joined = joined + _UNIT_SEPARATOR + text
-    distinct = joined.dropna().unique()
-    lookup = {value: _digest(key, namespace, value) for value in distinct}
+    lookup = _digests(key, namespace, joined.dropna().unique())
     return joined.map(lookup).astype("string")
 
 

@@ -98,10 +98,20 @@ def test_missing_ids_stay_missing():
 
 def test_each_distinct_id_is_hashed_once(monkeypatch):
     calls = []
-    original = ps._digest
-    monkeypatch.setattr(ps, "_digest", lambda *a: calls.append(a) or original(*a))
+    original = ps._digests
+    monkeypatch.setattr(ps, "_digests", lambda key, namespace, messages: calls.extend(messages)
+                        or original(key, namespace, messages))
     pseudonymise(pd.Series(["7", " 7", "8", "7 "] * 250), KEY, CHILD)
-    assert len(calls) == 2
+    assert sorted(calls) == ["7", "8"]
+
+
+def test_batched_digests_are_the_one_at_a_time_hmacs():
+    council = KEY.for_council("931")
+    for key in (KEY, council):
+        for namespace in (CHILD, CIN_EPISODE):
+            messages = ["0001", "A\x1f2020-01-01", "é"]
+            assert ps._digests(key, namespace, messages) == {
+                m: ps._digest(key, namespace, m) for m in messages}
 
 
 def test_derived_ids_are_deterministic_and_distinguish_their_parts():

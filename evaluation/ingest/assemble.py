@@ -82,6 +82,7 @@ import pandas as pd
 from evaluation import tables as contract
 from evaluation.ingest import quarantine as q
 from evaluation.ingest.errors import ReconciliationError
+from evaluation.ingest.values import isin
 from evaluation.pseudonymise import birth_month
 
 LATER_SUBMISSION_WINS = "later_submission_wins"
@@ -374,9 +375,9 @@ def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.Dat
     torn = per_return.index[per_return > 1].get_level_values("child_id").unique()
     within = pd.Series(q.CONFLICTING_BIRTH_DATES, index=torn, dtype="string")
     for records in (cin, ssda903):
-        ledger.quarantine_rows(table, records.loc[records["child_id"].isin(torn)], "birth_date",
+        ledger.quarantine_rows(table, records.loc[isin(records["child_id"], torn)], "birth_date",
                                q.CONFLICTING_BIRTH_DATES)
-    cin, ssda903 = cin.loc[~cin["child_id"].isin(torn)], ssda903.loc[~ssda903["child_id"].isin(torn)]
+    cin, ssda903 = cin.loc[~isin(cin["child_id"], torn)], ssda903.loc[~isin(ssda903["child_id"], torn)]
     # Attributes only the CIN census has: the latest record that states them.
     by_year = cin.sort_values(["collection_year", "source_file", "line"], kind="stable") \
         .groupby("child_id", sort=False)
@@ -401,13 +402,13 @@ def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.Dat
         latest_stated.append(rows.groupby("child_id")["birth_date"].last())
     disagree = pd.concat(latest_stated, axis=1, join="inner")
     disagree = disagree.index[disagree.iloc[:, 0] != disagree.iloc[:, 1]]
-    conflicting = both["child_id"].isin(dobs.index[dobs > 1]) | both["child_id"].isin(disagree)
+    conflicting = isin(both["child_id"], dobs.index[dobs > 1]) | isin(both["child_id"], disagree)
     ledger.quarantine_rows(table, both.loc[conflicting], "birth_date", q.CONFLICTING_BIRTH_DATES)
     reasons = pd.concat([within, pd.Series(q.CONFLICTING_BIRTH_DATES, dtype="string",
                                            index=both.loc[conflicting, "child_id"].unique())])
     both = both.loc[~conflicting]
 
-    no_family = ~both["child_id"].isin(families["child_id"])
+    no_family = ~isin(both["child_id"], families["child_id"])
     ledger.quarantine_rows(table, both.loc[no_family], "family_id", q.NOT_IN_FAMILY)
     reasons = pd.concat([reasons, pd.Series(q.NOT_IN_FAMILY, dtype="string",
                                             index=both.loc[no_family, "child_id"].unique())])
@@ -454,10 +455,10 @@ def follow_children(tables: dict[str, pd.DataFrame], children: pd.DataFrame, rea
     (:func:`resolve_duplicates`), so that a duplicate of a row quarantined here
     or earlier is quarantined too.
     """
-    known = set(children["child_id"])
+    known = children["child_id"]
     out = {}
     for name, rows in tables.items():
-        orphan = ~rows["child_id"].isin(known)
+        orphan = ~isin(rows["child_id"], known)
         lost = rows.loc[orphan]
         reason = lost["child_id"].map(reasons).fillna(q.NO_CHILD_RECORD)
         ledger.quarantine_rows(name, lost, "child_id", reason.to_numpy())

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.arrays import ArrowStringArray
 
 from evaluation.ingest import quarantine as q
 
@@ -48,6 +52,29 @@ def iso_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 def uk_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """``dd/mm/YYYY`` (SSDA903) -> (dates, present-but-unparseable mask)."""
     return _dates(values, _UK_DATE, "%d/%m/%Y")
+
+
+def isin(values: pd.Series, among) -> pd.Series:
+    """``values.isin(among)``, the same answer (NA matches only an NA in ``among``).
+
+    pandas' ``isin`` of an Arrow-backed string column turns every value of ``among`` into an
+    Arrow scalar one by one; with tens of thousands of ids that is most of its cost. Here the
+    value set is converted as one array. Anything but Arrow strings in and text out goes to pandas.
+    """
+    array = values.array
+    if not isinstance(array, ArrowStringArray):
+        return values.isin(among)
+    among = among if isinstance(among, (pd.Series, pd.Index, np.ndarray, pd.api.extensions.ExtensionArray)) \
+        else list(among)
+    try:
+        value_set = pa.array(pd.array(among, dtype=values.dtype)._pa_array.combine_chunks()
+                             if len(among) else [], type=array._pa_array.type)
+    except (TypeError, ValueError, pa.ArrowException):
+        return values.isin(among)
+    if not len(value_set):
+        return pd.Series(np.zeros(len(values), dtype=bool), index=values.index, name=values.name)
+    found = pc.is_in(array._pa_array, value_set=value_set)
+    return pd.Series(np.array(found, dtype=np.bool_), index=values.index, name=values.name)
 
 
 def unknown(codes: pd.Series, valid: Iterable[str]) -> pd.Series:
