@@ -94,7 +94,7 @@ from evaluation.survival.doubly_robust import aipw_rmst_difference
 from evaluation.survival.evalue import (
     RARE_OUTCOME_SHARE, evalue_hazard_ratio, evalue_mean_difference, restricted_time_sd,
 )
-from evaluation.survival.kaplan_meier import REPORT_DAYS, kaplan_meier, kaplan_meier_by
+from evaluation.survival.kaplan_meier import REPORT_DAYS, kaplan_meier, kaplan_meier_by, kaplan_meier_fits_by
 from evaluation.survival.logrank import logrank_test
 from evaluation.survival.rmst import DEFAULT_TAUS, rmst_difference
 from evaluation.survival.weighting import balance_table, cohort_weights
@@ -201,15 +201,24 @@ def _absent(df: pd.DataFrame, outcome: str, analysis: str, **keys) -> list[pd.Da
 
 def _kaplan_meier(df, outcome, times, conf_type) -> tuple[pd.DataFrame, pd.DataFrame]:
     entry = entry_column(df)
-    table = attempt(lambda: kaplan_meier_by(df, DURATION, EVENT, COHORT, times=times, entry=entry,
-                                            cluster=FAMILY, conf_type=conf_type, outcome=outcome),
-                    outcome=outcome, analysis="kaplan_meier")
+    fits = {}
+
+    def by_cohort():
+        table, fitted = kaplan_meier_fits_by(df, DURATION, EVENT, COHORT, times=times, entry=entry,
+                                             cluster=FAMILY, conf_type=conf_type, outcome=outcome)
+        fits.update(fitted)
+        return table
+
+    table = attempt(by_cohort, outcome=outcome, analysis="kaplan_meier")
     curves = []
     for cohort, part in df.groupby(COHORT, sort=True, observed=True):
-        try:
-            fit = kaplan_meier(part, DURATION, EVENT, entry=entry, cluster=FAMILY, conf_type=conf_type)
-        except NotEstimable:
-            continue  # the same failure is already reported in km_estimates
+        if cohort in fits:   # the curve the table was read from
+            fit = fits[cohort]
+        else:                # the table failed on some cohort: this one's curve on its own
+            try:
+                fit = kaplan_meier(part, DURATION, EVENT, entry=entry, cluster=FAMILY, conf_type=conf_type)
+            except NotEstimable:
+                continue  # the same failure is already reported in km_estimates
         curves.append(fit.table.assign(outcome=outcome, cohort=cohort)[list(CURVE_COLUMNS)])
     return concat([table, *_absent(df, outcome, "kaplan_meier")]), _stack(curves, CURVE_COLUMNS)
 

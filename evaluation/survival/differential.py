@@ -23,7 +23,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from evaluation.errors import estimable
 from evaluation.results import tidy
@@ -100,7 +99,14 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     p = np.asarray(p_values, dtype=float)
     if p.size == 0:
         return p
-    return multipletests(p, method="holm")[1]
+    # statsmodels' multipletests(p, method="holm")[1], step for step (it also runs gc.collect(),
+    # a quarter of a second on a loaded interpreter, for nothing)
+    order = np.argsort(p)
+    adjusted = np.maximum.accumulate(p[order] * np.arange(p.size, 0, -1))
+    adjusted[adjusted > 1] = 1
+    out = np.empty_like(adjusted)
+    out[order] = adjusted
+    return out
 
 
 @estimable()  # a singular matrix on these data: NotEstimable, in our words

@@ -29,7 +29,7 @@ tests/test_target_trial_aipw.py, with R).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -39,7 +39,8 @@ from scipy import stats
 from evaluation.errors import NotEstimable
 from evaluation.results import tidy
 from evaluation.survival._data import SurvivalData, survival_data
-from evaluation.survival.rmst import fit_rmst
+from evaluation.survival.kaplan_meier import CurveGrid
+from evaluation.survival.rmst import fit_rmst, rmst_on_grid
 
 #: A propensity this close to 0 or 1 means the covariates separate the cohorts.
 SEPARATION_LIMIT = 1e-8
@@ -132,37 +133,45 @@ def _propensity(design: Patterns, treated: np.ndarray, freq: np.ndarray | None =
     return e
 
 
-def _pseudo(data: SurvivalData, taus: Sequence[float], freq: np.ndarray | None) -> np.ndarray:
-    """RMST pseudo-observations (n × K) of the rows of one cohort, each row counted ``freq`` times:
-    the Kaplan–Meier of the resample, and ``theta + N * influence per copy`` (rows drawn 0 times get
-    ``theta``; they weigh nothing)."""
+def _pseudo(grid: CurveGrid, taus: Sequence[float], freq: np.ndarray | None) -> np.ndarray:
+    """RMST pseudo-observations (n × K) of the rows of one cohort (``grid``), each row counted ``freq``
+    times: the Kaplan–Meier of the resample, and ``theta + N * influence per copy`` (rows drawn 0
+    times get ``theta``; they weigh nothing)."""
     if freq is None:
-        freq = np.ones(len(data))
+        freq = np.ones(len(grid.data))
+    freq = np.asarray(freq, dtype=float)
     drawn = freq > 0
-    sample = replace(data.subset(drawn), weights=freq[drawn].astype(float), has_weights=True)
-    out = np.empty((len(data), len(taus)))
-    for k, tau in enumerate(taus):
-        fit = fit_rmst(sample, tau)
-        out[:, k] = fit.estimate
-        out[drawn, k] += freq.sum() * fit.influence / freq[drawn]
+    out = np.empty((len(grid.data), len(taus)))
+    total = freq.sum()
+    for k, (estimate, influence) in enumerate(rmst_on_grid(grid, freq, taus)):
+        out[:, k] = estimate
+        out[drawn, k] += total * influence[drawn] / freq[drawn]
     return out
 
 
 def _estimates(data: SurvivalData, treated: np.ndarray, design: Patterns, taus: Sequence[float],
-               freq: np.ndarray | None = None, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               freq: np.ndarray | None = None, start: np.ndarray | None = None,
+               grids: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """AIPW RMST differences at each tau and each row's terms, rows counted ``freq`` times
-    (``start``: the propensity model's initial coefficients)."""
+    (``start``: the propensity model's initial coefficients; ``grids``: :func:`_grids` of ``data``,
+    built once for many resamples)."""
     f = np.ones(len(treated)) if freq is None else freq
     for arm in (False, True):
         rows = (treated == arm) & (f > 0)
         if rows.sum() < 2 or not data.event[rows].any():
             raise NotEstimable("a cohort without events or rows")
     e = _propensity(design, treated, freq, start)
+    grids = _grids(data, treated) if grids is None else grids
     y = np.empty((len(treated), len(taus)))
     for arm in (False, True):
         rows = treated == arm
-        y[rows] = _pseudo(data.subset(rows), taus, None if freq is None else freq[rows])
+        y[rows] = _pseudo(grids[arm], taus, None if freq is None else freq[rows])
     return aipw_terms(y, treated, design, e, freq)
+
+
+def _grids(data: SurvivalData, treated: np.ndarray) -> dict[bool, CurveGrid]:
+    """Each cohort's rows sorted once (:class:`~evaluation.survival.kaplan_meier.CurveGrid`)."""
+    return {arm: CurveGrid(data.subset(treated == arm)) for arm in (False, True)}
 
 
 def family_draws(n_families: int, n_boot: int, seed: int) -> np.ndarray:
@@ -214,7 +223,8 @@ def aipw_rmst_difference(
     design = Patterns.of(np.column_stack([np.ones(len(frame)), frame[list(covariates)].to_numpy(dtype=float)]))
     taus = [float(t) for t in (tau if not np.isscalar(tau) else [tau])]
     data = survival_data(frame, duration, event, entry=entry)
-    estimates, terms = _estimates(data, treated, design, taus)
+    grids = _grids(data, treated)
+    estimates, terms = _estimates(data, treated, design, taus, grids=grids)
     families, codes = np.unique(frame[cluster].astype(str).to_numpy(), return_inverse=True)
     se = clustered_se(terms, estimates, codes)
     z = stats.norm.ppf(1 - (1 - conf_level) / 2)
@@ -226,7 +236,8 @@ def aipw_rmst_difference(
         replicates = np.full((n_boot, len(taus)), np.nan)
         for b, draw in enumerate(family_draws(len(families), n_boot, seed)):
             try:
-                replicates[b] = _estimates(data, treated, design, taus, draw[codes].astype(float), start)[0]
+                replicates[b] = _estimates(data, treated, design, taus, draw[codes].astype(float), start,
+                                            grids)[0]
             except (NotEstimable, np.linalg.LinAlgError):
                 continue   # a resample without events in a cohort, or separated: left out (counted)
         lower, upper, used = bootstrap_limits(replicates, n_boot, conf_level)

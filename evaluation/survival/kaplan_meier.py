@@ -206,7 +206,12 @@ def curve_steps(data: SurvivalData) -> dict[str, np.ndarray]:
     time, index = np.unique(data.duration, return_inverse=True)
     n_event = np.bincount(index, weights=data.weights * data.event, minlength=len(time))
     n_censor = np.bincount(index, weights=data.weights * ~data.event, minlength=len(time))
-    n_risk = at_risk(data, time)
+    return steps_from_counts(time, at_risk(data, time), n_event, n_censor)
+
+
+def steps_from_counts(time: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray,
+                      n_censor: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`curve_steps` from the (weighted) counts at each distinct exit time."""
     has_event = n_event > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         hazard = np.where(has_event, n_event / n_risk, 0.0)
@@ -221,6 +226,45 @@ def curve_steps(data: SurvivalData) -> dict[str, np.ndarray]:
         "survival": survival,
         "greenwood": np.cumsum(increment),
     }
+
+
+class CurveGrid:
+    """The rows of one :class:`SurvivalData` sorted once, for the Kaplan–Meier steps under many
+    weight vectors (a bootstrap's draw counts as frequency weights): :meth:`steps` gives exactly
+    (to the last bit) :func:`curve_steps` of the rows with positive weight, without sorting again.
+
+    The rows' exit times form the grid of every distinct duration; a resample's curve has a step at
+    each grid time where some drawn row exits (``present``). Sums run over the rows in the same
+    order as :func:`curve_steps` on the drawn rows, the rows drawn 0 times adding exact zeros.
+    """
+
+    def __init__(self, data: SurvivalData):
+        self.data = data
+        self.time, self.index = np.unique(data.duration, return_inverse=True)
+        self.index = self.index.ravel()
+        self.stop_order = np.argsort(data.duration, kind="stable")
+        self.stop_at = np.searchsorted(data.duration[self.stop_order], self.time, side="left")
+        if data.has_entry:
+            self.start_order = np.argsort(data.entry, kind="stable")
+            self.start_at = np.searchsorted(data.entry[self.start_order], self.time, side="left")
+            #: grid times at or before each row's entry
+            self.entry_index = np.searchsorted(self.time, data.entry, side="right")
+
+    def steps(self, weights: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """:func:`curve_steps` of the rows with ``weights > 0`` (weighted by ``weights``), and the grid
+        times that are steps of that curve (boolean, one per grid time)."""
+        data, n_grid = self.data, len(self.time)
+        present = np.zeros(n_grid, dtype=bool)
+        present[self.index[weights > 0]] = True
+        n_event = np.bincount(self.index, weights=weights * data.event, minlength=n_grid)[present]
+        n_censor = np.bincount(self.index, weights=weights * ~data.event, minlength=n_grid)[present]
+        stop_weight = np.concatenate([[0.0], np.cumsum(weights[self.stop_order])])
+        total = stop_weight[-1]
+        n_risk = total - stop_weight[self.stop_at[present]]
+        if data.has_entry:
+            start_weight = np.concatenate([[0.0], np.cumsum(weights[self.start_order])])
+            n_risk = n_risk - (total - start_weight[self.start_at[present]])
+        return steps_from_counts(self.time[present], n_risk, n_event, n_censor), present
 
 
 def _cluster_matrix(data: SurvivalData) -> sparse.csr_matrix | None:
@@ -369,14 +413,36 @@ def kaplan_meier_by(
     children in the cohort; ``events`` the events up to that day (all events
     on the median row).
     """
+    return kaplan_meier_fits_by(df, duration, event, group, times=times, entry=entry, weights=weights,
+                                cluster=cluster, conf_type=conf_type, conf_level=conf_level, outcome=outcome,
+                                combination=combination)[0]
+
+
+def kaplan_meier_fits_by(
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    group: str,
+    times: Sequence[float] = REPORT_DAYS,
+    entry: str | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
+    conf_type: str = "log",
+    conf_level: float = 0.95,
+    outcome: str | None = None,
+    combination: str = "all",
+) -> tuple[pd.DataFrame, dict[object, KaplanMeier]]:
+    """:func:`kaplan_meier_by`'s table and the curve of each level of ``group`` it was read from
+    (so a caller that also wants the full curves fits each once)."""
     if group not in df.columns:
         raise ValueError(f"column {group!r} not found in the data")
     if df[group].isna().any():
         raise ValueError(f"column {group!r} has missing value(s)")
     rows = []
+    fits = {}
     for level, part in df.groupby(group, sort=True, observed=True):
-        fit = kaplan_meier(part, duration, event, entry=entry, weights=weights, cluster=cluster,
-                           conf_type=conf_type, conf_level=conf_level)
+        fit = fits[level] = kaplan_meier(part, duration, event, entry=entry, weights=weights, cluster=cluster,
+                                         conf_type=conf_type, conf_level=conf_level)
         se_name = "IJ SE clustered by family" if fit.robust and cluster else (
             "IJ SE" if fit.robust else "Greenwood SE")
         method = f"Kaplan-Meier, {se_name}, {conf_type} CI" + (", delayed entry" if entry else "")
@@ -392,4 +458,4 @@ def kaplan_meier_by(
         rows.append({**common, "term": "median", "estimate": median.estimate,
                      "ci_lower": median.lower, "ci_upper": median.upper,
                      "events": int(fit.data.event.sum())})
-    return tidy(rows)
+    return tidy(rows), fits

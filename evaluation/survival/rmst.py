@@ -37,7 +37,7 @@ from scipy import stats
 from evaluation.errors import NotEstimable
 from evaluation.results import tidy
 from evaluation.survival._data import SurvivalData, survival_data
-from evaluation.survival.kaplan_meier import curve_steps
+from evaluation.survival.kaplan_meier import CurveGrid, curve_steps
 
 #: Default truncation days: one and two years.
 DEFAULT_TAUS: tuple[int, ...] = (365, 730)
@@ -82,19 +82,51 @@ def _influence(data: SurvivalData, steps: dict[str, np.ndarray], tau: float, aft
     k = len(after)
     if k == 0:
         return np.zeros(len(data))
+    time = steps["time"][:k]
+    upto = np.searchsorted(time, np.minimum(data.duration, tau), side="right")
+    since = np.searchsorted(time, data.entry, side="right") if data.has_entry else np.zeros(len(data), int)
+    own = np.searchsorted(time, data.duration, side="left")
+    return _influence_at(data.weights, data, steps, tau, after, upto, since, own)
+
+
+def _influence_at(weights: np.ndarray, data: SurvivalData, steps: dict[str, np.ndarray], tau: float,
+                  after: np.ndarray, upto: np.ndarray, since: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """:func:`_influence` given each row's step counts: steps (of the first ``k = len(after)``) at or
+    before ``min(duration, tau)`` (``upto``) and its entry (``since``), and before its exit (``own``)."""
+    k = len(after)
     n_risk, n_event = steps["n_risk"][:k], steps["n_event"][:k]
     live = (n_event > 0) & (after > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         jump = np.where(live, after / (n_risk - n_event), 0.0)
         compensator = np.where(live, after * n_event / (n_risk * (n_risk - n_event)), 0.0)
     cum = np.concatenate([[0.0], np.cumsum(compensator)])
-    time = steps["time"][:k]
-    upto = np.searchsorted(time, np.minimum(data.duration, tau), side="right")
-    since = np.searchsorted(time, data.entry, side="right") if data.has_entry else np.zeros(len(data), int)
-    own = np.searchsorted(time, data.duration, side="left")
     counted = data.event & (data.duration <= tau)
     jumps = np.where(counted, jump[np.minimum(own, k - 1)], 0.0)
-    return -data.weights * (jumps - np.clip(cum[upto] - cum[since], 0.0, None))
+    return -weights * (jumps - np.clip(cum[upto] - cum[since], 0.0, None))
+
+
+def rmst_on_grid(grid: CurveGrid, weights: np.ndarray, taus: Sequence[float]) -> list[tuple[float, np.ndarray]]:
+    """RMST and each row's IJ influence at each of ``taus`` of the rows of ``grid`` with positive
+    ``weights`` (weighted by them), as :func:`fit_rmst` gives on those rows alone (the same numbers,
+    to the last bit; influences of rows of weight 0 are 0): one curve for every tau, no sorting."""
+    steps, present = grid.steps(weights)
+    # steps of the resample's curve before each grid position (grid index -> its step count)
+    before = np.concatenate([[0], np.cumsum(present)])
+    data = grid.data
+    out = []
+    for tau in taus:
+        if not tau > 0:
+            raise ValueError("tau must be positive")
+        estimate, _, after = _areas(steps, tau)
+        k = len(after)
+        if k == 0:
+            out.append((estimate, np.zeros(len(data))))
+            continue
+        upto = np.minimum(before[grid.index + 1], k)
+        since = np.minimum(before[grid.entry_index], k) if data.has_entry else np.zeros(len(data), int)
+        own = np.minimum(before[grid.index], k)
+        out.append((estimate, _influence_at(weights, data, steps, tau, after, upto, since, own)))
+    return out
 
 
 def _clustered_se(influence: np.ndarray, cluster: np.ndarray | None) -> float:
