@@ -321,6 +321,8 @@ def state_occupation(
     any_move = np.zeros(n_times, dtype=bool)
     any_move[design.last[moves]] = True
     if variance:
+        # a child's intervals do not overlap, so with the child as unit no unit is at risk twice at one time
+        one_row_per_unit = cluster is None
         order_first = np.argsort(design.first, kind="stable")
         first_sorted = design.first[order_first]
     for t in range(n_times):
@@ -339,7 +341,11 @@ def state_occupation(
                 with np.errstate(divide="ignore", invalid="ignore"):
                     scale = np.where(in_state[o] > 0, weight[at_risk] * p[o] / in_state[o], 0.0)
                 now = np.where((design.last[at_risk] == t) & moves[at_risk], design.target[at_risk], o)
-                np.add.at(influence, unit[at_risk], scale[:, None] * (eye[now] - step[o]))
+                change = scale[:, None] * (eye[now] - step[o])
+                if one_row_per_unit:   # a unit at risk once at t: a plain indexed add, the same sums
+                    influence[unit[at_risk]] += change
+                else:
+                    np.add.at(influence, unit[at_risk], change)
             p = p @ step
         pstate[t] = p
         std_err[t] = np.sqrt((influence**2).sum(axis=0)) if variance else np.nan
