@@ -151,6 +151,7 @@ def survival_results(
     if outcomes is None:
         outcomes = [o for o in OUTCOMES if o in set(analysis["outcome"].dropna())]
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
+    propensities: dict = {}   # outcomes on the same children share one propensity fit
     for outcome in outcomes:
         df = outcome_rows(analysis, outcome)
         if len(df) == 0:
@@ -168,7 +169,7 @@ def survival_results(
         parts["ph_tests"].append(tests)
         parts["rmst"].append(concat([_rmst(df, outcome, taus), placebo_rmst]))
         parts["differential_impact"].append(_differential(df, outcome, min_events, config))
-        weighted, balance = _weighted(df, outcome, times, conf_type, taus, config, n_boot)
+        weighted, balance = _weighted(df, outcome, times, conf_type, taus, config, n_boot, propensities)
         parts["weighted"].append(weighted)
         parts["e_values"].append(_evalues(df, outcome, [parts["hazard_ratios"][-1], parts["rmst"][-1],
                                                         parts["differential_impact"][-1], weighted]))
@@ -357,7 +358,26 @@ def _differential(df, outcome, min_events, config) -> pd.DataFrame:
 # -- inverse probability weighting -----------------------------------------------------------
 
 
-def _weighted(df, outcome, times, conf_type, taus, config, n_boot) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _propensity_weights(design: pd.DataFrame, covariates: list[str], fitted: dict):
+    """:func:`cohort_weights` of the two cohorts' rows of ``design``, fitted once per distinct input:
+    several outcomes (time in need, time to a plan, time to care) have the same children, so the same
+    covariates, cohorts and row labels, and the same fit (``fitted`` keeps the last one by its input)."""
+    frame = design[list(covariates)]
+    key = (tuple(covariates), frame.to_numpy(dtype=float).tobytes(), tuple(design[COHORT].astype(str)),
+           design.index.to_numpy().tobytes())
+    if fitted.get("key") != key:
+        fitted.clear()
+        try:
+            fitted["weights"] = cohort_weights(design, COHORT, covariates, reference=REFERENCE, comparison="post_fsp")
+        except NotEstimable as error:
+            fitted["error"] = error
+        fitted["key"] = key
+    if "error" in fitted:
+        raise fitted["error"]
+    return fitted["weights"]
+
+
+def _weighted(df, outcome, times, conf_type, taus, config, n_boot, propensities=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     keys = dict(outcome=outcome, analysis="cox_ipw", contrast=contrast_label("post_fsp"),
                 term="cohort[post_fsp]")
     rows = df[df[COHORT].isin([REFERENCE, "post_fsp"])].reset_index(drop=True)
@@ -366,7 +386,7 @@ def _weighted(df, outcome, times, conf_type, taus, config, n_boot) -> tuple[pd.D
     entry, strata = entry_column(rows), strata_column(rows)
     design, covariates = propensity_design(rows, config)
     try:
-        weights = cohort_weights(design, COHORT, covariates, reference=REFERENCE, comparison="post_fsp")
+        weights = _propensity_weights(design, covariates, {} if propensities is None else propensities)
     except NotEstimable as error:
         reason = released_reason(error)
         full = reason.startswith(("not fitted:", "not estimable:"))
