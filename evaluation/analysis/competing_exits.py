@@ -60,7 +60,7 @@ from evaluation.analysis.design import (
     cohort_term, contrast_label, entry_column, outcome_rows, present, strata_column, study_adjustment,
     with_adjustment_terms, with_cohort_terms,
 )
-from evaluation.analysis.guard import attempt, concat, not_estimable
+from evaluation.analysis.guard import attempt, concat, not_estimable, one_blas_thread
 from evaluation.analysis.survival_outcomes import evalue_rows
 from evaluation.cohorts.analysis_dataset import LATE_ROUTES
 from evaluation.errors import NotEstimable, estimable
@@ -84,6 +84,7 @@ DIVERGED_LOG_HR = 10.0
 # 1.5M rows here); benchmarks/finegray_scale.py fits 1M children in seconds.
 
 
+@one_blas_thread
 def competing_results(
     analysis: pd.DataFrame,
     config: StudyConfig,

@@ -55,7 +55,7 @@ import pandas as pd
 import numpy as np
 
 from evaluation.analysis.design import COHORT, REFERENCE
-from evaluation.analysis.guard import attempt, concat, not_estimable, released_reason
+from evaluation.analysis.guard import attempt, concat, not_estimable, one_blas_thread, released_reason
 from evaluation.analysis.survival_outcomes import evalue_rows, propensity_design
 from evaluation.errors import NotEstimable
 from evaluation.study import StudyConfig
@@ -93,6 +93,7 @@ def follow_up_to(intervals: pd.DataFrame, horizon: float) -> pd.DataFrame:
     return kept.reset_index(drop=True)
 
 
+@one_blas_thread
 def state_results(
     intervals: pd.DataFrame,
     config: StudyConfig,

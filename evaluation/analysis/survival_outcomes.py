@@ -80,7 +80,7 @@ from evaluation.analysis.design import (
     with_adjustment_terms, with_cohort_terms,
 )
 from evaluation.analysis.factor_prevalence import factor_prevalence_steps
-from evaluation.analysis.guard import attempt, concat, not_estimable, released_reason
+from evaluation.analysis.guard import attempt, concat, not_estimable, one_blas_thread, released_reason
 from evaluation.cohorts.analysis_dataset import OUTCOMES
 from evaluation.errors import NotEstimable
 from evaluation.results import tidy
@@ -131,6 +131,7 @@ IPCW_GRID_DAYS = 30
 GO_LIVE_DAY = "go_live_day"
 
 
+@one_blas_thread
 def survival_results(
     analysis: pd.DataFrame,
     config: StudyConfig,
