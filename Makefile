@@ -24,6 +24,9 @@ endif
 SEED ?= 20201101
 # Extra arguments for `make run` (see `python -m assets.run --help`).
 ARGS ?=
+# Test processes of `make test` (pytest-xdist; a test file stays in one process, so its module
+# fixtures are built once): one per core of a two-core machine.
+TEST_WORKERS ?= 2
 
 .PHONY: run test ui reference synthetic benchmarks system-deps lock clean
 
@@ -60,7 +63,7 @@ run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml $(RUN_INPUT)
 	@$(BIN)/python -m assets.run $(DEMO_KEY_FLAG) $(ARGS)
 
 test: $(STAMP) system-deps
-	@$(BIN)/python -m pytest -q -p no:cacheprovider
+	@$(BIN)/python -m pytest -q -p no:cacheprovider --numprocesses $(TEST_WORKERS) --dist loadfile
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	@umask 077 && $(BIN)/dagster dev -w workspace.yaml

@@ -88,28 +88,79 @@ def input_snapshot(root: Path) -> dict[str, tuple[int, str]]:
     return out
 
 
-@pytest.fixture(scope="session")
-def pipeline_run(tmp_path_factory) -> PipelineRun:
-    """Generate a small county (with a canary child: no longer the generator's files, so a
-    council's files as far as the pipeline can tell), then run ``make run`` on it with a fresh
-    random key, exactly as the README tells a researcher to: FSP_INPUT_DIR, FSP_OUTPUT_DIR and
-    the key in the environment. Every input entry is hashed before and after."""
-    import subprocess
+#: The one small county the pipeline tests share: two local authorities (825 and 931), generated
+#: once per test session. Tests that change files work on a copy (``copy_county``).
+SMALL_COUNTY = dict(seed=7, local_authorities=2, scale=0.03)
+#: The local authority of the canary child.
+CANARY_LA = "931"
 
+
+def _plant_unparseable_date(la_folder: Path) -> None:
+    """Append one SSDA903 episode with an impossible date, so every LA has a quarantine row."""
+    episodes = sorted(la_folder.glob("ssda903/*/episodes.csv"))[-1]
+    lines = episodes.read_text().splitlines()
+    fields = lines[-1].split(",")
+    fields[1] = "31/02/2024"
+    episodes.write_text("\n".join([*lines, ",".join(fields)]) + "\n")
+
+
+def _once(tmp_path_factory, name: str, build, dump, load):
+    """Build a session resource once for the whole test session, also when pytest-xdist runs the
+    tests in several worker processes (each has its own session): the first worker to ask builds
+    it under a file lock in the folder all workers share, the others read what it left."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return build(base / name)
+    shared = base.parent
+    with FileLock(str(shared / f"{name}.lock")):
+        record = shared / f"{name}.json"
+        if record.exists():
+            return load(record.read_text())
+        value = build(shared / name)
+        record.write_text(dump(value))
+        return value
+
+
+def _generate_small_county(folder: Path) -> Path:
     from evaluation.synthetic import generate_county
 
-    root = tmp_path_factory.mktemp("pipeline")
-    input_dir = generate_county(root / "input", seed=7, scale=0.05, progress=False)
-    la_folder = next(p for p in input_dir.iterdir() if p.is_dir())
-    _plant_canary(la_folder)
-    upns, ids, posts, dobs = _raw_values(la_folder)
+    return generate_county(folder, progress=False, **SMALL_COUNTY)
+
+
+@pytest.fixture(scope="session")
+def small_county(tmp_path_factory) -> Path:
+    """The shared small county as the generator wrote it (with its marker): read it, never write
+    it; ``copy_county`` gives a copy to change."""
+    return _once(tmp_path_factory, "small_county", _generate_small_county, str, Path)
+
+
+def copy_county(county: Path, to: Path) -> Path:
+    shutil.copytree(county, to)
+    return to
+
+
+def _run_make(root: Path, county: Path) -> PipelineRun:
+    """``make run`` on a council-like copy of the small county (see ``pipeline_run``)."""
+    import subprocess
+
+    root.mkdir(parents=True, exist_ok=True)
+    input_dir = copy_county(county, root / "input")
+    la_folders = sorted(p for p in input_dir.iterdir() if p.is_dir())
+    _plant_canary(input_dir / CANARY_LA)
+    for la_folder in la_folders:
+        _plant_unparseable_date(la_folder)
+    upns, ids, posts, dobs = set(), set(), set(), set()
+    for la_folder in la_folders:
+        found = _raw_values(la_folder)
+        upns, ids, posts, dobs = upns | found[0], ids | found[1], posts | found[2], dobs | found[3]
     home, output_dir = root / "dagster_home", root / "outputs"
     before = input_snapshot(input_dir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS", "FSP_"))}
     key = secrets.token_hex(32)
     env.update(DAGSTER_HOME=str(home), FSP_PSEUDONYMISATION_KEY=key,
                FSP_INPUT_DIR=str(input_dir), FSP_OUTPUT_DIR=str(output_dir))
-    env.pop("FSP_KEY_CHANGE_DELIBERATE", None)
     run = subprocess.run(["make", "--no-print-directory", "run"], cwd=TESTS.parent, env=env,
                          capture_output=True, text=True, timeout=1200)
     messages = (run.stdout + run.stderr).splitlines()
@@ -118,6 +169,40 @@ def pipeline_run(tmp_path_factory) -> PipelineRun:
     result.inputs_before, result.inputs_after = before, input_snapshot(input_dir)
     result.key = key
     return result
+
+
+def _dump_run(run: PipelineRun) -> str:
+    import dataclasses
+    import json
+
+    record = dataclasses.asdict(run)
+    return json.dumps({k: (str(v) if isinstance(v, Path) else sorted(v) if isinstance(v, set) else v)
+                       for k, v in record.items()})
+
+
+def _load_run(text: str) -> PipelineRun:
+    import json
+
+    record = json.loads(text)
+    for name in ("input_dir", "home", "output_dir", "database"):
+        record[name] = Path(record[name])
+    for name in ("raw_upns", "raw_child_ids", "raw_postcodes", "raw_birth_dates"):
+        record[name] = set(record[name])
+    for name in ("inputs_before", "inputs_after"):
+        record[name] = {k: tuple(v) for k, v in record[name].items()}
+    return PipelineRun(**record)
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory, small_county) -> PipelineRun:
+    """The shared small county made a council's folders (a canary child planted in 931 and an
+    unparseable date in each council's care episodes: no longer the generator's files, so a
+    council's files as far as the pipeline can tell), then ``make run`` on it with a fresh random
+    key, exactly as the README tells a researcher to: FSP_INPUT_DIR, FSP_OUTPUT_DIR and the key in
+    the environment, one council at a time. Every input entry is hashed before and after. Run
+    once per test session; tests that run the pipeline again do so on a copy of its instance."""
+    return _once(tmp_path_factory, "pipeline_run", lambda root: _run_make(root, small_county),
+                 _dump_run, _load_run)
 
 
 def run_pipeline_process(input_dir: Path, home: Path, output_dir: Path, key: str | None,
@@ -147,7 +232,8 @@ def run_pipeline_process(input_dir: Path, home: Path, output_dir: Path, key: str
 
 #: Markers of whole test files (see pyproject.toml's ``markers``).
 MARKED_FILES = {
-    "slow": ("test_pipeline_end_to_end.py", "test_operations.py", "test_estimates_by_extract.py",
+    "slow": ("test_pipeline_end_to_end.py", "test_operations.py", "test_operations_failures.py",
+             "test_estimates_by_extract.py",
              "test_planted_recovery.py", "test_synthetic_recovery.py", "test_public_returns.py",
              "test_safe_operation.py", "test_notebook.py"),
     "browser": ("test_report_browser.py", "test_ui_browser.py"),

@@ -100,10 +100,11 @@ def test_each_release_adds_its_extract_and_a_rerun_does_not(pipeline_run, tmp_pa
     shutil.copytree(pipeline_run.home, home)
     older = tmp_path / "input"
     shutil.copytree(pipeline_run.input_dir, older)
-    la = next(p for p in older.iterdir() if p.is_dir())
-    latest = max(int(p.stem[-4:]) for p in (la / "cin_census").glob("*.xml"))
-    (la / "cin_census" / f"cin_census_{latest}.xml").unlink()
-    shutil.rmtree(la / "ssda903" / str(latest))
+    councils = [p for p in older.iterdir() if p.is_dir()]
+    latest = max(int(p.stem[-4:]) for la in councils for p in (la / "cin_census").glob("*.xml"))
+    for la in councils:
+        (la / "cin_census" / f"cin_census_{latest}.xml").unlink()
+        shutil.rmtree(la / "ssda903" / str(latest))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     # The same study's key: a new key on this instance would be refused (children would not link).
     monkeypatch.setenv("FSP_PSEUDONYMISATION_KEY", pipeline_run.key)

@@ -1,28 +1,23 @@
 """Operating the pipeline as ``make run`` does: the two named jobs, re-runs, failures, councils in
 parallel, and blocking checks.
 
-A tiny two-LA synthetic county is run by ``python -m assets.run`` (the ``council`` job for each
-local authority, then ``pooled_analysis``, through Dagster's multiprocess executor), in a process
-of its own configured by environment variables only:
+The session's shared two-LA county run by ``make run`` (``pipeline_run`` in conftest.py: the
+``council`` job for each local authority one at a time, then ``pooled_analysis``, through Dagster's
+multiprocess executor) is run again by ``python -m assets.run`` in a copy of its instance, in a
+process of its own configured by environment variables only:
 
-- once one council at a time, then again in the same home two councils at a time: the second
-  run rewrites every table and stores exactly the same ones (idempotent, and parallel councils
-  give what sequential ones give; the pooled estimates to 1e-9, see ``assert_same_tables``);
-- a ``council`` run with a broken study setting fails at the spells after the door stored its
-  tables, and Dagster's re-execution from failure (what the UI's "Re-execute from failure"
-  does) completes it without reading the door again;
-- a failing blocking spells check stops the cohorts in a run of the ``council`` job, the job the
-  UI launches.
+- again two councils at a time: the second run rewrites every table and stores exactly the same
+  ones (idempotent, and parallel councils give what sequential ones give; the pooled estimates to
+  1e-9, see ``assert_same_tables``);
+
+Failures and their recovery are in ``test_operations_failures.py``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import secrets
-import subprocess
-import sys
-import textwrap
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -30,33 +25,19 @@ import duckdb
 import pytest
 
 from conftest import run_pipeline_process
-from evaluation.synthetic import generate_county
 
-TESTS = Path(__file__).parent
 LAS = ("825", "931")
 
 
-def _plant_unparseable_date(la_folder: Path) -> None:
-    """Append one SSDA903 episode with an impossible date, so every LA has a quarantine row."""
-    episodes = sorted(la_folder.glob("ssda903/*/episodes.csv"))[-1]
-    lines = episodes.read_text().splitlines()
-    fields = lines[-1].split(",")
-    fields[1] = "31/02/2024"
-    episodes.write_text("\n".join([*lines, ",".join(fields)]) + "\n")
+@pytest.fixture(scope="module")
+def county(pipeline_run):
+    """The session run's input folders (two councils, each with a quarantined row): read only."""
+    return pipeline_run.input_dir
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory):
-    root = generate_county(tmp_path_factory.mktemp("ops") / "input", seed=1,
-                           local_authorities=2, scale=0.01, progress=False)
-    for code in LAS:
-        _plant_unparseable_date(root / code)
-    return root
-
-
-@pytest.fixture(scope="module")
-def key():
-    return secrets.token_hex(32)
+def key(pipeline_run):
+    return pipeline_run.key
 
 
 def snapshot(database: Path) -> dict[str, tuple[list[str], list[tuple[str, ...]]]]:
@@ -128,21 +109,20 @@ def _runs(home: Path) -> list:
 
 
 @pytest.fixture(scope="module")
-def runs(county, key, tmp_path_factory):
-    """The county run one council at a time, then again in the same home two at a time."""
-    home = tmp_path_factory.mktemp("home")
-    out = tmp_path_factory.mktemp("out")
-    first_code, first_lines = run_pipeline_process(county, home, out, key,
-                                                   env={"FSP_PARALLEL_COUNCILS": "1"})
-    assert first_code == 0, "\n".join(first_lines[-20:])
-    first = snapshot(home / "evaluation.duckdb")
-    first_events = _materialisations(home)
-    first_runs = _runs(home)
-    again_code, again_lines = run_pipeline_process(county, home, out, key,
+def runs(pipeline_run, tmp_path_factory):
+    """The session's run (one council at a time), then again two at a time in a copy of its home."""
+    assert pipeline_run.exit_code == 0, "\n".join(pipeline_run.messages[-20:])
+    first = snapshot(pipeline_run.database)
+    first_events = _materialisations(pipeline_run.home)
+    first_runs = _runs(pipeline_run.home)
+    home = tmp_path_factory.mktemp("again") / "home"
+    shutil.copytree(pipeline_run.home, home)
+    again_code, again_lines = run_pipeline_process(pipeline_run.input_dir, home,
+                                                   tmp_path_factory.mktemp("out"), pipeline_run.key,
                                                    env={"FSP_PARALLEL_COUNCILS": "2"})
     assert again_code == 0, "\n".join(again_lines[-20:])
     return dict(home=home, first=first, first_events=first_events, first_runs=first_runs,
-                lines=first_lines, again=snapshot(home / "evaluation.duckdb"),
+                lines=pipeline_run.messages, again=snapshot(home / "evaluation.duckdb"),
                 again_events=_materialisations(home), all_runs=_runs(home))
 
 
@@ -207,107 +187,6 @@ def test_another_key_gives_other_pseudonyms(county):
     one, two = (load_key(secrets.token_hex(32)) for _ in range(2))
     ids = [set(ingest_local_authority(county / "931", key)["children"]["child_id"]) for key in (one, two)]
     assert len(ids[0]) == len(ids[1]) > 100 and not ids[0] & ids[1]
-
-
-#: Run in a process of its own: a council run that fails, then Dagster's re-execution from failure.
-RESUME = textwrap.dedent("""
-    import json, sys
-    import dagster as dg
-    from assets.definitions import council_job
-    from assets.partitions import register_local_authorities
-
-    broken = {"resources": {"study": {"config": {"go_live": "not-a-date"}}}}
-    with dg.DagsterInstance.get() as instance:
-        register_local_authorities(instance, ["931"])
-        tags = {"dagster/partition": "931"}
-        job = dg.reconstructable(council_job)
-        failed = dg.execute_job(job, instance=instance, tags=tags, run_config=broken,
-                                raise_on_error=False)
-        steps = lambda result: sorted({e.step_key for e in result.all_events if e.is_step_success})
-        stored_after_failure = sorted(
-            "/".join(k.path) for k in instance.get_asset_keys()
-            if instance.get_latest_materialization_event(k) is not None)
-        # Re-execution takes the parent's settings unless given others: the corrected ones here,
-        # as an analyst edits them in the launchpad before "Re-execute from failure".
-        from evaluation.study import StudyConfig
-        fixed = {"resources": {"study": {"config": {"go_live": StudyConfig().go_live.isoformat()}}}}
-        resumed = dg.execute_job(job, instance=instance, tags=tags, raise_on_error=False,
-            run_config=fixed,
-            reexecution_options=dg.ReexecutionOptions.from_failure(failed.run_id, instance))
-        errors = lambda result: [f"{e.step_key}: {e.step_failure_data.error.message[:300]}"
-                                 + "".join(f" <- {c.message[:500]}" for c in
-                                           [e.step_failure_data.error.cause] if c is not None)
-                                 for e in result.all_events if e.is_step_failure]
-        print(json.dumps({"failed": failed.success, "failed_steps": steps(failed),
-                          "errors": errors(failed), "resumed_errors": errors(resumed),
-                          "stored_after_failure": stored_after_failure,
-                          "resumed": resumed.success, "resumed_steps": steps(resumed),
-                          "parent": resumed.dagster_run.parent_run_id == failed.run_id}))
-""")
-
-
-def test_a_failed_council_run_resumes_from_its_failure(county, key, tmp_path):
-    import json
-
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FSP_", "DAGSTER_HOME"))}
-    env.update(DAGSTER_HOME=str(home), FSP_INPUT_DIR=str(county), FSP_OUTPUT_DIR=str(tmp_path / "out"),
-               FSP_PSEUDONYMISATION_KEY=key)
-    (home / "dagster.yaml").write_text((TESTS.parent / "assets" / "instance" / "dagster.yaml").read_text())
-    done = subprocess.run([sys.executable, "-c", RESUME], cwd=TESTS.parent, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    outcome = json.loads(done.stdout.strip().splitlines()[-1])
-    assert not outcome["failed"] and "not-a-date" in "\n".join(outcome["errors"])
-    assert outcome["resumed"] and outcome["parent"], outcome["resumed_errors"]
-    assert "ingest_and_pseudonymise" in outcome["failed_steps"]
-    assert not any(step.startswith(("spells__", "cohorts__")) for step in outcome["failed_steps"])
-    assert {k.split("/")[0] for k in outcome["stored_after_failure"]} == {"pseudonymised"}
-    assert "ingest_and_pseudonymise" not in outcome["resumed_steps"]   # the door was not read again
-    assert {"spells__need_spells", "cohorts__analysis_dataset"} <= set(outcome["resumed_steps"])
-
-
-def test_a_failing_blocking_spells_check_stops_the_cohorts(county, key, tmp_path, monkeypatch):
-    """The ``council`` job as the UI launches it (its selection and checks; in process here): a
-    blocking check of ``need_spells`` that fails stops everything built on the spells."""
-    from assets.definitions import ALL_ASSETS, ALL_CHECKS, JOBS, build_resources
-    from evaluation.validation import suites
-
-    monkeypatch.setenv("FSP_PSEUDONYMISATION_KEY", key)
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("FSP_OUTPUT_DIR", str(tmp_path / "out"))
-    real = suites.spells_suite
-
-    def failing(frame, care=False):
-        derived, expectations = real(frame, care=care)
-        if not care:   # need spells: no spell may be censored (false in any real county)
-            expectations = [*expectations, suites.E.ExpectColumnValuesToBeInSet(
-                column="censored", value_set=[False])]
-        return derived, expectations
-
-    monkeypatch.setattr(suites, "spells_suite", failing)
-    defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=JOBS,
-                          resources=build_resources(database=str(tmp_path / "db.duckdb"),
-                                                    input_dir=str(county),
-                                                    output_dir=str(tmp_path / "out")))
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("local_authority", ["931"])
-        result = defs.resolve_job_def("council").execute_in_process(
-            partition_key="931", instance=instance, raise_on_error=False)
-    assert not result.success
-    (check,) = [e for e in result.get_asset_check_evaluations()
-                if e.asset_key == dg.AssetKey(["spells", "need_spells"]) and e.check_name == "spells"]
-    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
-    built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "spells/need_spells" in built and "pseudonymised/children" in built
-    on_spells = {"cohorts/analysis_dataset", "cohorts/state_intervals", "cohorts/monthly_counts"}
-    assert not on_spells & built, built
-    assert "cohorts/index_episodes" in built   # built on the door alone: not stopped
-    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
-    assert "spells__need_spells" in started
-    assert not {"cohorts__analysis_dataset", "cohorts__state_intervals",
-                "cohorts__monthly_counts"} & started   # never started
 
 
 def test_table_from_an_earlier_version_is_refused_with_what_to_do(tmp_path):
