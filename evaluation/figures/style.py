@@ -162,6 +162,12 @@ def house_figure(width: float = 7.0, height: float = 4.5) -> Iterator[Figure]:
         yield figure
 
 
+#: zlib level of the PNG files: PNG is lossless, so the level changes the file's size (about 9%
+#: larger at 1 than at zlib's default 6 on the default county's figures), never a pixel, and level
+#: 1 compresses in about two thirds of the time.
+PNG_COMPRESS_LEVEL = 1
+
+
 def save_png(figure: Figure, path: str | Path) -> Path:
     """Write ``figure`` as PNG (the only released figure format); returns the path."""
     path = Path(path)
@@ -169,7 +175,8 @@ def save_png(figure: Figure, path: str | Path) -> Path:
         raise ValueError(f"figures are released as PNG only, not {path.suffix!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with mpl.rc_context(RC):
-        figure.savefig(path, format="png", metadata={"Software": None})
+        figure.savefig(path, format="png", metadata={"Software": None},
+                       pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     return path
 
 

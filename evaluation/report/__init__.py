@@ -12,13 +12,34 @@
 * :mod:`~evaluation.report.demo` — an illustrative release from simulated children.
 """
 
-from evaluation.report.build import build_report, embed_png, html_table, report_html, software_versions
-from evaluation.report.drawing import FIGURE_FOR_TABLE, draw_release_figures
-from evaluation.report.release import Release, write_release
-from evaluation.report.sections import NOT_PRODUCED, RESULT_SECTIONS, ResultSection
+from __future__ import annotations
+
+import importlib
+
+#: Name -> the module defining it. Imported on first use (PEP 562), so that a process that only
+#: draws figures (:func:`~evaluation.report.drawing.draw_release_figures` hands some to a second
+#: process) does not import the report's builder, the disclosure code and SciPy first.
+_EXPORTS = {
+    "build_report": "build", "report_html": "build", "embed_png": "build", "html_table": "build",
+    "software_versions": "build", "draw_release_figures": "drawing", "FIGURE_FOR_TABLE": "drawing",
+    "write_release": "release", "Release": "release", "RESULT_SECTIONS": "sections",
+    "ResultSection": "sections", "NOT_PRODUCED": "sections",
+}
 
 __all__ = [
     "build_report", "report_html", "embed_png", "html_table", "software_versions",
     "draw_release_figures", "FIGURE_FOR_TABLE", "write_release", "Release",
     "RESULT_SECTIONS", "ResultSection", "NOT_PRODUCED",
 ]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

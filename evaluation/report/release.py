@@ -33,7 +33,7 @@ from evaluation.disclosure import DEFAULT, DisclosureConfig, OutputLog
 from evaluation.disclosure.output_log import _jsonable
 from evaluation.report.assemble import schema_for
 from evaluation.report.build import DEMO_KEY_NOTICE, build_report
-from evaluation.report.drawing import draw_release_figures, figure_sources
+from evaluation.report.drawing import FigureDrawing, figure_sources
 from evaluation.report.pdf import PdfUnavailable, render_pdf
 
 SCHEMA_FILE = "schema.json"
@@ -100,18 +100,9 @@ def table_schema(name: str, table: pd.DataFrame) -> dict[str, Any]:
                         for c in table.columns]}
 
 
-def write_release(
-    tables: Mapping[str, pd.DataFrame],
-    directory: str | Path,
-    context: Mapping[str, Any] | None = None,
-    config: DisclosureConfig = DEFAULT,
-    pdf_report: bool = True,
-) -> Release:
-    """Write tables (Parquet and CSV), ``schema.json``, figures, ``report.html``, ``report.pdf`` (printed
-    from the HTML by headless Chromium; when Chromium is missing the checker's log says so) and
-    ``results.json``."""
-    directory = Path(directory)
-    (directory / "tables").mkdir(parents=True, exist_ok=True)
+def _write_tables(tables: Mapping[str, pd.DataFrame], directory: Path, context: Mapping[str, Any] | None,
+                  config: DisclosureConfig) -> tuple[OutputLog, dict[str, Path], dict[str, Path], Path]:
+    """Each table as CSV and Parquet, and ``schema.json``, into a new output log."""
     log = OutputLog(directory, config)
     if (context or {}).get("demo_key"):
         log.session_notes.append(DEMO_KEY_NOTICE)
@@ -131,8 +122,29 @@ def write_release(
     schema_path.write_text(json.dumps({"disclosure": _jsonable(asdict(config)), "tables": schema}, indent=2),
                            encoding="utf-8")
     log.add(schema_path, {"NoData": "pass"}, output_type="custom", comments=["column descriptions only"])
+    return log, csv_paths, parquet_paths, schema_path
 
-    figures = draw_release_figures(tables, directory / "figures")
+
+def write_release(
+    tables: Mapping[str, pd.DataFrame],
+    directory: str | Path,
+    context: Mapping[str, Any] | None = None,
+    config: DisclosureConfig = DEFAULT,
+    pdf_report: bool = True,
+) -> Release:
+    """Write tables (Parquet and CSV), ``schema.json``, figures, ``report.html``, ``report.pdf`` (printed
+    from the HTML by headless Chromium; when Chromium is missing the checker's log says so) and
+    ``results.json``."""
+    directory = Path(directory)
+    (directory / "tables").mkdir(parents=True, exist_ok=True)
+    # a share of the figures is drawn by a second process from now on, while the tables are written
+    drawing = FigureDrawing.start(tables, directory / "figures")
+    try:
+        log, csv_paths, parquet_paths, schema_path = _write_tables(tables, directory, context, config)
+    except BaseException:
+        drawing.close()
+        raise
+    figures = drawing.finish()
     sources = figure_sources(tables)
     for name, path in figures.items():
         source = sources.get(name, name)
