@@ -33,6 +33,7 @@ import hmac
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from evaluation.tables import PSEUDONYM_HEX_CHARS, PSEUDONYM_PATTERN
@@ -87,10 +88,19 @@ class PseudonymisationKey:
     secret: bytes = field(repr=False)
     #: The council (DfE LA code) whose child and family ids this key hashes; ``None`` outside the door.
     council: str | None = None
+    #: Pseudonyms already computed, by namespace (:meth:`remembering`); ``None``: none kept.
+    memo: dict | None = field(default=None, repr=False, compare=False)
 
     def for_council(self, la_code: str) -> "PseudonymisationKey":
         """The same secret, scoped to one council's child and family ids."""
         return PseudonymisationKey(self.secret, la_code)
+
+    def remembering(self) -> "PseudonymisationKey":
+        """The same key, keeping each pseudonym it computes so that an id met again (the same
+        child in the next year's return) is not hashed again. The memo holds raw ids: the door
+        makes such a key for one call of :func:`~evaluation.ingest.ingest_local_authority`
+        only, and it goes with the call."""
+        return PseudonymisationKey(self.secret, self.council, memo={})
 
     @property
     def fingerprint(self) -> str:
@@ -213,11 +223,15 @@ def _digests(key: PseudonymisationKey, namespace: bytes, messages) -> dict[str, 
     """``{message: _digest(key, namespace, message)}`` for distinct ``messages``: the same HMACs,
     the key and prefix absorbed once and the state copied per message."""
     start = hmac.new(key.secret, _prefix(key, namespace), hashlib.sha256)
+    known = {} if key.memo is None else key.memo.setdefault(_prefix(key, namespace), {})
     out = {}
-    for message in messages:
-        mac = start.copy()
-        mac.update(message.encode("utf-8"))
-        out[message] = mac.hexdigest()[:PSEUDONYM_HEX_CHARS]
+    for message in np.asarray(messages, dtype=object).tolist():
+        digest = known.get(message)
+        if digest is None:
+            mac = start.copy()
+            mac.update(message.encode("utf-8"))
+            digest = known[message] = mac.hexdigest()[:PSEUDONYM_HEX_CHARS]
+        out[message] = digest
     return out
 
 

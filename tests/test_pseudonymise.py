@@ -141,3 +141,20 @@ def test_leak_guard_rejects_raw_ids_upns_and_postcodes_without_quoting_them():
         with pytest.raises(PseudonymLeakError) as err:
             assert_no_leaks({"t": frame})
         assert str(frame.iloc[0, 0]) not in str(err.value)
+
+
+def test_a_remembering_key_gives_the_same_pseudonyms_and_hashes_an_id_once(monkeypatch):
+    import hmac as hmac_module
+
+    plain = KEY.for_council("931")
+    remembering = plain.remembering()
+    assert remembering == plain and "memo" not in repr(remembering)
+    first, second = pd.Series(["1", "2", "3"]), pd.Series(["3", "4", " 1 "])
+    expected = [pseudonymise(ids, plain, CHILD) for ids in (first, second)]
+    calls = []
+    original = hmac_module.HMAC.copy
+    monkeypatch.setattr(hmac_module.HMAC, "copy", lambda self: calls.append(1) or original(self))
+    got = [pseudonymise(ids, remembering, CHILD) for ids in (first, second)]
+    assert all(a.equals(b) for a, b in zip(got, expected))
+    assert len(calls) == 4                              # 1, 2, 3 then only 4
+    assert derived_id([first], remembering, CIN_EPISODE).equals(derived_id([first], plain, CIN_EPISODE))

@@ -101,7 +101,7 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey, la_code: str 
         raise InputError(f"local-authority folder {la_code!r}: the name must be a DfE three-digit "
                          "LA code (three ASCII digits)")
     refuse_demo_key(folder, key)
-    key = key.for_council(la_code)
+    key = key.for_council(la_code).remembering()   # an id met again in another file: hashed once
     layout = survey(folder, input_root, SSDA903_YEARS)
     extracts = _read_folder(folder, layout, key, la_code)
     quarantine_implausible(extracts)  # rows impossible within their own file
