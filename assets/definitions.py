@@ -60,6 +60,11 @@ def council_job() -> dg.JobDefinition:
     return defs.resolve_job_def("council")
 
 
+def comparison_job() -> dg.JobDefinition:
+    """The ``comparison_areas`` job as the code location defines it (for ``dg.reconstructable``)."""
+    return defs.resolve_job_def("comparison_areas")
+
+
 def pooled_job() -> dg.JobDefinition:
     """The ``pooled_analysis`` job as the code location defines it (for ``dg.reconstructable``)."""
     return defs.resolve_job_def("pooled_analysis")

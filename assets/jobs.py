@@ -3,9 +3,12 @@
 ``council`` is partitioned by local authority: one run reads a council's folder through the door
 and builds its spells and cohorts, every asset check running with its asset (a failed blocking
 check stops what depends on it in that run). ``pooled_analysis`` reads every council's cohorts,
-fits the models and writes the release. ``make run`` executes them in that order; in a deployed
-instance the ``new_extract_sensor`` starts ``council`` runs and ``pooled_after_councils`` starts
-``pooled_analysis`` once no council run is left (``assets/sensors.py``).
+fits the models and writes the release; it builds the comparison areas too (DfE's published
+council panel: no council's records). ``comparison_areas`` is that last part alone: ``make run``
+runs it beside the council runs (it needs none of them), then ``pooled_analysis`` without it.
+In a deployed instance the ``new_extract_sensor`` starts ``council`` runs and
+``pooled_after_councils`` starts ``pooled_analysis`` once no council run is left
+(``assets/sensors.py``).
 
 Steps run in parallel through Dagster's multiprocess executor (``FSP_MAX_CONCURRENT`` steps at
 once), forked from a server that has already imported the heavy libraries, so a step starts in a
@@ -23,8 +26,10 @@ import dagster as dg
 
 #: Asset groups built once per local authority, in graph order.
 COUNCIL_GROUPS = ("pseudonymised", "spells", "cohorts")
-#: Asset groups built once over every local authority.
-POOLED_GROUPS = ("comparison", "analysis", "release")
+#: Asset groups built from DfE's published statistics alone (no council's records).
+COMPARISON_GROUPS = ("comparison",)
+#: Asset groups built once over every local authority (the comparison areas among them).
+POOLED_GROUPS = (*COMPARISON_GROUPS, "analysis", "release")
 
 MAX_CONCURRENT_ENV_VAR = "FSP_MAX_CONCURRENT"
 
@@ -73,4 +78,13 @@ pooled_job = dg.define_asset_job(
     tags={"fsp/job": "pooled_analysis"},
 )
 
-JOBS = [council_job, pooled_job]
+comparison_job = dg.define_asset_job(
+    "comparison_areas",
+    selection=dg.AssetSelection.groups(*COMPARISON_GROUPS),
+    description="The comparison areas from DfE's published council statistics: the panel, the "
+    "adopting councils, synthetic control and staggered adoption. Reads no council's records, so "
+    "make run runs it beside the council runs.",
+    tags={"fsp/job": "comparison_areas"},
+)
+
+JOBS = [council_job, pooled_job, comparison_job]

@@ -1,8 +1,9 @@
-"""``make run``: check the key, then run the pipeline's two Dagster jobs on the configured input.
+"""``make run``: check the key, then run the pipeline's Dagster jobs on the configured input.
 
 One ``council`` run per local authority (door, spells, cohorts; ``FSP_PARALLEL_COUNCILS`` of them
-at once), then one ``pooled_analysis`` run (models and release), each executed by Dagster's own
-executor (``assets/jobs.py``). Runs go through the Dagster instance in ``DAGSTER_HOME``, so they
+at once) and, beside them, one ``comparison_areas`` run (DfE's published council statistics: it
+needs no council's tables); then one ``pooled_analysis`` run of the models and the release (the
+comparison areas already built), each executed by Dagster's own executor (``assets/jobs.py``). Runs go through the Dagster instance in ``DAGSTER_HOME``, so they
 appear in the UI (``make ui``) and can be re-executed from there.
 """
 
@@ -181,7 +182,8 @@ def parallel_councils() -> int:
     return int(value)
 
 
-def _execute(job_fn, instance: dg.DagsterInstance, partition: str | None):
+def _execute(job_fn, instance: dg.DagsterInstance, partition: str | None,
+             asset_selection: list[dg.AssetKey] | None = None):
     """Execute one of the code location's jobs (``assets.definitions``) through Dagster's executor."""
     tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
             **({"dagster/partition": partition} if partition else {})}
@@ -191,24 +193,38 @@ def _execute(job_fn, instance: dg.DagsterInstance, partition: str | None):
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     started = time.perf_counter()
     result = dg.execute_job(dg.reconstructable(job_fn), instance=instance, tags=tags,
-                            run_config=run_config, raise_on_error=False)
+                            run_config=run_config, raise_on_error=False,
+                            asset_selection=asset_selection)
     return result, time.perf_counter() - started
 
 
-def _council_in_process(code: str) -> tuple[bool, str, float, list[str]]:
-    """One ``council`` run in a process of its own (``FSP_PARALLEL_COUNCILS`` > 1)."""
-    from assets.definitions import council_job
+def _run_in_process(job: str, partition: str | None) -> tuple[bool, str, float, list[str]]:
+    """One run of ``job`` in a process of its own (runs side by side: Dagster's logging
+    deadlocks when two runs start from threads of one process)."""
+    from assets import definitions
 
+    job_fn = {"council": definitions.council_job, "comparison_areas": definitions.comparison_job}[job]
     with dg.DagsterInstance.get() as instance:
-        result, seconds = _execute(council_job, instance, code)
+        result, seconds = _execute(job_fn, instance, partition)
         return (result.success, result.run_id, seconds,
                 [] if result.success else failure_report(result))
 
 
+def _after_comparison_areas() -> list[dg.AssetKey]:
+    """The assets of ``pooled_analysis`` less the comparison areas (built beside the councils)."""
+    from assets.definitions import defs
+    from assets.jobs import COMPARISON_GROUPS, POOLED_GROUPS
+
+    graph = defs.resolve_asset_graph()
+    rest = [g for g in POOLED_GROUPS if g not in COMPARISON_GROUPS]
+    return sorted(dg.AssetSelection.groups(*rest).resolve(graph))
+
+
 def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
-    """Run ``council`` for every local authority, then ``pooled_analysis``; 0 on success, 1 on
-    the first failure (with what stopped it). Inputs, outputs and storage come from the
-    environment, as for the UI (``assets.definitions.build_resources``)."""
+    """Run ``council`` for every local authority and ``comparison_areas`` beside them, then
+    ``pooled_analysis``; 0 on success, 1 on the first failure (with what stopped it). Inputs,
+    outputs and storage come from the environment, as for the UI
+    (``assets.definitions.build_resources``)."""
     from assets.definitions import build_resources, council_job, pooled_job
     from assets.partitions import (discover_local_authorities, register_local_authorities,
                                    skipped_entries)
@@ -233,44 +249,43 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
     echo(f"==> input {input_dir}: local authorities {', '.join(codes)}")
     started = time.perf_counter()
 
-    def failed(label: str, result) -> int:
-        echo(f"error: {label} failed (run {result.run_id}). The run's events are in the "
+    def report(label: str, run_id: str, lines: list[str]) -> int:
+        echo(f"error: {label} failed (run {run_id}). The run's events are in the "
              "Dagster UI (make ui); what stopped it:")
-        for line in failure_report(result):
+        for line in lines:
             echo(f"  {line}")
         return 1
 
     echo(f"==> council runs (door, spells, cohorts): {len(codes)} local authorities, "
-         f"{workers} at a time ...")
-    if workers == 1:
-        outcomes = {}
-        for code in codes:
-            result, seconds = _execute(council_job, instance, code)
-            outcomes[code] = (result.success, result.run_id,
-                              [] if result.success else failure_report(result))
-            echo(f"    council {code} {'done' if result.success else 'FAILED'} in {seconds:.1f} s")
-    else:
-        # Each council run in a process of its own: Dagster's logging deadlocks when two runs
-        # start from threads of one process.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(codes)), mp_context=context) as pool:
-            runs = {code: pool.submit(_council_in_process, code) for code in codes}
-            outcomes = {}
+         f"{workers} at a time; comparison areas beside them ...")
+    outcomes = {}
+    context = multiprocessing.get_context("spawn")
+    beside = 1 + (min(workers, len(codes)) if workers > 1 else 0)
+    with ProcessPoolExecutor(max_workers=beside, mp_context=context) as pool:
+        comparison = pool.submit(_run_in_process, "comparison_areas", None)
+        if workers == 1:
+            for code in codes:
+                result, seconds = _execute(council_job, instance, code)
+                outcomes[code] = (result.success, result.run_id,
+                                  [] if result.success else failure_report(result))
+                echo(f"    council {code} {'done' if result.success else 'FAILED'} in {seconds:.1f} s")
+        else:
+            runs = {code: pool.submit(_run_in_process, "council", code) for code in codes}
             for code, future in runs.items():
                 success, run_id, seconds, lines = future.result()
                 outcomes[code] = (success, run_id, lines)
                 echo(f"    council {code} {'done' if success else 'FAILED'} in {seconds:.1f} s")
+        compared, comparison_run, seconds, comparison_lines = comparison.result()
+        echo(f"    comparison areas {'done' if compared else 'FAILED'} in {seconds:.1f} s")
     for code, (success, run_id, lines) in outcomes.items():
         if not success:
-            echo(f"error: council {code} failed (run {run_id}). The run's events are in the "
-                 "Dagster UI (make ui); what stopped it:")
-            for line in lines:
-                echo(f"  {line}")
-            return 1
+            return report(f"council {code}", run_id, lines)
+    if not compared:
+        return report("comparison areas", comparison_run, comparison_lines)
     echo("==> pooled analysis and release ...")
-    result, seconds = _execute(pooled_job, instance, None)
+    result, seconds = _execute(pooled_job, instance, None, asset_selection=_after_comparison_areas())
     if not result.success:
-        return failed("pooled analysis", result)
+        return report("pooled analysis", result.run_id, failure_report(result))
     echo(f"    pooled analysis done in {seconds:.1f} s")
     from evaluation.validation.engine import docs_index
 

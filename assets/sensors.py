@@ -7,8 +7,8 @@
 - ``pooled_after_councils``: when a ``council`` run succeeds and no other council run is queued or
   in progress, request one ``pooled_analysis`` run (the pooled models need every council).
 
-Both start stopped: switch them on in the UI (Automation). ``make run`` runs the same two jobs
-in the same order itself.
+Both start stopped: switch them on in the UI (Automation). ``make run`` runs the same jobs in the
+same order itself (and the comparison areas beside the council runs, ``assets/run.py``).
 """
 
 import hashlib

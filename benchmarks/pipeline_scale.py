@@ -129,7 +129,7 @@ def bench(n_las: int, scale: float, seed: int, parallel: list[int], max_concurre
         print(f"   {councils_at_once} council run(s) at a time: {seconds:.1f} s end to end{verdict}; "
               f"peak RSS so far {peak_mb:.0f} MB" + ("" if code == 0 else "   FAILED"), flush=True)
         for line in lines:
-            if line.strip().startswith(("council ", "pooled analysis done")):
+            if line.strip().startswith(("council ", "comparison areas ", "pooled analysis done")):
                 print(f"      {line.strip()}")
         if code != 0:
             print("\n".join(f"      {line}" for line in lines[-15:]))

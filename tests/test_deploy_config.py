@@ -121,6 +121,8 @@ io = d.defs.resources["io_manager"]
 loaded = {"executor": job.executor_def.name, "io_manager": type(io).__name__,
           "root": getattr(io, "root", None), "partitions": getattr(job.partitions_def, "name", None),
           "pooled_executor": pooled.executor_def.name,
+          "jobs": {name: d.defs.resolve_job_def(name).executor_def.name
+                   for name in ("council", "comparison_areas", "pooled_analysis")},
           "sensors": sorted(s.name for s in d.defs.sensors)}
 
 # Validating run config resolves EnvVar resources, so the key is set only now, after loading.
@@ -166,6 +168,7 @@ def test_project_definitions_load_with_the_cluster_environment(cluster_load, pip
         "executor": "k8s_job_per_step", "io_manager": "ParquetIOManager",
         "root": pipeline_env["FSP_PARQUET_ROOT"], "partitions": "local_authority",
         "pooled_executor": "k8s_job_per_step",
+        "jobs": dict.fromkeys(("council", "comparison_areas", "pooled_analysis"), "k8s_job_per_step"),
         "sensors": ["new_extract_sensor", "pooled_after_councils"]}
 
 

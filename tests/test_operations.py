@@ -1,4 +1,4 @@
-"""Operating the pipeline as ``make run`` does: the two named jobs, re-runs, failures, councils in
+"""Operating the pipeline as ``make run`` does: the named jobs, re-runs, failures, councils in
 parallel, and blocking checks.
 
 The session's shared two-LA county run by ``make run`` (``pipeline_run`` in conftest.py: the
@@ -137,11 +137,17 @@ def test_every_stage_stores_tables(runs):
         assert codes == {repr(code) for code in LAS}, name
 
 
-def test_make_run_runs_the_two_named_jobs(runs):
-    """One ``council`` run per local authority, then one ``pooled_analysis`` run, all tagged with
-    the process that ran them; progress is printed per council."""
+def test_make_run_runs_the_named_jobs(runs):
+    """One ``council`` run per local authority and one ``comparison_areas`` run beside them, then
+    one ``pooled_analysis`` run of the rest, all tagged with the process that ran them; progress
+    is printed per council."""
     jobs = sorted((run.job_name, run.tags.get("dagster/partition")) for run, *_ in runs["first_runs"])
-    assert jobs == sorted([("council", code) for code in LAS] + [("pooled_analysis", None)])
+    assert jobs == sorted([("council", code) for code in LAS] + [("comparison_areas", None),
+                                                                  ("pooled_analysis", None)])
+    spans = {run.job_name: (start, end) for run, start, end in runs["first_runs"]}
+    assert spans["comparison_areas"][0] < max(end for run, _, end in runs["first_runs"]
+                                              if run.job_name == "council"), "beside the councils"
+    assert spans["pooled_analysis"][0] >= spans["comparison_areas"][1]
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run, *_ in runs["first_runs"])
     assert all({"fsp/pid", "fsp/host"} <= set(run.tags) for run, *_ in runs["first_runs"])
     text = "\n".join(runs["lines"])
