@@ -103,7 +103,7 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey, la_code: str 
     refuse_demo_key(folder, key)
     key = key.for_council(la_code).remembering()   # an id met again in another file: hashed once
     layout = survey(folder, input_root, SSDA903_YEARS)
-    extracts = _read_folder(folder, layout, key, la_code)
+    extracts = _read_folder(folder, layout, key, la_code, national_upn_link)
     quarantine_implausible(extracts)  # rows impossible within their own file
 
     ledger = asm.Ledger()
@@ -157,12 +157,12 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey, la_code: str 
 
 
 def _read_folder(folder: Path, layout: Layout, key: PseudonymisationKey,
-                 la_code: str) -> list[Extract]:
+                 la_code: str, national_upn_link: bool = False) -> list[Extract]:
     """Every input file of the folder, read and pseudonymised."""
     extracts: list[Extract] = []
     for path in layout.cin_files:
         with _located("cin_census/"):
-            extract = read_cin_census(path, key, la_code)
+            extract = read_cin_census(path, key, la_code, national_upn_link)
         extract.source_file = f"cin_census/{path.name}"
         extracts.append(extract)
     years = Counter(e.collection_year for e in extracts)
@@ -176,7 +176,7 @@ def _read_folder(folder: Path, layout: Layout, key: PseudonymisationKey,
                          "keep one file per year")
     for year, path in layout.ssda903_files:
         with _located(f"ssda903/{year}/"):
-            extract = read_ssda903_file(path, year, key)
+            extract = read_ssda903_file(path, year, key, national_upn_link)
         extract.source_file = f"ssda903/{year}/{path.name}"
         extracts.append(extract)
     if layout.families is None:

@@ -74,7 +74,8 @@ _COLUMNS = {
 }
 
 
-def read_cin_census(path: Path, key: PseudonymisationKey, la_code: str | None = None) -> Extract:
+def read_cin_census(path: Path, key: PseudonymisationKey, la_code: str | None = None,
+                    national_upn_link: bool = True) -> Extract:
     """Read, check and pseudonymise one CIN census file.
 
     Raises :class:`InputError` (file name and position, no values) for a file
@@ -142,7 +143,7 @@ def read_cin_census(path: Path, key: PseudonymisationKey, la_code: str | None = 
         raise InputError(f"{path.name}: Header/Source/LEA is not the folder's LA code {la_code}")
     reference = _reference_date(header.get("reference_date"), year, path)
     extract = Extract(DATASET, path.name, year, reference)
-    _build_tables(records, year, key, extract)
+    _build_tables(records, year, key, extract, national_upn_link)
     return extract
 
 
@@ -291,12 +292,16 @@ def _cascade(rows: pd.DataFrame, parents: pd.DataFrame, link: str) -> None:
     q.mark(rows, failed, parent_field.astype(STRING), q.PARENT_QUARANTINED)
 
 
-def _build_tables(rec: _Records, year: int, key: PseudonymisationKey, extract: Extract) -> None:
+def _build_tables(rec: _Records, year: int, key: PseudonymisationKey, extract: Extract,
+                  national_upn_link: bool = True) -> None:
     """Check, pseudonymise and split the flattened records into usable rows and quarantine."""
     codes = lambda name: cin_code_list(name, year)  # noqa: E731
     children = _frame(rec.children, "children")
     children["child_id"] = pseudonymise(children.pop("raw_child"), key, CHILD)
-    children["national_id"] = upn_pseudonyms(children.pop("raw_upn"), key)
+    raw_upn = children.pop("raw_upn")   # without the national link not even hashed
+    children["national_id"] = upn_pseudonyms(raw_upn, key) if national_upn_link else \
+        pd.Series(pd.NA, index=children.index, dtype="string")
+    del raw_upn
     del rec.children
     q.mark(children, children["child_id"].isna(), "LAchildID", q.MISSING_KEY)
     child_key_failed = children["q_reason"].notna()

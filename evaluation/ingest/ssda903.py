@@ -81,7 +81,7 @@ def closest_table(columns: list[str]) -> tuple[str, list[str]] | None:
     return (max(scored)[1], max(scored)[2]) if scored else None
 
 
-def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey) -> Extract:
+def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey, national_upn_link: bool = True) -> Extract:
     """Read, check and pseudonymise one SSDA903 table file of collection ``year``."""
     path = Path(path)
     frame, lines, fields = _read_cells(path)
@@ -106,7 +106,8 @@ def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey) -> Extrac
         extract.ignored_table = table
         return extract
     short, short_field = short_rows(frame, fields)   # positions of the columns as read
-    national = upn_pseudonyms(frame["UPN"], key) if "UPN" in frame.columns else \
+    # without the national link the UPN is not even hashed (the door would drop its pseudonym)
+    national = upn_pseudonyms(frame["UPN"], key) if national_upn_link and "UPN" in frame.columns else \
         pd.Series(pd.NA, index=frame.index, dtype="string")
     frame = frame.drop(columns=[c for c in DROPPED if c in frame.columns])
     frame["short"], frame["short_field"] = short, short_field
