@@ -2,8 +2,19 @@
 the validation project, built from this process's environment, so that every step forked from the
 server starts with both ready rather than building them again (a Great Expectations project takes
 about a second to open). One process runs one configuration: ``make run`` and every run the UI
-launches are processes of their own."""
+launches are processes of their own.
+
+Steps already run side by side (``FSP_MAX_CONCURRENT``, by default one per core), so each step's
+BLAS gets the cores left per step (one on a machine that runs a step per core): BLAS threads
+spinning beside other steps cost more than they gave (a Cox information matrix, 64 ms of CPU
+with threads against 5.5 ms without, on two cores)."""
+
+import os
+
+from threadpoolctl import threadpool_limits
 
 from assets.definitions import build_resources, defs  # noqa: F401
+from assets.jobs import max_concurrent
 
+threadpool_limits(limits=max(1, (os.cpu_count() or 1) // max_concurrent()), user_api="blas")
 build_resources()["validation"].context()
