@@ -99,9 +99,13 @@ def _analysis(c: StudyConfig) -> str:
     return ("Kaplan-Meier and Cox models (Efron ties, family-clustered SEs, councils as strata), adjusted "
             "and inverse-probability-of-cohort weighted (stabilised, logistic propensity; balance reported, "
             "|SMD| > 0.1 named), with inverse-probability-of-censoring weights for the go-live censoring; "
-            "RMST differences; Aalen-Johansen and Fine-Gray for competing exits. Differential impact within "
+            "RMST differences, also inverse-probability weighted and doubly robust (augmented); expected "
+            "days in each state (multi-state Aalen-Johansen), also inverse-probability weighted and doubly "
+            "robust, with family-bootstrap CIs; Aalen-Johansen, cause-specific Cox and Fine-Gray for "
+            "competing exits. Differential impact within "
             f"the eight combinations of parental risk factors from {factors}. E-values for every hazard "
-            "ratio and RMST difference (VanderWeele & Ding 2017), and a placebo contrast between the "
+            "ratio (cohort and exit route), RMST difference and difference in days in a state "
+            "(VanderWeele & Ding 2017), and a placebo contrast between the "
             "first two pre-FSP entry years (same practice: a non-null estimate flags confounding by "
             "calendar time).")
 
