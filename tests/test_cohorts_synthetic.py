@@ -18,7 +18,6 @@ from evaluation.study import COHORTS, StudyConfig
 from evaluation.cohorts.flow import cohort_flow
 from evaluation.ingest import ingest_local_authority
 from evaluation.pseudonymise import DEMO_KEY, load_key
-from evaluation.synthetic import generate_county
 from test_cohorts_flow import check_adds_up
 
 #: The earlier design (first referral, family cohort, followed to the extract): the invariants
@@ -29,8 +28,8 @@ PRIMARY = StudyConfig()
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory):
-    root = generate_county(tmp_path_factory.mktemp("county"), seed=7, scale=0.04)
+def county(small_county):
+    root = small_county
     truth = json.loads((root / "ground_truth.json").read_text())
     tables = ingest_local_authority(root / "931", load_key(DEMO_KEY))
     return tables, truth

@@ -150,13 +150,9 @@ def instance(cluster_env, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def synthetic_county(tmp_path_factory):
-    """One small synthetic local authority (Oxfordshire, code 931)."""
-    from evaluation.synthetic.county import generate_county
-
-    out = tmp_path_factory.mktemp("county")
-    generate_county(out, seed=7, local_authorities=1, scale=0.02, progress=None, log=None)
-    return out
+def synthetic_county(small_county):
+    """The session's small synthetic county (its Oxfordshire folder, code 931, is run here)."""
+    return small_county
 
 
 @dg.asset(ins={"children": dg.AssetIn(key=["pseudonymised", "children"])}, group_name="pooled")
