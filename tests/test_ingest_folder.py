@@ -302,3 +302,49 @@ def test_a_local_authority_with_one_dataset_only(folder, missing, kept):
     flag = "in_cin_census" if missing == "cin_census" else "in_ssda903"
     assert not out["children"][flag].any()
     check_reconciliation(out["reconciliation"])
+
+
+@pytest.fixture
+def two_processes(monkeypatch):
+    """The door hands every other CIN census file to a second process, however small the files."""
+    from evaluation.ingest import second_process
+
+    monkeypatch.setenv(second_process.DOOR_PROCESSES, "2")
+    monkeypatch.setattr(second_process, "MIN_CIN_BYTES", 0)
+    started = []
+    original = second_process.SecondReader.start.__func__
+
+    def start(cls, *args, **kwargs):
+        reader = original(cls, *args, **kwargs)
+        started.append(list(reader.paths))
+        return reader
+
+    monkeypatch.setattr(second_process.SecondReader, "start", classmethod(start))
+    return started
+
+
+def test_a_second_process_reading_cin_files_gives_the_same_tables(two_processes, tables):
+    shared = ingest_local_authority(FIXTURE, KEY)
+    assert two_processes and two_processes[0]          # the second process did read files
+    assert list(shared) == list(tables)
+    for name in tables:
+        pd.testing.assert_frame_equal(shared[name], tables[name], check_exact=True)
+
+
+def test_a_second_process_reports_errors_as_one_process_does(two_processes, folder, monkeypatch):
+    from evaluation.ingest import second_process
+
+    def message(**settings) -> str:
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        with pytest.raises(InputError) as err:
+            ingest_local_authority(folder, KEY)
+        return str(err.value)
+
+    first = sorted((folder / "cin_census").glob("*.xml"))[0]      # read by the second process
+    first.write_text("<Message><Header>")
+    (folder / "families.csv").unlink()                              # a later error, read here
+    shared = message()
+    assert two_processes[-1] and two_processes[-1][0].name == first.name
+    alone = message(**{second_process.DOOR_PROCESSES: "1"})
+    assert shared == alone and shared.startswith(f"cin_census/{first.name}: not well-formed XML")
