@@ -423,8 +423,7 @@ def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.Dat
     kept = grouped.head(1).set_index("child_id")
     ledger.duplicate(table, both, grouped.cumcount() == 0, ["child_id"], ONE_ROW_PER_CHILD,
                      count_repair=False)
-    flags = pd.crosstab(both["child_id"], both["dataset_flag"]).reindex(
-        columns=["in_cin_census", "in_ssda903"], fill_value=0) > 0
+    flags = _dataset_flags(both, kept.index)
     recent_sex = latest["sex"].last()
     recent_ethnicity = latest["ethnicity"].last()
     recent_national = latest["national_id"].last()   # the latest record that states a UPN
@@ -445,6 +444,17 @@ def assemble_children(cin: pd.DataFrame, ssda903: pd.DataFrame, families: pd.Dat
         "element": kept["element"].to_numpy(),
     })
     return children, reasons
+
+
+def _dataset_flags(both: pd.DataFrame, kept: pd.Index) -> pd.DataFrame:
+    """Per child kept: whether any record came from the CIN census / the SSDA903 header (the
+    crosstab of child and dataset, > 0; looked up as id sets, which is what takes no time)."""
+    if not len(both):
+        return pd.crosstab(both["child_id"], both["dataset_flag"]).reindex(
+            columns=["in_cin_census", "in_ssda903"], fill_value=0) > 0
+    ids = pd.Series(kept, index=kept)
+    return pd.DataFrame({flag: isin(ids, both.loc[both["dataset_flag"] == flag, "child_id"])
+                         for flag in ("in_cin_census", "in_ssda903")})
 
 
 def follow_children(tables: dict[str, pd.DataFrame], children: pd.DataFrame, reasons: pd.Series,
