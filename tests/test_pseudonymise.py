@@ -158,3 +158,18 @@ def test_a_remembering_key_gives_the_same_pseudonyms_and_hashes_an_id_once(monke
     assert all(a.equals(b) for a, b in zip(got, expected))
     assert len(calls) == 4                              # 1, 2, 3 then only 4
     assert derived_id([first], remembering, CIN_EPISODE).equals(derived_id([first], plain, CIN_EPISODE))
+
+
+@pytest.mark.parametrize("value", ["0123456789ABCDEF", "0123456789abcdef\n", "\uff10123456789abcdef",
+                                   "0123456789abcde", "0123456789abcdef0", " 0123456789abcdef"])
+@pytest.mark.parametrize("dtype", ["string", "string[pyarrow]", object])
+def test_leak_guard_refuses_near_pseudonyms_in_every_text_dtype(value, dtype):
+    frame = pd.DataFrame({"child_id": pd.Series(["0123456789abcdef", None, value], dtype=dtype)})
+    with pytest.raises(PseudonymLeakError, match="1 value"):
+        assert_no_leaks({"t": frame})
+
+
+def test_leak_guard_still_reads_paths_and_codes_for_raw_shapes():
+    assert_no_leaks({"t": pd.DataFrame({"element": ["Message/Children/Child[1]", "ssda903/2021/OX4 1AA.csv"]})})
+    with pytest.raises(PseudonymLeakError, match="postcode"):
+        assert_no_leaks({"t": pd.DataFrame({"note": pd.Series(["ok", "OX4 1AA"], dtype="string[pyarrow]")})})
