@@ -243,3 +243,48 @@ def test_balance_of_the_entries_under_the_weights(journeys, analysis, adjusted):
     direct = balance_table(entries, "cohort", covariates, weights=weights.weights)
     np.testing.assert_allclose(balance.set_index("variable")["smd_after"].loc[direct["variable"]],
                                direct["smd_after"], rtol=1e-8)
+
+
+def test_go_live_censoring_of_the_earlier_journeys_is_weighted(journeys, analysis):
+    """Primary design: pre-FSP journeys cut at go-live and a finite ``go_live_day`` in the analysis
+    dataset give IPW days with censoring weights (the estimator called with the entries' go-live day);
+    the same journeys with ``go_live_day`` infinite (no planned censoring) give cohort weights only."""
+    from evaluation.analysis.states import JOURNEY_GO_LIVE_DAY
+    from evaluation.survival.adjusted_states import AIPW_ANALYSIS, IPW_ANALYSIS, adjusted_expected_days
+
+    zero = analysis.drop_duplicates("child_id").set_index("child_id")["time_zero"]
+    c = (pd.Timestamp(CONFIG.go_live) - zero.reindex(journeys["child_id"])).dt.days.to_numpy(dtype=float)
+    c = np.where((journeys["group"] == "pre_fsp").to_numpy(), c, np.inf)
+    cut = journeys[journeys["tstart"].to_numpy() < c].copy()
+    c = c[journeys["tstart"].to_numpy() < c]
+    past = cut["tstop"].to_numpy() > c
+    cut.loc[past, "tstop"] = c[past]
+    cut.loc[past, "to_state"] = "censored"
+    planned = analysis.assign(go_live_day=np.where(analysis["cohort"] == "post_fsp", np.inf, 400.0))
+    entries, covariates = entry_covariates(planned, CONFIG)
+    pre = (entries["cohort"] == "pre_fsp").to_numpy()
+    expected = (pd.Timestamp(CONFIG.go_live) - entries["time_zero"]).dt.days.to_numpy(dtype=float)
+    np.testing.assert_array_equal(entries.loc[pre, JOURNEY_GO_LIVE_DAY], expected[pre])
+    assert np.isinf(entries.loc[~pre, JOURNEY_GO_LIVE_DAY]).all()
+    assert np.isinf(entry_covariates(analysis, CONFIG)[0][JOURNEY_GO_LIVE_DAY]).all()   # no go_live_day column
+    unplanned = analysis.assign(go_live_day=np.inf)
+
+    weighted = state_results(cut, CONFIG, n_boot=20, seed=7, analysis=planned)["expected_days"]
+    plain = state_results(cut, CONFIG, n_boot=20, seed=7, analysis=unplanned)["expected_days"]
+    data = follow_up_to(cut.assign(group=cut["group"].astype(object)), 730)
+    data = on_intervals(data[data["group"] != "transition"], entries, covariates + [JOURNEY_GO_LIVE_DAY])
+    direct = adjusted_expected_days(data, data[["id", JOURNEY_GO_LIVE_DAY] + covariates], covariates,
+                                    taus=(365, 730), n_boot=20, seed=7, censor_time=JOURNEY_GO_LIVE_DAY).table
+    ours = weighted[weighted["analysis"].isin([IPW_ANALYSIS, AIPW_ANALYSIS])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, direct)
+    ipw = weighted["analysis"] == IPW_ANALYSIS
+    assert weighted.loc[ipw, "method"].str.contains("inverse probability of censoring").all()
+    assert not plain.loc[plain["analysis"] == IPW_ANALYSIS, "method"].str.contains("censoring").any()
+    for cohort, differs in (("pre_fsp", True), ("post_fsp", False)):
+        a = weighted[ipw & (weighted["cohort"] == cohort)]["estimate"].to_numpy()
+        b = plain[(plain["analysis"] == IPW_ANALYSIS) & (plain["cohort"] == cohort)]["estimate"].to_numpy()
+        assert (np.max(np.abs(a - b)) > 0.5) == differs
+    # the doubly robust days and the unweighted days do not depend on it
+    for name in (AIPW_ANALYSIS, "multistate_aalen_johansen"):
+        np.testing.assert_allclose(weighted[weighted["analysis"] == name]["estimate"],
+                                   plain[plain["analysis"] == name]["estimate"], rtol=1e-12)

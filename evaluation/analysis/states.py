@@ -41,9 +41,13 @@ intervals by :func:`on_intervals`); ``state_e_values`` the E-value of every
 post − pre difference in days (plain, IPW, AIPW), standardised by the SD of the
 days in the state; and ``state_balance`` (not tidy, the layout of the survival
 outcomes' ``balance``, ``outcome`` "days_in_state") the entries' covariate
-balance before and after those weights. The go-live censoring of the pre-FSP journeys (primary
-design) is not weighted here, unlike the survival outcomes' IPCW: the adjusted
-days assume that censoring is independent of the journey given the cohort.
+balance before and after those weights. In the primary design the pre-FSP journeys are censored
+at go-live (the analysis dataset's ``go_live_day`` is finite for their rows): the IPW days then
+also carry inverse-probability-of-censoring weights for it, as the survival outcomes' IPCW
+(:data:`JOURNEY_GO_LIVE_DAY`, go-live in days from the entry's time zero, is the censoring day;
+pieces of ``IPCW_GRID_DAYS``; refitted on each bootstrap resample). The doubly robust days are not
+weighted for it: they assume that censoring independent of the journey within a cohort. The
+sensitivity design (earlier cohorts followed to the extract) has no planned censoring.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ import numpy as np
 
 from evaluation.analysis.design import COHORT, REFERENCE
 from evaluation.analysis.guard import attempt, concat, not_estimable, one_blas_thread, released_reason
-from evaluation.analysis.survival_outcomes import evalue_rows, propensity_design
+from evaluation.analysis.survival_outcomes import GO_LIVE_DAY, IPCW_GRID_DAYS, evalue_rows, propensity_design
 from evaluation.errors import NotEstimable
 from evaluation.study import StudyConfig
 from evaluation.survival.adjusted_states import AIPW_ANALYSIS, IPW_ANALYSIS, adjusted_expected_days
@@ -77,6 +81,9 @@ DEFAULT_SEED = 20201101
 #: Targets of the first-passage probabilities: each on its own and either.
 REACHING: tuple[tuple[str, ...], ...] = (("cp_plan",), ("care",), ("cp_plan", "care"))
 INTERVAL_COLUMNS: tuple[str, ...] = ("id", "cluster", "group", "tstart", "tstop", "from_state", "to_state")
+#: Column of :func:`entry_covariates`' entries: the day from time zero on which go-live censors the
+#: entry's journey (the planned censoring of the primary design), +inf when it does not.
+JOURNEY_GO_LIVE_DAY = "journey_go_live_day"
 
 
 def follow_up_to(intervals: pd.DataFrame, horizon: float) -> pd.DataFrame:
@@ -146,10 +153,20 @@ def state_results(
 
 def entry_covariates(analysis: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, list[str]]:
     """One row per entry of the pre- and post-FSP cohorts (la_code, child_id, cohort, time_zero) with
-    the propensity covariates as numeric columns, and their names."""
+    the propensity covariates as numeric columns, and their names. Each entry also has
+    :data:`JOURNEY_GO_LIVE_DAY`: go-live in days from its time zero when the analysis dataset's rows of
+    the entry are censored at go-live (a finite ``go_live_day``: the earlier cohorts in the primary
+    design), +inf otherwise (the post-FSP cohort; every entry of the sensitivity design)."""
     entries = analysis.drop_duplicates(list(ENTRY_KEYS)).reset_index(drop=True)
     entries = entries[entries[COHORT].isin([REFERENCE, "post_fsp"]).to_numpy()].reset_index(drop=True)
-    return propensity_design(entries, config)
+    day = np.full(len(entries), np.inf)
+    if GO_LIVE_DAY in analysis.columns:
+        finite = np.isfinite(analysis[GO_LIVE_DAY].to_numpy(dtype=float))
+        planned = (analysis[list(ENTRY_KEYS)].assign(_planned=finite).groupby(list(ENTRY_KEYS))["_planned"].any())
+        cut = planned.reindex(pd.MultiIndex.from_frame(entries[list(ENTRY_KEYS)])).to_numpy(dtype=bool)
+        zero = pd.to_datetime(entries["time_zero"])
+        day = np.where(cut, (pd.Timestamp(config.go_live) - zero).dt.days.to_numpy(dtype=float), np.inf)
+    return propensity_design(entries.assign(**{JOURNEY_GO_LIVE_DAY: day}), config)
 
 
 def on_intervals(intervals: pd.DataFrame, entries: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -180,14 +197,15 @@ def _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days):
         if not {"la_code", "child_id"} <= set(data.columns):
             raise ValueError("intervals lack la_code and child_id: their entries cannot be found")
         entries, covariates = entry_covariates(analysis, config)
-        mapped = on_intervals(data, entries, covariates)
+        mapped = on_intervals(data, entries, covariates + [JOURNEY_GO_LIVE_DAY])
         mapped = mapped[mapped["group"].isin([REFERENCE, "post_fsp"]).to_numpy()]
         unmatched = mapped[covariates].isna().any(axis=1).to_numpy()
         if unmatched.any():
             raise ValueError(f"{mapped.loc[unmatched, 'id'].nunique()} journeys have no entry in the analysis dataset")
-        result = adjusted_expected_days(mapped, mapped[["id"] + covariates], covariates, taus=taus, n_boot=n_boot,
-                                        seed=seed, initial_state=initial_state,
-                                        states=_all_states(data, initial_state))
+        result = adjusted_expected_days(mapped, mapped[["id", JOURNEY_GO_LIVE_DAY] + covariates], covariates,
+                                        taus=taus, n_boot=n_boot, seed=seed, initial_state=initial_state,
+                                        states=_all_states(data, initial_state), censor_time=JOURNEY_GO_LIVE_DAY,
+                                        grid_days=IPCW_GRID_DAYS)
     except NotEstimable as error:
         reason = released_reason(error)
         rows = [not_estimable(reason, analysis=name, **keys) for name in (IPW_ANALYSIS, AIPW_ANALYSIS)]
@@ -206,5 +224,5 @@ def _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days):
     return result.table, evalue_rows(differences.iloc[:0], differences, sd, "days in the state"), balance
 
 
-__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TAUS", "ENTRY_KEYS", "REACHING", "TABLES", "entry_covariates", "follow_up_to",
-           "on_intervals", "state_results"]
+__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TAUS", "ENTRY_KEYS", "JOURNEY_GO_LIVE_DAY", "REACHING", "TABLES",
+           "entry_covariates", "follow_up_to", "on_intervals", "state_results"]

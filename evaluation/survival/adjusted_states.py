@@ -9,19 +9,32 @@ covariates (one row per entry, ``id`` as in the intervals), in two ways:
   cohort; ``share / e`` or ``(1 - share) / (1 - e)``); the weighted Aalen–Johansen occupation
   curves integrated to τ, per cohort and comparison − reference. R:
   ``survfit(Surv(tstart, tstop, state) ~ group, id = id, weights = w)``, ``pstate`` integrated
-  to τ (tests/reference/adjusted_states/).
+  to τ (tests/reference/adjusted_states/). With a planned censoring day per entry
+  (``censor_time``: the earlier cohorts' go-live in the primary design) the weights also correct
+  for that censoring, as the survival outcomes' IPCW does: each censored entry's follow-up (first
+  to last day of its journey) goes through
+  :func:`~evaluation.survival.censoring_weights.censoring_weights` (a Cox model of the censoring
+  day on the same covariates over the entries with one, pieces of ``grid_days``), its intervals
+  are split at the same grid days, and each piece carries cohort weight × the censoring weight of
+  its grid cell: weights that vary within a child. R: a weighted Aalen–Johansen by hand from the
+  split rows, equal to ``survfit`` with one id per weight piece (tests/reference/ipcw_states/;
+  ``survfit(..., id = id)`` itself joins a child's split pieces and keeps the later weight).
 * **Doubly robust** (``multistate_aalen_johansen_aipw``): each entry's pseudo-observation of its
   days in each state within τ — the cohort's restricted mean plus ``n`` times the entry's
   infinitesimal-jackknife influence, within its cohort (R ``pseudo(fit, times = tau, type =
   "sojourn")``) — in the augmented IPW estimator of :func:`evaluation.survival.doubly_robust.aipw_terms`
   (the same propensity, a linear outcome model per cohort): consistent if either model is right,
   under censoring independent of the covariates within a cohort (the pseudo-observations'
-  condition; Andersen & Perme 2010).
+  condition; Andersen & Perme 2010). Not weighted for planned censoring: the pseudo-observations
+  come from the unweighted Aalen–Johansen of each cohort (their infinitesimal-jackknife influence
+  needs one weight per child), so the go-live censoring is assumed independent of the journey.
 
 Confidence limits: percentiles of a family bootstrap, each resample the families' draw counts
 used as frequency weights on the one table, the propensity model refitted on each (so the
 weights' estimation is in the interval). IPW recomputes the weighted Aalen–Johansen on every
-resample (one column of weights per entry: :func:`evaluation.survival.multistate._bootstrap_one`);
+resample (one column of weights per entry, or per entry's piece under planned censoring, whose
+censoring model is then refitted on each resample with the draw counts as frequency weights:
+:func:`evaluation.survival.multistate._bootstrap_one`);
 the doubly robust estimator refits its propensity and outcome models on every resample but holds
 each entry's pseudo-observations at their full-sample values (they are the estimator's
 linearisation, so the variance is right to first order; recomputing them would be an
@@ -43,12 +56,20 @@ from evaluation.survival.doubly_robust import (
     SEPARATION_LIMIT, Patterns, aipw_terms, bootstrap_limits, clustered_se, family_draws,
     logistic_coefficients,
 )
+from evaluation.survival.censoring_weights import (
+    START as IPCW_START, WEIGHT as IPCW, censoring_model, censoring_weights, stabilised_censoring_weights,
+)
 from evaluation.survival.multistate import _all_states, _bootstrap_one, _counts, _design, state_occupation
 
 IPW_ANALYSIS = "multistate_aalen_johansen_ipw"
 AIPW_ANALYSIS = "multistate_aalen_johansen_aipw"
 #: Replicates computed at once by the IPW bootstrap (bounds the replicates × entries weights in memory).
 CHUNK = 50
+#: At most this many replicate × weight-unit cells at once (the units are the entries' pieces under IPCW).
+CHUNK_CELLS = 2_000_000
+#: Days of the pieces a journey with planned censoring is split into for its censoring weights
+#: (as the survival outcomes' ``IPCW_GRID_DAYS``).
+IPCW_GRID_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -105,12 +126,17 @@ def adjusted_expected_days(
     level: float = 0.95,
     combination: str = "all",
     method_note: str = "",
+    censor_time: str | None = None,
+    grid_days: float = IPCW_GRID_DAYS,
 ) -> AdjustedDays:
     """IPW and doubly robust expected days in each state within each τ (see the module docstring).
 
     ``intervals``: the multi-state intervals (``id``, ``cluster`` = family, ``group`` = cohort, ...);
     ``entries``: one row per ``id`` of the two cohorts with the numeric ``covariates`` (every entry
     of the intervals in those cohorts must have one). ``method_note`` is appended to each row's method.
+    ``censor_time``: a column of ``entries``, each entry's planned censoring day (go-live, from time
+    zero; +inf when none): the IPW days are then also weighted by inverse probability of that
+    censoring (see the module docstring), in pieces of ``grid_days``.
     """
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1: the limits are bootstrap percentiles")
@@ -136,30 +162,50 @@ def adjusted_expected_days(
     e = _propensity(patterns, treated, ones, start)
     draws = family_draws(len(families), n_boot, seed)[:, family].astype(float)   # B × entries
 
-    # IPW: the weighted Aalen–Johansen per cohort, on the full sample and each resample
+    # IPW: the weighted Aalen–Johansen per cohort, on the full sample and each resample, every row of
+    # an entry weighted by the entry's cohort weight times (under planned censoring) its piece's
+    # censoring weight; a weight "unit" is an entry, or with IPCW an entry's piece
     position = pd.Series(np.arange(len(first)), index=first.index)
+    if censor_time is not None and censor_time not in found.columns:
+        raise ValueError(f"entries lack the planned censoring column {censor_time!r}")
+    c = (found.loc[first.index, censor_time].to_numpy(dtype=float) if censor_time is not None
+         else np.full(len(first), np.inf))
+    if np.isnan(c).any():
+        raise ValueError(f"{censor_time!r} has missing values (use +inf for no planned censoring)")
+    pieces = _censoring_pieces(data, position, c, x, list(covariates), grid_days)
+    split = pieces.data if pieces is not None else data.assign(unit=position.reindex(data["id"]).to_numpy())
     designs = {}
     for group in (reference, comparison):
-        part = data[(data["group"] == group).to_numpy()]
-        design = _design(part, states, initial_state)
-        designs[group] = (design, position.reindex(design.people).to_numpy())
-    point = _weighted_days(designs, stabilised_weights(e, treated)[None, :], taus)
+        part = split[(split["group"] == group).to_numpy()]
+        designs[group] = (_design(part, states, initial_state), part["unit"].to_numpy())
+    unit_entry = pieces.unit_entry if pieces is not None else np.arange(len(first))
+    point_ipcw = pieces.point if pieces is not None else 1.0
+    point = _weighted_days(designs, (stabilised_weights(e, treated)[unit_entry] * point_ipcw)[None, :], taus)
     replicates = {group: [] for group in designs}
-    for lo in range(0, n_boot, CHUNK):
+    chunk = max(1, min(CHUNK, CHUNK_CELLS // len(unit_entry)))
+    for lo in range(0, n_boot, chunk):
         block = []
-        for freq in draws[lo:lo + CHUNK]:
+        for freq in draws[lo:lo + chunk]:
             try:
-                block.append(freq * stabilised_weights(_propensity(patterns, treated, freq, start), treated, freq))
+                w = (freq * stabilised_weights(_propensity(patterns, treated, freq, start), treated, freq))[unit_entry]
+                block.append(w if pieces is None else w * pieces.refitted(freq))
             except (NotEstimable, np.linalg.LinAlgError):
-                block.append(np.full(len(x), np.nan))      # counted as not fitted below
+                block.append(np.full(len(unit_entry), np.nan))      # counted as not fitted below
         for group, days in _weighted_days(designs, np.array(block), taus).items():
             replicates[group].append(days)
     boot = {group: np.concatenate(parts) for group, parts in replicates.items()}
     counts = _counts(data, states, taus)
     rows = []
-    ipw_method = ("Aalen–Johansen restricted mean days in state, weighted by inverse probability of cohort "
-                  "(stabilised, logistic propensity); family bootstrap percentile CI ({used} resamples, "
-                  "propensity refitted on each)" + method_note)
+    if pieces is None:
+        ipw_method = ("Aalen–Johansen restricted mean days in state, weighted by inverse probability of cohort "
+                      "(stabilised, logistic propensity); family bootstrap percentile CI ({used} resamples, "
+                      "propensity refitted on each)" + method_note)
+    else:
+        ipw_method = ("Aalen–Johansen restricted mean days in state, weighted by inverse probability of cohort "
+                      "(stabilised, logistic propensity) x inverse probability of censoring weights for the "
+                      "censoring at go-live (Cox model of the go-live day on the same covariates, stabilised, "
+                      f"{grid_days:g}-day pieces: time-varying weights); family bootstrap percentile CI ({{used}} "
+                      "resamples, propensity and censoring models refitted on each)" + method_note)
     for group in (reference, comparison):
         reps = boot[group].reshape(n_boot, -1)
         lower, upper, used = bootstrap_limits(reps, n_boot, level)
@@ -199,7 +245,10 @@ def adjusted_expected_days(
                    "(infinitesimal jackknife), logistic propensity, linear outcome model per cohort; "
                    f"family-clustered influence-function SE; family bootstrap percentile CI ({used} resamples, "
                    "propensity and outcome models refitted, pseudo-observations held); difference "
-                   f"{contrast}" + method_note)
+                   f"{contrast}"
+                   + ("; censoring at go-live not weighted: assumed independent of the journey within a cohort"
+                      if pieces is not None else "")
+                   + method_note)
     for j, (tau, state) in enumerate(_cells(taus, states)):
         c = counts[tau]
         rows.append(_row(AIPW_ANALYSIS, state, None, contrast, combination, tau, estimate[j], lower[j], upper[j],
@@ -223,15 +272,105 @@ def _cells(taus, states):
 
 
 def _weighted_days(designs: dict, weights: np.ndarray, taus) -> dict:
-    """Restricted mean days (B × taus × states) of each cohort for each row of entry ``weights``."""
+    """Restricted mean days (B × taus × states) of each cohort for each row of unit ``weights``
+    (B × units; each design's rows carry their unit)."""
     out = {}
-    for group, (design, columns) in designs.items():
+    for group, (design, unit) in designs.items():
+        columns, local = np.unique(unit, return_inverse=True)
         w = weights[:, columns]
         bad = ~np.isfinite(w).all(axis=1)
-        rmean, _ = _bootstrap_one(design, np.where(bad[:, None], 0.0, w), taus)
+        rmean, _ = _bootstrap_one(design, np.where(bad[:, None], 0.0, w), taus, local)
         rmean[bad] = np.nan
         out[group] = rmean
     return out
+
+
+@dataclass(frozen=True)
+class _CensoringPieces:
+    """The intervals with the journeys under planned censoring split at the grid, and their weights.
+
+    ``data``: the intervals, each row with its weight ``unit``: an entry without planned censoring,
+    or one piece (grid cell) of an entry with it; ``unit_entry`` / ``unit_start`` the entry
+    (position) and the first day of each unit; ``point`` each unit's censoring weight from
+    :func:`~evaluation.survival.censoring_weights.censoring_weights` (1 without planned censoring).
+    """
+
+    data: pd.DataFrame
+    unit_entry: np.ndarray
+    unit_start: np.ndarray
+    point: np.ndarray
+    planned: np.ndarray       # entries (positions) with planned censoring
+    c: np.ndarray             # their censoring days
+    x: np.ndarray             # their covariates
+    planned_units: np.ndarray  # the units of entries with planned censoring
+    planned_unit_entry: np.ndarray  # and their entry's position among those entries
+
+    def refitted(self, freq: np.ndarray) -> np.ndarray:
+        """Every unit's censoring weight with the censoring model refitted on a resample (``freq``:
+        each entry's draw count, frequency weights, as :func:`censoring_model`)."""
+        out = np.ones(len(self.unit_entry))
+        f = freq[self.planned].astype(float)
+        if f.sum() > 0:
+            used, coef = censoring_model(self.c, self.x, f)
+            # the model's linear predictor as a one-column design with coefficient 1: the same weights
+            # without copying the covariates onto every unit
+            lp = (self.x[:, used] @ coef)[:, None]
+            out[self.planned_units] = stabilised_censoring_weights(
+                self.c, lp, np.ones(1), lp[self.planned_unit_entry], self.unit_start[self.planned_units], f)
+        return out
+
+
+def _censoring_pieces(data: pd.DataFrame, position: pd.Series, c: np.ndarray, x: np.ndarray,
+                      covariates: list[str], grid_days: float) -> _CensoringPieces | None:
+    """Split the journeys of the entries with a finite planned censoring day ``c`` at multiples of
+    ``grid_days`` and weight each piece by :func:`censoring_weights` of the entry's follow-up (one row
+    per entry, from its first day to its last: a journey's weight steps at the grid days as a
+    survival outcome's would). None when no entry has planned censoring."""
+    planned = np.isfinite(c)
+    if not planned.any():
+        return None
+    if grid_days <= 0:
+        raise ValueError("grid_days must be positive")
+    entry_of_row = position.reindex(data["id"]).to_numpy()
+    tstart, tstop = data["tstart"].to_numpy(dtype=float), data["tstop"].to_numpy(dtype=float)
+    first_day = np.full(len(c), np.inf)
+    last_day = np.full(len(c), -np.inf)
+    np.minimum.at(first_day, entry_of_row, tstart)
+    np.maximum.at(last_day, entry_of_row, tstop)
+    grid = np.arange(grid_days, float(tstop.max()) + grid_days, grid_days)
+    follow = pd.DataFrame(x, columns=covariates).assign(
+        _start=first_day, _stop=last_day, _event=0, _c=c, _entry=np.arange(len(c)))
+    weighted = censoring_weights(follow, "_stop", "_event", "_c", covariates, grid, entry="_start")
+    unit_entry = weighted["_entry"].to_numpy()
+    unit_start = weighted[IPCW_START].to_numpy(dtype=float)
+    first_unit = np.searchsorted(unit_entry, np.arange(len(c)))          # units come in entry order
+    if np.any(np.diff(unit_entry) < 0):
+        raise AssertionError("censoring_weights changed the order of the entries")
+
+    # each interval of a planned entry split at the grid days strictly inside it (R's survSplit)
+    inside = np.where(planned[entry_of_row], np.searchsorted(grid, tstop, side="left")
+                      - np.searchsorted(grid, tstart, side="right"), 0)
+    lo = np.searchsorted(grid, tstart, side="right")
+    counts = inside + 1
+    row = np.repeat(np.arange(len(data)), counts)
+    j = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)     # piece number in its row
+    last = j == inside[row]
+    piece_start = np.where(j == 0, tstart[row], grid[np.minimum(lo[row] + j - 1, len(grid) - 1)])
+    piece_stop = np.where(last, tstop[row], grid[np.minimum(lo[row] + j, len(grid) - 1)])
+    entry = entry_of_row[row]
+    offset = np.where(planned[entry], np.searchsorted(grid, piece_start, side="right")
+                      - np.searchsorted(grid, first_day[entry], side="right"), 0)
+    split = data.iloc[row].assign(tstart=piece_start, tstop=piece_stop, unit=first_unit[entry] + offset)
+    split["to_state"] = split["to_state"].where(last, "censored")
+    units = split["unit"].to_numpy()
+    if np.any(unit_entry[units] != entry) or np.any(unit_start[units] > piece_start):
+        raise AssertionError("a piece was matched to another entry's or a later piece's weight")
+    planned_units = np.flatnonzero(planned[unit_entry])
+    return _CensoringPieces(
+        data=split.reset_index(drop=True), unit_entry=unit_entry, unit_start=unit_start,
+        point=weighted[IPCW].to_numpy(dtype=float), planned=np.flatnonzero(planned), c=c[planned],
+        x=x[planned], planned_units=planned_units,
+        planned_unit_entry=np.searchsorted(np.flatnonzero(planned), unit_entry[planned_units]))
 
 
 def _row(analysis, state, cohort, contrast, combination, tau, estimate, lower, upper, se, events, n, method):

@@ -16,6 +16,11 @@ weight 1 and are not split. The weighted estimators then take the pieces
 with delayed entry (``ipcw_start``) and a family cluster, as R's
 ``survSplit`` + ``survfit``/``coxph(..., weights)`` do (checked in
 tests/test_target_trial_weights.py against tests/reference/target_trial/).
+
+The pieces of that computation are shared: :func:`censoring_model` (the Cox model of ``C``) and
+:func:`stabilised_censoring_weights` (the weight of a piece starting on day ``s``), both taking
+optional frequency weights, so that a family bootstrap can refit them on each resample's draw
+counts (the days in each state, :mod:`evaluation.survival.adjusted_states`).
 """
 
 from __future__ import annotations
@@ -33,21 +38,68 @@ START, WEIGHT = "ipcw_start", "ipcw"
 
 
 def planned_censoring_survival(censor_time: np.ndarray, x_fit: np.ndarray, coef: np.ndarray,
-                               x_at: np.ndarray, at: np.ndarray) -> np.ndarray:
+                               x_at: np.ndarray, at: np.ndarray, freq: np.ndarray | None = None) -> np.ndarray:
     """``P(C > at_j | x_at_j)``: Breslow baseline hazard of the fully observed ``censor_time``
-    (covariates ``x_fit``, coefficients ``coef``), as R ``basehaz(fit, centered = FALSE)``."""
+    (covariates ``x_fit``, coefficients ``coef``), as R ``basehaz(fit, centered = FALSE)``;
+    ``freq`` optional frequency weights of the fitted rows (a bootstrap resample's draw counts)."""
+    if freq is not None:
+        drawn = freq > 0
+        censor_time, x_fit, freq = censor_time[drawn], x_fit[drawn], freq[drawn]
     lp_fit = x_fit @ coef if x_fit.shape[1] else np.zeros(len(censor_time))
     lp_at = x_at @ coef if x_at.shape[1] else np.zeros(len(at))
     times = np.unique(censor_time)
     order = np.argsort(censor_time)
-    sorted_c, sorted_risk = censor_time[order], np.exp(lp_fit)[order]
+    risk = np.exp(lp_fit) if freq is None else freq * np.exp(lp_fit)
+    sorted_c, sorted_risk = censor_time[order], risk[order]
     # weighted risk set at each distinct time: rows with C >= t
     at_risk = np.cumsum(sorted_risk[::-1])[::-1][np.searchsorted(sorted_c, times, side="left")]
-    deaths = np.bincount(np.searchsorted(times, censor_time), minlength=len(times))
+    deaths = np.bincount(np.searchsorted(times, censor_time), weights=freq, minlength=len(times))
     cumulative = np.cumsum(deaths / at_risk)
     k = np.searchsorted(times, at, side="right")           # distinct times <= at
     h0 = np.where(k > 0, cumulative[np.maximum(k - 1, 0)], 0.0)
     return np.exp(-h0 * np.exp(lp_at))
+
+
+def censoring_model(censor_time: np.ndarray, x: np.ndarray,
+                    freq: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The Cox model of the fully observed planned censoring day on ``x`` (one row per subject with
+    planned censoring; Breslow ties), as R ``coxph(Surv(C, rep(1, n)) ~ x, ties = "breslow",
+    weights = freq)``: ``(used, coef)``, the mask of the columns of ``x`` in the model (those not
+    constant among the rows drawn, ``freq > 0``) and their coefficients (zeros when not estimable).
+    ``freq``: optional frequency weights, e.g. a family bootstrap resample's draw counts."""
+    rows = np.ones(len(censor_time), dtype=bool) if freq is None else freq > 0
+    used = np.ptp(x[rows], axis=0) > 0 if rows.any() else np.zeros(x.shape[1], dtype=bool)
+    coef = np.zeros(int(used.sum()))
+    if used.any():
+        names = [f"x{j}" for j in range(int(used.sum()))]
+        frame = pd.DataFrame(x[rows][:, used], columns=names).assign(_c=censor_time[rows], _one=1)
+        if freq is not None:
+            frame["_w"] = freq[rows].astype(float)
+        try:
+            fit = cox_ph(frame, "_c", "_one", names, ties="breslow", robust=False,
+                         weights=None if freq is None else "_w")
+            coef = np.nan_to_num(fit.coef)
+        except NotEstimable:
+            coef = np.zeros(int(used.sum()))
+    return used, coef
+
+
+def stabilised_censoring_weights(censor_time: np.ndarray, x_fit: np.ndarray, coef: np.ndarray,
+                                 x_at: np.ndarray, at: np.ndarray,
+                                 freq: np.ndarray | None = None) -> np.ndarray:
+    """``P(C > at) / P(C > at | x_at)`` for pieces starting on day ``at``: the weight of the module
+    docstring, from the rows with planned censoring (``censor_time``, ``x_fit``, ``freq``) and the
+    censoring model's ``coef`` (columns of ``x_fit`` / ``x_at`` those the model used)."""
+    if len(at) == 0:
+        return np.zeros(0)
+    if freq is None:
+        planned_c = np.sort(censor_time)
+        marginal = 1.0 - np.searchsorted(planned_c, at, side="right") / max(len(planned_c), 1)
+    else:
+        order = np.argsort(censor_time)
+        cumulative = np.r_[0.0, np.cumsum(freq[order])]
+        marginal = 1.0 - cumulative[np.searchsorted(censor_time[order], at, side="right")] / freq.sum()
+    return marginal / planned_censoring_survival(censor_time, x_fit, coef, x_at, at, freq)
 
 
 def censoring_weights(
@@ -82,16 +134,9 @@ def censoring_weights(
     if grid.size == 0 or grid[0] <= 0:
         raise ValueError("grid must hold positive days")
 
-    planned = df[subject].reset_index(drop=True)
-    columns = [v for v in covariates if np.ptp(planned[v].to_numpy(dtype=float)) > 0] if len(planned) else []
-    coef = np.zeros(len(columns))
-    if columns:
-        fit_frame = planned[columns].astype(float).assign(_c=c[subject], _one=1)
-        try:
-            fit = cox_ph(fit_frame, "_c", "_one", columns, ties="breslow", robust=False)
-            coef = np.nan_to_num(fit.coef)
-        except NotEstimable:
-            coef = np.zeros(len(columns))
+    x_all = df[list(covariates)].to_numpy(dtype=float)
+    used, coef = censoring_model(c[subject], x_all[subject])
+    columns = [v for v, keep in zip(covariates, used) if keep]
 
     # split: each planned row into pieces at the grid days strictly inside (start, stop)
     pieces = [np.concatenate(([s], grid[(grid > s) & (grid < e)])) for s, e in
@@ -105,10 +150,7 @@ def censoring_weights(
     piece_stop = np.where(last, stop[rows], np.r_[piece_start[1:], 0.0])
 
     x = df[columns].to_numpy(dtype=float)
-    planned_c = np.sort(c[subject])
-    marginal = 1.0 - np.searchsorted(planned_c, piece_start, side="right") / max(len(planned_c), 1)
-    conditional = planned_censoring_survival(c[subject], x[subject], coef, x[rows], piece_start)
-    weight = marginal / conditional if len(rows) else np.zeros(0)
+    weight = stabilised_censoring_weights(c[subject], x[subject], coef, x[rows], piece_start)
 
     split = df.iloc[rows].copy()
     split[START] = piece_start
@@ -122,4 +164,5 @@ def censoring_weights(
     return out.reset_index(drop=True)
 
 
-__all__ = ["START", "WEIGHT", "censoring_weights", "planned_censoring_survival"]
+__all__ = ["START", "WEIGHT", "censoring_model", "censoring_weights", "planned_censoring_survival",
+           "stabilised_censoring_weights"]
