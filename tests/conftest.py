@@ -241,9 +241,20 @@ MARKED_FILES = {
 }
 
 
+#: Run first, in this order: the longest files, so that with two test processes (``make test``)
+#: the session's pipeline run and the other long files start at once and the short files fill
+#: the gaps, instead of one long file starting last. Files that need the session's run come after
+#: one that starts it, interleaved with long files that do not need it.
+LONG_FILES_FIRST = ("test_pipeline_end_to_end.py", "test_planted_recovery.py", "test_safe_operation.py",
+                    "test_operations.py", "test_comparison_assets.py", "test_estimates_by_extract.py",
+                    "test_operations_failures.py", "test_figures.py", "test_ui_browser.py")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         name = Path(str(item.fspath)).name
         for marker, files in MARKED_FILES.items():
             if name in files:
                 item.add_marker(getattr(pytest.mark, marker))
+    rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).name, len(rank)))
