@@ -50,9 +50,12 @@ cores the step's own CPU (7 s) bounds it. ``FSP_FIGURE_PROCESSES=1`` / ``FSP_DOO
 draw / read in one process.
 
 Outputs compared before/after on the default county: every door table (15, ``assert_frame_equal``,
-exact, with and without the national link), every released table (46 Parquet files byte-identical,
-46 CSV byte-identical), 38 figures pixel-identical (the PNG bytes differ: compression level), the
-report's HTML identical apart from the embedded PNG bytes and the generation time.
+exact, with and without the national link) against ad6ac8d; every released table (46 Parquet files
+byte-identical, 46 CSV byte-identical), 38 figures pixel-identical (the PNG bytes differ: the
+compression level) and the report's HTML (identical apart from the embedded PNG bytes and the
+generation time) against this tree with the release's own changes undone (report/__init__,
+drawing, release, figures/style from ad6ac8d) -- ad6ac8d itself writes another protocol text
+since 655cbcf.
 """
 
 from __future__ import annotations
