@@ -33,7 +33,6 @@ from evaluation.ingest.inventory import (
 )
 from evaluation.ingest.plausibility import quarantine_implausible
 from evaluation.ingest.quarantine import empty_quarantine
-from evaluation.ingest.second_process import SecondReader
 from evaluation.ingest.ssda903 import read_ssda903_file
 from evaluation.pseudonymise import (
     MAKE_KEY_HINT, PseudonymisationKey, PseudonymisationKeyError, assert_no_leaks,
@@ -159,42 +158,11 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey, la_code: str 
 
 def _read_folder(folder: Path, layout: Layout, key: PseudonymisationKey,
                  la_code: str, national_upn_link: bool = False) -> list[Extract]:
-    """Every input file of the folder, read and pseudonymised.
-
-    With a second process (:mod:`evaluation.ingest.second_process`) reading every other CIN
-    census file meanwhile, errors are raised in the same order as when one process reads
-    everything: the first CIN census file that cannot be read, then a collection year given by
-    two files, then the SSDA903 returns and the family table.
-    """
-    second = SecondReader.start(layout.cin_files, key, la_code, national_upn_link)
-    try:
-        read: dict[Path, Extract | InputError] = {}
-        for path in layout.cin_files:
-            if path in second.paths:
-                continue
-            try:
-                read[path] = _read_cin(path, key, la_code, national_upn_link)
-            except InputError as error:
-                if not second.paths:
-                    raise
-                read[path] = error
-        others: list[Extract] | InputError | None = None
-        if second.paths:   # the rest of the folder while the second process reads
-            try:
-                others = _read_others(folder, layout, key, national_upn_link)
-            except InputError as error:
-                others = error
-        for path, (kind, answer) in second.answers().items():
-            read[path] = answer if kind == "extract" else InputError(f"cin_census/{answer}")
-    finally:
-        second.close()
+    """Every input file of the folder, read and pseudonymised."""
     extracts: list[Extract] = []
     for path in layout.cin_files:
-        extract = read.get(path)
-        if extract is None:   # the second process could not say: read here
-            extract = _read_cin(path, key, la_code, national_upn_link)
-        if isinstance(extract, InputError):
-            raise extract
+        with _located("cin_census/"):
+            extract = read_cin_census(path, key, la_code, national_upn_link)
         extract.source_file = f"cin_census/{path.name}"
         extracts.append(extract)
     years = Counter(e.collection_year for e in extracts)
@@ -206,28 +174,6 @@ def _read_folder(folder: Path, layout: Layout, key: PseudonymisationKey,
             for year in repeated)
         raise InputError(f"cin_census: more than one file for a collection year ({clashes}); "
                          "keep one file per year")
-    if others is None:
-        others = _read_others(folder, layout, key, national_upn_link)
-    if isinstance(others, InputError):
-        raise others
-    extracts += others
-    for extract in extracts:  # every record names the relative file it came from
-        for frame in extract.tables.values():
-            frame["source_file"] = extract.source_file
-        for frame in extract.quarantine:
-            frame["source_file"] = extract.source_file
-    return extracts
-
-
-def _read_cin(path: Path, key: PseudonymisationKey, la_code: str, national_upn_link: bool) -> Extract:
-    with _located("cin_census/"):
-        return read_cin_census(path, key, la_code, national_upn_link)
-
-
-def _read_others(folder: Path, layout: Layout, key: PseudonymisationKey,
-                 national_upn_link: bool) -> list[Extract]:
-    """The SSDA903 returns and the family table, read and pseudonymised."""
-    extracts = []
     for year, path in layout.ssda903_files:
         with _located(f"ssda903/{year}/"):
             extract = read_ssda903_file(path, year, key, national_upn_link)
@@ -237,6 +183,11 @@ def _read_others(folder: Path, layout: Layout, key: PseudonymisationKey,
         raise InputError(f"local-authority folder {folder.name} has no families.csv "
                          "(person_id,family_id from the case-management system)")
     extracts.append(read_families(layout.families, key))
+    for extract in extracts:  # every record names the relative file it came from
+        for frame in extract.tables.values():
+            frame["source_file"] = extract.source_file
+        for frame in extract.quarantine:
+            frame["source_file"] = extract.source_file
     return extracts
 
 
