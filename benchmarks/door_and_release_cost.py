@@ -38,16 +38,17 @@ the set to an Arrow scalar (1.5 s: now one Arrow array); plausibility re-parsed 
 (0.5 s); HMACs with key and prefix absorbed once and each id hashed once per ingest (the same
 child or episode in the next year's return; 0.6 s); UPNs not hashed without the national link
 (0.2 s); a crosstab of child x dataset (0.55 s: now id sets); the leak guard over distinct values
-and Arrow's RE2 for pseudonyms (0.5 s). 11.8 -> ~8.6 s in one process; the second process then
-takes 5 of the 9 CIN files (~3 s of parsing, checking and pseudonymising) off the critical path.
-Release: the 38 figures are 7.6 s of CPU (matplotlib: constrained layout drawn twice per savefig,
-text layout, PNG encoding); PNG at zlib level 1 (same pixels) saves ~0.9 s, and the second process
-draws 14 of them. release_tables is 1.5-1.7 s (of which ~1.1 s is SciPy's linprog overhead around
-450 small disclosure LPs), Chromium 3.5 s wall for ~1 s of CPU (1.1 s for an empty page).
-On this machine, busy with other jobs, the release's helper did not shorten the wall clock (the
-step's process drew its 24 figures in 8.6 s wall for ~4.5 s CPU: no core was free); with two free
-cores the step's own CPU (7 s) bounds it. ``FSP_FIGURE_PROCESSES=1`` / ``FSP_DOOR_PROCESSES=1``
-draw / read in one process.
+and Arrow's RE2 for pseudonyms (0.5 s). 11.8 -> ~8.6 s. Release: the 38 figures are 7.6 s of
+CPU (matplotlib: constrained layout drawn twice per savefig, text layout, PNG encoding); PNG at
+zlib level 1 (same pixels) saves ~0.9 s. release_tables is 1.5-1.7 s (of which ~1.1 s is SciPy's
+linprog overhead around 450 small disclosure LPs), Chromium 3.5 s wall for ~1 s of CPU (1.1 s
+for an empty page).
+
+The "after" figures above were measured with a second process inside each step (door: 5 of the
+9 CIN files; release: 14 of the figures). Both were removed afterwards (ae32897 and the commit
+after it): parallelism comes from Dagster's executor (councils side by side, the comparison
+areas beside the council runs), and on the measured machine neither shortened the wall clock.
+In one process the door's CPU is ~8.6 s and the release's ~9 s.
 
 Outputs compared before/after on the default county: every door table (15, ``assert_frame_equal``,
 exact, with and without the national link) against ad6ac8d; every released table (46 Parquet files

@@ -187,7 +187,6 @@ def drawn_release(tmp_path_factory):
 
     mp = pytest.MonkeyPatch()
     mp.setattr(Figure, "savefig", savefig)
-    mp.setenv("FSP_FIGURE_PROCESSES", "1")   # every figure drawn here, where savefig is watched
     try:
         pipeline = draw_release_figures(county, tmp_path_factory.mktemp("county_figures"))
         demo = draw_release_figures(demo_release(seed=3), tmp_path_factory.mktemp("demo_figures"))
@@ -196,24 +195,6 @@ def drawn_release(tmp_path_factory):
     assert len(pipeline) >= 12 and len(demo) >= 8
     assert {path.name for path in [*pipeline.values(), *demo.values()]} <= set(found)
     return found
-
-
-def test_figures_drawn_by_two_processes_are_the_files_one_process_draws(tmp_path_factory, monkeypatch):
-    from evaluation.report import draw_release_figures
-    from evaluation.report.drawing import MIN_FIGURES_FOR_A_SECOND_PROCESS, FigureDrawing
-    from test_release_assembly import county_release
-
-    _, county, _ = county_release(tmp_path_factory)
-    monkeypatch.setenv("FSP_FIGURE_PROCESSES", "1")
-    alone = draw_release_figures(county, tmp_path_factory.mktemp("one_process"))
-    monkeypatch.setenv("FSP_FIGURE_PROCESSES", "2")
-    drawing = FigureDrawing.start(county, tmp_path_factory.mktemp("two_processes"))
-    assert len(alone) >= MIN_FIGURES_FOR_A_SECOND_PROCESS and drawing.theirs   # a second process draws
-    shared = drawing.finish()
-    assert drawing.drawn_there == drawing.theirs
-    assert list(shared) == list(alone)
-    for name, path in alone.items():
-        assert shared[name].read_bytes() == path.read_bytes(), name
 
 
 def test_no_figure_has_text_outside_it_or_text_over_text(drawn_release):

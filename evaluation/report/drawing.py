@@ -18,12 +18,6 @@ Tables that are absent are skipped.
 
 from __future__ import annotations
 
-import json
-import os
-import pickle
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -212,121 +206,15 @@ def figure_sources(tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
     return {name: name for name in FIGURE_FOR_TABLE if tables.get(name) is not None}
 
 
-#: How many processes draw a release's figures (``1``: this process alone). Unset: two when this
-#: process may run on two CPUs or more.
-FIGURE_PROCESSES = "FSP_FIGURE_PROCESSES"
-#: Fewer figures than this are drawn here: a second process costs about a second to start.
-MIN_FIGURES_FOR_A_SECOND_PROCESS = 12
-#: Of every eight figures in plan order, the second process draws these three: it spends about
-#: 1.5 s starting (Python, matplotlib, the tables) before its first figure.
-_SECOND_PROCESS_SHARE = (1, 4, 6)
-
-
-def figure_processes() -> int:
-    """Processes to draw with: :data:`FIGURE_PROCESSES`, else two if two CPUs are ours, else one."""
-    value = os.environ.get(FIGURE_PROCESSES, "").strip()
-    if value:
-        return max(1, int(value))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 2 if cpus >= 2 else 1
-
-
-def _draw(plan: list[PlannedFigure], tables: Mapping[str, pd.DataFrame], directory: Path) -> dict[str, Path]:
-    return {figure.name: figure.draw(tables[figure.table], directory / f"{figure.name}.png")
-            for figure in plan}
-
-
-def _second_process() -> None:
-    """Entry of the second process: ``python -c ... <tables.pkl> <directory> <names.json>``; prints
-    ``{figure name: path}`` as JSON."""
-    tables_file, directory, names_file = sys.argv[1:4]
-    with open(tables_file, "rb") as handle:
-        tables = pickle.load(handle)
-    with open(names_file, encoding="utf-8") as handle:
-        wanted = set(json.load(handle))
-    drawn = _draw([figure for figure in figure_plan(tables) if figure.name in wanted], tables, Path(directory))
-    print(json.dumps({name: str(path) for name, path in drawn.items()}))
-
-
-_SECOND_PROCESS = "from evaluation.report.drawing import _second_process; _second_process()"
-
-
-class FigureDrawing:
-    """Figures of a release being drawn: :meth:`start` hands a share to a second process at once,
-    :meth:`finish` draws the rest here and returns ``{figure name: png path}`` in plan order.
-
-    A pipeline release's figures are drawn by two processes when :func:`figure_processes` says
-    so: a fresh Python process (this interpreter, this ``sys.path``) draws three of every eight
-    from its own copy of the released tables while this one draws the rest. Each figure is drawn
-    by the same code from the same table either way, so the files are the same. Should the
-    second process fail, its figures are drawn here (a figure that cannot be drawn raises here,
-    as it would in one process).
-    """
-
-    def __init__(self, tables: Mapping[str, pd.DataFrame], directory: Path):
-        self.tables, self.directory = tables, directory
-        self.plan = figure_plan(tables) if _is_pipeline_release(tables) else None
-        self.theirs: list[str] = []
-        self.drawn_there: list[str] = []   # what the second process did draw
-        self._second: subprocess.Popen | None = None
-        self._scratch: tempfile.TemporaryDirectory | None = None
-
-    @classmethod
-    def start(cls, tables: Mapping[str, pd.DataFrame], directory: str | Path) -> "FigureDrawing":
-        drawing = cls(tables, Path(directory))
-        plan = drawing.plan
-        if plan is None or figure_processes() < 2 or len(plan) < MIN_FIGURES_FOR_A_SECOND_PROCESS:
-            return drawing
-        drawing.theirs = [figure.name for k, figure in enumerate(plan) if k % 8 in _SECOND_PROCESS_SHARE]
-        drawing._scratch = tempfile.TemporaryDirectory(prefix="fsp-figures-")
-        scratch = Path(drawing._scratch.name)
-        tables_file, names_file = scratch / "tables.pkl", scratch / "names.json"
-        with open(tables_file, "wb") as handle:
-            pickle.dump(dict(tables), handle, protocol=pickle.HIGHEST_PROTOCOL)
-        names_file.write_text(json.dumps(drawing.theirs), encoding="utf-8")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        drawing._second = subprocess.Popen(
-            [sys.executable, "-c", _SECOND_PROCESS, str(tables_file), str(drawing.directory), str(names_file)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        return drawing
-
-    def finish(self) -> dict[str, Path]:
-        tables, directory = self.tables, self.directory
-        if self.plan is None:
-            drawn = {}
-            for name, draw in FIGURE_FOR_TABLE.items():
-                if name in tables and tables[name] is not None:
-                    drawn[name] = draw(tables[name], directory / f"{name}.png")
-            return drawn
-        drawn = {}
-        try:
-            drawn.update(_draw([figure for figure in self.plan if figure.name not in self.theirs],
-                               tables, directory))
-        finally:
-            if self._second is not None:
-                out, _ = self._second.communicate()
-                if self._second.returncode == 0:
-                    theirs = json.loads(out.decode().strip().splitlines()[-1])
-                    drawn.update({name: Path(path) for name, path in theirs.items()})
-                    self.drawn_there = list(theirs)
-                self._second = None
-                self.close()
-        drawn.update(_draw([figure for figure in self.plan if figure.name not in drawn], tables, directory))
-        return {figure.name: drawn[figure.name] for figure in self.plan}
-
-
-    def close(self) -> None:
-        """Stop the second process if it is still drawing (a release abandoned) and remove its scratch."""
-        if self._second is not None:
-            self._second.kill()
-            self._second.communicate()
-            self._second = None
-        if self._scratch is not None:
-            self._scratch.cleanup()
-            self._scratch = None
-
-
 def draw_release_figures(tables: Mapping[str, pd.DataFrame], directory: str | Path) -> dict[str, Path]:
-    """Write ``<directory>/<figure>.png`` for every figure the released tables support
-    (:class:`FigureDrawing`: with a second process when that pays)."""
-    return FigureDrawing.start(tables, directory).finish()
+    """Write ``<directory>/<figure>.png`` for every figure the released tables support."""
+    directory = Path(directory)
+    drawn = {}
+    if _is_pipeline_release(tables):
+        for figure in figure_plan(tables):
+            drawn[figure.name] = figure.draw(tables[figure.table], directory / f"{figure.name}.png")
+        return drawn
+    for name, draw in FIGURE_FOR_TABLE.items():
+        if name in tables and tables[name] is not None:
+            drawn[name] = draw(tables[name], directory / f"{name}.png")
+    return drawn

@@ -33,7 +33,7 @@ from evaluation.disclosure import DEFAULT, DisclosureConfig, OutputLog
 from evaluation.disclosure.output_log import _jsonable
 from evaluation.report.assemble import schema_for
 from evaluation.report.build import DEMO_KEY_NOTICE, build_report
-from evaluation.report.drawing import FigureDrawing, figure_sources
+from evaluation.report.drawing import draw_release_figures, figure_sources
 from evaluation.report.pdf import PdfUnavailable, render_pdf
 
 SCHEMA_FILE = "schema.json"
@@ -137,14 +137,8 @@ def write_release(
     ``results.json``."""
     directory = Path(directory)
     (directory / "tables").mkdir(parents=True, exist_ok=True)
-    # a share of the figures is drawn by a second process from now on, while the tables are written
-    drawing = FigureDrawing.start(tables, directory / "figures")
-    try:
-        log, csv_paths, parquet_paths, schema_path = _write_tables(tables, directory, context, config)
-    except BaseException:
-        drawing.close()
-        raise
-    figures = drawing.finish()
+    log, csv_paths, parquet_paths, schema_path = _write_tables(tables, directory, context, config)
+    figures = draw_release_figures(tables, directory / "figures")
     sources = figure_sources(tables)
     for name, path in figures.items():
         source = sources.get(name, name)
