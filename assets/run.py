@@ -260,9 +260,10 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
          f"{workers} at a time; comparison areas beside them ...")
     outcomes = {}
     context = multiprocessing.get_context("spawn")
-    beside = 1 + (min(workers, len(codes)) if workers > 1 else 0)
-    with ProcessPoolExecutor(max_workers=beside, mp_context=context) as pool:
-        comparison = pool.submit(_run_in_process, "comparison_areas", None)
+    # A pool of its own for the comparison run, so that the councils never run more at once than
+    # FSP_PARALLEL_COUNCILS once it has finished.
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as beside:
+        comparison = beside.submit(_run_in_process, "comparison_areas", None)
         if workers == 1:
             for code in codes:
                 result, seconds = _execute(council_job, instance, code)
@@ -270,11 +271,12 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
                                   [] if result.success else failure_report(result))
                 echo(f"    council {code} {'done' if result.success else 'FAILED'} in {seconds:.1f} s")
         else:
-            runs = {code: pool.submit(_run_in_process, "council", code) for code in codes}
-            for code, future in runs.items():
-                success, run_id, seconds, lines = future.result()
-                outcomes[code] = (success, run_id, lines)
-                echo(f"    council {code} {'done' if success else 'FAILED'} in {seconds:.1f} s")
+            with ProcessPoolExecutor(max_workers=min(workers, len(codes)), mp_context=context) as pool:
+                runs = {code: pool.submit(_run_in_process, "council", code) for code in codes}
+                for code, future in runs.items():
+                    success, run_id, seconds, lines = future.result()
+                    outcomes[code] = (success, run_id, lines)
+                    echo(f"    council {code} {'done' if success else 'FAILED'} in {seconds:.1f} s")
         compared, comparison_run, seconds, comparison_lines = comparison.result()
         echo(f"    comparison areas {'done' if compared else 'FAILED'} in {seconds:.1f} s")
     for code, (success, run_id, lines) in outcomes.items():
