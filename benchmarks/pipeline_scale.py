@@ -14,18 +14,23 @@ steps the groups add up to more than the wall time. Peak memory is that of the l
 Goals (2 cores, 24 GB; issue #20): the default county end to end < 60 s; 20 LAs < 12 minutes with
 peak memory < 8 GB; two councils side by side faster than one after the other (issue #15).
 
-Measured 2026-12-06 on an otherwise idle 2-core machine (figures depend on load):
+Measured 2026-12-06 on a 2-core, 24 GB machine (figures depend on load):
 
-- the default county by ``make run`` (1 LA, demo key): 124 s end to end (council run 62 s, of
-  which the door 15 s, its 13 check steps 16 s, spells and cohorts with their checks 24 s; pooled
-  run 54 s, of which survival 26 s, synthetic control 11 s beside it, release 14 s). The goal of
-  60 s is NOT met: each step is a process forked from a preloaded server (about 0.8 s from
-  worker start to step start), and 29 small steps on 2 cores cost more than they gain.
-- 2 LAs at scale 0.3 (``--las 2 --scale 0.3 --parallel 1 2``): one council at a time 162.0 s end to
-  end (councils 54.7 s and 48.2 s, pooled 47.1 s); two at a time 141.5 s (councils side by side
-  in 83.8 s and 86.4 s, pooled 45.7 s): **two councils at once 1.14x faster end to end**, 1.19x
-  over the council runs (86.4 s against 102.9 s). Peak RSS 447 MB.
-- 20 LAs: not measured with this run layer.
+- the default county by ``make run`` (1 LA, demo key), otherwise idle machine: 124 s end to end
+  in the morning (council run 62 s, pooled run 54 s); 119 s after the fork server preloaded the
+  instance's storage modules (each step had spent ~0.6 s importing them; council run 54 s,
+  pooled 57 s). The goal of 60 s is NOT met.
+- 2 LAs at scale 0.3 (``--las 2 --scale 0.3 --parallel 1 2``), morning, councils in threads:
+  one at a time 162.0 s end to end, two at a time 141.5 s (1.14x). Not re-measured since the
+  councils side by side run in spawned processes.
+- ``--las 1 5 20 --parallel 2``, with other jobs on the machine (load 2-4), councils two at a
+  time and the comparison areas beside them: 1 LA 176.5 s (council 95.6 s, comparison 41.5 s,
+  pooled 57.4 s); 5 LAs 416.2 s (councils 79-150 s each, pooled 199.3 s); 20 LAs (784,256
+  children, 1.5 GB of returns): the 20 council runs took 786 s (a third council ran beside two
+  once the comparison run had finished: fixed since), then the pooled run FAILED after 1652.8 s
+  end to end: days in each state held 11-14 GB for over 11 minutes while survival (285 s in its
+  own events) grew to 12.4 GB, and the kernel killed a step for lack of memory. The goals of
+  < 720 s and < 8 GB for 20 LAs are NOT met; the pooled estimators need bounded memory.
 
 Run: ``.venv/bin/python benchmarks/pipeline_scale.py [--las 1 5 20] [--scale 1]
 [--parallel 1 2] [--max-concurrent N]``
@@ -131,8 +136,9 @@ def bench(n_las: int, scale: float, seed: int, parallel: list[int], max_concurre
         for line in lines:
             if line.strip().startswith(("council ", "comparison areas ", "pooled analysis done")):
                 print(f"      {line.strip()}")
-        if code != 0:
-            print("\n".join(f"      {line}" for line in lines[-15:]))
+        if code != 0:   # what stopped it (Dagster's DEBUG lines left out)
+            said = [line for line in lines if " - DEBUG - " not in line]
+            print("\n".join(f"      {line}" for line in said[-15:]))
             continue
         for group, spent in sorted(step_times(home).items(), key=lambda kv: -kv[1]):
             print(f"      steps of {group:<14}{spent:>8.1f} s")
