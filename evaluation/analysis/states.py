@@ -197,12 +197,21 @@ def _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days):
         if not {"la_code", "child_id"} <= set(data.columns):
             raise ValueError("intervals lack la_code and child_id: their entries cannot be found")
         entries, covariates = entry_covariates(analysis, config)
-        mapped = on_intervals(data, entries, covariates + [JOURNEY_GO_LIVE_DAY])
-        mapped = mapped[mapped["group"].isin([REFERENCE, "post_fsp"]).to_numpy()]
+        cohorts = data[data["group"].isin([REFERENCE, "post_fsp"]).to_numpy()]
+        # the entry of each journey (its first interval: a journey is one child's in one cohort), not a
+        # copy of the covariates on every interval
+        journeys = cohorts.drop_duplicates("id")
+        keys = ["la_code", "child_id", "group"]
+        first = journeys.set_index("id")[keys].reindex(cohorts["id"])
+        if any((~first[k].reset_index(drop=True).eq(cohorts[k].reset_index(drop=True))
+                & first[k].notna().to_numpy()).any() for k in keys):
+            raise ValueError("a journey (id) changes la_code, child_id or cohort between its intervals")
+        del first
+        mapped = on_intervals(journeys, entries, covariates + [JOURNEY_GO_LIVE_DAY])
         unmatched = mapped[covariates].isna().any(axis=1).to_numpy()
         if unmatched.any():
             raise ValueError(f"{mapped.loc[unmatched, 'id'].nunique()} journeys have no entry in the analysis dataset")
-        result = adjusted_expected_days(mapped, mapped[["id", JOURNEY_GO_LIVE_DAY] + covariates], covariates,
+        result = adjusted_expected_days(cohorts, mapped[["id", JOURNEY_GO_LIVE_DAY] + covariates], covariates,
                                         taus=taus, n_boot=n_boot, seed=seed, initial_state=initial_state,
                                         states=_all_states(data, initial_state), censor_time=JOURNEY_GO_LIVE_DAY,
                                         grid_days=IPCW_GRID_DAYS)
@@ -211,7 +220,7 @@ def _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days):
         rows = [not_estimable(reason, analysis=name, **keys) for name in (IPW_ANALYSIS, AIPW_ANALYSIS)]
         return concat(rows), not_estimable(reason, analysis="e_value", **keys), None
     spread = result.restricted_sd
-    per_entry = mapped.drop_duplicates("id").set_index("id")
+    per_entry = mapped.set_index("id")    # one row per journey, in the order of their first intervals
     balance = balance_table(per_entry, "group", covariates, weights=result.weights.reindex(per_entry.index),
                             reference=REFERENCE, comparison="post_fsp")
     balance.insert(0, "outcome", BALANCE_OUTCOME)

@@ -34,7 +34,7 @@ used as frequency weights on the one table, the propensity model refitted on eac
 weights' estimation is in the interval). IPW recomputes the weighted Aalen–Johansen on every
 resample (one column of weights per entry, or per entry's piece under planned censoring, whose
 censoring model is then refitted on each resample with the draw counts as frequency weights:
-:func:`evaluation.survival.multistate._bootstrap_one`);
+:class:`evaluation.survival.multistate._Replicates`);
 the doubly robust estimator refits its propensity and outcome models on every resample but holds
 each entry's pseudo-observations at their full-sample values (they are the estimator's
 linearisation, so the variance is right to first order; recomputing them would be an
@@ -53,13 +53,15 @@ import pandas as pd
 from evaluation.errors import NotEstimable
 from evaluation.results import tidy
 from evaluation.survival.doubly_robust import (
-    SEPARATION_LIMIT, Patterns, aipw_terms, bootstrap_limits, clustered_se, family_draws,
+    SEPARATION_LIMIT, Patterns, aipw_terms, bootstrap_limits, clustered_se,
     logistic_coefficients,
 )
 from evaluation.survival.censoring_weights import (
-    START as IPCW_START, WEIGHT as IPCW, censoring_model, censoring_weights, stabilised_censoring_weights,
+    censoring_model, censoring_weight_pieces, stabilised_censoring_weights,
 )
-from evaluation.survival.multistate import _all_states, _bootstrap_one, _counts, _design, state_occupation
+from evaluation.survival.multistate import (
+    _all_states, _counts, _Design, _design, _Replicates, state_occupation,
+)
 
 IPW_ANALYSIS = "multistate_aalen_johansen_ipw"
 AIPW_ANALYSIS = "multistate_aalen_johansen_aipw"
@@ -89,7 +91,7 @@ def state_pseudo_observations(intervals: pd.DataFrame, taus: Sequence[float], st
     """Each entry's pseudo-observations of restricted days in each state (entries × taus × states),
     ``rmean + n * influence`` from one Aalen–Johansen fit of ``intervals``, and the entries' ids
     (sorted, as the fit codes them)."""
-    fit = state_occupation(intervals, states, initial_state, taus=tuple(float(t) for t in taus))
+    fit = state_occupation(intervals, states, initial_state, taus=tuple(float(t) for t in taus), curve_se=False)
     out = np.stack([fit.rmean[float(t)] + fit.n * fit.rmean_influence[float(t)] for t in taus], axis=1)
     return fit.units, out
 
@@ -160,7 +162,6 @@ def adjusted_expected_days(
     ones = np.ones(len(x))
     start = logistic_coefficients(patterns, treated.astype(float))
     e = _propensity(patterns, treated, ones, start)
-    draws = family_draws(len(families), n_boot, seed)[:, family].astype(float)   # B × entries
 
     # IPW: the weighted Aalen–Johansen per cohort, on the full sample and each resample, every row of
     # an entry weighted by the entry's cohort weight times (under planned censoring) its piece's
@@ -173,26 +174,62 @@ def adjusted_expected_days(
     if np.isnan(c).any():
         raise ValueError(f"{censor_time!r} has missing values (use +inf for no planned censoring)")
     pieces = _censoring_pieces(data, position, c, x, list(covariates), grid_days)
-    split = pieces.data if pieces is not None else data.assign(unit=position.reindex(data["id"]).to_numpy())
+    entry_of_row = position.reindex(data["id"]).to_numpy()
     designs = {}
     for group in (reference, comparison):
-        part = split[(split["group"] == group).to_numpy()]
-        designs[group] = (_design(part, states, initial_state), part["unit"].to_numpy())
+        mask = (data["group"] == group).to_numpy()
+        design = _design(data[mask], states, initial_state)
+        if pieces is None:
+            unit = entry_of_row[mask]
+        else:   # the cohort's rows split into their pieces, coded from the rows' own coding
+            local = np.cumsum(mask) - 1
+            chosen = mask[pieces.row]
+            design = _split_design(design, local[pieces.row[chosen]], pieces.tstart[chosen], pieces.tstop[chosen],
+                                   pieces.last[chosen])
+            unit = pieces.unit[chosen]
+        columns, local_unit = np.unique(unit, return_inverse=True)
+        designs[group] = (_Replicates(design, taus, local_unit, len(columns)), columns)
+        del design
     unit_entry = pieces.unit_entry if pieces is not None else np.arange(len(first))
     point_ipcw = pieces.point if pieces is not None else 1.0
-    point = _weighted_days(designs, (stabilised_weights(e, treated)[unit_entry] * point_ipcw)[None, :], taus)
+    point = _weighted_days(designs, (stabilised_weights(e, treated)[unit_entry] * point_ipcw)[None, :])
+
+    # doubly robust: pseudo-observations within each cohort (computed here, before the resamples)
+    y = np.empty((len(x), len(taus) * len(states)))
+    for group in (reference, comparison):
+        part = data[(data["group"] == group).to_numpy()]
+        ids, pseudo = state_pseudo_observations(part, taus, states, initial_state)
+        y[position.reindex(ids).to_numpy()] = pseudo.reshape(len(ids), -1)
+
+    # the resamples in chunks (the families' draw counts from one generator: the same stream as
+    # family_draws(len(families), n_boot, seed)), IPW and doubly robust on each; a chunk holds at most
+    # CHUNK_CELLS resample × weight-unit weights
     replicates = {group: [] for group in designs}
-    chunk = max(1, min(CHUNK, CHUNK_CELLS // len(unit_entry)))
+    dr = np.full((n_boot, y.shape[1]), np.nan)
+    chunk = max(1, min(CHUNK, CHUNK_CELLS // max(len(unit_entry), len(x))))
+    rng = np.random.default_rng(seed)
     for lo in range(0, n_boot, chunk):
-        block = []
-        for freq in draws[lo:lo + chunk]:
+        size = min(chunk, n_boot - lo)
+        drawn = rng.multinomial(len(families), np.full(len(families), 1.0 / len(families)), size=size)
+        block = np.empty((size, len(unit_entry)))
+        for i, freq in enumerate(drawn[:, family].astype(float)):
             try:
-                w = (freq * stabilised_weights(_propensity(patterns, treated, freq, start), treated, freq))[unit_entry]
-                block.append(w if pieces is None else w * pieces.refitted(freq))
+                e_b = _propensity(patterns, treated, freq, start)
             except (NotEstimable, np.linalg.LinAlgError):
-                block.append(np.full(len(unit_entry), np.nan))      # counted as not fitted below
-        for group, days in _weighted_days(designs, np.array(block), taus).items():
+                block[i] = np.nan      # counted as not fitted below
+                continue
+            try:
+                w = (freq * stabilised_weights(e_b, treated, freq))[unit_entry]
+                block[i] = w if pieces is None else w * pieces.refitted(freq)
+            except (NotEstimable, np.linalg.LinAlgError):
+                block[i] = np.nan
+            try:
+                dr[lo + i] = aipw_terms(y, treated, patterns, e_b, freq)[0]
+            except (NotEstimable, np.linalg.LinAlgError):
+                pass
+        for group, days in _weighted_days(designs, block).items():
             replicates[group].append(days)
+        del block
     boot = {group: np.concatenate(parts) for group, parts in replicates.items()}
     counts = _counts(data, states, taus)
     rows = []
@@ -226,20 +263,9 @@ def adjusted_expected_days(
                          c[(reference, None)] + c[(comparison, None)],
                          ipw_method.format(used=used) + "; difference " + contrast))
 
-    # doubly robust: pseudo-observations within each cohort, augmented IPW, models refitted per resample
-    y = np.empty((len(x), len(taus) * len(states)))
-    for group in (reference, comparison):
-        part = data[(data["group"] == group).to_numpy()]
-        ids, pseudo = state_pseudo_observations(part, taus, states, initial_state)
-        y[position.reindex(ids).to_numpy()] = pseudo.reshape(len(ids), -1)
     estimate, terms = aipw_terms(y, treated, patterns, e)
     se = clustered_se(terms, estimate, family)
-    dr = np.full((n_boot, y.shape[1]), np.nan)
-    for b, freq in enumerate(draws):
-        try:
-            dr[b] = aipw_terms(y, treated, patterns, _propensity(patterns, treated, freq, start), freq)[0]
-        except (NotEstimable, np.linalg.LinAlgError):
-            continue
+    del terms
     lower, upper, used = bootstrap_limits(dr, n_boot, level)
     aipw_method = ("doubly robust (augmented IPW) restricted mean days in state: pseudo-observations per cohort "
                    "(infinitesimal jackknife), logistic propensity, linear outcome model per cohort; "
@@ -271,31 +297,51 @@ def _cells(taus, states):
     return [(tau, state) for tau in taus for state in states]
 
 
-def _weighted_days(designs: dict, weights: np.ndarray, taus) -> dict:
+def _weighted_days(designs: dict, weights: np.ndarray) -> dict:
     """Restricted mean days (B × taus × states) of each cohort for each row of unit ``weights``
-    (B × units; each design's rows carry their unit)."""
+    (B × units): ``designs`` holds each cohort's :class:`~evaluation.survival.multistate._Replicates`
+    (its rows coded by the cohort's own units) and those units' columns of ``weights``."""
     out = {}
-    for group, (design, unit) in designs.items():
-        columns, local = np.unique(unit, return_inverse=True)
+    for group, (replicates, columns) in designs.items():
         w = weights[:, columns]
         bad = ~np.isfinite(w).all(axis=1)
-        rmean, _ = _bootstrap_one(design, np.where(bad[:, None], 0.0, w), taus, local)
+        w[bad] = 0.0
+        rmean, _ = replicates(w)
         rmean[bad] = np.nan
         out[group] = rmean
     return out
+
+
+def _split_design(design: _Design, row: np.ndarray, tstart: np.ndarray, tstop: np.ndarray,
+                  last: np.ndarray) -> _Design:
+    """``design`` with its rows split into pieces: piece ``i`` of row ``row[i]`` on
+    (``tstart[i]``, ``tstop[i]``], moving to the row's target state only when it is the row's ``last``
+    piece (the others are censored): what :func:`_design` gives on the split rows, without them."""
+    times = np.unique(tstop)
+    return _Design(states=design.states, times=times, person=design.person[row], people=design.people,
+                   first=np.searchsorted(times, tstart, side="right"),
+                   last=np.searchsorted(times, tstop, side="left"), origin=design.origin[row],
+                   target=np.where(last, design.target[row], -1), start=min(0.0, float(times[0])),
+                   weight=design.weight[row])
 
 
 @dataclass(frozen=True)
 class _CensoringPieces:
     """The intervals with the journeys under planned censoring split at the grid, and their weights.
 
-    ``data``: the intervals, each row with its weight ``unit``: an entry without planned censoring,
-    or one piece (grid cell) of an entry with it; ``unit_entry`` / ``unit_start`` the entry
+    ``data``: the pieces of the intervals (``row`` of the intervals, ``tstart``, ``tstop``, ``last``:
+    the piece ending its row), each with its weight ``unit``: an entry without planned censoring,
+    or one piece (grid cell) of an entry with it; the same columns as arrays (``row``, ...); ``unit_entry`` / ``unit_start`` the entry
     (position) and the first day of each unit; ``point`` each unit's censoring weight from
     :func:`~evaluation.survival.censoring_weights.censoring_weights` (1 without planned censoring).
     """
 
     data: pd.DataFrame
+    row: np.ndarray
+    tstart: np.ndarray
+    tstop: np.ndarray
+    last: np.ndarray
+    unit: np.ndarray
     unit_entry: np.ndarray
     unit_start: np.ndarray
     point: np.ndarray
@@ -338,11 +384,17 @@ def _censoring_pieces(data: pd.DataFrame, position: pd.Series, c: np.ndarray, x:
     np.minimum.at(first_day, entry_of_row, tstart)
     np.maximum.at(last_day, entry_of_row, tstop)
     grid = np.arange(grid_days, float(tstop.max()) + grid_days, grid_days)
-    follow = pd.DataFrame(x, columns=covariates).assign(
-        _start=first_day, _stop=last_day, _event=0, _c=c, _entry=np.arange(len(c)))
-    weighted = censoring_weights(follow, "_stop", "_event", "_c", covariates, grid, entry="_start")
-    unit_entry = weighted["_entry"].to_numpy()
-    unit_start = weighted[IPCW_START].to_numpy(dtype=float)
+    # the entries' follow-up split and weighted as censoring_weights does (an entry without planned
+    # censoring is one unit of weight 1), as arrays: no copy of the covariates per piece
+    subject = np.flatnonzero(planned)
+    rows, starts, weights = censoring_weight_pieces(c[subject], x[subject], first_day[subject],
+                                                    last_day[subject], grid)
+    unit_entry = np.concatenate([subject[rows], np.flatnonzero(~planned)])
+    unit_start = np.concatenate([starts, first_day[~planned]])
+    point = np.concatenate([weights, np.ones(int((~planned).sum()))])
+    order = np.argsort(unit_entry, kind="stable")     # units in entry order (an entry's pieces in time)
+    unit_entry, unit_start, point = unit_entry[order], unit_start[order], point[order]
+    del rows, starts, weights, order
     first_unit = np.searchsorted(unit_entry, np.arange(len(c)))          # units come in entry order
     if np.any(np.diff(unit_entry) < 0):
         raise AssertionError("censoring_weights changed the order of the entries")
@@ -360,15 +412,16 @@ def _censoring_pieces(data: pd.DataFrame, position: pd.Series, c: np.ndarray, x:
     entry = entry_of_row[row]
     offset = np.where(planned[entry], np.searchsorted(grid, piece_start, side="right")
                       - np.searchsorted(grid, first_day[entry], side="right"), 0)
-    split = data.iloc[row].assign(tstart=piece_start, tstop=piece_stop, unit=first_unit[entry] + offset)
-    split["to_state"] = split["to_state"].where(last, "censored")
-    units = split["unit"].to_numpy()
+    units = first_unit[entry] + offset
+    del offset
     if np.any(unit_entry[units] != entry) or np.any(unit_start[units] > piece_start):
         raise AssertionError("a piece was matched to another entry's or a later piece's weight")
     planned_units = np.flatnonzero(planned[unit_entry])
     return _CensoringPieces(
-        data=split.reset_index(drop=True), unit_entry=unit_entry, unit_start=unit_start,
-        point=weighted[IPCW].to_numpy(dtype=float), planned=np.flatnonzero(planned), c=c[planned],
+        data=pd.DataFrame({"row": row, "tstart": piece_start, "tstop": piece_stop, "last": last, "unit": units},
+                          copy=False),
+        row=row, tstart=piece_start, tstop=piece_stop, last=last, unit=units, unit_entry=unit_entry, unit_start=unit_start,
+        point=point, planned=np.flatnonzero(planned), c=c[planned],
         x=x[planned], planned_units=planned_units,
         planned_unit_entry=np.searchsorted(np.flatnonzero(planned), unit_entry[planned_units]))
 

@@ -30,8 +30,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from evaluation.errors import NotEstimable
-from evaluation.survival.cox import cox_ph
+from evaluation.errors import NotEstimable, estimable
+from evaluation.survival.cox import TOLER_INF, RiskSets, _newton_raphson, _usable_columns, cox_ph
 
 #: Column names added to the split rows.
 START, WEIGHT = "ipcw_start", "ipcw"
@@ -60,6 +60,40 @@ def planned_censoring_survival(censor_time: np.ndarray, x_fit: np.ndarray, coef:
     return np.exp(-h0 * np.exp(lp_at))
 
 
+@estimable()  # as cox_ph: a singular matrix on these data is NotEstimable
+def _breslow_coefficients(censor_time: np.ndarray, x: np.ndarray, freq: np.ndarray) -> np.ndarray:
+    """``cox_ph(...).coef`` of the fully observed ``censor_time`` on ``x`` (Breslow ties, frequency
+    weights ``freq > 0``): the same steps as :func:`~evaluation.survival.cox.cox_ph` up to its
+    coefficients (NaN where it reports one not estimable), without the robust variance and the tests
+    it also computes, which a bootstrap resample does not use."""
+    names = [f"x{j}" for j in range(x.shape[1])]
+    w = np.asarray(freq, dtype=float)
+    if np.any(w <= 0) or not np.all(np.isfinite(w)):
+        raise ValueError("frequency weights must be positive and finite")
+    ev = np.ones(len(censor_time), dtype=np.int64)
+    rs = RiskSets.build(np.asarray(censor_time, dtype=float), ev, None, None, w)
+    keep, not_estimable = _usable_columns(x, names)
+    xk = x[:, keep]
+    xk = xk - xk.mean(axis=0)
+    p = xk.shape[1]
+    beta, final, _, _, _ = _newton_raphson(xk, w, rs, False)
+    if p:
+        var = np.linalg.pinv(final.information)
+        spread = final.information.diagonal()
+        scale = float(w @ ev) * np.maximum(xk.var(axis=0), np.finfo(float).tiny)
+        for k in np.flatnonzero(~(spread > 1e-10 * scale)):
+            not_estimable[names[keep[k]]] = "no information"
+        step = var @ final.score
+        infinite = (~np.isfinite(beta)) | (np.abs(step) > TOLER_INF * (1 + np.abs(beta))) | (np.abs(beta) > 50)
+        for k in np.flatnonzero(infinite):
+            not_estimable[names[keep[k]]] = "coefficient diverges"
+    coef = np.full(len(names), np.nan)
+    coef[keep] = beta
+    for name in not_estimable:
+        coef[names.index(name)] = np.nan
+    return coef
+
+
 def censoring_model(censor_time: np.ndarray, x: np.ndarray,
                     freq: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The Cox model of the fully observed planned censoring day on ``x`` (one row per subject with
@@ -73,12 +107,11 @@ def censoring_model(censor_time: np.ndarray, x: np.ndarray,
     if used.any():
         names = [f"x{j}" for j in range(int(used.sum()))]
         frame = pd.DataFrame(x[rows][:, used], columns=names).assign(_c=censor_time[rows], _one=1)
-        if freq is not None:
-            frame["_w"] = freq[rows].astype(float)
         try:
-            fit = cox_ph(frame, "_c", "_one", names, ties="breslow", robust=False,
-                         weights=None if freq is None else "_w")
-            coef = np.nan_to_num(fit.coef)
+            if freq is None:
+                coef = np.nan_to_num(cox_ph(frame, "_c", "_one", names, ties="breslow", robust=False).coef)
+            else:   # a resample: the coefficients alone (cox_ph's own steps, without its variances and tests)
+                coef = np.nan_to_num(_breslow_coefficients(censor_time[rows], x[rows][:, used], freq[rows]))
         except NotEstimable:
             coef = np.zeros(int(used.sum()))
     return used, coef
@@ -100,6 +133,31 @@ def stabilised_censoring_weights(censor_time: np.ndarray, x_fit: np.ndarray, coe
         cumulative = np.r_[0.0, np.cumsum(freq[order])]
         marginal = 1.0 - cumulative[np.searchsorted(censor_time[order], at, side="right")] / freq.sum()
     return marginal / planned_censoring_survival(censor_time, x_fit, coef, x_at, at, freq)
+
+
+def censoring_weight_pieces(censor_time: np.ndarray, x: np.ndarray, start: np.ndarray, stop: np.ndarray,
+                            grid: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pieces of :func:`censoring_weights` as arrays, for rows that all have planned censoring
+    (``censor_time`` finite; covariates ``x``, follow-up (``start``, ``stop``]): each piece's row, start
+    and stabilised weight, in row order. The weights come from each row's linear predictor (computed
+    once per row, not on a copy of its covariates per piece), so they may differ from
+    :func:`censoring_weights`' in the last bits (the order of the products' sums)."""
+    grid = np.unique(np.asarray(grid, dtype=float))
+    if grid.size == 0 or grid[0] <= 0:
+        raise ValueError("grid must hold positive days")
+    if np.any(stop > censor_time + 1e-9):
+        raise ValueError("some rows are followed past their planned censoring day")
+    used, coef = censoring_model(censor_time, x)
+    # the grid days strictly inside (start, stop), as censoring_weights' split
+    lo = np.searchsorted(grid, start, side="right")
+    inside = np.maximum(np.searchsorted(grid, stop, side="left") - lo, 0)
+    counts = inside + 1
+    rows = np.repeat(np.arange(len(start)), counts)
+    j = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    piece_start = np.where(j == 0, start[rows], grid[np.minimum(lo[rows] + j - 1, len(grid) - 1)])
+    lp = (x[:, used] @ coef)[:, None]
+    weight = stabilised_censoring_weights(censor_time, lp, np.ones(1), lp[rows], piece_start)
+    return rows, piece_start, weight
 
 
 def censoring_weights(
@@ -164,5 +222,5 @@ def censoring_weights(
     return out.reset_index(drop=True)
 
 
-__all__ = ["START", "WEIGHT", "censoring_model", "censoring_weights", "planned_censoring_survival",
+__all__ = ["START", "WEIGHT", "censoring_model", "censoring_weight_pieces", "censoring_weights", "planned_censoring_survival",
            "stabilised_censoring_weights"]

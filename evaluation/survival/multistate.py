@@ -59,6 +59,9 @@ DEFAULT_STATES: tuple[str, ...] = ("referral", "cin_plan", "cp_plan", "care", "c
 #: Name of the absorbing state used by :func:`first_passage_intervals`.
 REACHED = "reached"
 
+#: At most this many resample × unit draw counts are held at once by the bootstrap (chunks of resamples).
+BOOTSTRAP_CELLS = 4_000_000
+
 
 @dataclass(frozen=True)
 class _Design:
@@ -252,6 +255,7 @@ def state_occupation(
     cluster: str | None = None,
     variance: bool = True,
     weights: str | None = None,
+    curve_se: bool = True,
 ) -> StateOccupation:
     """Aalen–Johansen state occupation P(state s at t) with infinitesimal-jackknife SEs.
 
@@ -274,6 +278,8 @@ def state_occupation(
     that change within a child are refused with ``variance=True``).
     ``variance=False`` skips the influence (SEs are NaN): the estimates alone, in one
     pass over the rows rather than one per day, for callers whose limits come from a bootstrap.
+    ``curve_se=False`` (with ``variance``) leaves ``std_err`` NaN but keeps the influence on the
+    restricted means (``rmean_se``, ``rmean_influence``): for callers that need only those.
     """
     design = _design(intervals, states, initial_state, weights)
     if variance and weights is not None:
@@ -341,19 +347,20 @@ def state_occupation(
                 with np.errstate(divide="ignore", invalid="ignore"):
                     scale = np.where(in_state[o] > 0, weight[at_risk] * p[o] / in_state[o], 0.0)
                 now = np.where((design.last[at_risk] == t) & moves[at_risk], design.target[at_risk], o)
-                change = scale[:, None] * (eye[now] - step[o])
+                # eye[now] - step[o] read from the table of every (now, o) pair: the same differences
+                change = scale[:, None] * (eye[:, None, :] - step[None, :, :])[now, o]
                 if one_row_per_unit:   # a unit at risk once at t: a plain indexed add, the same sums
                     influence[unit[at_risk]] += change
                 else:
                     np.add.at(influence, unit[at_risk], change)
             p = p @ step
         pstate[t] = p
-        std_err[t] = np.sqrt((influence**2).sum(axis=0)) if variance else np.nan
+        std_err[t] = np.sqrt((influence**2).sum(axis=0)) if variance and curve_se else np.nan
         for tau, w in widths.items():
             if w[t + 1] > 0:
                 rmean[tau] = rmean[tau] + w[t + 1] * p
                 if variance:
-                    rmean_influence[tau] = rmean_influence[tau] + w[t + 1] * influence
+                    rmean_influence[tau] += w[t + 1] * influence   # in place: the same sums, no copy per day
     return StateOccupation(
         states=design.states,
         time=design.times,
@@ -491,47 +498,62 @@ def _bootstrap_one(
     (rmean, pstate), each B × len(taus) × states; the same estimator as
     :func:`state_occupation` on the data the weights stand for, without the SEs.
     """
-    n_boot, n_units = weights.shape
-    unit = design.person if unit is None else unit
-    n_states = len(design.states)
-    n_times = int(np.searchsorted(design.times, max(taus), side="right"))
-    grid = max(n_times, 1)
-    row_weight = design.weight
-    enter = design.first < n_times
-    leave = design.last + 1 < n_times
-    change = sparse.csr_matrix(
-        (np.concatenate([row_weight[enter], -row_weight[leave]]),
-         (np.concatenate([unit[enter], unit[leave]]),
-          np.concatenate([design.first[enter] * n_states + design.origin[enter],
-                          (design.last[leave] + 1) * n_states + design.origin[leave]]))),
-        shape=(n_units, (n_times + 1) * n_states))
-    moves = (design.target >= 0) & (design.last < n_times)
-    cell = (design.last[moves] * n_states + design.origin[moves]) * n_states + design.target[moves]
-    flows = sparse.csr_matrix((row_weight[moves], (unit[moves], cell)), shape=(n_units, grid * n_states * n_states))
-    # (units × cells)ᵀ @ (units × B): sparse times dense, never a B × rows matrix
-    at_risk = np.cumsum((change.T @ weights.T).T.reshape(n_boot, n_times + 1, n_states), axis=1)[:, :n_times]
-    events = (flows.T @ weights.T).T.reshape(n_boot, grid, n_states, n_states)
-    any_event = events.sum(axis=(2, 3)) > 0
-    # p0: distribution at risk at each replicate's first transition time
-    t0 = np.where(any_event.any(axis=1), any_event.argmax(axis=1), max(n_times - 1, 0))
-    start_mix = at_risk[np.arange(n_boot), t0] if n_times else np.zeros((n_boot, n_states))
-    # A replicate that drew nobody at risk has no starting distribution: NaN, as its estimates.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = start_mix / start_mix.sum(axis=1, keepdims=True)
-    widths = np.stack([_grid_widths(design, float(t))[: n_times + 1] for t in taus])  # K × (n_times+1)
-    rmean = widths[None, :, 0, None] * p[:, None, :]
-    pstate = np.repeat(p[:, None, :], len(taus), axis=1)
-    eye = np.eye(n_states)
-    for t in range(n_times):
-        if any_event[:, t].any():
-            with np.errstate(divide="ignore", invalid="ignore"):
-                hazard = np.where(at_risk[:, t, :, None] > 0, events[:, t] / at_risk[:, t, :, None], 0.0)
-            step = eye + hazard - hazard.sum(axis=2)[:, :, None] * eye
-            p = np.einsum("bj,bjk->bk", p, step)
-        rmean += widths[None, :, t + 1, None] * p[:, None, :]
-        reached = design.times[t] <= np.asarray(taus)
-        pstate[:, reached] = p[:, None, :]
-    return rmean, pstate
+    return _Replicates(design, taus, unit, weights.shape[1])(weights)
+
+
+class _Replicates:
+    """:func:`_bootstrap_one` split in two: the rows summed once into per-unit sparse changes of the
+    number at risk and per-unit transitions (built here), then any number of blocks of weights
+    (``__call__``, B × units each), so that a bootstrap in blocks codes the rows only once."""
+
+    def __init__(self, design: _Design, taus: Sequence[float], unit: np.ndarray | None, n_units: int):
+        unit = design.person if unit is None else unit
+        self.design, self.taus, self.n_units = design, tuple(taus), n_units
+        n_states = self.n_states = len(design.states)
+        n_times = self.n_times = int(np.searchsorted(design.times, max(taus), side="right"))
+        grid = self.grid = max(n_times, 1)
+        row_weight = design.weight
+        enter = design.first < n_times
+        leave = design.last + 1 < n_times
+        self.change = sparse.csr_matrix(
+            (np.concatenate([row_weight[enter], -row_weight[leave]]),
+             (np.concatenate([unit[enter], unit[leave]]),
+              np.concatenate([design.first[enter] * n_states + design.origin[enter],
+                              (design.last[leave] + 1) * n_states + design.origin[leave]]))),
+            shape=(n_units, (n_times + 1) * n_states))
+        moves = (design.target >= 0) & (design.last < n_times)
+        cell = (design.last[moves] * n_states + design.origin[moves]) * n_states + design.target[moves]
+        self.flows = sparse.csr_matrix((row_weight[moves], (unit[moves], cell)),
+                                       shape=(n_units, grid * n_states * n_states))
+        self.widths = np.stack([_grid_widths(design, float(t))[: n_times + 1] for t in taus])  # K × (n_times+1)
+
+    def __call__(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        design, taus, n_states, n_times, grid = self.design, self.taus, self.n_states, self.n_times, self.grid
+        n_boot = weights.shape[0]
+        change, flows, widths = self.change, self.flows, self.widths
+        # (units × cells)ᵀ @ (units × B): sparse times dense, never a B × rows matrix
+        at_risk = np.cumsum((change.T @ weights.T).T.reshape(n_boot, n_times + 1, n_states), axis=1)[:, :n_times]
+        events = (flows.T @ weights.T).T.reshape(n_boot, grid, n_states, n_states)
+        any_event = events.sum(axis=(2, 3)) > 0
+        # p0: distribution at risk at each replicate's first transition time
+        t0 = np.where(any_event.any(axis=1), any_event.argmax(axis=1), max(n_times - 1, 0))
+        start_mix = at_risk[np.arange(n_boot), t0] if n_times else np.zeros((n_boot, n_states))
+        # A replicate that drew nobody at risk has no starting distribution: NaN, as its estimates.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = start_mix / start_mix.sum(axis=1, keepdims=True)
+        rmean = widths[None, :, 0, None] * p[:, None, :]
+        pstate = np.repeat(p[:, None, :], len(taus), axis=1)
+        eye = np.eye(n_states)
+        for t in range(n_times):
+            if any_event[:, t].any():
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    hazard = np.where(at_risk[:, t, :, None] > 0, events[:, t] / at_risk[:, t, :, None], 0.0)
+                step = eye + hazard - hazard.sum(axis=2)[:, :, None] * eye
+                p = np.einsum("bj,bjk->bk", p, step)
+            rmean += widths[None, :, t + 1, None] * p[:, None, :]
+            reached = design.times[t] <= np.asarray(taus)
+            pstate[:, reached] = p[:, None, :]
+        return rmean, pstate
 
 
 def resampling_units(intervals: pd.DataFrame, cluster: str | None = "cluster") -> tuple[pd.Series, np.ndarray]:
@@ -586,19 +608,22 @@ def _estimates_and_replicates(intervals, taus, states, initial_state, by, cluste
     designs = {}
     for group, part in _groups(data, by):
         design = _design(part, states, initial_state, weights)
-        designs[group] = (design, unit_of_child.reindex(design.people).to_numpy()[design.person])
+        designs[group] = _Replicates(design, taus, unit_of_child.reindex(design.people).to_numpy()[design.person],
+                                     len(units))
     # draws made chunk by chunk from one generator: the same stream as bootstrap_draws(…, n_boot, seed),
-    # without holding n_boot × units counts at once
+    # without holding n_boot × units counts at once (at most BOOTSTRAP_CELLS counts per chunk)
+    chunk = max(1, min(chunk, BOOTSTRAP_CELLS // max(len(units), 1)))
     rng = np.random.default_rng(seed)
     pieces: dict[object, list] = {group: [] for group in designs}
     for start in range(0, n_boot, chunk):
         draws = rng.multinomial(len(units), np.full(len(units), 1.0 / len(units)),
                                 size=min(chunk, n_boot - start)).astype(float)
-        for group, (design, unit) in designs.items():
-            pieces[group].append(_bootstrap_one(design, draws, taus, unit))
+        for group, replicates in designs.items():
+            pieces[group].append(replicates(draws))
+        del draws
     out = {}
-    for group, (design, unit) in designs.items():
-        rmean, pstate = _bootstrap_one(design, np.ones((1, len(units))), taus, unit)
+    for group, replicates in designs.items():
+        rmean, pstate = replicates(np.ones((1, len(units))))
         parts = pieces[group]
         out[group] = (rmean[0], pstate[0], np.concatenate([r for r, _ in parts]) if parts else rmean[:0],
                       np.concatenate([s for _, s in parts]) if parts else pstate[:0])
