@@ -201,10 +201,10 @@ def _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days):
         # the entry of each journey (its first interval: a journey is one child's in one cohort), not a
         # copy of the covariates on every interval
         journeys = cohorts.drop_duplicates("id")
-        keys = ["la_code", "child_id", "group"]
-        first = journeys.set_index("id")[keys].reindex(cohorts["id"])
+        identity = ["la_code", "child_id", "group"]
+        first = journeys.set_index("id")[identity].reindex(cohorts["id"])
         if any((~first[k].reset_index(drop=True).eq(cohorts[k].reset_index(drop=True))
-                & first[k].notna().to_numpy()).any() for k in keys):
+                & first[k].notna().to_numpy()).any() for k in identity):
             raise ValueError("a journey (id) changes la_code, child_id or cohort between its intervals")
         del first
         mapped = on_intervals(journeys, entries, covariates + [JOURNEY_GO_LIVE_DAY])
