@@ -62,6 +62,53 @@ the AIPW bootstrap (about 9 s: per resample a logistic Newton fit, pseudo-observ
 outcome models), the Kaplan–Meier IJ variance at every step time (about 7 s, most on the
 censoring-weighted pieces: O(rows x step times)), then Cox, censoring weights and tidy tables.
 Days in state: the Aalen–Johansen influence pass over every day (3.6 s) and the two bootstraps.
+
+Twenty councils (issue #20; benchmarks/pipeline_scale.py's synthetic councils, 784k children:
+1.53M state intervals, 2.5M analysis-dataset rows; a copy of that run's DuckDB), days in state
+only, measured 2026-12-06 with no pipeline running (only this work's smaller profiling runs beside
+them, so wall seconds are inflated):
+
+    days_in_state_analysis      cpu s   wall s   peak MB
+    before (commit f7db6e1)     > 406    > 680    15,005   stopped at resample 80 of 200 of the IPW
+                                                           bootstrap (peak: the process's VmHWM)
+    after  (commit 20007dd)       572      667     6,127   (the default county's run beside it)
+
+The inputs alone, read from DuckDB into pandas and sorted as the assets' ``pooled`` does, hold
+about 4.1 GB of that process (object columns of the analysis dataset: 2.9 GB); the step itself
+now adds about 2 GB on top (before: about 11 GB). Five councils (the first five la_codes of that
+database, tables filtered by la_code; the library called directly): 119 -> 102 s CPU, peak 3,056
+-> 1,629 MB, of which the inputs 1,239. Default county (this script, --duckdb, the 20-council run
+beside it): 22.4 -> 16.4 s CPU, 819 -> 607 MB.
+
+Where the memory went: the IPW days under the go-live censoring split every pre-FSP journey into
+30-day pieces as a pandas copy of the interval table (every column, objects included) and coded
+that copy again for each cohort, and the censoring weights of those pieces copied every
+covariate onto every piece (``censoring_weights``); the covariates were also merged onto every
+interval, and the bootstrap held all 200 resamples' draw counts per entry (B x entries floats).
+Now the pieces are numeric arrays (row, start, stop, last, unit) built from each cohort's own
+coding of its rows (``adjusted_states._split_design``), their weights come from each entry's
+linear predictor (``censoring_weights.censoring_weight_pieces``), each journey's entry is found
+once (one row per journey, not per interval), and the resamples are drawn chunk by chunk from one
+generator (the same stream), each chunk serving both the IPW and the doubly robust replicates.
+Where the time went: with one resample per block (the pieces outnumber the block's cell bound)
+every IPW resample rebuilt the cohort's sparse per-unit matrices from the rows; they are built
+once now (``multistate._Replicates``). The resampled censoring Cox model computes its
+coefficients only (``censoring_weights._breslow_coefficients``: cox_ph's own steps without its
+robust variance and score tests, bitwise the same coefficients), and the pseudo-observations'
+influence pass skips the occupation curves' SEs it does not use.
+
+Equality: every table of ``state_results`` bitwise identical before and after, with the same
+seed's bootstrap limits, on the default county and on the five councils; tests of multistate,
+weighted states, analysis states, target-trial weights/AIPW, survival, Kaplan–Meier, RMST pass.
+
+Left in days in state: the pseudo-observations' infinitesimal-jackknife pass (every day, the
+children at risk: O(days x children), about 3.5 of the 11 minutes at 20 councils) and the 200
+resamples' censoring refits and weighted Aalen–Johansen (about 5 minutes: 0.7 resamples a second,
+one per block, since the pieces outnumber the block's cell bound). Survival at 20 councils (285 s
+in the pipeline) was not changed here: on the default county its time is the IPCW-weighted analyses (two thirds), within
+them the doubly robust RMST bootstrap (31% of the step) and the Kaplan–Meier IJ variance at every
+step time (``kaplan_meier.ij_variance``, 23%: O(rows x step times), the part that grows with the
+councils).
 """
 
 from __future__ import annotations

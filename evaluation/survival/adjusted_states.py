@@ -331,9 +331,11 @@ class _CensoringPieces:
 
     ``data``: the pieces of the intervals (``row`` of the intervals, ``tstart``, ``tstop``, ``last``:
     the piece ending its row), each with its weight ``unit``: an entry without planned censoring,
-    or one piece (grid cell) of an entry with it; the same columns as arrays (``row``, ...); ``unit_entry`` / ``unit_start`` the entry
-    (position) and the first day of each unit; ``point`` each unit's censoring weight from
-    :func:`~evaluation.survival.censoring_weights.censoring_weights` (1 without planned censoring).
+    or one piece (grid cell) of an entry with it; the same columns as arrays (``row``, ...);
+    ``unit_entry`` / ``unit_start`` the entry (position) and the first day of each unit; ``point``
+    each unit's censoring weight, as :func:`~evaluation.survival.censoring_weights.censoring_weights`
+    gives it (:func:`~evaluation.survival.censoring_weights.censoring_weight_pieces`; 1 without
+    planned censoring).
     """
 
     data: pd.DataFrame
@@ -420,7 +422,8 @@ def _censoring_pieces(data: pd.DataFrame, position: pd.Series, c: np.ndarray, x:
     return _CensoringPieces(
         data=pd.DataFrame({"row": row, "tstart": piece_start, "tstop": piece_stop, "last": last, "unit": units},
                           copy=False),
-        row=row, tstart=piece_start, tstop=piece_stop, last=last, unit=units, unit_entry=unit_entry, unit_start=unit_start,
+        row=row, tstart=piece_start, tstop=piece_stop, last=last, unit=units, unit_entry=unit_entry,
+        unit_start=unit_start,
         point=point, planned=np.flatnonzero(planned), c=c[planned],
         x=x[planned], planned_units=planned_units,
         planned_unit_entry=np.searchsorted(np.flatnonzero(planned), unit_entry[planned_units]))

@@ -222,5 +222,5 @@ def censoring_weights(
     return out.reset_index(drop=True)
 
 
-__all__ = ["START", "WEIGHT", "censoring_model", "censoring_weight_pieces", "censoring_weights", "planned_censoring_survival",
-           "stabilised_censoring_weights"]
+__all__ = ["START", "WEIGHT", "censoring_model", "censoring_weight_pieces", "censoring_weights",
+           "planned_censoring_survival", "stabilised_censoring_weights"]
