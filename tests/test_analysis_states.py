@@ -288,3 +288,22 @@ def test_go_live_censoring_of_the_earlier_journeys_is_weighted(journeys, analysi
     for name in (AIPW_ANALYSIS, "multistate_aalen_johansen"):
         np.testing.assert_allclose(weighted[weighted["analysis"] == name]["estimate"],
                                    plain[plain["analysis"] == name]["estimate"], rtol=1e-12)
+
+
+def test_a_not_estimable_adjustment_gives_rows_not_errors(journeys, analysis, monkeypatch):
+    """When the adjusted days cannot be estimated (e.g. the cohorts separated by the covariates) the
+    IPW and AIPW rows say why and the E-values are not estimable: state_results does not fail."""
+    import evaluation.analysis.states as states
+    from evaluation.errors import NotEstimable
+
+    def separated(*args, **kwargs):
+        raise NotEstimable("propensity of 0 or 1: the cohorts are separated by the covariates")
+
+    monkeypatch.setattr(states, "adjusted_expected_days", separated)
+    out = state_results(journeys, CONFIG, n_boot=5, seed=7, analysis=analysis)
+    days = out["expected_days"]
+    for name in ("multistate_aalen_johansen_ipw", "multistate_aalen_johansen_aipw"):
+        rows = days[days["analysis"] == name]
+        assert len(rows) and rows["estimate"].isna().all()
+    assert out["state_e_values"]["estimate"].isna().all()
+    assert (days["analysis"] == "multistate_aalen_johansen").any()
