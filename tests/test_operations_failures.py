@@ -16,19 +16,10 @@ import textwrap
 from pathlib import Path
 
 import dagster as dg
-import pytest
+
+from test_operations import county, key  # noqa: F401  (the session run's folders and key)
 
 TESTS = Path(__file__).parent
-
-
-@pytest.fixture(scope="module")
-def county(pipeline_run):
-    return pipeline_run.input_dir
-
-
-@pytest.fixture(scope="module")
-def key(pipeline_run):
-    return pipeline_run.key
 
 
 #: Run in a process of its own: a council run that fails, then Dagster's re-execution from failure.
