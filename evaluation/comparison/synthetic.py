@@ -1,10 +1,17 @@
 """Synthetic control for one council against never-adopters, with placebo inference.
 
-The optimiser is pysyncon's (:class:`pysyncon.Synth`; Abadie, Diamond & Hainmueller 2010).
-The panel has outcomes only (no covariates), so the predictors are the pre-period values of the
-outcome itself, each year weighted equally (``custom_V``): the donor weights then minimise the
-(standardised) pre-period gap. The year containing go-live is a transition year: it is left out
-of the fit and reported, but not counted as post-period.
+Abadie, Diamond & Hainmueller (2010). The panel has outcomes only (no covariates), so the
+predictors are the pre-period values of the outcome itself, each year weighted equally: the donor
+weights minimise the (standardised) pre-period gap. That is pysyncon's ``Synth().fit(...,
+custom_V=ones)``, and :func:`simplex_weights` solves pysyncon's quadratic programme the same way
+(SLSQP from equal weights, its options) but with the exact gradient, where pysyncon lets SLSQP
+difference the objective numerically (one objective call per donor per gradient, over the ~465
+fits of :func:`run_synthetic_control`). The tests hold it to pysyncon's own fits on the LA panel
+(objectives within SLSQP's ftol, weights on the same path) and to Abadie & Gardeazabal's published
+Basque weights. pysyncon is still used for the augmented synthetic control (:func:`fit_augmented`).
+
+The year containing go-live is a transition year: it is left out of the fit and reported, but not
+counted as post-period.
 
 Inference (Abadie et al. 2010, 2015):
 - placebo in space: every donor in turn is treated as if it had adopted, with the other donors
@@ -19,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pysyncon import Synth
+from scipy.optimize import Bounds, LinearConstraint, minimize
 from threadpoolctl import threadpool_limits
 
 from .adopters import adopters
@@ -101,14 +108,52 @@ def nearest_donors(table: pd.DataFrame, treated: str, donors: list[str], pre_yea
     return list(dist.sort_values(kind="stable").index[:k])
 
 
+def simplex_weights(X0: np.ndarray, X1: np.ndarray, v: np.ndarray | None = None) -> np.ndarray:
+    """Donor weights ``w`` (0 <= w <= 1, sum 1) minimising the standardised predictor gap: the
+    quadratic programme of pysyncon's ``Synth().fit(X0=X0, X1=X1, custom_V=v)`` (``v`` default all
+    ones, as :func:`fit_table` uses it), solved the same way but with its exact gradient.
+
+    ``X0`` (predictors x donors) and ``X1`` (predictors); as in pysyncon each predictor row is
+    divided by its standard deviation over donors and treated together (ddof 1), then with
+    ``P = X0' V X0`` and ``q = X0' V X1`` (scaled rows, ``V = diag(v)``) the weights minimise
+    ``0.5 w'Pw - q'w`` by scipy's SLSQP from equal weights, with pysyncon's bounds, sum-to-one
+    constraint and options (``maxiter`` 1000, SLSQP's default ``ftol`` 1e-6). pysyncon gives SLSQP
+    no gradient, so SLSQP differences the objective numerically (one objective call per donor for
+    each gradient); here the gradient ``Pw - q`` is given, and the steps are pysyncon's to within
+    its finite-difference error (tests/test_comparison_synthetic.py compares them on the LA panel).
+    """
+    X = np.column_stack([np.asarray(X0, dtype=float), np.asarray(X1, dtype=float)])
+    X = X / X.std(axis=1, ddof=1, keepdims=True)
+    A, b = X[:, :-1], X[:, -1]
+    if v is None:
+        P = A.T @ A
+        q = b @ A
+    else:
+        v = np.asarray(v, dtype=float)
+        P = A.T @ (v[:, None] * A)
+        q = (v * b) @ A
+    n = A.shape[1]
+
+    def objective(w):
+        return 0.5 * w @ P @ w - q @ w
+
+    def gradient(w):
+        return P @ w - q
+
+    res = minimize(objective, np.full(n, 1 / n), jac=gradient, method="SLSQP",
+                   bounds=Bounds(lb=np.zeros(n), ub=np.ones(n)),
+                   constraints=LinearConstraint(A=np.ones(n), lb=1.0, ub=1.0), options={"maxiter": 1000})
+    return res.x
+
+
 def fit_table(table: pd.DataFrame, treated: str, donors: list[str], transition_year: int,
               measure: str = "", last_year: int | None = None, max_donors: int | None = MAX_DONORS,
               holdout: int = 0) -> SyntheticFit:
     """Synthetic control for ``treated`` from a wide table (LA x year) of one outcome.
 
     ``max_donors``: restrict the pool to the councils nearest in the pre-period (Abadie 2021
-    advises a pool of similar units to limit interpolation bias; it also keeps pysyncon's
-    SLSQP, which differentiates numerically, at a fraction of a second per fit). None = all.
+    advises a pool of similar units to limit interpolation bias; it also keeps each fit's
+    SLSQP (:func:`simplex_weights`) small). None = all.
     ``holdout``: fit the weights on all but the last ``holdout`` pre-period years and measure the
     pre-RMSPE on those held-out years only (Abadie 2021's validation); 0 = fit and measure on all
     pre-period years.
@@ -122,10 +167,9 @@ def fit_table(table: pd.DataFrame, treated: str, donors: list[str], transition_y
     train = pre[:len(pre) - holdout]
     donors = nearest_donors(table, treated, donors, train, max_donors)
     z = table.loc[[treated] + list(donors), years].T  # years x units
-    X0, X1 = z.loc[train, donors], z.loc[train, treated]
-    synth = Synth()
-    synth.fit(X0=X0, X1=X1, Z0=X0, Z1=X1, custom_V=np.ones(len(train)))
-    w = pd.Series(np.clip(synth.W, 0, None), index=list(donors), name="weight")
+    fit_rows = z.loc[train, [treated] + list(donors)].to_numpy()
+    w = pd.Series(np.clip(simplex_weights(fit_rows[:, 1:], fit_rows[:, 0]), 0, None), index=list(donors),
+                  name="weight")
     w = w / w.sum()
     synthetic = z[donors].to_numpy() @ w.to_numpy()
     series = pd.DataFrame({"year": years, "treated": z[treated].to_numpy(), "synthetic": synthetic})
@@ -268,8 +312,8 @@ def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREA
     ``placebos`` (every unit's ratio), ``placebo_gaps`` (every placebo's gap by year) and
     ``leave_one_out``.
     """
-    # pysyncon's SLSQP makes thousands of tiny BLAS calls; a multi-threaded OpenBLAS spins its
-    # threads on each, which made the Oxfordshire run about 10 times slower on a loaded 2-core machine.
+    # SLSQP makes thousands of tiny BLAS calls; a multi-threaded OpenBLAS spins its threads on each,
+    # which made the Oxfordshire run about 10 times slower on a loaded 2-core machine.
     with threadpool_limits(limits=1, user_api="blas"):
         return _run_synthetic_control(panel, treated, transition_year, measures, years, placebos, max_donors,
                                       holdout, placebo_units, in_time_shift, augmented)
