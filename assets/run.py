@@ -2,8 +2,9 @@
 
 One ``council`` run per local authority (door, spells, cohorts; ``FSP_PARALLEL_COUNCILS`` of them
 at once) and, beside them, one ``comparison_areas`` run (DfE's published council statistics: it
-needs no council's tables); then one ``pooled_analysis`` run of the models and the release (the
-comparison areas already built), each executed by Dagster's own executor (``assets/jobs.py``). Runs go through the Dagster instance in ``DAGSTER_HOME``, so they
+needs no council's tables; stopped if a council run fails); then one ``pooled_analysis`` run of
+the models and the release (the comparison areas already built), each executed by Dagster's own
+executor (``assets/jobs.py``). Runs go through the Dagster instance in ``DAGSTER_HOME``, so they
 appear in the UI (``make ui``) and can be re-executed from there.
 """
 
@@ -17,6 +18,7 @@ import fcntl
 import os
 import re
 import shutil
+import signal
 import socket
 import sys
 import time
@@ -210,6 +212,43 @@ def _run_in_process(job: str, partition: str | None) -> tuple[bool, str, float, 
                 [] if result.success else failure_report(result))
 
 
+def _comparison_in_process(connection) -> None:
+    """The ``comparison_areas`` run, its outcome sent back on ``connection``."""
+    connection.send(_run_in_process("comparison_areas", None))
+    connection.close()
+
+
+class ComparisonBeside:
+    """The ``comparison_areas`` run in a spawned process of its own, beside the council runs.
+
+    :meth:`stop` interrupts it as Ctrl-C would (SIGINT: Dagster's executor interrupts its steps
+    and records the run as failed): once a council has failed the pooled analysis will not run, so
+    nobody waits for comparison areas it would not use."""
+
+    def __init__(self, context):
+        self._started = time.perf_counter()
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_comparison_in_process, args=(send,), daemon=False)
+        self._process.start()
+        send.close()
+        self.stopped = False
+
+    def stop(self) -> None:
+        if self._process.is_alive() and not self.stopped:
+            self.stopped = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._process.pid, signal.SIGINT)
+
+    def result(self) -> tuple[bool, str | None, float, list[str]]:
+        """(success, run id, seconds, what stopped it) once the run has ended."""
+        try:
+            outcome = self._receive.recv()
+        except EOFError:   # the process ended without an outcome (stopped before its run began)
+            outcome = (False, None, time.perf_counter() - self._started, [])
+        self._process.join()
+        return outcome
+
+
 def _after_comparison_areas() -> list[dg.AssetKey]:
     """The assets of ``pooled_analysis`` less the comparison areas (built beside the councils)."""
     from assets.definitions import defs
@@ -260,25 +299,31 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
          f"{workers} at a time; comparison areas beside them ...")
     outcomes = {}
     context = multiprocessing.get_context("spawn")
-    # A pool of its own for the comparison run, so that the councils never run more at once than
-    # FSP_PARALLEL_COUNCILS once it has finished.
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as beside:
-        comparison = beside.submit(_run_in_process, "comparison_areas", None)
+    # A process of its own for the comparison run, apart from the councils' pool, so that the
+    # councils never run more at once than FSP_PARALLEL_COUNCILS once it has finished.
+    comparison = ComparisonBeside(context)
+
+    def outcome(code, success, run_id, seconds, lines):
+        outcomes[code] = (success, run_id, lines)
+        echo(f"    council {code} {'done' if success else 'FAILED'} in {seconds:.1f} s")
+        if not success:
+            comparison.stop()
+
+    try:
         if workers == 1:
             for code in codes:
                 result, seconds = _execute(council_job, instance, code)
-                outcomes[code] = (result.success, result.run_id,
-                                  [] if result.success else failure_report(result))
-                echo(f"    council {code} {'done' if result.success else 'FAILED'} in {seconds:.1f} s")
+                outcome(code, result.success, result.run_id, seconds,
+                        [] if result.success else failure_report(result))
         else:
             with ProcessPoolExecutor(max_workers=min(workers, len(codes)), mp_context=context) as pool:
                 runs = {code: pool.submit(_run_in_process, "council", code) for code in codes}
                 for code, future in runs.items():
-                    success, run_id, seconds, lines = future.result()
-                    outcomes[code] = (success, run_id, lines)
-                    echo(f"    council {code} {'done' if success else 'FAILED'} in {seconds:.1f} s")
+                    outcome(code, *future.result())
+    finally:
         compared, comparison_run, seconds, comparison_lines = comparison.result()
-        echo(f"    comparison areas {'done' if compared else 'FAILED'} in {seconds:.1f} s")
+    echo(f"    comparison areas {'done' if compared else 'stopped' if comparison.stopped else 'FAILED'}"
+         f" in {seconds:.1f} s")
     for code, (success, run_id, lines) in outcomes.items():
         if not success:
             return report(f"council {code}", run_id, lines)

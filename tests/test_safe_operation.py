@@ -340,7 +340,8 @@ def test_demo_key_is_accepted_on_the_generated_county_only(tmp_path):
 
 def test_a_stop_ends_with_the_file_position_field_and_what_to_do(tmp_path, monkeypatch):
     """The last lines of a stopped run carry the door's own message (file, position, field), not
-    a generic 'failed' line, and no traceback."""
+    a generic 'failed' line, and no traceback; the comparison run beside the council is stopped
+    rather than waited for (the pooled analysis will not run)."""
     from conftest import run_pipeline_process
 
     folder = tmp_path / "input" / "931"
@@ -355,6 +356,7 @@ def test_a_stop_ends_with_the_file_position_field_and_what_to_do(tmp_path, monke
     assert "cin_census/cin_2020.xml" in tail and "line" in tail and "Child" in tail, tail
     assert "What to do" in messages[-1]
     assert "Traceback" not in "\n".join(messages)
+    assert any(line.strip().startswith("comparison areas stopped in") for line in messages), messages
 
 
 def test_the_national_upn_link_is_an_explicit_setting(tmp_path):
