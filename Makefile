@@ -63,7 +63,7 @@ run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml $(RUN_INPUT)
 	@$(BIN)/python -m assets.run $(DEMO_KEY_FLAG) $(ARGS)
 
 test: $(STAMP) system-deps
-	@$(BIN)/python -m pytest -q -p no:cacheprovider --numprocesses $(TEST_WORKERS) --dist loadfile
+	@$(BIN)/python -m pytest -q -p no:cacheprovider --numprocesses $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	@umask 077 && $(BIN)/dagster dev -w workspace.yaml

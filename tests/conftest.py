@@ -241,13 +241,18 @@ MARKED_FILES = {
 }
 
 
-#: Run first, in this order: the longest files, so that with two test processes (``make test``)
-#: the session's pipeline run and the other long files start at once and the short files fill
-#: the gaps, instead of one long file starting last. Files that need the session's run come after
-#: one that starts it, interleaved with long files that do not need it.
+#: Run first, in this order (``make test`` passes ``--no-loadscope-reorder``: pytest-xdist would
+#: otherwise hand out files by their number of tests): the file that starts the session's pipeline
+#: run, then long files that do not need it, so the other test process is busy while it runs;
+#: then the files that need it (they would wait for it if they came earlier), then the other long
+#: files; the short files fill the gaps at the end.
 LONG_FILES_FIRST = ("test_pipeline_end_to_end.py", "test_planted_recovery.py", "test_safe_operation.py",
-                    "test_operations.py", "test_comparison_assets.py", "test_estimates_by_extract.py",
-                    "test_operations_failures.py", "test_figures.py", "test_ui_browser.py")
+                    "test_bad_inputs.py", "test_figures.py", "test_comparison_assets.py",
+                    "test_ui_browser.py",
+                    "test_operations.py", "test_operations_failures.py", "test_estimates_by_extract.py",
+                    "test_report_browser.py",
+                    "test_synthetic.py", "test_observation_windows.py", "test_report_summary.py",
+                    "test_ingest_folder.py", "test_deploy_postgres.py", "test_comparison_release.py")
 
 
 def pytest_collection_modifyitems(config, items):
