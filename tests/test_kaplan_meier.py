@@ -223,3 +223,49 @@ def test_without_censoring_survival_is_the_empirical_proportion(days):
     robust = kaplan_meier(df, "duration", "event", robust=True).table["std_err"].to_numpy()
     s = np.asarray(empirical)
     np.testing.assert_allclose(robust, np.sqrt(s * (1 - s) / len(days)), atol=1e-10)
+
+
+# -- the IJ variance in one pass (issue #20) ---------------------------------------------------
+
+
+def _random_survival(seed: int, n: int, *, degenerate: bool = False):
+    rng = np.random.default_rng(seed)
+    duration = rng.integers(1, 60, n).astype(float) + (rng.random(n) if seed % 2 else 0.0)
+    entry = np.where(rng.random(n) < 0.4, np.floor(duration * rng.random(n)), 0.0)
+    entry = np.maximum(np.minimum(entry, duration - 0.5), 0.0)
+    event = (rng.random(n) < (1.0 if degenerate else rng.uniform(0.2, 0.9))).astype(int)
+    weight = np.where(rng.random(n) < 0.5, rng.random(n) * 3 + 0.1, 1.0)
+    family = rng.integers(0, max(1, n // int(rng.integers(1, 5))), n).astype(str)
+    return pd.DataFrame({"duration": duration, "event": event, "entry": entry, "w": weight, "family": family})
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_one_pass_ij_variance_equals_the_rows_by_times_sum(seed):
+    """ij_variance (a pass over entries and exits) equals the dense rows x times sum to 1e-12
+    relative (the order of the sums), zeros exactly where the dense sum is 0, at step times and
+    between them, with ties, delayed entry, weights and clusters; also a last step where n - d is
+    a rounding residue (every row an event, non-integer weights: S falls to ~1e-17, not 0)."""
+    from evaluation.survival._data import survival_data
+    from evaluation.survival.kaplan_meier import _ij_variance_dense, curve_steps, ij_variance
+
+    frame = _random_survival(seed, int(np.random.default_rng(seed).integers(1, 400)), degenerate=seed % 5 == 0)
+    for options in ({}, {"entry": "entry"}, {"cluster": "family"}, {"weights": "w", "cluster": "family"},
+                    {"entry": "entry", "weights": "w", "cluster": "family"}):
+        data = survival_data(frame, "duration", "event", **options)
+        steps = curve_steps(data)
+        times = np.r_[steps["time"], 0.0, 0.5, 30.25, 1e3]
+        fast, dense = ij_variance(data, steps, times), _ij_variance_dense(data, steps, times)
+        np.testing.assert_array_equal(fast == 0, dense == 0)
+        np.testing.assert_allclose(fast, dense, rtol=1e-12, atol=0)
+
+
+def test_one_pass_ij_variance_gives_the_r_fits_standard_errors(children):
+    """The IJ standard errors checked against R above come from the one-pass variance; on the R
+    fixture's data they equal the dense rows x times sum to 1e-12 relative."""
+    from evaluation.survival import kaplan_meier as module
+
+    for options in ({"cluster": "family_id"}, {"entry": "entry", "weights": "ipw", "cluster": "family_id"}):
+        fit = module.kaplan_meier(children, "duration", "event", **options)
+        steps = module.curve_steps(fit.data)
+        dense = np.sqrt(module._ij_variance_dense(fit.data, steps, fit.table["time"].to_numpy()))
+        np.testing.assert_allclose(fit.table["std_err"].to_numpy(), dense, rtol=1e-12, atol=0)

@@ -40,7 +40,7 @@ CONF_TYPES: tuple[str, ...] = ("log", "log-log", "plain")
 #: R's ``quantile.survfit`` tolerance for "the curve equals p".
 QUANTILE_TOLERANCE = float(np.sqrt(np.finfo(float).eps))
 
-#: Largest (rows x times) block held in memory when computing IJ errors.
+#: Largest (rows x times) block held in memory by the dense reference IJ computation.
 _BLOCK_CELLS = 2_000_000
 
 
@@ -296,7 +296,88 @@ def ij_variance(data: SurvivalData, steps: dict[str, np.ndarray], times: np.ndar
 
     Equals R's robust ``std.err``^2 from ``survfit(..., cluster=)`` (or per row
     when there is no cluster). Where S(t) = 0 the variance is 0, as in R.
+
+    One pass over the rows' entries and exits, O(rows log rows + steps) time and memory (no
+    rows x times array): between two of its rows' entries or exits a cluster's influence on log S
+    at step ``k`` is ``-C(k) a + b``, ``C`` the cumulative compensator and ``a``, ``b`` constant,
+    so the variance at ``k`` is ``C(k)^2 sum a^2 - 2 C(k) sum a b + sum b^2`` over the clusters,
+    the three sums accumulated at the steps where some cluster's ``a`` or ``b`` changes. They are
+    kept in extended precision (``np.longdouble``), so the result agrees with the row-by-time sum
+    (:func:`_ij_variance_dense`) to rounding (within 1e-12 relative, tested).
+    The rows' durations are step times (as :func:`curve_steps` gives).
     """
+    times = np.asarray(times, dtype=float)
+    step_time = steps["time"]
+    jump, compensator = _martingale_parts(data, steps)
+    finite = steps["survival"] > 0
+    # cumulative compensator up to each step time, only over steps with S > 0
+    cum = np.concatenate([[0.0], np.cumsum(np.where(finite, compensator, 0.0))])
+    at = np.searchsorted(step_time, times, side="right")  # steps with time <= t
+    row_at_exit = np.searchsorted(step_time, data.duration, side="left")
+    jump_own = np.where(data.event, np.where(finite[row_at_exit], jump[row_at_exit], 0.0), 0.0)
+    if data.has_entry:
+        enter = np.searchsorted(step_time, data.entry, side="right")   # steps at or before entry
+    else:
+        enter = np.zeros(len(data), dtype=np.int64)
+    exit_step = row_at_exit + 1  # steps with time <= duration
+    survival_at = np.concatenate([[1.0], steps["survival"]])[at]
+
+    # row i adds -w (C(k) - cum[enter]) for enter < k < exit, then the constant
+    # w (jump_own - (cum[exit] - cum[enter])) from k = exit on
+    ld = np.longdouble
+    w = data.weights.astype(ld)
+    before = cum[enter].astype(ld)
+    settled = w * (jump_own.astype(ld) - (cum[exit_step].astype(ld) - before))
+    n = len(data)
+    cluster = np.arange(n) if data.cluster is None else data.cluster
+    event_cluster = np.concatenate([cluster, cluster])
+    event_step = np.concatenate([enter + 1, exit_step])
+    d_a = np.concatenate([w, -w])
+    d_b = np.concatenate([w * before, settled - w * before])
+    order = np.lexsort((event_step, event_cluster))
+    event_cluster, event_step, d_a, d_b = event_cluster[order], event_step[order], d_a[order], d_b[order]
+    # each cluster's a and b after each of its events (running sums restarted at each cluster)
+    first = np.r_[True, event_cluster[1:] != event_cluster[:-1]]
+    starts = np.flatnonzero(first)
+    a, b = np.cumsum(d_a), np.cumsum(d_b)
+    run = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    a = a - (a[run] - d_a[run])
+    b = b - (b[run] - d_b[run])
+    # a cluster's value at a step is the one after its last event at that step
+    last = np.r_[(event_cluster[1:] != event_cluster[:-1]) | (event_step[1:] != event_step[:-1]), True]
+    a, b, event_step, event_cluster = a[last], b[last], event_step[last], event_cluster[last]
+    new_cluster = np.r_[True, event_cluster[1:] != event_cluster[:-1]]
+    a_before = np.where(new_cluster, ld(0), np.r_[ld(0), a[:-1]])
+    b_before = np.where(new_cluster, ld(0), np.r_[ld(0), b[:-1]])
+    m = len(cum)
+    c = cum.astype(ld)
+    variance = np.zeros(m, dtype=ld)
+    bound = np.zeros(m, dtype=ld)   # the same sums of absolute values: how much may have cancelled
+    for factor, change in ((c * c, a * a - a_before * a_before), (-2 * c, a * b - a_before * b_before),
+                           (1, b * b - b_before * b_before)):
+        variance += factor * np.cumsum(_accumulate(event_step, change, m + 1))[:m]
+        bound += np.abs(factor) * np.cumsum(_accumulate(event_step, np.abs(change), m + 1))[:m]
+    variance = variance[at]
+    # where cancellation may have cost more than 1e-15 of the result (e.g. a step where n - d is a
+    # rounding residue and C jumps by 1e16; or no extended precision on this platform), the
+    # row-by-time sum at those times
+    doubtful = bound[at] * np.finfo(ld).eps > ld(1e-15) * variance
+    out = survival_at**2 * np.maximum(variance, 0).astype(float)
+    if doubtful.any():
+        out[doubtful] = _ij_variance_dense(data, steps, times[doubtful])
+    return out
+
+
+def _accumulate(index: np.ndarray, values: np.ndarray, length: int) -> np.ndarray:
+    """Sums of ``values`` at each ``index`` (0..length-1), in ``values``' dtype (bincount is float64 only)."""
+    out = np.zeros(length, dtype=values.dtype)
+    np.add.at(out, index, values)
+    return out
+
+
+def _ij_variance_dense(data: SurvivalData, steps: dict[str, np.ndarray], times: np.ndarray) -> np.ndarray:
+    """:func:`ij_variance` as a (rows x times) sum, block by block: the reference the one-pass
+    computation is tested against (O(rows x times) time)."""
     times = np.asarray(times, dtype=float)
     step_time = steps["time"]
     jump, compensator = _martingale_parts(data, steps)
