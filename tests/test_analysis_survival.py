@@ -401,3 +401,73 @@ def test_factor_prevalence_step_check_equals_the_segmented_regression(analysis, 
     assert level["analysis"] == "factor_prevalence" and level["ci_lower"] < level["estimate"] < level["ci_upper"]
     assert level["n"] == len(entries) and level["events"] == entries[
         ["domestic_abuse", "mental_health", "substance_misuse"]].any(axis=1).sum()
+
+
+# -- memory at twenty councils (issue #20) ------------------------------------------------------
+
+
+def test_censoring_weight_pieces_in_blocks_and_with_only_the_kept_columns(monkeypatch):
+    """The IPCW pieces' weights computed a block of pieces at a time (the covariates of every piece
+    are never held at once) are bitwise those of one block, and ``keep`` copies only the named
+    columns onto the pieces, with the same values as the full split."""
+    from evaluation.survival import censoring_weights as module
+
+    rng = np.random.default_rng(7)
+    n = 900
+    frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": (rng.random(n) < 0.4).astype(float),
+                          "x3": rng.integers(0, 5, n).astype(float),
+                          "family_id": [f"f{i // 2:04d}" for i in range(n)],
+                          "cohort": rng.choice(["pre_fsp", "post_fsp"], n), "entry": 0.0})
+    planned = rng.random(n) < 0.6
+    censor = np.where(planned, rng.uniform(40, 900, n).round(), np.inf)
+    latent = np.ceil(rng.exponential(300, n))
+    frame["go_live_day"] = censor
+    frame["duration"] = np.minimum(latent, np.where(planned, censor, 1200.0))
+    frame["event"] = (latent <= frame["duration"]).astype(int)
+    frame.loc[frame.index[:50], "entry"] = np.floor(frame["duration"].to_numpy()[:50] * 0.5)
+    grid = np.arange(30.0, 1230.0, 30.0)
+    args = (frame, "duration", "event", "go_live_day", ["x1", "x2", "x3"], grid)
+    whole = module.censoring_weights(*args, entry="entry")
+    assert len(whole) > 5 * 128
+    monkeypatch.setattr(module, "_PIECE_BLOCK", 128)
+    blocks = module.censoring_weights(*args, entry="entry")
+    pd.testing.assert_frame_equal(blocks, whole, check_exact=True)
+    kept = module.censoring_weights(*args, entry="entry", keep=["cohort", "family_id"])
+    assert list(kept.columns) == ["cohort", "family_id", "duration", "event", module.START, module.WEIGHT]
+    pd.testing.assert_frame_equal(kept, whole[list(kept.columns)], check_exact=True)
+
+
+def test_pooled_inputs_share_their_text_without_changing_a_value():
+    """assets.analysis.pooled makes an input's text columns share one object per distinct text
+    (in place), leaving values, dtypes and missing values (None, NaN) as they were, and columns that
+    are not all text untouched; survival_results on such a frame equals that on the loaded one."""
+    from assets.analysis import pooled, share_text
+
+    analysis = simulated_analysis(n_families=120, seed=3, las=("931", "932"))
+    loaded = analysis.astype({c: object for c in analysis.columns if str(analysis[c].dtype) == "string"})
+    loaded["cause"] = loaded["cause"].where(loaded["cause"] != "censored", None)
+    loaded.loc[loaded.index[:3], "cause"] = np.nan
+    loaded["mixed"] = pd.Series([1, "1", 1.0] * (len(loaded) // 3) + [None] * (len(loaded) % 3), dtype=object)
+    # as DuckDB loads them: a separate object per row
+    loaded = loaded.apply(lambda c: c.map(lambda v: "".join(list(v)) if isinstance(v, str) else v)
+                          if c.dtype == object else c)
+    original = {c: list(loaded[c]) for c in loaded.columns if loaded[c].dtype == object}
+    shared = loaded.copy()
+    share_text(shared)
+    pd.testing.assert_frame_equal(shared, loaded, check_exact=True)
+    for column, values in original.items():
+        after = list(shared[column])
+        assert [type(v) for v in after] == [type(v) for v in values]
+        assert [v is None for v in after] == [v is None for v in values]
+        if column == "mixed":
+            assert all(a is b for a, b in zip(after, values))
+        else:
+            assert len({id(v) for v in after if isinstance(v, str)}) == len({v for v in after if isinstance(v, str)})
+    sorted_loaded = loaded.sort_values(["la_code", "family_id", "child_id", "outcome"], kind="mergesort",
+                                       ignore_index=True)
+    pd.testing.assert_frame_equal(pooled("analysis_dataset", loaded.copy()), sorted_loaded, check_exact=True)
+    expected = survival_results(sorted_loaded.drop(columns="mixed"), CONFIG, times=(91, 365), n_boot=5)
+    ours = survival_results(pooled("analysis_dataset", loaded.copy()).drop(columns="mixed"), CONFIG,
+                            times=(91, 365), n_boot=5)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(ours[name], expected[name], check_exact=True)

@@ -393,7 +393,7 @@ def _weighted(df, outcome, times, conf_type, taus, config, n_boot, propensities=
         full = reason.startswith(("not fitted:", "not estimable:"))
         return not_estimable(reason if full else f"propensity model: {reason}", **keys), None
     design[IPW] = weights.weights
-    unsplit = design.copy()
+    unsplit = design   # the doubly robust analysis's rows (below, design becomes the pieces or gains a column)
     balance = balance_table(design, COHORT, covariates, weights=weights.weights, reference=REFERENCE,
                             comparison="post_fsp")
     balance.insert(0, "outcome", outcome)
@@ -403,7 +403,9 @@ def _weighted(df, outcome, times, conf_type, taus, config, n_boot, propensities=
     if planned:
         # the pre-FSP rows stop at go-live: pieces weighted also for that planned censoring
         grid = np.arange(IPCW_GRID_DAYS, float(design[DURATION].max()) + IPCW_GRID_DAYS, IPCW_GRID_DAYS)
-        design = censoring_weights(design, DURATION, EVENT, GO_LIVE_DAY, covariates, grid, entry=entry)
+        # the pieces carry only the columns the weighted estimators below read
+        design = censoring_weights(design, DURATION, EVENT, GO_LIVE_DAY, covariates, grid, entry=entry,
+                                   keep=[COHORT, FAMILY, IPW, *([strata] if strata else [])])
         design[IPW] = design[IPW] * design[IPCW]
         entry = IPCW_START
         method += (f"; x inverse probability of censoring weights for the censoring at go-live (Cox model "

@@ -35,6 +35,8 @@ from evaluation.survival.cox import TOLER_INF, RiskSets, _newton_raphson, _usabl
 
 #: Column names added to the split rows.
 START, WEIGHT = "ipcw_start", "ipcw"
+#: Pieces whose weights :func:`censoring_weights` computes at once (a multiple of 64).
+_PIECE_BLOCK = 1 << 18
 
 
 def planned_censoring_survival(censor_time: np.ndarray, x_fit: np.ndarray, coef: np.ndarray,
@@ -168,6 +170,7 @@ def censoring_weights(
     covariates: Sequence[str],
     grid: Sequence[float],
     entry: str | None = None,
+    keep: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """``df`` with rows subject to planned censoring split at ``grid`` days and weighted (see module).
 
@@ -175,7 +178,9 @@ def censoring_weights(
     or 0, then grid days), ``duration`` the piece's end, ``event`` only on the
     last piece, and ``ipcw`` the stabilised weight of the piece.
     Covariates are numeric columns; those constant among the censored rows are
-    left out of the censoring model.
+    left out of the censoring model. ``keep``: the columns of ``df`` the pieces carry (``duration``
+    and ``event`` always), all by default; the pieces can be many times the rows, so a caller
+    that reads only a few columns of them need not copy the others.
     """
     for column in (duration, event, censor_time, *covariates):
         if column not in df.columns:
@@ -197,19 +202,28 @@ def censoring_weights(
     columns = [v for v, keep in zip(covariates, used) if keep]
 
     # split: each planned row into pieces at the grid days strictly inside (start, stop)
-    pieces = [np.concatenate(([s], grid[(grid > s) & (grid < e)])) for s, e in
-              zip(start[subject], stop[subject])]
-    counts = np.array([len(p) for p in pieces], dtype=int)
+    lo = np.searchsorted(grid, start[subject], side="right")                 # grid days > start
+    inside = np.maximum(np.searchsorted(grid, stop[subject], side="left") - lo, 0)   # ... and < stop
+    counts = inside + 1
     rows = np.repeat(np.flatnonzero(subject), counts)
-    piece_start = np.concatenate(pieces) if pieces else np.zeros(0)
+    j = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)   # piece number in its row
+    piece_start = np.where(j == 0, start[rows], grid[np.minimum(np.repeat(lo, counts) + j - 1, len(grid) - 1)])
     last = np.zeros(len(rows), dtype=bool)
     if len(rows):
         last[np.cumsum(counts) - 1] = True
     piece_stop = np.where(last, stop[rows], np.r_[piece_start[1:], 0.0])
 
     x = df[columns].to_numpy(dtype=float)
-    weight = stabilised_censoring_weights(c[subject], x[subject], coef, x[rows], piece_start)
+    # the pieces' covariates a block at a time (pieces x covariates can be gigabytes); blocks of a
+    # multiple of 64 rows, so that each piece's linear predictor is summed as in one product
+    weight = np.empty(len(rows))
+    for begin in range(0, len(rows), _PIECE_BLOCK):
+        block = slice(begin, begin + _PIECE_BLOCK)
+        weight[block] = stabilised_censoring_weights(c[subject], x[subject], coef, x[rows[block]],
+                                                     piece_start[block])
 
+    if keep is not None:
+        df = df[list(dict.fromkeys([*keep, duration, event]))]
     split = df.iloc[rows].copy()
     split[START] = piece_start
     split[duration] = piece_stop
