@@ -6,7 +6,7 @@ upstream, so the graph is the data flow."""
 import dagster as dg
 
 from assets.partitions import local_authorities
-from assets.spells import DOOR_INPUTS, SPELL_INPUTS
+from assets.spells import CENSORING, SPELL_INPUTS, door_inputs
 from assets.study import StudySettings
 from evaluation.cohorts.analysis_dataset import analysis_dataset as build_analysis_dataset
 from evaluation.cohorts.cohorts import family_cohorts as build_family_cohorts
@@ -28,7 +28,8 @@ INDEX_INPUT = {"index_episodes": dg.AssetIn(key=["cohorts", "index_episodes"])}
 
 @dg.asset(description="One row per included child: time zero (the index referral), its CIN "
           "episode, the family's index date and cohort (pre-FSP / transition / post-FSP by that "
-          "date; family-level assignment by the earliest child).", ins=DOOR_INPUTS,
+          "date; family-level assignment by the earliest child).",
+          ins=door_inputs("children", "families", "extracts", "cin_episodes", "quarantine"),
           **PER_LA_COHORTS)
 def index_episodes(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_index_episodes(tables, study.config())
@@ -42,7 +43,7 @@ def index_episodes(context: dg.AssetExecutionContext, study: StudySettings, **ta
 
 @dg.asset(description="One row per family: its index referral (its earliest child's time zero), "
           "cohort, index child and the children included and linked.",
-          ins={**DOOR_INPUTS, **INDEX_INPUT}, **PER_LA_COHORTS)
+          ins={**door_inputs("families"), **INDEX_INPUT}, **PER_LA_COHORTS)
 def family_cohorts(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_family_cohorts(tables, study.config())
     context.add_output_metadata({
@@ -56,7 +57,8 @@ def family_cohorts(context: dg.AssetExecutionContext, study: StudySettings, **ta
 @dg.asset(description="One row per child × outcome: duration, event, cause, delayed entry, family "
           "(cluster), cohort, risk-factor combination and covariates. Pseudonymised; never "
           "released; the input to every model.",
-          ins={**DOOR_INPUTS, **SPELL_INPUTS, **INDEX_INPUT}, **PER_LA_COHORTS)
+          ins={**door_inputs(*CENSORING, "assessments", "assessment_factors"), **SPELL_INPUTS,
+               **INDEX_INPUT}, **PER_LA_COHORTS)
 def analysis_dataset(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_analysis_dataset(tables, study.config())
     context.add_output_metadata({
@@ -70,7 +72,8 @@ def analysis_dataset(context: dg.AssetExecutionContext, study: StudySettings, **
 
 
 @dg.asset(description="Families and children at each inclusion step by cohort, with the reason "
-          "each was excluded: the numbers behind the flow diagram.", ins=DOOR_INPUTS,
+          "each was excluded: the numbers behind the flow diagram.",
+          ins=door_inputs("children", "families", "extracts", "cin_episodes", "quarantine"),
           **PER_LA_COHORTS)
 def cohort_flow(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_cohort_flow(tables, study.config())
