@@ -263,3 +263,44 @@ def test_nothing_touches_the_edge_of_a_figure(drawn_release):
         border = np.concatenate([image[:2].reshape(-1, 3), image[-2:].reshape(-1, 3),
                                  image[:, :2].reshape(-1, 3), image[:, -2:].reshape(-1, 3)])
         assert (border >= 245).all(axis=1).mean() > 0.995, name
+
+
+
+def test_saved_figures_have_the_pixels_of_savefig_alone(tmp_path_factory):
+    """save_png lays a figure out and draws it once, where savefig alone would first draw every artist
+    with rendering switched off to lay it out: every figure of the county's release has the same
+    pixels both ways, and save_png leaves the figure as it was (layout engine, resolution)."""
+    import sys
+
+    import matplotlib as mpl
+
+    from evaluation.figures import style
+    from evaluation.report import draw_release_figures
+    from test_release_assembly import county_release
+
+    def savefig_alone(figure, path):
+        calls.append("alone")
+        with mpl.rc_context(style.RC):
+            figure.savefig(path, format="png", metadata={"Software": None},
+                           pil_kwargs={"compress_level": style.PNG_COMPRESS_LEVEL})
+        return Path(path)
+
+    def save_png(figure, path):
+        calls.append("one pass")
+        engine, dpi = figure.get_layout_engine(), figure.dpi
+        one_pass(figure, path)
+        assert figure.get_layout_engine() is engine and figure.dpi == dpi
+        return Path(path)
+
+    _, county, _ = county_release(tmp_path_factory)
+    one_pass, calls, drawn = style.save_png, [], {}
+    for how, save in (("alone", savefig_alone), ("one pass", save_png)):
+        with pytest.MonkeyPatch.context() as mp:
+            for module in [m for name, m in sys.modules.items() if name.startswith("evaluation.")]:
+                if getattr(module, "save_png", None) is one_pass:
+                    mp.setattr(module, "save_png", save)
+            drawn[how] = draw_release_figures(county, tmp_path_factory.mktemp("figures"))
+    assert drawn["alone"].keys() == drawn["one pass"].keys() and len(drawn["alone"]) >= 12
+    assert calls.count("alone") == calls.count("one pass") == len(drawn["alone"])
+    for name, path in drawn["alone"].items():
+        assert np.array_equal(pixels(path), pixels(drawn["one pass"][name])), name

@@ -8,7 +8,7 @@ exact coordinates (event times) that an SVG or PDF would.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -175,8 +175,31 @@ def save_png(figure: Figure, path: str | Path) -> Path:
         raise ValueError(f"figures are released as PNG only, not {path.suffix!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with mpl.rc_context(RC):
-        figure.savefig(path, format="png", metadata={"Software": None},
-                       pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+        engine = figure.get_layout_engine()
+        if engine is None or not figure.axes:
+            figure.savefig(path, format="png", metadata={"Software": None},
+                           pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+            return path
+        # What savefig does with a layout engine, without its first pass over every artist: savefig
+        # lays the figure out inside a whole draw with rendering switched off, then draws it. Here
+        # the layout runs alone, at the saving resolution and on the same renderer, and savefig
+        # draws once; every artist works out its ticks, text and legend place again when it is
+        # drawn, so the pixels are the same (tests/test_figures.py compares them).
+        dpi, original_dpi = mpl.rcParams["savefig.dpi"], figure.dpi
+        figure.dpi = dpi
+        try:
+            renderer = figure.canvas.get_renderer()
+            with getattr(renderer, "_draw_disabled", nullcontext)():
+                for axes in figure.axes:             # as Figure.draw does before its layout
+                    locator = axes.get_axes_locator()
+                    axes.apply_aspect(locator(axes, renderer) if locator else None)
+                engine.execute(figure)
+            figure.set_layout_engine(None)
+            figure.savefig(path, format="png", dpi=dpi, metadata={"Software": None},
+                           pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+        finally:
+            figure.set_layout_engine(engine)
+            figure.dpi = original_dpi
     return path
 
 
