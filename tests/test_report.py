@@ -142,3 +142,21 @@ def test_write_release_logs_every_file_for_the_output_checker(tmp_path):
         assert record["files"][0]["sha256"] == sha256_of(tmp_path / name)
     report = parse(release.report).get_element_by_id("disclosure").text_content()
     assert "review" in report and "counts rounded to" in report
+
+
+def test_pdf_printed_by_the_headless_shell_when_installed(monkeypatch):
+    """Debian's chromium-headless-shell (the print engine without the browser) is preferred to
+    chromium; FSP_CHROMIUM still names the one to use."""
+    from evaluation.report import pdf
+
+    installed = {"chromium": "/usr/bin/chromium"}
+    monkeypatch.delenv("FSP_CHROMIUM", raising=False)
+    monkeypatch.setattr(pdf.shutil, "which", lambda name: installed.get(name))
+    assert pdf.find_chromium() == "/usr/bin/chromium"
+    installed["chromium-headless-shell"] = "/usr/bin/chromium-headless-shell"
+    assert pdf.find_chromium() == "/usr/bin/chromium-headless-shell"
+    monkeypatch.setenv("FSP_CHROMIUM", "chromium")
+    assert pdf.find_chromium() == "/usr/bin/chromium"
+    installed.clear()
+    monkeypatch.delenv("FSP_CHROMIUM")
+    assert pdf.find_chromium() is None

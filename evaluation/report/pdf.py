@@ -24,12 +24,20 @@ class PdfUnavailable(RuntimeError):
     """No Chromium to print with, or it did not write a PDF."""
 
 
+#: Executables tried in turn. Debian's ``chromium-headless-shell`` (the same Chromium's print engine
+#: without the browser around it) prints the same pages and text; on the small test county's report
+#: it took ~2.7 s of CPU and 0.6 s to start against ~4.1 s and ~2 s for ``chromium`` (whose
+#: headless mode starts the whole browser: its profile, WebUI pages, extensions, update checks).
+CHROMIUM_NAMES = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome")
+
+
 def find_chromium() -> str | None:
-    """The Chromium executable (``FSP_CHROMIUM`` if set), or None."""
+    """The Chromium executable (``FSP_CHROMIUM`` if set, else the first of :data:`CHROMIUM_NAMES`
+    on the ``PATH``), or None."""
     named = os.environ.get("FSP_CHROMIUM")
     if named:
         return shutil.which(named) or (named if Path(named).is_file() else None)
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    return next((found for found in map(shutil.which, CHROMIUM_NAMES) if found), None)
 
 
 def render_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | None = None,
@@ -37,7 +45,8 @@ def render_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | None
     """Print ``html_path`` to ``pdf_path`` with headless Chromium; raises :class:`PdfUnavailable`."""
     chromium = chromium or find_chromium()
     if chromium is None:
-        raise PdfUnavailable("Chromium was not found (install Debian's chromium or set FSP_CHROMIUM)")
+        raise PdfUnavailable("Chromium was not found (install Debian's chromium-headless-shell or chromium, "
+                             "or set FSP_CHROMIUM)")
     html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path)
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
     partial = pdf_path.with_suffix(".pdf.partial")
