@@ -97,3 +97,111 @@ def test_the_same_text_as_another_type_is_validated_anew(project):
     second = run_suite(project, "codes", mixed, again, run=RUN + "r2")
     assert first.success and not second.success
     assert "same_as_run" not in _stored(project)[RUN + "r2"].meta
+
+
+# --- cheaper validations, same results (#20) ----------------------------------------------------
+
+def _every_kind_of_expectation():
+    """One of each expectation the suites use, with failures, nulls and a table-level one."""
+    import great_expectations as gx
+
+    E = gx.expectations
+    frame = pd.DataFrame({
+        "flag": pd.Series([True, False, True, None, True], dtype=object),
+        "id": pd.Series(["a1", "b2", "A123456789012", None, "SW1A 1AA"], dtype="string"),
+        "n": [1, 2, 2, 3, None], "m": [1, 1, 2, 2, 2],
+        "when": pd.to_datetime(["2020-01-01", None, "2020-02-01", "2020-03-01", "2020-04-01"]),
+        "unused": ["x", "y", "z", "x", "y"],
+    })
+    expectations = lambda: [  # noqa: E731 — fresh objects for each validation
+        E.ExpectColumnValuesToBeInSet(column="flag", value_set=[True]),
+        E.ExpectColumnValuesToNotBeNull(column="id"),
+        E.ExpectColumnValuesToMatchRegex(column="id", regex=r"^[a-z]\d$"),
+        E.ExpectColumnValuesToNotMatchRegexList(column="id", regex_list=list(suites.RAW_SHAPES.values())),
+        E.ExpectColumnValuesToBeUnique(column="n"),
+        E.ExpectCompoundColumnsToBeUnique(column_list=["n", "m"]),
+        E.ExpectColumnValuesToBeBetween(column="n", min_value=2),
+        E.ExpectColumnValuesToNotBeNull(column="when"),
+    ]
+    return frame, expectations
+
+
+def _results(validation) -> list:
+    return [(r.expectation_config.type, r.expectation_config.kwargs, r.success, r.result,
+             r.exception_info) for r in validation.results]
+
+
+def test_basic_result_format_gives_the_same_results_as_summary(project):
+    """BASIC skips the unexpected-index list and query GX computes for SUMMARY; with no partial
+    values asked (partial_unexpected_count 0) every result is the same, failures and nulls included."""
+    from evaluation.validation import engine
+
+    frame, expectations = _every_kind_of_expectation()
+    prepared = engine._prepare(project, "every_kind", expectations())
+    results = {}
+    for name in ("SUMMARY", "BASIC"):
+        batch = prepared.batch.get_batch(batch_parameters={"dataframe": frame})
+        results[name] = _results(batch.validate(prepared.suite, result_format={
+            "result_format": name, "partial_unexpected_count": 0}))
+    assert engine.RESULT_FORMAT == {"result_format": "BASIC", "partial_unexpected_count": 0}
+    assert results["BASIC"] == results["SUMMARY"]
+    assert sum(not success for _, _, success, _, _ in results["BASIC"]) >= 5  # failures were compared
+
+
+def test_only_the_columns_expectations_read_are_validated_with_the_same_results(project):
+    from evaluation.validation import engine
+
+    frame, expectations = _every_kind_of_expectation()
+    pruned = engine.referenced_columns(frame, expectations())
+    assert list(pruned.columns) == ["flag", "id", "n", "m", "when"] and len(pruned) == len(frame)
+    prepared = engine._prepare(project, "every_kind", expectations())
+    whole, narrow = (_results(prepared.batch.get_batch(batch_parameters={"dataframe": f})
+                              .validate(prepared.suite, result_format=engine.RESULT_FORMAT))
+                     for f in (frame, pruned))
+    assert narrow == whole
+    outcome = run_suite(project, "every_kind", frame, expectations(), run=RUN + "r1")
+    assert outcome.rows == len(frame) and len(outcome.failed) >= 5
+
+
+def test_a_table_level_expectation_keeps_every_column():
+    import great_expectations as gx
+
+    from evaluation.validation import engine
+
+    frame, expectations = _every_kind_of_expectation()
+    table_level = [*expectations(), gx.expectations.ExpectTableColumnCountToEqual(value=6)]
+    assert engine.referenced_columns(frame, table_level) is frame
+    schema_frame, schema_expectations = suites.schema_suite(_children(), "children")
+    assert engine.referenced_columns(schema_frame, schema_expectations) is schema_frame
+
+
+def test_a_new_process_reuses_the_stored_suite_and_saves_a_changed_one(project, tmp_path):
+    """A step process starts with nothing prepared: an unchanged suite is read back, not saved again."""
+    from evaluation.validation import engine
+
+    frame, expectations = suites.pseudonym_suite(_children(1))
+    run_suite(project, "pseudonymised__children", frame, expectations, run=RUN + "r1")
+    stored = tmp_path / "gx" / "gx" / "expectations" / "pseudonymised__children.json"
+    before = stored.stat().st_mtime_ns, stored.read_text()
+    ids = [e.id for e in project.gx.suites.get("pseudonymised__children").expectations]
+    project.prepared.clear()  # as a process forked before this suite was prepared
+    outcome = run_suite(project, "pseudonymised__children", *suites.pseudonym_suite(_children(1)), run=RUN + "r2")
+    assert (stored.stat().st_mtime_ns, stored.read_text()) == before
+    assert [e.id for e in project.prepared["pseudonymised__children"].suite.expectations] == ids
+    assert outcome.failed[0].unexpected == 1
+    project.prepared.clear()
+    changed = suites.pseudonym_suite(_children(1))[1][1:]
+    run_suite(project, "pseudonymised__children", frame, changed, run=RUN + "r3")
+    assert len(project.gx.suites.get("pseudonymised__children").expectations) == len(changed)
+    assert engine._expectations_json(project.gx.suites.get("pseudonymised__children").expectations) \
+        == engine._expectations_json(changed)
+
+
+def test_opening_the_project_compiles_the_page_templates(tmp_path):
+    """The fork server opens the project, so check steps start with the templates compiled."""
+    from evaluation.validation import docs
+
+    docs._environment.cache_clear()
+    validation_context(tmp_path / "gx2", tmp_path / "docs2")
+    cached = docs._environment().cache
+    assert cached is not None and {name for _, name in cached.keys()} >= {"validation.html.j2", "index.html.j2"}
