@@ -257,13 +257,19 @@ def test_exact_gradient_solver_reaches_pysyncons_objective(solver_pairs):
 
 
 def test_exact_gradient_solver_follows_pysyncons_path(solver_pairs):
-    """Same method, start and options: the weights agree within 1e-5 in at least 90% of the fits (a
-    different optimiser, even an exact one, stops ~1e-4 away in most of them); the rest lie further
-    along a flat objective (largest 1.3e-3, Cornwall's looked-after rate, where ours reaches the
-    lower objective), never by more than 2e-3."""
+    """Same method, start and options: the weights agree within 1e-5 in most fits (92%; an exact
+    optimiser stops ~1e-4 away in most of them, 14% within 1e-5), and there the RMSPEs do too: post-
+    period within 1e-4 relative, pre-period (measured on the held-out years) within 1e-4 relative or
+    1e-5 absolute. The other fits lie further along a flat objective (largest 1.3e-3, Cornwall's
+    looked-after rate, where ours reaches the lower objective), never by more than 2e-3 in a weight
+    or 5e-3 relative in the post-period RMSPE."""
     p = solver_pairs
-    assert (p["max_dw"] <= 1e-5).mean() >= 0.9
+    close = p[p["max_dw"] <= 1e-5]
+    assert len(close) >= 0.85 * len(p)
+    assert np.allclose(close["post_ours"], close["post_pysyncon"], rtol=1e-4, atol=0)
+    assert np.allclose(close["pre_ours"], close["pre_pysyncon"], rtol=1e-4, atol=1e-5)
     assert p["max_dw"].max() <= 2e-3
+    assert np.allclose(p["post_ours"], p["post_pysyncon"], rtol=5e-3, atol=0)
     wide_apart = p[p["max_dw"] > 1e-4]
     assert (wide_apart["loss_ours"] <= wide_apart["loss_pysyncon"]).all()
 
