@@ -42,6 +42,8 @@ QUANTILE_TOLERANCE = float(np.sqrt(np.finfo(float).eps))
 
 #: Largest (rows x times) block held in memory by the dense reference IJ computation.
 _BLOCK_CELLS = 2_000_000
+#: Rows (whole clusters) whose entries and exits the one-pass IJ variance handles at once.
+_IJ_BLOCK_ROWS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -297,8 +299,8 @@ def ij_variance(data: SurvivalData, steps: dict[str, np.ndarray], times: np.ndar
     Equals R's robust ``std.err``^2 from ``survfit(..., cluster=)`` (or per row
     when there is no cluster). Where S(t) = 0 the variance is 0, as in R.
 
-    One pass over the rows' entries and exits, O(rows log rows + steps) time and memory (no
-    rows x times array): between two of its rows' entries or exits a cluster's influence on log S
+    One pass over the rows' entries and exits, O(rows log rows + steps) time, whole clusters
+    :data:`_IJ_BLOCK_ROWS` rows at a time (no rows x times array; the memory of a block): between two of its rows' entries or exits a cluster's influence on log S
     at step ``k`` is ``-C(k) a + b``, ``C`` the cumulative compensator and ``a``, ``b`` constant,
     so the variance at ``k`` is ``C(k)^2 sum a^2 - 2 C(k) sum a b + sum b^2`` over the clusters,
     the three sums accumulated at the steps where some cluster's ``a`` or ``b`` changes. They are
@@ -323,40 +325,31 @@ def ij_variance(data: SurvivalData, steps: dict[str, np.ndarray], times: np.ndar
     survival_at = np.concatenate([[1.0], steps["survival"]])[at]
 
     # row i adds -w (C(k) - cum[enter]) for enter < k < exit, then the constant
-    # w (jump_own - (cum[exit] - cum[enter])) from k = exit on
+    # w (jump_own - (cum[exit] - cum[enter])) from k = exit on; whole clusters a block of rows at a time
     ld = np.longdouble
-    w = data.weights.astype(ld)
-    before = cum[enter].astype(ld)
-    settled = w * (jump_own.astype(ld) - (cum[exit_step].astype(ld) - before))
-    n = len(data)
-    cluster = np.arange(n) if data.cluster is None else data.cluster
-    event_cluster = np.concatenate([cluster, cluster])
-    event_step = np.concatenate([enter + 1, exit_step])
-    d_a = np.concatenate([w, -w])
-    d_b = np.concatenate([w * before, settled - w * before])
-    order = np.lexsort((event_step, event_cluster))
-    event_cluster, event_step, d_a, d_b = event_cluster[order], event_step[order], d_a[order], d_b[order]
-    # each cluster's a and b after each of its events (running sums restarted at each cluster)
-    first = np.r_[True, event_cluster[1:] != event_cluster[:-1]]
-    starts = np.flatnonzero(first)
-    a, b = np.cumsum(d_a), np.cumsum(d_b)
-    run = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    a = a - (a[run] - d_a[run])
-    b = b - (b[run] - d_b[run])
-    # a cluster's value at a step is the one after its last event at that step
-    last = np.r_[(event_cluster[1:] != event_cluster[:-1]) | (event_step[1:] != event_step[:-1]), True]
-    a, b, event_step, event_cluster = a[last], b[last], event_step[last], event_cluster[last]
-    new_cluster = np.r_[True, event_cluster[1:] != event_cluster[:-1]]
-    a_before = np.where(new_cluster, ld(0), np.r_[ld(0), a[:-1]])
-    b_before = np.where(new_cluster, ld(0), np.r_[ld(0), b[:-1]])
     m = len(cum)
+    sums = np.zeros((3, m + 1), dtype=ld)      # sum a^2, sum ab, sum b^2 (their changes at each step)
+    sizes = np.zeros((3, m + 1), dtype=ld)     # the same of absolute values: how much may have cancelled
+    n = len(data)
+    if data.cluster is None:
+        by_cluster, cluster = np.arange(n), np.arange(n)
+    else:
+        by_cluster = np.argsort(data.cluster, kind="stable")
+        cluster = data.cluster[by_cluster]
+    cuts = np.unique(np.r_[np.searchsorted(cluster, cluster[::_IJ_BLOCK_ROWS], side="left"), n])
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        rows = by_cluster[lo:hi]
+        w = data.weights[rows].astype(ld)
+        before = cum[enter[rows]].astype(ld)
+        settled = w * (jump_own[rows].astype(ld) - (cum[exit_step[rows]].astype(ld) - before))
+        _ij_changes(np.r_[cluster[lo:hi], cluster[lo:hi]], np.r_[enter[rows] + 1, exit_step[rows]],
+                    np.r_[w, -w], np.r_[w * before, settled - w * before], sums, sizes)
     c = cum.astype(ld)
     variance = np.zeros(m, dtype=ld)
-    bound = np.zeros(m, dtype=ld)   # the same sums of absolute values: how much may have cancelled
-    for factor, change in ((c * c, a * a - a_before * a_before), (-2 * c, a * b - a_before * b_before),
-                           (1, b * b - b_before * b_before)):
-        variance += factor * np.cumsum(_accumulate(event_step, change, m + 1))[:m]
-        bound += np.abs(factor) * np.cumsum(_accumulate(event_step, np.abs(change), m + 1))[:m]
+    bound = np.zeros(m, dtype=ld)
+    for factor, total, size in zip((c * c, -2 * c, np.ones(m, dtype=ld)), sums, sizes):
+        variance += factor * np.cumsum(total)[:m]
+        bound += np.abs(factor) * np.cumsum(size)[:m]
     variance = variance[at]
     # where cancellation may have cost more than 1e-15 of the result (e.g. a step where n - d is a
     # rounding residue and C jumps by 1e16; or no extended precision on this platform), the
@@ -368,11 +361,30 @@ def ij_variance(data: SurvivalData, steps: dict[str, np.ndarray], times: np.ndar
     return out
 
 
-def _accumulate(index: np.ndarray, values: np.ndarray, length: int) -> np.ndarray:
-    """Sums of ``values`` at each ``index`` (0..length-1), in ``values``' dtype (bincount is float64 only)."""
-    out = np.zeros(length, dtype=values.dtype)
-    np.add.at(out, index, values)
-    return out
+def _ij_changes(event_cluster, event_step, d_a, d_b, sums, sizes) -> None:
+    """Add to ``sums`` (3 x steps) the changes of ``a^2``, ``ab``, ``b^2`` summed over clusters at
+    each step, and to ``sizes`` their absolute values, from the entry/exit events of whole clusters:
+    each event changes its cluster's ``a`` by ``d_a`` and ``b`` by ``d_b`` from step ``event_step`` on."""
+    ld = np.longdouble
+    order = np.lexsort((event_step, event_cluster))
+    event_cluster, event_step, d_a, d_b = event_cluster[order], event_step[order], d_a[order], d_b[order]
+    # each cluster's a and b after each of its events (running sums restarted at each cluster)
+    starts = np.flatnonzero(np.r_[True, event_cluster[1:] != event_cluster[:-1]])
+    run = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    a = np.cumsum(d_a)
+    a -= a[run] - d_a[run]
+    b = np.cumsum(d_b)
+    b -= b[run] - d_b[run]
+    # a cluster's value at a step is the one after its last event at that step
+    last = np.r_[(event_cluster[1:] != event_cluster[:-1]) | (event_step[1:] != event_step[:-1]), True]
+    a, b, event_step, event_cluster = a[last], b[last], event_step[last], event_cluster[last]
+    new_cluster = np.r_[True, event_cluster[1:] != event_cluster[:-1]]
+    a_before = np.where(new_cluster, ld(0), np.r_[ld(0), a[:-1]])
+    b_before = np.where(new_cluster, ld(0), np.r_[ld(0), b[:-1]])
+    for k, change in enumerate((a * a - a_before * a_before, a * b - a_before * b_before,
+                                b * b - b_before * b_before)):
+        np.add.at(sums[k], event_step, change)
+        np.add.at(sizes[k], event_step, np.abs(change))
 
 
 def _ij_variance_dense(data: SurvivalData, steps: dict[str, np.ndarray], times: np.ndarray) -> np.ndarray:
