@@ -271,10 +271,14 @@ def summarise_placebos(fits: list[SyntheticFit]) -> pd.DataFrame:
 
 
 def placebo_gaps(fits: list[SyntheticFit]) -> pd.DataFrame:
-    """Long frame of every placebo's gap by year (unit, year, period, gap, pre_rmspe)."""
-    return pd.concat([f.series.assign(measure=f.measure, unit=f.treated, pre_rmspe=f.pre_rmspe)
-                      [["measure", "unit", "year", "period", "gap", "pre_rmspe"]] for f in fits[1:]],
-                     ignore_index=True)
+    """Long frame of every placebo's gap by year (measure, unit, year, period, gap, pre_rmspe)."""
+    placebos = fits[1:]
+    sizes = [len(f.series) for f in placebos]
+    out = pd.concat([f.series[["year", "period", "gap"]] for f in placebos], ignore_index=True)
+    out.insert(0, "unit", np.repeat(np.array([f.treated for f in placebos], dtype=object), sizes))
+    out.insert(0, "measure", np.repeat(np.array([f.measure for f in placebos], dtype=object), sizes))
+    out["pre_rmspe"] = np.repeat(np.array([f.pre_rmspe for f in placebos], dtype=float), sizes)
+    return out
 
 
 def placebo_in_space(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
