@@ -109,12 +109,63 @@ def _same_columns(connection, schema: str, table: str, columns: list[str], datab
             "(or drop that table) and materialise every stage again.")
 
 
+#: Waiting for another process's DuckDB lock: first retry after 20 ms, each wait 1.5 times the last,
+#: 20 retries (about 100 s in all, as Dagster's own 10 retries from 0.1 s doubling).
+LOCK_RETRY_FIRST, LOCK_RETRY_FACTOR, LOCK_RETRIES = 0.02, 1.5, 20
+
+
+def _duckdb_client():
+    """Dagster's DuckDB client, except that inputs are read through a read-only connection and a
+    locked file is retried every few tens of milliseconds.
+
+    Dagster's client opens every connection read-write, and DuckDB lets one process at a time hold
+    a file read-write: two steps loading their inputs at once (two check steps, say) then waited
+    for each other, first 0.1 s, then 0.2, 0.4... Read-only connections from several processes
+    share the file. The tables read are the same: a read-only connection sees every committed write.
+    A database that does not exist yet, or one this process already holds read-write (DuckDB
+    refuses a second configuration in one process), is opened read-write as before."""
+    from contextlib import contextmanager
+
+    import duckdb
+    from dagster._utils.backoff import backoff, exponential_delay_generator
+    from dagster_duckdb.io_manager import DuckDbClient
+
+    def _open(database: str, read_only: bool, config: dict):
+        if read_only:
+            try:
+                return duckdb.connect(database=database, read_only=True, config=config)
+            except duckdb.ConnectionException:  # already open read-write in this process
+                pass
+        return duckdb.connect(database=database, read_only=False, config=config)
+
+    class ReadOnlyInputsDuckDbClient(DuckDbClient):
+        @staticmethod
+        @contextmanager
+        def connect(context, _):
+            database = context.resource_config["database"]
+            config = {"custom_user_agent": "dagster", **context.resource_config["connection_config"]}
+            read_only = isinstance(context, dg.InputContext) and Path(database).is_file()
+            connection = backoff(fn=_open, retry_on=(RuntimeError, duckdb.IOException),
+                                 kwargs={"database": database, "read_only": read_only, "config": config},
+                                 max_retries=LOCK_RETRIES,
+                                 delay_generator=exponential_delay_generator(LOCK_RETRY_FIRST,
+                                                                             LOCK_RETRY_FACTOR))
+            try:
+                yield connection
+            finally:
+                connection.close()
+
+    return ReadOnlyInputsDuckDbClient()
+
+
 def _keep_empty_duckdb_io_manager(database: str):
-    """DuckDB IO manager that also creates a table for an EMPTY frame.
+    """DuckDB IO manager that also creates a table for an EMPTY frame, and reads inputs through
+    read-only connections (:func:`_duckdb_client`).
 
     ``dagster-duckdb-pandas`` skips empty frames, so a table that is empty for the first local
     authority written (an empty quarantine, say) would not exist for the steps that read it.
     """
+    from dagster._core.storage.db_io_manager import DbIOManager
     from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
     class KeepEmptyTypeHandler(DuckDBPandasTypeHandler):
@@ -132,6 +183,11 @@ def _keep_empty_duckdb_io_manager(database: str):
         @staticmethod
         def type_handlers():
             return [KeepEmptyTypeHandler()]
+
+        def create_io_manager(self, context) -> DbIOManager:
+            return DbIOManager(db_client=_duckdb_client(), database=self.database, schema=self.schema_,
+                               type_handlers=self.type_handlers(), default_load_type=self.default_load_type(),
+                               io_manager_name="DuckDBIOManager")
 
     return KeepEmptyDuckDBIOManager(database=database)
 

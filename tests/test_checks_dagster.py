@@ -99,3 +99,94 @@ def test_checks_target_the_documented_assets():
     assert ("pseudonymised", "reconciliation") in keys
     assert ("spells", "care_periods") in keys
     assert ("cohorts", "analysis_dataset") in keys
+
+
+# --- check steps read their inputs through read-only DuckDB connections (#20) ------------------
+
+def test_inputs_are_read_through_a_read_only_connection_and_outputs_written_read_write(tmp_path):
+    import duckdb
+
+    from assets.storage import _duckdb_client
+
+    database = str(tmp_path / "x.duckdb")
+    duckdb.connect(database).execute("create table t as select 1 as a").close()
+    config = {"database": database, "connection_config": {}}
+    client = _duckdb_client()
+    with client.connect(dg.build_input_context(resource_config=config), None) as connection:
+        assert connection.execute("select a from t").fetchall() == [(1,)]
+        with pytest.raises(duckdb.Error, match="read-only"):
+            connection.execute("insert into t values (2)")
+    with client.connect(dg.build_output_context(resource_config=config), None) as connection:
+        connection.execute("insert into t values (2)")
+    # this process already holds the file read-write, as Dagster's client opens it (DuckDB allows
+    # one configuration of a file per process)
+    held = duckdb.connect(database, config={"custom_user_agent": "dagster"})
+    with client.connect(dg.build_input_context(resource_config=config), None) as connection:
+        assert connection.execute("select count(*) from t").fetchall() == [(2,)]
+    held.close()
+    # a database not created yet is opened read-write, as before
+    fresh = {"database": str(tmp_path / "new.duckdb"), "connection_config": {}}
+    with client.connect(dg.build_input_context(resource_config=fresh), None) as connection:
+        connection.execute("select 1").fetchall()
+
+
+def test_an_input_is_read_while_another_process_reads_the_database(tmp_path, monkeypatch):
+    """Two check steps used to wait for each other's read-write lock (0.1 s, 0.2 s, 0.4 s...):
+    a read-only reader in another process no longer holds up a step's input, only a write."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    import assets.storage as storage
+
+    monkeypatch.setattr(storage, "LOCK_RETRIES", 1)
+    database = str(tmp_path / "x.duckdb")
+    duckdb.connect(database).execute("create table t as select 1 as a").close()
+    config = {"database": database, "connection_config": {}}
+    reader = subprocess.Popen([sys.executable, "-c", "import duckdb, time; "
+                               f"c = duckdb.connect({database!r}, read_only=True); "
+                               "print('open', flush=True); time.sleep(120)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        client = storage._duckdb_client()
+        with client.connect(dg.build_input_context(resource_config=config), None) as connection:
+            assert connection.execute("select a from t").fetchall() == [(1,)]
+        with pytest.raises(duckdb.IOException):  # as every input was opened before
+            with client.connect(dg.build_output_context(resource_config=config), None):
+                pass
+    finally:
+        reader.kill()
+        reader.wait()
+        reader.stdout.close()
+
+
+def test_checks_on_tables_stored_in_duckdb_give_the_same_outcomes(tmp_path):
+    from assets.storage import io_manager_from_env
+
+    tables = {name: frame for name, frame in valid_tables().items()
+              if name in ("cp_plans", "cin_episodes", "children", "extracts")}
+    checks = _checks_on("cp_plans", "cin_episodes")
+
+    def stored(name, frame):
+        @dg.asset(key_prefix=["pseudonymised"], name=name, group_name="pseudonymised",
+                  partitions_def=local_authorities, metadata={"partition_expr": "la_code"})
+        def _table():
+            return frame
+        return _table
+
+    validation = ValidationResource(project_dir=str(tmp_path / "gx"), docs_dir=str(tmp_path / "docs"))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(local_authorities.name, ["931"])
+    result = dg.materialize([*(stored(n, f) for n, f in tables.items()), *checks], partition_key="931",
+                            instance=instance, raise_on_error=False,
+                            resources={"validation": validation,
+                                       "io_manager": io_manager_from_env(database=str(tmp_path / "e.duckdb"))})
+    pickled = _run(tables, checks, tmp_path / "pickled")
+
+    def outcomes(run):
+        return sorted((e.asset_key.path[-1], e.check_name, e.passed, e.metadata["expectations"].value,
+                       e.metadata["expectations_failed"].value) for e in run.get_asset_check_evaluations())
+
+    assert result.success and outcomes(result) == outcomes(pickled) and len(outcomes(result)) >= 10
