@@ -57,6 +57,42 @@ compression level) and the report's HTML (identical apart from the embedded PNG 
 generation time) against this tree with the release's own changes undone (report/__init__,
 drawing, release, figures/style from ad6ac8d) -- ad6ac8d itself writes another protocol text
 since 655cbcf.
+
+Release, later the same day (#20), on the small test county (2 councils, scale 0.03: 46 tables,
+44 figures, a 5.7 MB report.html, 43 PDF pages), ``--only release`` on a run's DuckDB, before =
+4d03e80 (``evaluation`` from ``git archive``, ``PYTHONPATH``), five rounds alternating, load 3-8
+from other people's jobs. CPU now counts every Chromium process (the benchmark is their
+subreaper): printing the report takes ~4.1 s of CPU, not the ~1 s counted before, of which
+~1.3 s is starting the browser (an empty page) and ~1.2 s the print compositor re-encoding the
+44 figures into the PDF. Where the step's CPU went (py-spy, in-process ``dg.materialize`` of the
+release group): figures ~60 %, Chromium ~20-25 %, ``release_tables`` ~10 % (SciPy's linprog in
+the flow's disclosure control), tables, report, output log and validation pages ~5 %; loading the
+~40 inputs from DuckDB (a connection per input) sits outside the step body.
+
+    version                      CPU with Chromium (s)     own CPU (s)       wall (s)
+                                 min / median              min / median      min / median
+    before                       14.5 / 15.5               10.8 / 11.8       20.5 / 25.8
+    after, chromium              14.6 / 16.6               10.8 / 12.7       24.8 / 29.7
+    after, chromium-headless-shell 12.1 / 13.4             10.1 / 11.3       16.2 / 26.9
+
+* Figures saved in one drawing pass (``evaluation.figures.style.save_png``): savefig with a layout
+  engine draws every artist twice, once with rendering off to lay the figure out; the layout now
+  runs alone and savefig draws once. 44 figures 8.2-8.7 -> 7.3-8.0 s CPU (three alternating runs
+  each, figures alone); every PNG byte-identical. Within the whole step's noise above. What is
+  left is matplotlib's own: constrained layout (two passes of every axes' tight box), drawing
+  text and ticks, PNG encoding (zlib level 1; RGB instead of RGBA, other zlib strategies: no faster).
+* ``report.pdf`` printed by ``chromium-headless-shell`` when installed (Debian package; same
+  Chromium version, same 43 pages and page text by pypdf, only the PDF's Creator differs): ~2.7 s
+  CPU instead of ~4.1 s, ~1.5 s less wall (an empty page: 0.6 s instead of 2 s). Not installed by
+  ``make`` yet. Chromium's other flags (extensions, background features off) saved nothing
+  measurable; the figures' share of printing is Skia deflating every image again.
+* Checked and left: the figures are drawn once (the report embeds the written PNG files), the
+  validation pages only write missing pages and the index (~0.1 s), tables and checksums ~0.5 s.
+
+Outputs (``dg.materialize`` of the release group, before vs after, chromium): 46 Parquet and 46
+CSV byte-identical, 44 PNG byte-identical, schema.json and config.json byte-identical, report.html
+identical but for its two "generated" times, results.json identical but for the SHA-256 of
+report.html and report.pdf (which carry those times).
 """
 
 from __future__ import annotations
@@ -98,6 +134,26 @@ def _cpu() -> float:
 
 def _children_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _adopt_orphans() -> None:
+    """Become the subreaper of every process started from here (Linux), so that Chromium's own
+    processes (renderer, print compositor, GPU...), which outlive their parents' waits, are reaped
+    by this process and their CPU counted in ``RUSAGE_CHILDREN``: without it, about 1 s of the
+    ~4 s that printing the small county's report takes was counted."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _reap_orphans() -> None:
+    """Wait for every adopted process (see :func:`_adopt_orphans`) that is still running or a zombie."""
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            return
 
 
 def door(county: Path, keep: Path | None) -> dict:
@@ -168,6 +224,7 @@ def release(database: Path, home: Path | None, keep: Path | None) -> dict:
 
     out = keep / "release" if keep is not None else Path(tempfile.mkdtemp(prefix="fsp-release-"))
     out.mkdir(parents=True, exist_ok=True)
+    _adopt_orphans()
     wall, cpu, own = time.perf_counter(), _cpu(), _own_cpu()
     config = StudyConfig()
     cohort_flow = cohort_flow.sort_values(["la_code", "step"], kind="mergesort", ignore_index=True)
@@ -190,6 +247,7 @@ def release(database: Path, home: Path | None, keep: Path | None) -> dict:
         "extract_dates": _extract_dates(extracts),
         "limitations": list(limitations_for(extracts)),
     })
+    _reap_orphans()
     return {"step": "release", "cpu_s": _cpu() - cpu, "own_cpu_s": _own_cpu() - own,
             "wall_s": time.perf_counter() - wall, "assemble_cpu_s": assembled, "peak_mb": _peak_mb(),
             "helper_peak_mb": _children_peak_mb(), "run_layer_cpu_s": run_layer,
