@@ -22,16 +22,17 @@ wall seconds are noisy on the shared machine and only printed for the job.
 To measure another version, export its ``evaluation``, ``assets`` and ``checks`` (``git archive``)
 and run this file with ``PYTHONPATH`` pointing there (it imports what it finds first on the path).
 
-Measured 2026-12-06 on the shared two-core machine, load average 4-8 from other people's jobs
+Measured 2026-12-06 on the shared two-core machine, load average 3-8 from other people's jobs
 (CPU seconds still move by +-20% between runs of the same code); before = 4d03e80 (exported with
-``git archive``, run with ``PYTHONPATH``), after = this version; two runs of each, alternating:
+``git archive``, run with ``PYTHONPATH``), after = this version (the third run after also has the
+placebo_gaps change); three runs of each, alternating:
 
-    call                                         CPU before (s)   CPU after (s)
-    run_synthetic_control (least of 2)             11.7 / 10.0       4.8 / 4.5
-      in one more run: donor-weight QPs (465)       5.8 / 5.0        1.1 / 1.0   Synth.fit -> simplex_weights
-                       augmented fits (7)           3.0 / 2.3        2.3 / 2.0   pysyncon AugSynth, not changed
-                       the rest                     3.9 / 3.5        1.4 / 1.2   donors, series, tables
-    run_staggered (least of 2)                      3.3 / 3.9        3.6 / 3.1   not changed
+    call                                         CPU before (s)       CPU after (s)
+    run_synthetic_control (least of 2)          11.7 / 10.0 / 9.9    4.8 / 4.5 / 3.6
+      in one more run: donor-weight QPs (465)    5.8 / 5.0 / 5.2     1.1 / 1.0 / 0.9   Synth.fit -> simplex_weights
+                       augmented fits (7)        3.0 / 2.3 / 2.2     2.3 / 2.0 / 1.8   pysyncon AugSynth, not changed
+                       the rest                  3.9 / 3.5 / 3.7     1.4 / 1.2 / 0.9   donors, series, tables
+    run_staggered (least of 2)                   3.3 / 3.9 / 3.6     3.6 / 3.1 / 2.5   not changed
 
 Peak memory is the imports' (~270 MB for either call, before and after). Every table of
 ``run_synthetic_control`` changes only by the solver (tests/test_comparison_synthetic.py: objectives
@@ -51,24 +52,25 @@ group-time cells, about 4 ms of pandas each), the aggregations 0.35 s, the long 
 ``ATTgt``'s own checks 0.1 s. Nothing on our side was worth changing: one ``ATTgt`` for both
 control groups gives bitwise the same tables but saves under 0.1 s, within the noise.
 
-The job in process (``--job``; one run of each, load 4-5):
+The job in process (``--job-only``; one run of each, alternating, load 3.2-3.6; an earlier pair at
+load 4-5 gave 15.1 -> 12.9 s in all, synthetic_control 10.0 -> 6.2 s):
 
     step                           CPU before (s)   CPU after (s)
-    comparison__adopters                0.07            0.08
-    comparison__la_panel                0.23            0.24
-    comparison__la_panel_checks         0.47            0.82
-    comparison__adopters_checks         0.22            0.21
-    staggered_adoption                  3.76            4.93   (same code: the machine's noise)
-    synthetic_control                  10.02            6.20
-    run set-up, between steps           0.35            0.45
-    total                              15.1            12.9    peak 520 / 516 MB
+    comparison__adopters                0.07            0.07
+    comparison__la_panel                0.22            0.22
+    comparison__la_panel_checks         0.43            0.37
+    comparison__adopters_checks         0.20            0.18
+    staggered_adoption                  3.03            3.11
+    synthetic_control                   9.50            4.36   (wall 13.2 -> 5.0 s)
+    run set-up, between steps           0.61            0.58
+    total                              14.1             8.9    (wall 20.9 -> 9.7 s; peak 520 / 516 MB)
 
 Around the two library calls (py-spy of the job after, share of its samples): the calls 75%,
 Dagster's events and run set-up 9%, the IO manager's writes 8% (most of it opening a DuckDB
 connection for each of the 12 outputs, and ``assets/storage.py``'s column check), loading inputs 3%
 (the panel is read back from DuckDB by each of the four steps that take it), the panel and
 adopters checks 4% (building the suites 2%, running them in Great Expectations 2%), reading the
-bundled panel 1%. So the steps' own overhead is about a second each: the two calls are the cost.
+bundled panel 1%. So each step's own overhead is under a second: the two calls are the cost.
 """
 from __future__ import annotations
 
