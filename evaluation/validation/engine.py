@@ -239,16 +239,23 @@ _ONE_KIND = frozenset({"string", "bytes", "integer", "floating", "boolean", "emp
                        "decimal", "complex", "timedelta"})
 
 
-def _fingerprint(frame: pd.DataFrame, expectations: str) -> str | None:
+def _fingerprint(frame: pd.DataFrame, expectations: str, data: str | None = None) -> str | None:
     """A digest of what a validation depends on: GX's version, the expectations, and the frame's
-    columns, types and values (row order included). None for a frame pandas cannot hash."""
+    columns, types and values (row order included). None for a frame pandas cannot hash.
+
+    ``data`` is the digest of the frame's values GX has already computed for its batch (its batch
+    marker ``pandas_data_fingerprint``: pandas' row hashes, index included, or the pickled frame
+    where cells cannot be hashed); given, the values are not hashed a second time."""
     digest = hashlib.sha256()
     for part in (gx.__version__, expectations, repr([(str(c), str(t)) for c, t in frame.dtypes.items()]),
                  str(frame.shape)):
         digest.update(part.encode())
         digest.update(b"\0")
     try:
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        if data is not None:
+            digest.update(f"gx:{data}".encode())
+        else:
+            digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
         # pandas hashes object cells by their text (1 and "1" alike): add what kind of values they are
         for name, column in frame.items():
             if column.dtype == object:
@@ -308,13 +315,14 @@ def run_suite(
         prepared = _prepare(project, suite_name, expectations)
     rows = len(frame)
     frame = referenced_columns(frame, expectations)
-    fingerprint = _fingerprint(frame, prepared.expectations)
     run_id = RunIdentifier(run_name=run)
     store = project.gx.validation_results_store
     with _lock:  # validating and storing touch no shared file: other processes may validate meanwhile
+        batch = prepared.batch.get_batch(batch_parameters={"dataframe": frame})  # GX hashes the frame
+        fingerprint = _fingerprint(frame, prepared.expectations,
+                                   (batch.batch_markers or {}).get("pandas_data_fingerprint"))
         validation, batch_id = _earlier_result(project, suite_name, fingerprint)
         if validation is None:
-            batch = prepared.batch.get_batch(batch_parameters={"dataframe": frame})
             validation, batch_id = batch.validate(prepared.suite, result_format=RESULT_FORMAT), batch.id
         validation.meta.update(run_id=run_id, validation_time=run_id.run_time,
                                batch_parameters={"dataframe": DATAFRAME_PLACEHOLDER})

@@ -232,11 +232,15 @@ def own_reference_dates(frame: pd.DataFrame, table: str, extracts: pd.DataFrame)
     dataset = TABLE_DATASET[table]
     listed = (extracts[extracts["dataset"] == dataset]
               .groupby(["la_code", "collection_year"])["reference_date"].max())
-    keys = pd.MultiIndex.from_arrays([frame["la_code"].astype(str),
-                                      frame["collection_year"].astype("Int64")])
-    listed.index = pd.MultiIndex.from_arrays([listed.index.get_level_values(0).astype(str),
-                                              listed.index.get_level_values(1).astype("Int64")])
-    found = pd.Series(keys.map(listed), index=frame.index, dtype="datetime64[ns]")
+    keys = pd.DataFrame({"la_code": frame["la_code"].astype(str).to_numpy(),
+                         "collection_year": frame["collection_year"].astype("Int64").to_numpy()})
+    listed = pd.DataFrame({"la_code": listed.index.get_level_values(0).astype(str),
+                           "collection_year": listed.index.get_level_values(1).astype("Int64"),
+                           "reference_date": listed.to_numpy()})
+    # a merge, not MultiIndex.map (one Python lookup per row): left rows keep their order and,
+    # the listed keys being unique (a groupby's), their number
+    found = pd.Series(keys.merge(listed, how="left", on=["la_code", "collection_year"])["reference_date"]
+                      .to_numpy(), index=frame.index, dtype="datetime64[ns]")
     years = frame["collection_year"].astype("Int64")
     default = pd.to_datetime(years.astype("string") + "-03-31", errors="coerce")
     return found.fillna(default).astype("datetime64[ns]")
