@@ -205,3 +205,28 @@ def test_opening_the_project_compiles_the_page_templates(tmp_path):
     validation_context(tmp_path / "gx2", tmp_path / "docs2")
     cached = docs._environment().cache
     assert cached is not None and {name for _, name in cached.keys()} >= {"validation.html.j2", "index.html.j2"}
+
+
+def test_the_frame_is_hashed_once_per_validation(project, monkeypatch):
+    """GX hashes the batch's values (its pandas_data_fingerprint), and again for the batch its
+    validator fetches; the reuse fingerprint takes GX's digest instead of hashing the frame a
+    third time, and still tells frames apart. A reused result costs GX's first hash alone."""
+    calls = []
+    hash_frame = pd.util.hash_pandas_object
+
+    def counted(obj, *args, **kwargs):
+        calls.append(obj.shape)
+        return hash_frame(obj, *args, **kwargs)
+
+    monkeypatch.setattr(pd.util, "hash_pandas_object", counted)
+    frame, expectations = suites.pseudonym_suite(_children(1))
+    first = run_suite(project, "pseudonymised__children", frame, expectations, run=RUN + "r1")
+    assert len(calls) == 2
+    again = run_suite(project, "pseudonymised__children", *suites.pseudonym_suite(_children(1)), run=RUN + "r2")
+    assert len(calls) == 3
+    other = run_suite(project, "pseudonymised__children", *suites.pseudonym_suite(_children(2)), run=RUN + "r3")
+    assert len(calls) == 5
+    stored = _stored(project)
+    assert stored[RUN + "r2"].meta["same_as_run"]["run_name"] == RUN + "r1"
+    assert "same_as_run" not in stored[RUN + "r3"].meta
+    assert again.expectations == first.expectations and other.failed[0].unexpected == 2

@@ -175,3 +175,27 @@ def test_window_gaps_and_uneven_ends_are_counted_in_years():
     assert (~derived["no_gap_inside_window"]).sum() == 1      # SSDA903 2019
     assert (~derived["runs_to_latest_year"]).sum() == 1       # SSDA903 ends a year early
     assert derived["starts_with_earliest_year"].all()
+
+
+def test_each_row_gets_its_own_files_reference_date():
+    """Rows look up their dataset's return for their council and collection year (a merge since
+    #20); a year or council not listed falls back to 31 March of the year, an unknown year to NaT;
+    the rows keep their order and index."""
+    from evaluation.validation.suites import own_reference_dates
+
+    extracts = pd.DataFrame({
+        "la_code": ["931", "931", "931", "825"], "dataset": ["cin_census", "cin_census", "ssda903", "cin_census"],
+        "collection_year": [2023, 2024, 2024, 2024],
+        "reference_date": pd.to_datetime(["2023-03-30", "2024-03-29", "2024-03-31", "2024-03-28"])})
+    frame = pd.DataFrame({"la_code": ["931", "825", "931", "931", "825", None],
+                          "collection_year": pd.array([2024, 2024, 2023, 2022, None, 2024], dtype="Int64")},
+                         index=[10, 3, 7, 1, 2, 5])
+    found = own_reference_dates(frame, "cin_episodes", extracts)
+    assert found.index.equals(frame.index) and found.dtype == "datetime64[ns]"
+    assert found.tolist() == [pd.Timestamp("2024-03-29"), pd.Timestamp("2024-03-28"), pd.Timestamp("2023-03-30"),
+                              pd.Timestamp("2022-03-31"), pd.NaT, pd.Timestamp("2024-03-31")]
+    care = own_reference_dates(frame.assign(collection_year=frame["collection_year"].astype(float)),
+                               "care_episodes", extracts)
+    assert care.tolist()[:4] == [pd.Timestamp("2024-03-31"), pd.Timestamp("2024-03-31"),
+                                 pd.Timestamp("2023-03-31"), pd.Timestamp("2022-03-31")]
+    assert own_reference_dates(frame, "cin_episodes", extracts.iloc[:0]).tolist()[0] == pd.Timestamp("2024-03-31")
