@@ -199,3 +199,34 @@ def test_each_row_gets_its_own_files_reference_date():
     assert care.tolist()[:4] == [pd.Timestamp("2024-03-31"), pd.Timestamp("2024-03-31"),
                                  pd.Timestamp("2023-03-31"), pd.Timestamp("2022-03-31")]
     assert own_reference_dates(frame, "cin_episodes", extracts.iloc[:0]).tolist()[0] == pd.Timestamp("2024-03-31")
+
+
+def test_referential_flags_equal_the_multiindex_lookup_whatever_the_keys_hold():
+    """The keys' hash join (#20) finds exactly what MultiIndex.isin found: missing keys of every
+    kind, mixed types and text dtypes included (those take the MultiIndex path)."""
+    import itertools
+
+    from evaluation.validation.suites import referential_suite
+
+    def reference(left, right, cols):
+        return pd.MultiIndex.from_frame(left[cols]).isin(pd.MultiIndex.from_frame(right[cols].drop_duplicates()))
+
+    values = ["a", None, np.nan]  # in a "string" column both missing kinds become pd.NA
+    checked = 0
+    for dtypes in itertools.product([object, "string"], repeat=2):
+        for left_values, right_values in itertools.product(itertools.product(values, repeat=2), repeat=2):
+            try:
+                left, right = (pd.DataFrame({c: pd.Series(list(v) if c != "child_id" else ["p", "q"], dtype=d)
+                                             for c in ("la_code", "child_id", "episode_id")})
+                               for v, d in ((left_values, dtypes[0]), (right_values, dtypes[1])))
+            except (TypeError, ValueError):
+                continue  # values a dtype cannot hold
+            flags, _ = referential_suite(left, "cin_episodes", {"children": right})
+            assert flags["child_in_children"].tolist() == reference(left, right, ["la_code", "child_id"]).tolist()
+            flags, _ = referential_suite(left, "cin_plans", {"cin_episodes": right})
+            assert flags["episode_exists"].tolist() == reference(left, right, ["episode_id"]).tolist()
+            checked += 1
+    assert checked > 300
+    mixed = pd.DataFrame({"la_code": pd.Series(["931", 931, 931.0], dtype=object), "child_id": ["p", "p", "p"]})
+    flags, _ = referential_suite(mixed, "cin_episodes", {"children": mixed.iloc[[1]]})
+    assert flags["child_in_children"].tolist() == reference(mixed, mixed.iloc[[1]], ["la_code", "child_id"]).tolist()
