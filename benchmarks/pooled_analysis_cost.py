@@ -109,6 +109,72 @@ in the pipeline) was not changed here: on the default county its time is the IPC
 them the doubly robust RMST bootstrap (31% of the step) and the Kaplan–Meier IJ variance at every
 step time (``kaplan_meier.ij_variance``, 23%: O(rows x step times), the part that grows with the
 councils).
+
+Survival at twenty councils (issue #20; the same copy of the 20-council DuckDB; this script's
+``--one survival``, under /usr/bin/time; measured 2026-12-06 on the shared machine at load average
+7-8 from other engineers' runs, so wall seconds are two to three times the CPU seconds). Each
+step's process now loads only the tables its asset receives (survival: the analysis dataset), the
+pooled ones through the asset's own ``pooled`` (which imports Dagster and the assets: about 170 MB
+that a step process holds anyway); ``--loaded-text`` gives the inputs as before (a text object per
+row, the plain sort, no Dagster import). ``input MB`` is the resident memory once the inputs are
+ready, ``peak MB`` the process's peak, loading included:
+
+    survival_analysis           cpu s   wall s   peak MB   input MB
+    before (commit 4d03e80)       721    2,420    13,457     ~3,750   (all four tables loaded, as
+                                                                      this script then did)
+    after  (commit dcae378)       383      688     4,255      1,090   (peak: DuckDB's .df() of the
+                                                                      analysis dataset; the step
+                                                                      itself up to 4,083)
+    after  (commit b06a513)       385      440     4,255      1,092   (peak: the same load; the
+                                                                      step itself up to 3,706)
+
+Five councils (the first five la_codes, 627,734 rows; the library called directly after the
+inputs; after = commit dcae378): 156 -> 74 s CPU, peak 2,684 -> 1,332 MB, inputs 880 -> 536 MB. Default county (this
+script): 25.1 -> 15.2 s CPU, 722 -> 487 MB (inputs 267 -> 360 MB: the Dagster import; the shared
+text saves about 75 MB of it).
+
+Where the memory went: ``censoring_weights`` split every pre-FSP row followed to go-live into
+30-day pieces as a copy of the whole design frame (every column, the text columns, the ~40
+propensity covariates) and then concatenated, sorted and re-indexed that copy: 13.4 GB at the
+peak (VmRSS sampled each second, py-spy dumps at each 300 MB more: every dump from 6.5 GB up was
+in ``censoring_weights``, at the peak pandas' block consolidation in the copies of the pieces).
+Now the pieces carry only the columns the weighted Kaplan–Meier, Cox and RMST read (``keep=``:
+cohort, family, weight, strata, duration, event, the piece's start and weight), and the pieces'
+weights are computed 2^18 pieces at a time (not pieces x covariates at once; in blocks of a
+multiple of 64 rows OpenBLAS gives each piece's linear predictor bitwise as in one product: seen
+here, and tested with 128-row blocks against one). The inputs: DuckDB's ``.df()`` makes a
+separate ``str`` object for every text cell (12 text columns x 2.5M rows: about 2 GB at the default
+county's bytes per cell); ``assets.analysis.pooled`` now replaces them, in place, by one object per distinct text
+(``share_text``; values, dtypes and missing values unchanged, so nothing downstream can differ:
+no categoricals, whose unobserved levels and ``groupby(observed=)`` would change results in
+competing exits, days in state and across councils). Where the time went: the Kaplan–Meier IJ
+variance was O(rows x step times) (the weighted curves on millions of pieces, one block per step
+time); it is now one pass over the rows' entries and exits (``kaplan_meier.ij_variance``: per
+family, the influence on log S between two of its rows' entries or exits is ``-C(k) a + b``, so the
+variance at step ``k`` is ``C(k)^2 sum a^2 - 2 C(k) sum ab + sum b^2``, the sums accumulated in long
+double where the families' ``a``, ``b`` change; whole families 2^17 rows at a time). On the
+default county it is now 2% of the step, from 23%.
+
+Equality: with the dense IJ sum kept as ``kaplan_meier._ij_variance_dense`` swapped in, every table
+of ``survival_results`` is bitwise identical to before on the default county; with the one pass,
+the Kaplan–Meier standard errors and their limits (``km_estimates``, ``km_curves``, the
+``kaplan_meier_ipw`` rows of ``weighted``) differ by at most 1.04e-13 relative on the default
+county and 4.2e-13 on five councils, every other table bitwise identical. The difference is the
+old float64 sum's rounding: at the default county's largest difference the dense sum redone in
+long double gives the one-pass value to the last bit. Competing exits, days in state and across
+councils are bitwise identical with the shared text (default county). Tests: the one pass against
+the dense sum on 40 random data sets (ties, delayed entry, weights, families, a last step where
+n - d is a rounding residue, blocks of 7 rows) to 1e-12 relative with zeros exact; the R fixtures
+of Kaplan–Meier, survival analysis, RMST, target-trial AIPW and weights, Cox pass unchanged.
+
+Left: the peak at twenty councils is now the loading of the analysis dataset (DuckDB's ``.df()``
+holds its result and the text objects of every row at once, ~4.2 GB, before ``pooled`` can share
+them): under 3 GB needs the IO manager (assets/storage.py) to load text shared or as
+dictionary-encoded Arrow, or in record batches. The step itself, sampled each second, reached
+3.7 GB, of which the inputs 1.1 GB; the two dumps taken above 3 GB were in the propensity GLM (statsmodels,
+``weighting.cohort_weights``) and the concatenation, sort and re-index of the IPCW pieces (now 7
+columns, still three copies of them). The step's CPU is now mostly the doubly robust RMST
+bootstrap (46% on the default county) and the Cox fits (16%).
 """
 
 from __future__ import annotations
@@ -126,19 +192,25 @@ STEPS = ("survival", "states", "competing", "synthetic", "staggered")
 ASSET = {"survival": "survival_analysis", "states": "days_in_state_analysis",
          "competing": "competing_exits_analysis", "synthetic": "synthetic_control",
          "staggered": "staggered_adoption"}
+#: The stored tables each step's asset receives.
+NEEDS = {"survival": ("analysis_dataset",), "states": ("state_intervals", "analysis_dataset"),
+         "competing": ("analysis_dataset",), "synthetic": ("la_panel", "adopters"),
+         "staggered": ("la_panel", "adopters")}
 #: assets/analysis.py POOLED_ORDER: the stable order the pooled assets give their inputs
 ORDER = {"analysis_dataset": ["la_code", "family_id", "child_id", "outcome"],
          "state_intervals": ["la_code", "id", "tstart"]}
+SCHEMA = {"analysis_dataset": "cohorts", "state_intervals": "cohorts", "la_panel": "comparison",
+          "adopters": "comparison"}
 
 
-def _inputs(duckdb_path: str | None, workdir: Path) -> dict:
-    """analysis_dataset, state_intervals, la_panel, adopters."""
+def _inputs(duckdb_path: str | None, workdir: Path, names=tuple(SCHEMA), share: bool = True) -> dict:
+    """The tables ``names`` (default all four), the pooled ones as the assets' ``pooled`` gives them
+    (assets/analysis.py: text shared, stable order; ``share=False``: only the order, as before #20's
+    survival work)."""
     if duckdb_path:
         import duckdb
         with duckdb.connect(duckdb_path, read_only=True) as con:
-            tables = {name: con.sql(f"select * from {schema}.{name}").df()
-                      for schema, name in [("cohorts", "analysis_dataset"), ("cohorts", "state_intervals"),
-                                           ("comparison", "la_panel"), ("comparison", "adopters")]}
+            tables = {name: con.sql(f"select * from {SCHEMA[name]}.{name}").df() for name in names}
     else:
         cache = workdir / "county.pkl"
         if cache.is_file():
@@ -163,16 +235,26 @@ def _inputs(duckdb_path: str | None, workdir: Path) -> dict:
                       "la_panel": read_panel(), "adopters": adopters()}
             workdir.mkdir(parents=True, exist_ok=True)
             cache.write_bytes(pickle.dumps(tables))
-    for name, keys in ORDER.items():
-        tables[name] = tables[name].sort_values(keys, kind="mergesort", ignore_index=True)
-    return tables
+    tables = {name: tables[name] for name in names}
+    if share:   # the asset's own function (importing Dagster and the assets: ~170 MB, as in a step process)
+        from assets.analysis import pooled
+        return {name: pooled(name, frame) if name in ORDER else frame for name, frame in tables.items()}
+    return {name: frame.sort_values(ORDER[name], kind="mergesort", ignore_index=True) if name in ORDER else frame
+            for name, frame in tables.items()}
 
 
-def run_step(step: str, duckdb_path: str | None, workdir: Path) -> dict:
-    """One step on the inputs, timed: its CPU and wall seconds and the process's peak memory."""
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
+
+
+def run_step(step: str, duckdb_path: str | None, workdir: Path, share: bool = True) -> dict:
+    """One step on its inputs, timed: its CPU and wall seconds, the process's peak memory (loading
+    the inputs included) and its resident memory once the inputs are ready (``input_mb``)."""
     from evaluation.study import StudyConfig
 
-    tables = _inputs(duckdb_path, workdir)
+    tables = _inputs(duckdb_path, workdir, NEEDS[step], share)
+    input_mb = _rss_mb()
     config = StudyConfig()
     if step == "survival":
         from evaluation.analysis.survival_outcomes import survival_results
@@ -203,7 +285,8 @@ def run_step(step: str, duckdb_path: str | None, workdir: Path) -> dict:
     call()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"step": step, "cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "peak_mb": round(peak)}
+    return {"step": step, "cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "peak_mb": round(peak),
+            "input_mb": round(input_mb)}
 
 
 def main() -> None:
@@ -211,21 +294,26 @@ def main() -> None:
     parser.add_argument("--duckdb", help="DuckDB file of a run's stored tables (default: generate the county)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/pooled_cost"))
     parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
+    parser.add_argument("--loaded-text", action="store_true",
+                        help="inputs with a text object per row, as loaded (not shared as the assets' pooled does)")
     parser.add_argument("--one", choices=STEPS, help=argparse.SUPPRESS)   # a child process: one step
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_step(args.one, args.duckdb, args.workdir)))
+        print(json.dumps(run_step(args.one, args.duckdb, args.workdir, not args.loaded_text)))
         return
     if not args.duckdb:
         _inputs(None, args.workdir)   # generate and cache once, outside the timed children
-    print(f"{'step':<26} {'cpu s':>7} {'wall s':>7} {'peak MB':>8}")
+    print(f"{'step':<26} {'cpu s':>7} {'wall s':>7} {'peak MB':>8} {'input MB':>9}")
     for step in args.steps:
         command = [sys.executable, __file__, "--one", step, "--workdir", str(args.workdir)]
         if args.duckdb:
             command += ["--duckdb", args.duckdb]
+        if args.loaded_text:
+            command += ["--loaded-text"]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         result = json.loads(out)
-        print(f"{ASSET[step]:<26} {result['cpu_s']:>7} {result['wall_s']:>7} {result['peak_mb']:>8}")
+        print(f"{ASSET[step]:<26} {result['cpu_s']:>7} {result['wall_s']:>7} {result['peak_mb']:>8} "
+              f"{result['input_mb']:>9}")
 
 
 if __name__ == "__main__":
