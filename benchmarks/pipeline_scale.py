@@ -8,8 +8,11 @@ Each county is generated at the given scale (default 1.0: Oxfordshire's size per
 council runs at once (``--parallel``, several values compared on the same county and key, each in
 a fresh instance). Per asset group, the time is the sum of its steps' durations (from each run's
 events: STEP_START to STEP_SUCCESS, checks counted with their table's group), so with parallel
-steps the groups add up to more than the wall time. Peak memory is that of the largest process
-(the run's own, or any step's).
+steps the groups add up to more than the wall time. Peak memory is sampled every 0.5 s over the
+run's whole process tree (the run, its executor's fork server and every step): the largest sum of
+proportional set sizes at one moment, and the largest single process. (Until the afternoon of
+2026-12-06 it was ``RUSAGE_CHILDREN``, which never saw the steps: the fork server is not waited
+for by the run, so its 20-council "peak 446 MB, goal met" was wrong.)
 
 Goals (2 cores, 24 GB; issue #20): the default county end to end < 60 s; 20 LAs < 12 minutes with
 peak memory < 8 GB; two councils side by side faster than one after the other (issue #15).
@@ -32,6 +35,21 @@ Measured 2026-12-06 on a 2-core, 24 GB machine (figures depend on load):
   own events) grew to 12.4 GB, and the kernel killed a step for lack of memory. The goals of
   < 720 s and < 8 GB for 20 LAs are NOT met; the pooled estimators need bounded memory.
 
+Measured again in the afternoon of 2026-12-06 (session 7: exact-gradient synthetic control,
+cheaper checks, read-only input connections, each asset taking only the tables it reads,
+bounded-memory survival), machine otherwise idle:
+
+- the default county by ``make run``: 82.8 s end to end (runs 74.9 s: council 43.3 s of which the
+  door 13.0 s and the fork server's start 5.7 s; comparison areas beside it 15.0 s; pooled 31.6 s:
+  survival 14.7 s and days in each state 12.9 s side by side, then the release 13.0 s). The goal
+  of 60 s is NOT met.
+- 2 LAs at scale 0.3, councils in spawned processes: one at a time 93.3 s end to end (councils
+  33.8 s and 21.9 s, pooled 28.8 s), two at a time 108.7 s (both councils 51.7 s, pooled 38.3 s):
+  NOT faster (x0.86). With ``--max-concurrent 1`` (one step at a time per run) two at a time took
+  118.3 s (councils 52.4 s each). On two cores one council run already keeps both busy (two steps
+  at a time, the comparison run beside it), so a second run only shares the same cores; side by
+  side can only gain where there are more cores than one run's steps use.
+
 Run: ``.venv/bin/python benchmarks/pipeline_scale.py [--las 1 5 20] [--scale 1]
 [--parallel 1 2] [--max-concurrent N]``
 """
@@ -40,7 +58,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import secrets
 import shutil
 import subprocess
@@ -92,8 +109,9 @@ def step_times(home: Path) -> dict[str, float]:
 
 
 def run_once(input_dir: Path, home: Path, key: str, parallel: int,
-             max_concurrent: int | None) -> tuple[int, float, list[str]]:
-    """``python -m assets.run`` on ``input_dir`` in a fresh instance; exit code, seconds, output."""
+             max_concurrent: int | None) -> tuple[int, float, list[str], tuple[float, float]]:
+    """``python -m assets.run`` on ``input_dir`` in a fresh instance; exit code, seconds, output,
+    and its peak memory (:func:`tree_memory`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FSP_", "DAGSTER_HOME"))}
     env.update(DAGSTER_HOME=str(home), FSP_INPUT_DIR=str(input_dir),
                FSP_OUTPUT_DIR=f"{home}-outputs", FSP_PSEUDONYMISATION_KEY=key,
@@ -101,9 +119,41 @@ def run_once(input_dir: Path, home: Path, key: str, parallel: int,
     if max_concurrent:
         env["FSP_MAX_CONCURRENT"] = str(max_concurrent)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "assets.run"], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
-    return done.returncode, time.perf_counter() - started, (done.stdout + done.stderr).splitlines()
+    with tempfile.TemporaryFile("w+") as out:
+        process = subprocess.Popen([sys.executable, "-m", "assets.run"], cwd=ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, text=True)
+        peaks = tree_memory(process)
+        out.seek(0)
+        return process.returncode, time.perf_counter() - started, out.read().splitlines(), peaks
+
+
+def tree_memory(process: subprocess.Popen, every: float = 0.5) -> tuple[float, float]:
+    """Wait for ``process``, sampling the resident memory of it and every process below it (the
+    executor's fork server and its step processes are not waited for by the run, so
+    ``RUSAGE_CHILDREN`` never sees them): (largest resident size of one process, largest sum of
+    proportional set sizes at one sample), MB. The sum is of PSS, not RSS: steps forked from the
+    fork server share its preloaded libraries, which RSS would count once per step."""
+    import psutil
+
+    root, largest, total = psutil.Process(process.pid), 0.0, 0.0
+    while process.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            break
+        resident, proportional = [], []
+        for member in tree:
+            try:
+                info = member.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            resident.append(info.rss / 2**20)
+            proportional.append(info.pss / 2**20)
+        if resident:
+            largest, total = max(largest, max(resident)), max(total, sum(proportional))
+        time.sleep(every)
+    process.wait()
+    return largest, total
 
 
 def bench(n_las: int, scale: float, seed: int, parallel: list[int], max_concurrent: int | None,
@@ -125,14 +175,15 @@ def bench(n_las: int, scale: float, seed: int, parallel: list[int], max_concurre
         home = tmp / f"home_{councils_at_once}"
         home.mkdir()
         shutil.copy(ROOT / "assets" / "instance" / "dagster.yaml", home / "dagster.yaml")
-        code, seconds, lines = run_once(input_dir, home, key, councils_at_once, max_concurrent)
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        code, seconds, lines, (largest_mb, peak_mb) = run_once(input_dir, home, key, councils_at_once,
+                                                               max_concurrent)
         if code == 0:
             walls[councils_at_once] = seconds
-        goal = GOALS.get(n_las)
+        goal = GOALS.get(n_las) if scale == 1.0 else None   # the goals are for councils of full size
         verdict = "" if goal is None else f" (goal < {goal:.0f} s: {'met' if seconds < goal else 'NOT met'})"
         print(f"   {councils_at_once} council run(s) at a time: {seconds:.1f} s end to end{verdict}; "
-              f"peak RSS so far {peak_mb:.0f} MB" + ("" if code == 0 else "   FAILED"), flush=True)
+              f"peak memory {peak_mb:.0f} MB all processes at once, {largest_mb:.0f} MB the largest one "
+              "(sampled every 0.5 s)" + ("" if code == 0 else "   FAILED"), flush=True)
         for line in lines:
             if line.strip().startswith(("council ", "comparison areas ", "pooled analysis done")):
                 print(f"      {line.strip()}")
@@ -142,8 +193,8 @@ def bench(n_las: int, scale: float, seed: int, parallel: list[int], max_concurre
             continue
         for group, spent in sorted(step_times(home).items(), key=lambda kv: -kv[1]):
             print(f"      steps of {group:<14}{spent:>8.1f} s")
-        if n_las == 20:
-            print(f"   peak memory goal < {MEMORY_GOAL_MB} MB: "
+        if n_las == 20 and scale == 1.0:
+            print(f"   peak memory goal < {MEMORY_GOAL_MB} MB (all processes at once): "
                   f"{'met' if peak_mb < MEMORY_GOAL_MB else 'NOT met'}")
     if len(walls) > 1:
         one = walls.get(1)
