@@ -49,6 +49,12 @@ bounded-memory survival), machine otherwise idle:
   118.3 s (councils 52.4 s each). On two cores one council run already keeps both busy (two steps
   at a time, the comparison run beside it), so a second run only shares the same cores; side by
   side can only gain where there are more cores than one run's steps use.
+- ``--las 20 --parallel 1`` (784,256 children, 1.5 GB of returns), idle machine: 1,205.8 s end to
+  end, every run successful (goal 720 s: NOT met). The 20 council runs 718 s (33.7-42.8 s each),
+  the comparison run beside them 13.8 s, the pooled run 478.1 s. Its memory, read from outside
+  (``free``, ``ps``) every 30 s during the pooled run because this script's figure was then wrong
+  (446 MB: see above): at most 8.3 GB in use on the machine (0.55 GB before the run), the
+  largest process 4.2 GB. Not re-measured with the fixed sampling.
 
 Run: ``.venv/bin/python benchmarks/pipeline_scale.py [--las 1 5 20] [--scale 1]
 [--parallel 1 2] [--max-concurrent N]``
