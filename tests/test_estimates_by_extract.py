@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from evaluation.report.history import (
     HISTORY_COLUMNS, estimates_by_extract, from_records, headline_estimates, to_records,
