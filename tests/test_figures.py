@@ -163,20 +163,42 @@ def test_flow_diagram_levels_from_both_layouts(release, tmp_path):
 
 # ---------------------------------------------------------------- as a reader sees them
 
+def _patch_save_png(mp: pytest.MonkeyPatch, save) -> None:
+    """Every ``evaluation`` module's ``save_png`` (the one of :mod:`evaluation.figures.style`) replaced,
+    the modules that draw the release's figures imported first (the report imports them on first use)."""
+    import importlib
+    import pkgutil
+    import sys
+
+    from evaluation import figures as package
+    from evaluation.figures import style
+
+    for name in ["evaluation.comparison.figures", "evaluation.report.drawing",
+                 *(f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__))]:
+        importlib.import_module(name)
+    original = style.save_png
+    for module in [m for name, m in sys.modules.items() if name.startswith("evaluation.")]:
+        if getattr(module, "save_png", None) is original:
+            mp.setattr(module, "save_png", save)
+
+
 @pytest.fixture(scope="module")
-def drawn_release(tmp_path_factory):
+def drawing(tmp_path_factory):
     """Every figure of the pipeline-shaped release (the simulated county) and of the demo release,
-    each with the layout problems its own renderer found when it was saved and the texts drawn."""
+    each with the layout problems its own renderer found when it was saved and the texts drawn;
+    also the county's figures as saved (name -> path) and, for each ``save_png`` call that drew
+    them, whether it left the figure's layout engine and resolution as they were."""
     from matplotlib.figure import Figure
     from matplotlib.text import Text
 
+    from evaluation.figures import style
     from evaluation.figures.style import layout_problems
     from evaluation.report import draw_release_figures
     from test_release_assembly import county_release
 
     _, county, _ = county_release(tmp_path_factory)
     found: dict[str, dict] = {}
-    original = Figure.savefig
+    original, one_pass, kept = Figure.savefig, style.save_png, []
 
     def savefig(self, fname, *args, **kwargs):
         original(self, fname, *args, **kwargs)
@@ -185,16 +207,30 @@ def drawn_release(tmp_path_factory):
         lines = [(line.get_label(), line.get_linestyle()) for axes in self.axes for line in axes.get_lines()]
         found[Path(fname).name] = {"problems": problems, "texts": texts, "lines": lines, "path": Path(fname)}
 
+    def save_png(figure, path):
+        engine, dpi = figure.get_layout_engine(), figure.dpi
+        one_pass(figure, path)
+        kept.append(figure.get_layout_engine() is engine and figure.dpi == dpi)
+        return Path(path)
+
     mp = pytest.MonkeyPatch()
     mp.setattr(Figure, "savefig", savefig)
+    _patch_save_png(mp, save_png)
     try:
         pipeline = draw_release_figures(county, tmp_path_factory.mktemp("county_figures"))
+        county_kept = list(kept)
         demo = draw_release_figures(demo_release(seed=3), tmp_path_factory.mktemp("demo_figures"))
     finally:
         mp.undo()
     assert len(pipeline) >= 12 and len(demo) >= 8
     assert {path.name for path in [*pipeline.values(), *demo.values()]} <= set(found)
-    return found
+    return {"found": found, "county": dict(pipeline), "county_kept": county_kept}
+
+
+@pytest.fixture(scope="module")
+def drawn_release(drawing):
+    """Every figure of the county's and the demo release: its layout problems, texts, lines and path."""
+    return drawing["found"]
 
 
 def test_no_figure_has_text_outside_it_or_text_over_text(drawn_release):
@@ -266,12 +302,12 @@ def test_nothing_touches_the_edge_of_a_figure(drawn_release):
 
 
 
-def test_saved_figures_have_the_pixels_of_savefig_alone(tmp_path_factory):
+def test_saved_figures_have_the_pixels_of_savefig_alone(drawing, tmp_path_factory):
     """save_png lays a figure out and draws it once, where savefig alone would first draw every artist
     with rendering switched off to lay it out: every figure of the county's release has the same
-    pixels both ways, and save_png leaves the figure as it was (layout engine, resolution)."""
-    import sys
-
+    pixels both ways, and save_png leaves the figure as it was (layout engine, resolution). The
+    one-pass side is the county's figures of ``drawing`` (the same release drawn through save_png,
+    each call's figure checked there); here they are drawn again with savefig alone."""
     import matplotlib as mpl
 
     from evaluation.figures import style
@@ -285,22 +321,13 @@ def test_saved_figures_have_the_pixels_of_savefig_alone(tmp_path_factory):
                            pil_kwargs={"compress_level": style.PNG_COMPRESS_LEVEL})
         return Path(path)
 
-    def save_png(figure, path):
-        calls.append("one pass")
-        engine, dpi = figure.get_layout_engine(), figure.dpi
-        one_pass(figure, path)
-        assert figure.get_layout_engine() is engine and figure.dpi == dpi
-        return Path(path)
-
     _, county, _ = county_release(tmp_path_factory)
-    one_pass, calls, drawn = style.save_png, [], {}
-    for how, save in (("alone", savefig_alone), ("one pass", save_png)):
-        with pytest.MonkeyPatch.context() as mp:
-            for module in [m for name, m in sys.modules.items() if name.startswith("evaluation.")]:
-                if getattr(module, "save_png", None) is one_pass:
-                    mp.setattr(module, "save_png", save)
-            drawn[how] = draw_release_figures(county, tmp_path_factory.mktemp("figures"))
+    calls, drawn = [], {"one pass": drawing["county"]}
+    with pytest.MonkeyPatch.context() as mp:
+        _patch_save_png(mp, savefig_alone)
+        drawn["alone"] = draw_release_figures(county, tmp_path_factory.mktemp("figures"))
     assert drawn["alone"].keys() == drawn["one pass"].keys() and len(drawn["alone"]) >= 12
-    assert calls.count("alone") == calls.count("one pass") == len(drawn["alone"])
+    assert len(calls) == len(drawing["county_kept"]) == len(drawn["alone"])
+    assert all(drawing["county_kept"])        # save_png left every figure's layout engine and dpi
     for name, path in drawn["alone"].items():
         assert np.array_equal(pixels(path), pixels(drawn["one pass"][name])), name

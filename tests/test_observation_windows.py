@@ -138,17 +138,19 @@ def test_the_report_states_uneven_and_interrupted_returns():
     assert any("followed only while the data it needs" in p for p in DEFAULT_LIMITATIONS)
 
 
-def _analysis_datasets(pair):
-    """The analysis dataset of the county with and without its last SSDA903 year."""
+@pytest.fixture(scope="module")
+def analysis_datasets(with_and_without_last_903_year):
+    """The analysis dataset of the county with and without its last SSDA903 year (built once for
+    the tests that read it; they do not change it)."""
     from evaluation.cohorts.analysis_dataset import analysis_dataset
 
-    return tuple(analysis_dataset(tables, StudyConfig()) for tables in pair)
+    return tuple(analysis_dataset(tables, StudyConfig()) for tables in with_and_without_last_903_year)
 
 
-def test_care_outcomes_of_the_analysis_dataset_only_change_by_censoring(with_and_without_last_903_year):
+def test_care_outcomes_of_the_analysis_dataset_only_change_by_censoring(analysis_datasets):
     keys = ["child_id", "time_zero", "outcome"]   # an entry: a child may enter once per period
     columns = keys + ["cohort", "entry", "duration", "event", "cause"]
-    a, b = _analysis_datasets(with_and_without_last_903_year)
+    a, b = analysis_datasets
     for outcome in ("time_in_care", "time_to_care"):
         x = a.loc[a["outcome"] == outcome, columns].set_index(keys)
         y = b.loc[b["outcome"] == outcome, columns].set_index(keys)
@@ -166,8 +168,7 @@ def test_care_outcomes_of_the_analysis_dataset_only_change_by_censoring(with_and
         assert (x.loc[same, "cause"] == y.loc[same, "cause"]).all()
 
 
-def test_outcomes_of_the_cin_census_alone_do_not_depend_on_the_903_years(
-        with_and_without_last_903_year):
+def test_outcomes_of_the_cin_census_alone_do_not_depend_on_the_903_years(analysis_datasets):
     """Cohorts (entry by CIN referral), time in need and re-referral need the CIN census only: an
     SSDA903 return ending a year early does not cut their follow-up (time to protection reads the
     protection spells, followed in the joint window, so it is cut like them). The only
@@ -176,7 +177,7 @@ def test_outcomes_of_the_cin_census_alone_do_not_depend_on_the_903_years(
     data, followed further without it."""
     keys = ["child_id", "outcome"]
     columns = keys + ["cohort", "time_zero", "entry", "duration", "event", "cause"]
-    a, b = _analysis_datasets(with_and_without_last_903_year)
+    a, b = analysis_datasets
     for outcome in ("time_in_need", "re_referral"):
         x = a.loc[a["outcome"] == outcome, columns].set_index(keys).sort_index()
         y = b.loc[b["outcome"] == outcome, columns].set_index(keys).sort_index()

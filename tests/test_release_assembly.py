@@ -23,6 +23,7 @@ from evaluation.study import StudyConfig
 from evaluation.disclosure import DisclosureConfig, released_numbers, sha256_of
 from evaluation.report import write_release
 from evaluation.report.assemble import release_tables, schema_for
+from _shared_once import once_across_workers
 from test_disclosure import assert_safe
 
 STUDY = StudyConfig()
@@ -151,9 +152,11 @@ _BUILT: dict = {}
 
 
 def county_release(tmp_path_factory):
-    """The simulated county's release, built once per test session (the notebook test reads it too)."""
+    """The simulated county's release, built once per test session (the figure, report, notebook
+    and browser tests read it too), also when those files run in another pytest-xdist worker:
+    read it, never change it."""
     if "county" not in _BUILT:
-        _BUILT["county"] = build_release(tmp_path_factory.mktemp("release"))
+        _BUILT["county"] = once_across_workers(tmp_path_factory, "county_release", build_release)
     return _BUILT["county"]
 
 
