@@ -68,9 +68,17 @@ def test_every_check_passes_on_valid_tables(tmp_path):
     assert evaluations and all(e.passed for e in evaluations)
 
 
-def test_failing_blocking_check_stops_downstream(tmp_path):
-    result = _run(_canary_tables(), _checks_on("children", "families"), tmp_path,
-                  extra_assets=[downstream_of_children])
+@pytest.fixture(scope="module")
+def canary_run(tmp_path_factory):
+    """The canary tables' checks on children and families, with an asset downstream of children:
+    one run read by the two tests below (its result, GX project and Data Docs folders)."""
+    folder = tmp_path_factory.mktemp("canary_run")
+    return _run(_canary_tables(), _checks_on("children", "families"), folder,
+                extra_assets=[downstream_of_children]), folder
+
+
+def test_failing_blocking_check_stops_downstream(canary_run):
+    result, _ = canary_run
     assert not result.success
     failed = {(e.asset_key.path[-1], e.check_name) for e in result.get_asset_check_evaluations()
               if not e.passed}
@@ -81,8 +89,8 @@ def test_failing_blocking_check_stops_downstream(tmp_path):
     assert "downstream_of_children" not in materialised
 
 
-def test_no_identifying_value_in_metadata_or_data_docs(tmp_path):
-    result = _run(_canary_tables(), _checks_on("children", "families"), tmp_path)
+def test_no_identifying_value_in_metadata_or_data_docs(canary_run):
+    result, tmp_path = canary_run
     build_data_docs(ValidationResource(project_dir=str(tmp_path / "gx"),
                                        docs_dir=str(tmp_path / "docs")).context())
     metadata_text = repr([e.metadata for e in result.get_asset_check_evaluations()])
