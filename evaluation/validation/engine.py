@@ -150,7 +150,12 @@ def validation_context(project_dir: str | os.PathLike, docs_dir: str | os.PathLi
             for name in list(context.get_site_names()):
                 context.delete_data_docs_site(name)
             context.variables.save()
-            context.data_sources.add_or_update_pandas("evaluation")
+            # The data source and the data assets earlier processes added are kept: replacing the
+            # source dropped every asset, and each suite's first validation in every process then
+            # added its asset again, rewriting the whole configuration file each time.
+            source = context.data_sources.all().get("evaluation")
+            if getattr(source, "type", None) != "pandas":
+                context.data_sources.add_or_update_pandas("evaluation")
             docs.remove_gx_site(docs_dir)
             _warm_docs(Path(docs_dir))
             _contexts[key] = ValidationProject(context, Path(docs_dir))
