@@ -10,12 +10,15 @@ In a deployed instance the ``new_extract_sensor`` starts ``council`` runs and
 ``pooled_after_councils`` starts ``pooled_analysis`` once no council run is left
 (``assets/sensors.py``).
 
-Steps run in parallel through Dagster's multiprocess executor (``FSP_MAX_CONCURRENT`` steps at
-once), forked from a server that has already imported the heavy libraries, so a step starts in a
-fraction of a second rather than the seconds an import of Great Expectations takes. The step
-processes take their environment (key, folders) from that server, started by the run's first
-step: one process runs one configuration. ``FSP_EXECUTOR=k8s`` gives each step a pod instead
-(``assets/storage.py``).
+Every job runs on Dagster's own executor, set by one number, the steps of a run at once
+(``max_concurrent`` in the run config's ``execution: config:``; by default ``FSP_MAX_CONCURRENT``,
+else the machine's cores). Above one, the multiprocess executor, each step forked from a server
+that has already imported the heavy libraries, so a step starts in a fraction of a second rather
+than the seconds an import of Great Expectations takes; the step processes take their environment
+(key, folders) from that server: one process runs one configuration. At one, the in-process
+executor: the steps one after another in the run's own process, with no process started per
+step; ``make run`` runs its council runs so when they run side by side (``assets/run.py``).
+``FSP_EXECUTOR=k8s`` gives each step a pod instead (``assets/storage.py``).
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ POOLED_GROUPS = (*COMPARISON_GROUPS, "analysis", "release")
 MAX_CONCURRENT_ENV_VAR = "FSP_MAX_CONCURRENT"
 
 #: Imported once by the executor's fork server: the libraries, then the pipeline's definitions and
-#: validation project (``assets/preload.py``), built from the run process's environment.
-PRELOADED = ["dagster", "pandas", "numpy", "scipy", "statsmodels.api", "great_expectations",
-             "duckdb", "dagster_duckdb_pandas", "matplotlib", "lifelines",
+#: validation project (``assets/preload.py``), built from the run process's environment. The
+#: executor's own module first, as Dagster's multiprocess executor lists it: the same list whether
+#: the server is started by the executor or by ``make run`` (:func:`fork_server_context`).
+PRELOADED = ["dagster._core.executor.multiprocess", "dagster", "pandas", "numpy", "scipy",
+             "statsmodels.api", "great_expectations", "duckdb", "dagster_duckdb_pandas", "matplotlib",
+             "lifelines",
              # The instance's storage, which every step opens and Dagster imports lazily: without
              # these each step spent ~0.6 s importing them (py-spy, default county).
              "dagster._core.storage.base_storage", "dagster._core.storage.sqlite_storage",
@@ -54,12 +60,39 @@ def max_concurrent() -> int:
     return int(value)
 
 
+def fork_server_context():
+    """Python's ``forkserver`` context with the executor's preload list: processes started from
+    it (``make run``'s runs side by side) and every step process of the multiprocess executor
+    fork from one server that imported :data:`PRELOADED` once. Call it once the environment is
+    final; the server starts at the first process started from it (or ``forkserver.ensure_running``)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOADED)
+    return context
+
+
+def execution_config(steps: int) -> dict:
+    """The local executor's config for ``steps`` steps at once: multiprocess above one, in-process
+    (every step in the run's own process, one after another) at one."""
+    if steps < 1:
+        raise ValueError(f"steps at once must be at least 1, not {steps}")
+    if steps == 1:
+        return {"in_process": {}}
+    return {"multiprocess": {"max_concurrent": steps,
+                             "start_method": {"forkserver": {"preload_modules": PRELOADED}}}}
+
+
 def local_executor() -> dg.ExecutorDefinition:
-    """Dagster's multiprocess executor, steps forked from a server that preloaded the libraries."""
-    return dg.multiprocess_executor.configured({
-        "max_concurrent": max_concurrent(),
-        "start_method": {"forkserver": {"preload_modules": PRELOADED}},
-    }, name="multiprocess_preloaded")
+    """Dagster's multiprocess-or-in-process executor, chosen by the steps at once
+    (:func:`execution_config`)."""
+    return dg.multi_or_in_process_executor.configured(
+        lambda config: execution_config(config.get("max_concurrent") or max_concurrent()),
+        name="local",
+        config_schema={"max_concurrent": dg.Field(
+            int, is_required=False,
+            description="Steps of a run at once (default FSP_MAX_CONCURRENT, else the machine's "
+            "cores). 1 runs them one after another in the run's own process.")})
 
 
 council_job = dg.define_asset_job(

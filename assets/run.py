@@ -1,18 +1,22 @@
 """``make run``: check the key, then run the pipeline's Dagster jobs on the configured input.
 
 One ``council`` run per local authority (door, spells, cohorts; ``FSP_PARALLEL_COUNCILS`` of them
-at once) and, beside them, one ``comparison_areas`` run (DfE's published council statistics: it
-needs no council's tables; stopped if a council run fails); then one ``pooled_analysis`` run of
-the models and the release (the comparison areas already built), each executed by Dagster's own
-executor (``assets/jobs.py``). Runs go through the Dagster instance in ``DAGSTER_HOME``, so they
-appear in the UI (``make ui``) and can be re-executed from there.
+at once, by default one per core) and, beside them, one ``comparison_areas`` run (DfE's published
+council statistics: it needs no council's tables; stopped if a council run fails); then one
+``pooled_analysis`` run of the models and the release (the comparison areas already built), each
+executed by Dagster's own executor (``assets/jobs.py``). The cores are shared between the runs
+side by side: each council run gets ``FSP_MAX_CONCURRENT`` (the cores) divided by the council runs
+at once as its steps at once, and where that is one, as with two councils on two cores, its steps
+run one after another in its own process (a process per step costs more than it gives then); the
+comparison run's steps run one after another too, and the pooled run's steps in parallel. Runs
+go through the Dagster instance in ``DAGSTER_HOME``, so they appear in the UI (``make ui``) and
+can be re-executed from there.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 import fcntl
 import os
@@ -173,26 +177,58 @@ def main(argv: list[str] | None = None) -> int:
         except KeyChangedError as err:
             sys.exit(f"error: {err}")
         fail_abandoned_runs(instance)
+        # The executor's fork server imports the libraries while this process goes on importing
+        # the definitions (seconds each): started now that the environment is final.
+        from multiprocessing import forkserver
+
+        from assets.jobs import fork_server_context
+
+        fork_server_context()
+        forkserver.ensure_running()
         return run_pipeline(instance)
 
 
 def parallel_councils() -> int:
-    """Council runs at once: ``FSP_PARALLEL_COUNCILS`` (default 1)."""
-    value = os.environ.get(PARALLEL_ENV_VAR, "1").strip() or "1"
+    """Council runs at once: ``FSP_PARALLEL_COUNCILS``, by default one per core
+    (``FSP_MAX_CONCURRENT``, else the machine's cores)."""
+    from assets.jobs import max_concurrent
+
+    value = os.environ.get(PARALLEL_ENV_VAR, "").strip() or str(max_concurrent())
     if not value.isdigit() or int(value) < 1:
         raise SystemExit(f"error: {PARALLEL_ENV_VAR} must be a whole number ≥ 1, not {value!r}")
     return int(value)
 
 
+def steps_per_run(runs_at_once: int) -> int:
+    """Steps at once in each of ``runs_at_once`` runs side by side: the steps a machine runs at
+    once (``FSP_MAX_CONCURRENT``, else its cores) shared between them, at least one (then each run
+    executes its steps one after another in its own process: no process started per step)."""
+    from assets.jobs import max_concurrent
+
+    return max(1, max_concurrent() // max(1, runs_at_once))
+
+
+def _execution(steps: int | None) -> dict:
+    """Run config choosing the local executor's steps at once (none under ``FSP_EXECUTOR=k8s``,
+    whose executor has settings of its own)."""
+    from assets.storage import executor_from_env
+
+    if steps is None or executor_from_env() is not None:
+        return {}
+    return {"execution": {"config": {"max_concurrent": steps}}}
+
+
 def _execute(job_fn, instance: dg.DagsterInstance, partition: str | None,
-             asset_selection: list[dg.AssetKey] | None = None):
-    """Execute one of the code location's jobs (``assets.definitions``) through Dagster's executor."""
+             asset_selection: list[dg.AssetKey] | None = None, steps: int | None = None):
+    """Execute one of the code location's jobs (``assets.definitions``) through Dagster's executor,
+    ``steps`` steps at once (default: the executor's own, ``assets/jobs.py``)."""
     tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
             **({"dagster/partition": partition} if partition else {})}
     # Nothing of Dagster's own on the console (a step's failure would print its traceback):
     # make run prints each run's outcome and, on a failure, what stopped it (failure_report);
     # every event is in the run's log (make ui).
-    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+                  **_execution(steps)}
     started = time.perf_counter()
     result = dg.execute_job(dg.reconstructable(job_fn), instance=instance, tags=tags,
                             run_config=run_config, raise_on_error=False,
@@ -200,30 +236,32 @@ def _execute(job_fn, instance: dg.DagsterInstance, partition: str | None,
     return result, time.perf_counter() - started
 
 
-def _run_in_process(job: str, partition: str | None) -> tuple[bool, str, float, list[str]]:
-    """One run of ``job`` in a process of its own (runs side by side: Dagster's logging
-    deadlocks when two runs start from threads of one process)."""
+def _run_in_process(job: str, partition: str | None,
+                    steps: int | None) -> tuple[bool, str, float, list[str]]:
+    """One run of ``job`` in a process of its own, forked from the executor's fork server (runs
+    side by side: Dagster's logging deadlocks when two runs start from threads of one process)."""
     from assets import definitions
 
     job_fn = {"council": definitions.council_job, "comparison_areas": definitions.comparison_job}[job]
     with dg.DagsterInstance.get() as instance:
-        result, seconds = _execute(job_fn, instance, partition)
+        result, seconds = _execute(job_fn, instance, partition, steps=steps)
         return (result.success, result.run_id, seconds,
                 [] if result.success else failure_report(result))
 
 
 def _comparison_in_process(connection) -> None:
-    """The ``comparison_areas`` run, its outcome sent back on ``connection``."""
-    connection.send(_run_in_process("comparison_areas", None))
+    """The ``comparison_areas`` run, its steps one after another in this process (it runs beside
+    the council runs, which use the cores), its outcome sent back on ``connection``."""
+    connection.send(_run_in_process("comparison_areas", None, 1))
     connection.close()
 
 
 class ComparisonBeside:
-    """The ``comparison_areas`` run in a spawned process of its own, beside the council runs.
+    """The ``comparison_areas`` run in a process of its own, beside the council runs.
 
-    :meth:`stop` interrupts it as Ctrl-C would (SIGINT: Dagster's executor interrupts its steps
-    and records the run as failed): once a council has failed the pooled analysis will not run, so
-    nobody waits for comparison areas it would not use."""
+    :meth:`stop` interrupts it as Ctrl-C would (SIGINT: Dagster interrupts its step and records
+    the run as failed): once a council has failed the pooled analysis will not run, so nobody
+    waits for comparison areas it would not use."""
 
     def __init__(self, context):
         self._started = time.perf_counter()
@@ -249,6 +287,10 @@ class ComparisonBeside:
         return outcome
 
 
+def _steps_text(steps: int) -> str:
+    return "the steps of each one after another" if steps == 1 else f"{steps} steps of each at once"
+
+
 def _after_comparison_areas() -> list[dg.AssetKey]:
     """The assets of ``pooled_analysis`` less the comparison areas (built beside the councils)."""
     from assets.definitions import defs
@@ -265,6 +307,7 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
     outputs and storage come from the environment, as for the UI
     (``assets.definitions.build_resources``)."""
     from assets.definitions import build_resources, council_job, pooled_job
+    from assets.jobs import fork_server_context
     from assets.partitions import (discover_local_authorities, register_local_authorities,
                                    skipped_entries)
     from assets.resources import UnsafeOutputFolderError, check_output_folder
@@ -284,7 +327,8 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
         echo(f"error: no local-authority folders (three-digit LA codes) in {input_dir}")
         return 1
     register_local_authorities(instance, codes)
-    workers = parallel_councils()
+    workers = min(parallel_councils(), len(codes))
+    steps = steps_per_run(workers)
     echo(f"==> input {input_dir}: local authorities {', '.join(codes)}")
     started = time.perf_counter()
 
@@ -296,9 +340,11 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
         return 1
 
     echo(f"==> council runs (door, spells, cohorts): {len(codes)} local authorities, "
-         f"{workers} at a time; comparison areas beside them ...")
+         f"{workers} at a time, {_steps_text(steps)}; comparison areas beside them ...")
     outcomes = {}
-    context = multiprocessing.get_context("spawn")
+    # Runs side by side fork from the executor's fork server, which has imported everything
+    # once (assets/jobs.py): none imports the libraries again.
+    context = fork_server_context()
     # A process of its own for the comparison run, apart from the councils' pool, so that the
     # councils never run more at once than FSP_PARALLEL_COUNCILS once it has finished.
     comparison = ComparisonBeside(context)
@@ -312,12 +358,12 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
     try:
         if workers == 1:
             for code in codes:
-                result, seconds = _execute(council_job, instance, code)
+                result, seconds = _execute(council_job, instance, code, steps=steps)
                 outcome(code, result.success, result.run_id, seconds,
                         [] if result.success else failure_report(result))
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(codes)), mp_context=context) as pool:
-                runs = {code: pool.submit(_run_in_process, "council", code) for code in codes}
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                runs = {code: pool.submit(_run_in_process, "council", code, steps) for code in codes}
                 for code, future in runs.items():
                     outcome(code, *future.result())
     finally:

@@ -199,8 +199,9 @@ def pipeline_run(tmp_path_factory, small_county) -> PipelineRun:
     unparseable date in each council's care episodes: no longer the generator's files, so a
     council's files as far as the pipeline can tell), then ``make run`` on it with a fresh random
     key, exactly as the README tells a researcher to: FSP_INPUT_DIR, FSP_OUTPUT_DIR and the key in
-    the environment, one council at a time. Every input entry is hashed before and after. Run
-    once per test session; tests that run the pipeline again do so on a copy of its instance."""
+    the environment (its councils side by side, by default). Every input entry is hashed before
+    and after. Run once per test session; tests that run the pipeline again do so on a copy of its
+    instance."""
     return _once(tmp_path_factory, "pipeline_run", lambda root: _run_make(root, small_county),
                  _dump_run, _load_run)
 

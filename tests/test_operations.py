@@ -2,13 +2,17 @@
 parallel, and blocking checks.
 
 The session's shared two-LA county run by ``make run`` (``pipeline_run`` in conftest.py: the
-``council`` job for each local authority one at a time, then ``pooled_analysis``, through Dagster's
-multiprocess executor) is run again by ``python -m assets.run`` in a copy of its instance, in a
-process of its own configured by environment variables only:
+``council`` job for each local authority, by default one council run per core at once, each
+executing its steps one after another in its own process where that leaves one step per run,
+then ``pooled_analysis`` through Dagster's multiprocess executor) is run again by
+``python -m assets.run`` in a copy of its instance, in a process of its own configured by
+environment variables only:
 
-- again two councils at a time: the second run rewrites every table and stores exactly the same
-  ones (idempotent, and parallel councils give what sequential ones give; the pooled estimates to
-  1e-9, see ``assert_same_tables``);
+- again one council at a time, two steps at once (``FSP_PARALLEL_COUNCILS=1``,
+  ``FSP_MAX_CONCURRENT=2``: Dagster's multiprocess executor, a process per step, as a run the UI
+  launches): the second run rewrites every table and stores exactly the same ones (idempotent,
+  and either executor gives what the other gives; the pooled estimates to 1e-9, see
+  ``assert_same_tables``);
 
 Failures and their recovery are in ``test_operations_failures.py``.
 """
@@ -16,6 +20,7 @@ Failures and their recovery are in ``test_operations_failures.py``.
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import shutil
 from pathlib import Path
@@ -110,7 +115,7 @@ def _runs(home: Path) -> list:
 
 @pytest.fixture(scope="module")
 def runs(pipeline_run, tmp_path_factory):
-    """The session's run (one council at a time), then again two at a time in a copy of its home."""
+    """The session's run (councils side by side), then again one at a time in a copy of its home."""
     assert pipeline_run.exit_code == 0, "\n".join(pipeline_run.messages[-20:])
     first = snapshot(pipeline_run.database)
     first_events = _materialisations(pipeline_run.home)
@@ -119,10 +124,12 @@ def runs(pipeline_run, tmp_path_factory):
     shutil.copytree(pipeline_run.home, home)
     again_code, again_lines = run_pipeline_process(pipeline_run.input_dir, home,
                                                    tmp_path_factory.mktemp("out"), pipeline_run.key,
-                                                   env={"FSP_PARALLEL_COUNCILS": "2"})
+                                                   env={"FSP_PARALLEL_COUNCILS": "1",
+                                                        "FSP_MAX_CONCURRENT": "2"})
     assert again_code == 0, "\n".join(again_lines[-20:])
     return dict(home=home, first=first, first_events=first_events, first_runs=first_runs,
-                lines=pipeline_run.messages, again=snapshot(home / "evaluation.duckdb"),
+                lines=pipeline_run.messages, again_lines=again_lines,
+                again=snapshot(home / "evaluation.duckdb"),
                 again_events=_materialisations(home), all_runs=_runs(home))
 
 
@@ -166,13 +173,47 @@ def test_running_again_rewrites_every_table_identically(runs):
                        rounding_schemas=("analysis",))
 
 
-def test_two_councils_at_a_time_run_side_by_side(runs):
+def _step_processes(home: Path, run_id: str) -> int:
+    """Steps of a run started in processes of their own (Dagster's multiprocess executor)."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return len(instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTED))
+
+
+def test_councils_run_side_by_side_one_per_core(runs, pipeline_run):
+    """By default one council run per core at once; sharing the cores, each runs its steps one
+    after another in its own process (no process per step), the comparison run too."""
+    cores = os.cpu_count() or 1
+    at_once, steps = min(cores, len(LAS)), max(1, cores // min(cores, len(LAS)))
+    text = "\n".join(runs["lines"])
+    assert f"{len(LAS)} local authorities, {at_once} at a time" in text
+    councils = [(run, start, end) for run, start, end in runs["first_runs"] if run.job_name == "council"]
+    assert {run.run_config["execution"]["config"]["max_concurrent"] for run, *_ in councils} == {steps}
+    if at_once > 1:
+        (_, a_start, a_end), (_, b_start, b_end) = councils
+        assert a_start < b_end and b_start < a_end, "the two councils' runs should overlap in time"
+    if steps == 1:
+        assert "the steps of each one after another" in text
+        assert all(_step_processes(pipeline_run.home, run.run_id) == 0 for run, *_ in councils)
+    (comparison,) = [run for run, *_ in runs["first_runs"] if run.job_name == "comparison_areas"]
+    assert comparison.run_config["execution"]["config"]["max_concurrent"] == 1
+    assert _step_processes(pipeline_run.home, comparison.run_id) == 0
+    (pooled,) = [run for run, *_ in runs["first_runs"] if run.job_name == "pooled_analysis"]
+    if cores > 1:   # the executor's default: a process per step, one per core at once
+        assert _step_processes(pipeline_run.home, pooled.run_id) > 0
+
+
+def test_one_council_at_a_time_runs_its_steps_side_by_side(runs):
+    """``FSP_PARALLEL_COUNCILS=1`` on two steps at once: the council runs follow each other and
+    each runs its steps in processes of their own (Dagster's multiprocess executor)."""
     first = {run.run_id for run, *_ in runs["first_runs"]}
-    spans = [(start, end) for run, start, end in runs["all_runs"]
-             if run.job_name == "council" and run.run_id not in first]
-    assert len(spans) == 2
-    (a_start, a_end), (b_start, b_end) = spans
-    assert a_start < b_end and b_start < a_end, "the two councils' runs should overlap in time"
+    again = sorted([(start, end, run) for run, start, end in runs["all_runs"]
+                    if run.job_name == "council" and run.run_id not in first], key=lambda r: r[0])
+    assert len(again) == 2
+    assert again[0][1] <= again[1][0], "one council run after the other"
+    assert "2 local authorities, 1 at a time, 2 steps of each at once" in "\n".join(runs["again_lines"])
+    for *_, run in again:
+        assert run.run_config["execution"]["config"]["max_concurrent"] == 2
+        assert _step_processes(runs["home"], run.run_id) >= 20
 
 
 def test_same_key_and_input_give_same_pseudonyms(runs, county, key):

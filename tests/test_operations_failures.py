@@ -29,7 +29,10 @@ RESUME = textwrap.dedent("""
     from assets.definitions import council_job
     from assets.partitions import register_local_authorities
 
-    broken = {"resources": {"study": {"config": {"go_live": "not-a-date"}}}}
+    # Steps one after another in this process (the local executor at one step at once): which
+    # executor ran the steps changes nothing re-execution relies on, and saves a process per step.
+    one_process = {"execution": {"config": {"max_concurrent": 1}}}
+    broken = {"resources": {"study": {"config": {"go_live": "not-a-date"}}}, **one_process}
     with dg.DagsterInstance.get() as instance:
         register_local_authorities(instance, ["931"])
         tags = {"dagster/partition": "931"}
@@ -43,7 +46,8 @@ RESUME = textwrap.dedent("""
         # Re-execution takes the parent's settings unless given others: the corrected ones here,
         # as an analyst edits them in the launchpad before "Re-execute from failure".
         from evaluation.study import StudyConfig
-        fixed = {"resources": {"study": {"config": {"go_live": StudyConfig().go_live.isoformat()}}}}
+        fixed = {"resources": {"study": {"config": {"go_live": StudyConfig().go_live.isoformat()}}},
+                 **one_process}
         resumed = dg.execute_job(job, instance=instance, tags=tags, raise_on_error=False,
             run_config=fixed,
             reexecution_options=dg.ReexecutionOptions.from_failure(failed.run_id, instance))
