@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +30,8 @@ def once_across_workers(tmp_path_factory, name: str, build: Callable[[Path], Any
         if record.exists():
             return pickle.loads(record.read_bytes())
         folder = shared / name
+        if folder.exists():         # a worker that died while building it left it half written
+            shutil.rmtree(folder)
         folder.mkdir()
         value = build(folder)
         record.write_bytes(pickle.dumps(value))
