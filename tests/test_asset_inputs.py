@@ -7,7 +7,6 @@ read must be the asset's inputs."""
 
 from __future__ import annotations
 
-import secrets
 
 import pytest
 
@@ -16,6 +15,7 @@ from assets.cohorts import (analysis_dataset, build_analysis_dataset, build_coho
                             build_family_cohorts, build_index_episodes, cohort_flow, family_cohorts,
                             index_episodes)
 from assets.spells import DOOR_INPUTS, SPELL_ASSETS, SPELLS
+from _shared_once import small_county_door
 from evaluation.study import StudyConfig
 
 #: Asset -> the library function it calls on its inputs.
@@ -67,16 +67,13 @@ class Recording(dict):
 
 
 @pytest.fixture(scope="module")
-def councils(small_county):
-    """Per council: every door table the per-council assets may take, and the spells and index
-    episodes built from them."""
-    from evaluation.ingest import ingest_local_authority
-    from evaluation.pseudonymise import load_key
-
-    key, config = load_key(secrets.token_hex(32)), StudyConfig()
+def councils(small_county, tmp_path_factory):
+    """Per council: every door table the per-council assets may take (read with the demo key; the
+    ingest shared with test_cohorts_synthetic), and the spells and index episodes built from them."""
+    config = StudyConfig()
     out = []
     for la in ("825", "931"):
-        door = {name: frame for name, frame in ingest_local_authority(small_county / la, key).items()
+        door = {name: frame for name, frame in small_county_door(tmp_path_factory, small_county, la).items()
                 if name in DOOR_INPUTS}
         built = {name: build(door, config) for name, (build, *_) in SPELLS.items()}
         built["index_episodes"] = build_index_episodes(door, config)

@@ -16,8 +16,7 @@ from evaluation.cohorts.analysis_dataset import ANALYSIS_COLUMNS, OUTCOMES, anal
 from evaluation.cohorts.cohorts import family_cohorts
 from evaluation.study import COHORTS, StudyConfig
 from evaluation.cohorts.flow import cohort_flow
-from evaluation.ingest import ingest_local_authority
-from evaluation.pseudonymise import DEMO_KEY, load_key
+from _shared_once import small_county_door
 from test_cohorts_flow import check_adds_up
 
 #: The earlier design (first referral, family cohort, followed to the extract): the invariants
@@ -28,10 +27,12 @@ PRIMARY = StudyConfig()
 
 
 @pytest.fixture(scope="module")
-def county(small_county):
+def county(small_county, tmp_path_factory):
+    """Council 931 of the shared small county through the door with the demo key (the ingest
+    shared with test_asset_inputs: once per test session)."""
     root = small_county
     truth = json.loads((root / "ground_truth.json").read_text())
-    tables = ingest_local_authority(root / "931", load_key(DEMO_KEY))
+    tables = small_county_door(tmp_path_factory, root, "931")
     return tables, truth
 
 
