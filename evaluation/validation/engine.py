@@ -157,19 +157,9 @@ def validation_context(project_dir: str | os.PathLike, docs_dir: str | os.PathLi
             if getattr(source, "type", None) != "pandas":
                 context.data_sources.add_or_update_pandas("evaluation")
             docs.remove_gx_site(docs_dir)
-            _warm_docs(Path(docs_dir))
+            docs.warm(Path(docs_dir))
             _contexts[key] = ValidationProject(context, Path(docs_dir))
         return _contexts[key]
-
-
-def _warm_docs(docs_dir: Path) -> None:
-    """Compile the page templates and read the pages' summaries now, once: the executor's fork
-    server opens the validation project (``assets/preload.py``), so every check step forked from it
-    starts with both (compiling the two templates alone cost each step ~25 ms of CPU)."""
-    environment = docs._environment()
-    for template in ("validation.html.j2", "index.html.j2"):
-        environment.get_template(template)
-    docs._summaries(docs_dir)
 
 
 def _expectations_json(expectations: list) -> str:
