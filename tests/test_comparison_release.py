@@ -94,16 +94,16 @@ def test_figures_and_section(inputs, tmp_path):
     assert not empty["produced"] and empty["figures"] == [] and empty["tables"] == []
 
 
-def test_release_assembly_writes_the_comparison(inputs, tmp_path):
+def test_release_assembly_writes_the_comparison(inputs, tmp_path, tmp_path_factory):
     """The comparison goes through release_tables and write_release: tables with schemas, figures
     logged, and every comparison file marked with its public source in results.json."""
-    from test_release_assembly import CONFIG, STUDY, run_estimators, simulate_pipeline
+    from test_release_assembly import CONFIG, STUDY, simulated_estimates
 
     from evaluation.report import write_release
     from evaluation.report.assemble import release_tables, schema_for
 
-    data = simulate_pipeline(14, 3)
-    tables = release_tables(run_estimators(data), data["flow"], data["analysis"], data["monthly"], CONFIG,
+    data, results = simulated_estimates(tmp_path_factory, 14, 3)   # the tiny county's estimates
+    tables = release_tables(results, data["flow"], data["analysis"], data["monthly"], CONFIG,
                             study=STUDY, comparison=inputs)
     assert set(COMPARISON_SCHEMAS) <= set(tables)
     assert schema_for("comparison_effects").description == COMPARISON_SCHEMAS["comparison_effects"][0]

@@ -140,10 +140,24 @@ def run_estimators(data: dict) -> dict:
     return results
 
 
-def build_release(directory: Path, n_families: int = 170, seed: int = 11):
-    """Simulate, estimate, release and write; returns (simulated data, released tables, Release)."""
-    data = simulate_pipeline(n_families, seed)
-    tables = release_tables(run_estimators(data), data["flow"], data["analysis"], data["monthly"], CONFIG,
+def simulated_estimates(tmp_path_factory, n_families: int, seed: int) -> tuple[dict, dict]:
+    """``simulate_pipeline`` and ``run_estimators`` on it, once per test session for each size and
+    seed (the comparison's release test estimates the tiny county too); each caller its own copy."""
+    def build(_folder: Path) -> tuple[dict, dict]:
+        data = simulate_pipeline(n_families, seed)
+        return data, run_estimators(data)
+
+    return once_across_workers(tmp_path_factory, f"estimates_{n_families}_{seed}", build)
+
+
+def build_release(directory: Path, n_families: int = 170, seed: int = 11, estimates=None):
+    """Simulate, estimate, release and write; returns (simulated data, released tables, Release).
+    ``estimates``: ``simulated_estimates`` of the same size and seed, when already at hand."""
+    if estimates is None:
+        data = simulate_pipeline(n_families, seed)
+        estimates = data, run_estimators(data)
+    data, results = estimates
+    tables = release_tables(results, data["flow"], data["analysis"], data["monthly"], CONFIG,
                             validation=data["validation"], study=STUDY, extract_date="2025-03-31")
     return data, tables, write_release(tables, directory, {"key_fingerprint": "hmac-sha256:test"})
 
@@ -167,7 +181,8 @@ def county(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return build_release(tmp_path_factory.mktemp("tiny"), n_families=14, seed=3)
+    return build_release(tmp_path_factory.mktemp("tiny"), n_families=14, seed=3,
+                         estimates=simulated_estimates(tmp_path_factory, 14, 3))
 
 
 def written_tables(release) -> dict[str, pd.DataFrame]:
