@@ -7,8 +7,17 @@ launches are processes of their own.
 Steps already run side by side (``FSP_MAX_CONCURRENT``, by default one per core), so each step's
 BLAS gets the cores left per step (one on a machine that runs a step per core): BLAS threads
 spinning beside other steps cost more than they gave (a Cox information matrix, 64 ms of CPU
-with threads against 5.5 ms without, on two cores)."""
+with threads against 5.5 ms without, on two cores).
 
+Last, everything imported so far is frozen out of the garbage collector (``gc.freeze``, as
+Python's documentation advises before forking): a forked process's collections no longer walk
+the millions of objects the libraries made, nor write to their pages, which stay shared with the
+server. They are given back to the collector when the server itself exits (an object frozen
+then is never freed, and DuckDB's bindings report each one as leaked); ``make run`` stops the
+server instead once its runs have ended (``assets.run.exit_now``)."""
+
+import atexit
+import gc
 import os
 
 from threadpoolctl import threadpool_limits
@@ -18,3 +27,5 @@ from assets.jobs import max_concurrent
 
 threadpool_limits(limits=max(1, (os.cpu_count() or 1) // max_concurrent()), user_api="blas")
 build_resources()["validation"].context()
+gc.freeze()
+atexit.register(gc.unfreeze)

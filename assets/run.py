@@ -392,5 +392,20 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """End ``make run`` once its runs have ended: output flushed, the executor's fork server
+    stopped (it serves no one now), and neither process left to collect every object the
+    libraries made before it ends (Python's last collection: 2-4 s of CPU each, for nothing)."""
+    import psutil
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if "multiprocessing.forkserver" in " ".join(child.cmdline()):
+                child.terminate()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
