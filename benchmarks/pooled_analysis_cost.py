@@ -19,6 +19,9 @@ in ``--workdir``) with the bundled DfE panel.
 
     .venv/bin/python benchmarks/pooled_analysis_cost.py --duckdb /tmp/prof/default_county.duckdb
     .venv/bin/python benchmarks/pooled_analysis_cost.py [--workdir /tmp/pooled_cost] [--steps survival states]
+    .venv/bin/python benchmarks/pooled_analysis_cost.py --duckdb county20.duckdb --councils 5 --steps states
+
+(``--councils N``: with ``--duckdb``, only the rows of the first N la_codes of the pooled tables.)
 
 Measured 2026-12-06 on the default county's stored tables (/tmp/prof/default_county.duckdb), the
 code before this work (commit ad6ac8d, run with PYTHONPATH on an archive of it) and after, back to
@@ -175,6 +178,65 @@ dictionary-encoded Arrow, or in record batches. The step itself, sampled each se
 ``weighting.cohort_weights``) and the concatenation, sort and re-index of the IPCW pieces (now 7
 columns, still three copies of them). The step's CPU is now mostly the doubly robust RMST
 bootstrap (46% on the default county) and the Cox fits (16%).
+
+Days in state at twenty councils, second pass (issue #20; measured 2026-12-06 17:00 UTC on the
+shared two-core machine at load average 3-6 from other engineers' runs, so wall seconds are
+inflated; the same 20-council DuckDB; before = commit 692663d's code from an archive on
+PYTHONPATH, after = this commit). ``--one states`` under py-spy at 5 samples a second (which adds
+little); five councils and the default county with the library called after the inputs are loaded
+as here (``_inputs``, the asset's ``pooled``), CPU of the step, peak of the process:
+
+    days_in_state_analysis          cpu s   wall s   peak MB   input MB
+    20 councils  before               443      738     5,283      1,511
+                 after                288      403     5,287      1,513
+    5 councils   before              72.8        -     1,475          -
+                 after          50.1/59.2        -     1,470          -   (two runs, load 3-5)
+    default county  before/after   12.4 -> 10.6 s CPU (old and new paths in one process)
+
+Peak memory is unchanged: it is the loading of the inputs (DuckDB's ``.df()``), not the step.
+
+Where the time went at 20 councils before (py-spy samples of the step, wall): the resamples'
+censoring refits 36% (the Cox model of the go-live day on each resample's draws 22%, of it the
+QR column check 6% and Newton 15%; the censoring weights of every piece 9%: two searches of
+millions of pieces per resample), the pseudo-observations' infinitesimal-jackknife pass 25%, the
+doubly robust terms 10% (``doubly_robust.aipw_terms``), the four plain bootstrap tables 8% (a third
+of that the families' multinomial draws, made once per table), the weighted Aalen–Johansen of the
+resamples 4%. Changed:
+
+* The IJ pass (``multistate.state_occupation`` with the child as unit, as the pseudo-observations
+  use it) found the rows at risk every day among every row entered so far and added their terms by
+  fancy indexing (O(days x rows)). Now each child's row at risk is followed as the days go by
+  (``multistate._AtRisk``: rows enter and leave once) and the day's terms are added to every child
+  at once, a child not at risk adding zero; unweighted (every weight 1), a row's term is one of the
+  day's S x S vectors ``(p_o / n_o)(e_now - H[o, ])``, read by each child's code. The taus' sums of
+  the influence share one array while their widths are equal (``multistate._SharedSums``). 195 s ->
+  23 s of wall samples at 20 councils; on the default county's post-FSP cohort 1.17 -> 0.24 s CPU.
+* A resample's censoring weights (``adjusted_states._CensoringPieces.refitted``): the marginal
+  share and the Breslow baseline hazard at the units' few distinct start days (grid days and first
+  days), read off per unit, instead of two searches per unit (``censoring_weights.
+  marginal_censoring_survival`` and ``censoring_baseline_hazard``, split out of
+  ``stabilised_censoring_weights`` / ``planned_censoring_survival`` with the same statements).
+* ``censoring_model`` on a resample no longer builds a data frame it does not use and copies the
+  drawn rows once.
+
+Equality: every table of ``state_results`` bitwise identical before and after on five councils
+(the first five la_codes) and the default county; ``survival_results`` bitwise identical on the
+default county (censoring_weights is shared). Tests: the dense IJ pass against the indexed one
+(``multistate._IJ_PASS = "indexed"``, the old loop kept as the oracle) bit for bit on the R
+fixture's cohorts, the weighted fixture and six random data sets (delayed entry, ties,
+back-transitions, per-child weights, taus inside, at and past the data); the refitted weights by
+start day against the per-unit computation (``adjusted_states._REFIT_BY_DAY = False``) bit for bit
+on six resamples of the IPCW fixture at two grids; the R fixtures pass unchanged. (A first try
+that skipped the copy ``x[:, used]`` before the linear predictor moved three IPW bootstrap SEs by
+one ulp at five councils: the copy's memory layout decides BLAS's order of sums; kept as it was.)
+
+Left: the Cox refit of the censoring model on each resample is now the largest part (31% of the
+step's wall samples at 20 councils: Newton 22%, the QR column check 7%, in ``cox.py``), then the
+doubly robust terms (13%, ``doubly_robust``), the plain bootstrap tables (11%, a third of it the
+multinomial draws made once per table: drawing once for all four would save ~15 s), the weighted
+Aalen–Johansen of the resamples (5%) and the IJ pass (5%). A warm-started or collapsed Cox refit
+would move the weights at Newton's tolerance (on the default county (C, x) patterns are 7,360 of
+8,562 entries, so collapsing saves little).
 """
 
 from __future__ import annotations
@@ -203,14 +265,21 @@ SCHEMA = {"analysis_dataset": "cohorts", "state_intervals": "cohorts", "la_panel
           "adopters": "comparison"}
 
 
-def _inputs(duckdb_path: str | None, workdir: Path, names=tuple(SCHEMA), share: bool = True) -> dict:
+def _inputs(duckdb_path: str | None, workdir: Path, names=tuple(SCHEMA), share: bool = True,
+            councils: int | None = None) -> dict:
     """The tables ``names`` (default all four), the pooled ones as the assets' ``pooled`` gives them
     (assets/analysis.py: text shared, stable order; ``share=False``: only the order, as before #20's
-    survival work)."""
+    survival work). ``councils``: only the rows of the first ``councils`` la_codes (of a DuckDB file's
+    pooled tables, in code order), to iterate on a part of a large run."""
     if duckdb_path:
         import duckdb
         with duckdb.connect(duckdb_path, read_only=True) as con:
-            tables = {name: con.sql(f"select * from {SCHEMA[name]}.{name}").df() for name in names}
+            def where(name):
+                if councils is None or name not in ORDER:
+                    return ""
+                return (f" where la_code in (select distinct la_code from {SCHEMA[name]}.{name}"
+                        f" order by la_code limit {int(councils)})")
+            tables = {name: con.sql(f"select * from {SCHEMA[name]}.{name}{where(name)}").df() for name in names}
     else:
         cache = workdir / "county.pkl"
         if cache.is_file():
@@ -248,12 +317,13 @@ def _rss_mb() -> float:
         return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
 
 
-def run_step(step: str, duckdb_path: str | None, workdir: Path, share: bool = True) -> dict:
+def run_step(step: str, duckdb_path: str | None, workdir: Path, share: bool = True,
+             councils: int | None = None) -> dict:
     """One step on its inputs, timed: its CPU and wall seconds, the process's peak memory (loading
     the inputs included) and its resident memory once the inputs are ready (``input_mb``)."""
     from evaluation.study import StudyConfig
 
-    tables = _inputs(duckdb_path, workdir, NEEDS[step], share)
+    tables = _inputs(duckdb_path, workdir, NEEDS[step], share, councils)
     input_mb = _rss_mb()
     config = StudyConfig()
     if step == "survival":
@@ -296,10 +366,12 @@ def main() -> None:
     parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
     parser.add_argument("--loaded-text", action="store_true",
                         help="inputs with a text object per row, as loaded (not shared as the assets' pooled does)")
+    parser.add_argument("--councils", type=int,
+                        help="with --duckdb: only the first N la_codes' rows of the pooled tables")
     parser.add_argument("--one", choices=STEPS, help=argparse.SUPPRESS)   # a child process: one step
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_step(args.one, args.duckdb, args.workdir, not args.loaded_text)))
+        print(json.dumps(run_step(args.one, args.duckdb, args.workdir, not args.loaded_text, args.councils)))
         return
     if not args.duckdb:
         _inputs(None, args.workdir)   # generate and cache once, outside the timed children
@@ -310,6 +382,8 @@ def main() -> None:
             command += ["--duckdb", args.duckdb]
         if args.loaded_text:
             command += ["--loaded-text"]
+        if args.councils is not None:
+            command += ["--councils", str(args.councils)]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         result = json.loads(out)
         print(f"{ASSET[step]:<26} {result['cpu_s']:>7} {result['wall_s']:>7} {result['peak_mb']:>8} "

@@ -373,3 +373,55 @@ def test_a_row_of_weight_zero_counts_as_absent(weighted):
     without = ms.state_occupation(part[part["id"] != first_mover], STATES, taus=(365,), variance=False)
     np.testing.assert_allclose(with_zero.rmean[365.0], without.rmean[365.0], rtol=1e-12)
     np.testing.assert_allclose(with_zero.p0, without.p0, rtol=1e-12)
+
+
+def _random_journeys(seed: int, children: int = 300) -> pd.DataFrame:
+    """Random contiguous journeys: delayed entry, tied days, back-transitions, censored or not, a
+    weight per child."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for child in range(children):
+        t = float(rng.choice([0, 0, 0, rng.integers(1, 60)]))
+        state = "referral"
+        weight = float(rng.choice([0.5, 1.0, 1.0, 2.25]))
+        for _ in range(rng.integers(1, 6)):
+            stop = t + float(rng.integers(1, 120))
+            moves = rng.random() < 0.8
+            to = rng.choice([s for s in STATES if s != state]) if moves else "censored"
+            rows.append({"id": f"c{child}", "cluster": f"f{child // 3}", "group": "g", "tstart": t, "tstop": stop,
+                         "from_state": state, "to_state": to, "w": weight})
+            if not moves:
+                break
+            t, state = stop, to
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("case", ["pre_fsp", "post_fsp", "weighted", *[f"random{k}" for k in range(6)]])
+def test_dense_ij_pass_equals_the_indexed_pass_bitwise(intervals, weighted, monkeypatch, case):
+    """The influence pass over every unit at once (the default) gives the day-by-day indexed pass's
+    numbers bit for bit: curve SEs, restricted-mean influence and SEs, at taus inside, at and past the
+    data (taus sharing their sums until their widths part)."""
+    weights = None
+    if case in ("pre_fsp", "post_fsp"):
+        data = intervals[intervals["group"] == case]
+    elif case == "weighted":
+        data, weights = weighted[0][weighted[0]["group"] == "pre_fsp"], "w_child"
+    else:
+        data = _random_journeys(int(case.removeprefix("random")))
+        weights = "w" if case in ("random1", "random3") else None
+    taus = (0.5, 100.0, 365.0, 365.0 + 1e-9, 730.0, 5000.0)
+    fits = {}
+    for mode in ("indexed", "dense"):
+        monkeypatch.setattr(ms, "_IJ_PASS", mode)
+        fits[mode] = ms.state_occupation(data, STATES, taus=taus, weights=weights)
+    old, new = fits["indexed"], fits["dense"]
+    np.testing.assert_array_equal(new.std_err, old.std_err)
+    np.testing.assert_array_equal(new.pstate, old.pstate)
+    assert list(new.rmean_influence) == list(old.rmean_influence) == [float(t) for t in taus]
+    for tau in old.rmean_influence:
+        np.testing.assert_array_equal(new.rmean_influence[tau], old.rmean_influence[tau])
+        np.testing.assert_array_equal(new.rmean_se[tau], old.rmean_se[tau])
+        np.testing.assert_array_equal(new.rmean[tau], old.rmean[tau])
+    assert np.any(old.std_err > 0)
+    # the taus' sums are separate arrays (a caller may change one)
+    assert len({id(u) for u in new.rmean_influence.values()}) == len(taus)

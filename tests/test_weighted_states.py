@@ -286,3 +286,29 @@ def test_censoring_model_frequency_weights_equal_copied_rows(cut_entries):
     only = freq * (x[:, 0] == 1)
     used, coef = censoring_model(c, x, only)
     assert list(used) == [False, True] and len(coef) == 1
+
+
+@pytest.mark.parametrize("grid_days", [30.0, 7.0])
+def test_refitted_censoring_weights_by_start_day_equal_the_per_unit_computation(cut_intervals, cut_entries,
+                                                                                 monkeypatch, grid_days):
+    """A resample's censoring weights computed at the units' distinct start days and read off per unit
+    are stabilised_censoring_weights' on every unit (kept as the oracle), bit for bit, on resamples
+    that leave entries out, draw some several times, and on the full sample."""
+    from evaluation.survival import adjusted_states
+    from evaluation.survival.adjusted_states import _censoring_pieces
+
+    first = cut_intervals.groupby("id", sort=True)[["cluster", "group"]].first()
+    position = pd.Series(np.arange(len(first)), index=first.index)
+    entries = cut_entries.set_index("id").loc[first.index]
+    pieces = _censoring_pieces(cut_intervals.reset_index(drop=True), position, entries["C"].to_numpy(),
+                               entries[["x1", "x2"]].to_numpy(dtype=float), ["x1", "x2"], grid_days)
+    assert len(pieces.start_days[0]) < len(pieces.planned_units)
+    families, family = np.unique(first["cluster"].astype(str).to_numpy(), return_inverse=True)
+    draws = np.random.default_rng(8).multinomial(len(families), np.full(len(families), 1 / len(families)), size=5)
+    for freq in [np.ones(len(first)), *draws[:, family].astype(float)]:
+        monkeypatch.setattr(adjusted_states, "_REFIT_BY_DAY", False)
+        old = pieces.refitted(freq)
+        monkeypatch.setattr(adjusted_states, "_REFIT_BY_DAY", True)
+        new = pieces.refitted(freq)
+        np.testing.assert_array_equal(new, old)
+        assert np.ptp(new) > 0

@@ -44,11 +44,18 @@ def planned_censoring_survival(censor_time: np.ndarray, x_fit: np.ndarray, coef:
     """``P(C > at_j | x_at_j)``: Breslow baseline hazard of the fully observed ``censor_time``
     (covariates ``x_fit``, coefficients ``coef``), as R ``basehaz(fit, centered = FALSE)``;
     ``freq`` optional frequency weights of the fitted rows (a bootstrap resample's draw counts)."""
+    lp_at = x_at @ coef if x_at.shape[1] else np.zeros(len(at))
+    return np.exp(-censoring_baseline_hazard(censor_time, x_fit, coef, at, freq) * np.exp(lp_at))
+
+
+def censoring_baseline_hazard(censor_time: np.ndarray, x_fit: np.ndarray, coef: np.ndarray, at: np.ndarray,
+                              freq: np.ndarray | None = None) -> np.ndarray:
+    """The Breslow cumulative baseline hazard ``H0(at)`` of :func:`planned_censoring_survival` (whose
+    ``P(C > at | x)`` is ``exp(-H0(at) exp(x'coef))``), e.g. at the distinct days of many pieces."""
     if freq is not None:
         drawn = freq > 0
         censor_time, x_fit, freq = censor_time[drawn], x_fit[drawn], freq[drawn]
     lp_fit = x_fit @ coef if x_fit.shape[1] else np.zeros(len(censor_time))
-    lp_at = x_at @ coef if x_at.shape[1] else np.zeros(len(at))
     times = np.unique(censor_time)
     order = np.argsort(censor_time)
     risk = np.exp(lp_fit) if freq is None else freq * np.exp(lp_fit)
@@ -58,8 +65,7 @@ def planned_censoring_survival(censor_time: np.ndarray, x_fit: np.ndarray, coef:
     deaths = np.bincount(np.searchsorted(times, censor_time), weights=freq, minlength=len(times))
     cumulative = np.cumsum(deaths / at_risk)
     k = np.searchsorted(times, at, side="right")           # distinct times <= at
-    h0 = np.where(k > 0, cumulative[np.maximum(k - 1, 0)], 0.0)
-    return np.exp(-h0 * np.exp(lp_at))
+    return np.where(k > 0, cumulative[np.maximum(k - 1, 0)], 0.0)
 
 
 @estimable()  # as cox_ph: a singular matrix on these data is NotEstimable
@@ -75,8 +81,8 @@ def _breslow_coefficients(censor_time: np.ndarray, x: np.ndarray, freq: np.ndarr
     ev = np.ones(len(censor_time), dtype=np.int64)
     rs = RiskSets.build(np.asarray(censor_time, dtype=float), ev, None, None, w)
     keep, not_estimable = _usable_columns(x, names)
-    xk = x[:, keep]
-    xk = xk - xk.mean(axis=0)
+    xk = x[:, keep]                 # a copy (an index array), centred in place: the same values
+    xk -= xk.mean(axis=0)
     p = xk.shape[1]
     beta, final, _, _, _ = _newton_raphson(xk, w, rs, False)
     if p:
@@ -104,16 +110,18 @@ def censoring_model(censor_time: np.ndarray, x: np.ndarray,
     constant among the rows drawn, ``freq > 0``) and their coefficients (zeros when not estimable).
     ``freq``: optional frequency weights, e.g. a family bootstrap resample's draw counts."""
     rows = np.ones(len(censor_time), dtype=bool) if freq is None else freq > 0
-    used = np.ptp(x[rows], axis=0) > 0 if rows.any() else np.zeros(x.shape[1], dtype=bool)
+    drawn = x[rows]      # the rows drawn, copied once
+    used = np.ptp(drawn, axis=0) > 0 if rows.any() else np.zeros(x.shape[1], dtype=bool)
     coef = np.zeros(int(used.sum()))
     if used.any():
         names = [f"x{j}" for j in range(int(used.sum()))]
-        frame = pd.DataFrame(x[rows][:, used], columns=names).assign(_c=censor_time[rows], _one=1)
+        design = drawn[:, used]      # as before (the layout of the copy decides BLAS's order of sums)
         try:
             if freq is None:
+                frame = pd.DataFrame(design, columns=names).assign(_c=censor_time, _one=1)
                 coef = np.nan_to_num(cox_ph(frame, "_c", "_one", names, ties="breslow", robust=False).coef)
             else:   # a resample: the coefficients alone (cox_ph's own steps, without its variances and tests)
-                coef = np.nan_to_num(_breslow_coefficients(censor_time[rows], x[rows][:, used], freq[rows]))
+                coef = np.nan_to_num(_breslow_coefficients(censor_time[rows], design, freq[rows]))
         except NotEstimable:
             coef = np.zeros(int(used.sum()))
     return used, coef
@@ -127,14 +135,19 @@ def stabilised_censoring_weights(censor_time: np.ndarray, x_fit: np.ndarray, coe
     censoring model's ``coef`` (columns of ``x_fit`` / ``x_at`` those the model used)."""
     if len(at) == 0:
         return np.zeros(0)
+    return marginal_censoring_survival(censor_time, at, freq) / planned_censoring_survival(
+        censor_time, x_fit, coef, x_at, at, freq)
+
+
+def marginal_censoring_survival(censor_time: np.ndarray, at: np.ndarray, freq: np.ndarray | None = None) -> np.ndarray:
+    """``P(C > at)``, the numerator of :func:`stabilised_censoring_weights`: the (frequency-weighted)
+    share of the rows with planned censoring whose ``censor_time`` is after ``at``."""
     if freq is None:
         planned_c = np.sort(censor_time)
-        marginal = 1.0 - np.searchsorted(planned_c, at, side="right") / max(len(planned_c), 1)
-    else:
-        order = np.argsort(censor_time)
-        cumulative = np.r_[0.0, np.cumsum(freq[order])]
-        marginal = 1.0 - cumulative[np.searchsorted(censor_time[order], at, side="right")] / freq.sum()
-    return marginal / planned_censoring_survival(censor_time, x_fit, coef, x_at, at, freq)
+        return 1.0 - np.searchsorted(planned_c, at, side="right") / max(len(planned_c), 1)
+    order = np.argsort(censor_time)
+    cumulative = np.r_[0.0, np.cumsum(freq[order])]
+    return 1.0 - cumulative[np.searchsorted(censor_time[order], at, side="right")] / freq.sum()
 
 
 def censoring_weight_pieces(censor_time: np.ndarray, x: np.ndarray, start: np.ndarray, stop: np.ndarray,
@@ -236,5 +249,6 @@ def censoring_weights(
     return out.reset_index(drop=True)
 
 
-__all__ = ["START", "WEIGHT", "censoring_model", "censoring_weight_pieces", "censoring_weights",
-           "planned_censoring_survival", "stabilised_censoring_weights"]
+__all__ = ["START", "WEIGHT", "censoring_baseline_hazard", "censoring_model", "censoring_weight_pieces",
+           "censoring_weights", "marginal_censoring_survival", "planned_censoring_survival",
+           "stabilised_censoring_weights"]

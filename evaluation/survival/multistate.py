@@ -320,14 +320,20 @@ def state_occupation(
     sp0 = np.sqrt((influence**2).sum(axis=0)) if variance else np.full(n_states, np.nan)
     widths = {float(tau): _grid_widths(design, float(tau)) for tau in taus}
     rmean = {tau: w[0] * p0 for tau, w in widths.items()}
-    rmean_influence = {tau: w[0] * influence for tau, w in widths.items()}
+    # the influence on each tau's restricted mean; taus whose widths have been equal so far share one array
+    # (the same products and sums as one array per tau; copied where their widths part)
+    sums = _SharedSums(widths, influence)
 
     pstate = np.empty((n_times, n_states))
     std_err = np.empty((n_times, n_states))
     any_move = np.zeros(n_times, dtype=bool)
     any_move[design.last[moves]] = True
-    if variance:
-        # a child's intervals do not overlap, so with the child as unit no unit is at risk twice at one time
+    # a child's intervals do not overlap, so with the child as unit no unit is at risk twice at one time:
+    # its row at risk is then followed per unit (_AtRisk) and the update is over all units at once
+    dense = variance and cluster is None and _IJ_PASS == "dense"
+    if dense:
+        tracker = _AtRisk(design, unit, n_units)
+    elif variance:
         one_row_per_unit = cluster is None
         order_first = np.argsort(design.first, kind="stable")
         first_sorted = design.first[order_first]
@@ -338,7 +344,10 @@ def state_occupation(
             hazard = np.zeros((n_states, n_states))
             hazard[occupied] = events[t][occupied] / in_state[occupied, None]
             step = eye + hazard - np.diag(hazard.sum(axis=1))
-            if variance:
+            if dense:
+                influence = influence @ step
+                tracker.update(influence, t, step, p, in_state, eye)
+            elif variance:
                 # IJ update (R survfitci.c): U <- U H + w_i p_o / n_o * (e_dest - H[o, ])
                 entered = order_first[: np.searchsorted(first_sorted, t, side="right")]
                 at_risk = entered[design.last[entered] >= t]
@@ -359,8 +368,9 @@ def state_occupation(
         for tau, w in widths.items():
             if w[t + 1] > 0:
                 rmean[tau] = rmean[tau] + w[t + 1] * p
-                if variance:
-                    rmean_influence[tau] += w[t + 1] * influence   # in place: the same sums, no copy per day
+        if variance:
+            sums.add(t + 1, influence)
+    rmean_influence = sums.result()
     return StateOccupation(
         states=design.states,
         time=design.times,
@@ -377,6 +387,128 @@ def state_occupation(
         units=np.asarray(units, dtype=object),
         rmean_influence=rmean_influence if variance else {},
     )
+
+
+#: The influence pass of :func:`state_occupation` with the child as unit: "dense" (each unit's row at
+#: risk followed per unit, the update over all units at once) or "indexed" (the rows at risk found and
+#: added by index each day, as before; kept as the oracle of the tests: the same sums, bitwise).
+_IJ_PASS = "dense"
+
+
+class _SharedSums:
+    """``sum_t widths[tau][t] * influence_t`` for every tau, as ``u += w * influence`` in place per tau,
+    with the taus whose widths were equal at every step so far sharing one array (the same arithmetic;
+    the array is copied when their widths part)."""
+
+    def __init__(self, widths: dict, influence: np.ndarray):
+        self.widths = widths
+        self.groups: list[tuple[np.ndarray, list]] = []
+        by_width: dict = {}
+        for tau, w in widths.items():
+            by_width.setdefault(w[0], []).append(tau)
+        for w0, members in by_width.items():
+            self.groups.append((w0 * influence, members))
+
+    def add(self, step: int, influence: np.ndarray) -> None:
+        groups = []
+        for array, members in self.groups:
+            by_width: dict = {}
+            for tau in members:
+                by_width.setdefault(self.widths[tau][step], []).append(tau)
+            parts = list(by_width.items())
+            for k, (w, taus) in enumerate(parts):
+                own = array if k == len(parts) - 1 else array.copy()   # copies taken before the array changes
+                if w > 0:
+                    own += w * influence
+                groups.append((own, taus))
+        self.groups = groups
+
+    def result(self) -> dict:
+        out = {}
+        for array, members in self.groups:
+            for k, tau in enumerate(members):
+                out[tau] = array if k == 0 else array.copy()
+        return {tau: out[tau] for tau in self.widths}
+
+
+class _AtRisk:
+    """Each unit's row at risk (at most one: a child's intervals do not overlap) as the days go by, for
+    the influence update of :func:`state_occupation`: ``U[u] += w p_o / n_o (e_now - H[o, ])`` for the
+    units at risk, computed for every unit at once (a unit not at risk adds zero)."""
+
+    def __init__(self, design: _Design, unit: np.ndarray, n_units: int):
+        self.design, self.unit = design, unit
+        self.by_first = np.argsort(design.first, kind="stable")
+        self.first_sorted = design.first[self.by_first]
+        self.by_last = np.argsort(design.last, kind="stable")
+        self.last_sorted = design.last[self.by_last]
+        self.row = np.full(n_units, -1)
+        self.origin = np.zeros(n_units, dtype=design.origin.dtype)
+        self.weight = np.zeros(n_units)
+        self.last = np.full(n_units, -1, dtype=design.last.dtype)
+        self.target = np.full(n_units, -1, dtype=design.target.dtype)
+        self.entered = self.left = 0     # rows taken from by_first / by_last so far
+        # every weight 1 (the unweighted fit): a row's term is (p_o / n_o) (e_now - H[o, ]), one of
+        # S x S vectors of the day, read by each unit's code now * S + o (S * S: not at risk, zeros)
+        self.unit_weights = bool(np.all(design.weight == 1.0))
+        n_states = len(design.states)
+        self.code = np.full(n_units, n_states * n_states, dtype=np.intp)
+
+    def _advance(self, t: int) -> None:
+        design, unit = self.design, self.unit
+        leave = self.by_last[self.left: np.searchsorted(self.last_sorted, t, side="left")]     # last < t
+        self.left += len(leave)
+        leave = leave[self.row[unit[leave]] == leave]
+        gone = unit[leave]
+        self.row[gone] = -1
+        self.weight[gone] = 0.0
+        self.origin[gone] = 0
+        self.last[gone] = -1
+        self.target[gone] = -1
+        n_states = len(design.states)
+        self.code[gone] = n_states * n_states
+        enter = self.by_first[self.entered: np.searchsorted(self.first_sorted, t, side="right")]   # first <= t
+        self.entered += len(enter)
+        enter = enter[design.last[enter] >= t]
+        come = unit[enter]
+        self.row[come] = enter
+        self.weight[come] = design.weight[enter]
+        self.origin[come] = design.origin[enter]
+        self.last[come] = design.last[enter]
+        self.target[come] = design.target[enter]
+        self.code[come] = design.origin[enter] * (n_states + 1)
+
+    def update(self, influence: np.ndarray, t: int, step: np.ndarray, p: np.ndarray, in_state: np.ndarray,
+               eye: np.ndarray) -> None:
+        """Add day ``t``'s terms to ``influence`` (units × states, in place)."""
+        self._advance(t)
+        n_states = len(p)
+        table = (eye[:, None, :] - step[None, :, :]).reshape(n_states * n_states, n_states)
+        if self.unit_weights:
+            # the rows of weight 1: scale (1 x p_o) / n_o is p_o / n_o, so each (now, o) term is one
+            # product of the day, the same as the row's own; the units moving at t read their move's
+            lo, hi = np.searchsorted(self.last_sorted, [t, t + 1], side="left")
+            ending = self.by_last[lo:hi]
+            ending = ending[self.design.target[ending] >= 0]
+            code = self.code.copy()
+            code[self.unit[ending]] = self.design.target[ending] * n_states + self.design.origin[ending]
+            origin = np.arange(n_states * n_states) % n_states
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = np.where(in_state[origin] > 0, 1.0 * p[origin] / in_state[origin], 0.0)
+            terms = np.vstack([scale[:, None] * table, np.zeros((1, n_states))])
+            influence += np.take(terms, code, axis=0)
+            return
+        active = self.row >= 0
+        o = self.origin
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(active & (in_state[o] > 0), self.weight * p[o] / in_state[o], 0.0)
+        now = np.where((self.last == t) & (self.target >= 0), self.target, o)
+        if np.isfinite(table).all():
+            # a unit not at risk adds 0 x (a finite difference): its influence stays as it is
+            influence += scale[:, None] * np.take(table, now * n_states + o, axis=0)
+        else:   # a non-finite difference: only the units at risk, as the indexed pass
+            at = np.flatnonzero(active)
+            influence[at] += scale[at, None] * np.take(table, now[at] * n_states + o[at], axis=0)
 
 
 def _groups(intervals: pd.DataFrame, by: str | None) -> list[tuple[object, pd.DataFrame]]:
