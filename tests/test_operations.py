@@ -8,13 +8,11 @@ then ``pooled_analysis`` through Dagster's multiprocess executor) is run again b
 ``python -m assets.run`` in a copy of its instance, in a process of its own configured by
 environment variables only:
 
-- again one council at a time, two steps at once (``FSP_PARALLEL_COUNCILS=1``,
-  ``FSP_MAX_CONCURRENT=2``: Dagster's multiprocess executor, a process per step, as a run the UI
-  launches): the second run rewrites every table and stores exactly the same ones (idempotent,
-  and either executor gives what the other gives; the pooled estimates to 1e-9, see
-  ``assert_same_tables``);
+- again: the second run rewrites every table and stores exactly the same ones (idempotent; the
+  pooled estimates to 1e-9, see ``assert_same_tables``).
 
-Failures and their recovery are in ``test_operations_failures.py``.
+Failures and their recovery are in ``test_operations_failures.py``, where the council runs take
+the executor's default as a run launched from the UI does (a process per step).
 """
 
 from __future__ import annotations
@@ -115,7 +113,7 @@ def _runs(home: Path) -> list:
 
 @pytest.fixture(scope="module")
 def runs(pipeline_run, tmp_path_factory):
-    """The session's run (councils side by side), then again one at a time in a copy of its home."""
+    """The session's run, then again in a copy of its home."""
     assert pipeline_run.exit_code == 0, "\n".join(pipeline_run.messages[-20:])
     first = snapshot(pipeline_run.database)
     first_events = _materialisations(pipeline_run.home)
@@ -124,8 +122,7 @@ def runs(pipeline_run, tmp_path_factory):
     shutil.copytree(pipeline_run.home, home)
     again_code, again_lines = run_pipeline_process(pipeline_run.input_dir, home,
                                                    tmp_path_factory.mktemp("out"), pipeline_run.key,
-                                                   env={"FSP_PARALLEL_COUNCILS": "1",
-                                                        "FSP_MAX_CONCURRENT": "2"})
+)
     assert again_code == 0, "\n".join(again_lines[-20:])
     return dict(home=home, first=first, first_events=first_events, first_runs=first_runs,
                 lines=pipeline_run.messages, again_lines=again_lines,
@@ -200,20 +197,6 @@ def test_councils_run_side_by_side_one_per_core(runs, pipeline_run):
     (pooled,) = [run for run, *_ in runs["first_runs"] if run.job_name == "pooled_analysis"]
     if cores > 1:   # the executor's default: a process per step, one per core at once
         assert _step_processes(pipeline_run.home, pooled.run_id) > 0
-
-
-def test_one_council_at_a_time_runs_its_steps_side_by_side(runs):
-    """``FSP_PARALLEL_COUNCILS=1`` on two steps at once: the council runs follow each other and
-    each runs its steps in processes of their own (Dagster's multiprocess executor)."""
-    first = {run.run_id for run, *_ in runs["first_runs"]}
-    again = sorted([(start, end, run) for run, start, end in runs["all_runs"]
-                    if run.job_name == "council" and run.run_id not in first], key=lambda r: r[0])
-    assert len(again) == 2
-    assert again[0][1] <= again[1][0], "one council run after the other"
-    assert "2 local authorities, 1 at a time, 2 steps of each at once" in "\n".join(runs["again_lines"])
-    for *_, run in again:
-        assert run.run_config["execution"]["config"]["max_concurrent"] == 2
-        assert _step_processes(runs["home"], run.run_id) >= 20
 
 
 def test_same_key_and_input_give_same_pseudonyms(runs, county, key):

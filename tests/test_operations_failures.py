@@ -29,10 +29,10 @@ RESUME = textwrap.dedent("""
     from assets.definitions import council_job
     from assets.partitions import register_local_authorities
 
-    # Steps one after another in this process (the local executor at one step at once): which
-    # executor ran the steps changes nothing re-execution relies on, and saves a process per step.
-    one_process = {"execution": {"config": {"max_concurrent": 1}}}
-    broken = {"resources": {"study": {"config": {"go_live": "not-a-date"}}}, **one_process}
+    # Two steps at once, each in a process of its own: the executor's default on two cores, as a
+    # run launched from the UI takes it (make run's council runs side by side run in process).
+    two_steps = {"execution": {"config": {"max_concurrent": 2}}}
+    broken = {"resources": {"study": {"config": {"go_live": "not-a-date"}}}, **two_steps}
     with dg.DagsterInstance.get() as instance:
         register_local_authorities(instance, ["931"])
         tags = {"dagster/partition": "931"}
@@ -47,7 +47,7 @@ RESUME = textwrap.dedent("""
         # as an analyst edits them in the launchpad before "Re-execute from failure".
         from evaluation.study import StudyConfig
         fixed = {"resources": {"study": {"config": {"go_live": StudyConfig().go_live.isoformat()}}},
-                 **one_process}
+                 **two_steps}
         resumed = dg.execute_job(job, instance=instance, tags=tags, raise_on_error=False,
             run_config=fixed,
             reexecution_options=dg.ReexecutionOptions.from_failure(failed.run_id, instance))
@@ -59,7 +59,9 @@ RESUME = textwrap.dedent("""
                           "errors": errors(failed), "resumed_errors": errors(resumed),
                           "stored_after_failure": stored_after_failure,
                           "resumed": resumed.success, "resumed_steps": steps(resumed),
-                          "parent": resumed.dagster_run.parent_run_id == failed.run_id}))
+                          "parent": resumed.dagster_run.parent_run_id == failed.run_id,
+                          "step_processes": len(instance.all_logs(
+                              resumed.run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTED))}))
 """)
 
 
@@ -83,6 +85,8 @@ def test_a_failed_council_run_resumes_from_its_failure(county, key, tmp_path):
     assert {k.split("/")[0] for k in outcome["stored_after_failure"]} == {"pseudonymised"}
     assert "ingest_and_pseudonymise" not in outcome["resumed_steps"]   # the door was not read again
     assert {"spells__need_spells", "cohorts__analysis_dataset"} <= set(outcome["resumed_steps"])
+    # each step in a process of its own (Dagster's multiprocess executor, the UI's default)
+    assert outcome["step_processes"] >= len(outcome["resumed_steps"]) > 10
 
 
 def test_a_failing_blocking_spells_check_stops_the_cohorts(county, key, tmp_path, monkeypatch):
