@@ -56,6 +56,33 @@ bounded-memory survival), machine otherwise idle:
   (446 MB: see above): at most 8.3 GB in use on the machine (0.55 GB before the run), the
   largest process 4.2 GB. Not re-measured with the fixed sampling.
 
+Measured in the evening of 2026-12-06 (session 8: council runs side by side by default, one per
+core, each running its steps in its own process when that leaves one step per run; the runs side
+by side forked from the executor's preloaded fork server; make run ends without Python's last
+collection), on an idle machine that was slower than in the afternoon (the same code's door step
+took 15.4 s against 13.0 s then), so the comparisons below are back to back:
+
+- the default county by ``make run``: 91.8 s end to end and 138.9 CPU-seconds over the whole
+  process tree, against 97.0 s and 156.8 CPU-seconds for the afternoon's code (e98563d) run just
+  before it (council run 45.5 s with two steps at once, the comparison areas beside it 11.1 s in
+  one process, pooled 37.9 s). The goal of 60 s is NOT met: the door (15.5 s), survival (17.7 s)
+  beside days in each state (11.4 s), then the release (15.4 s) are each one step on one core.
+- 2 LAs at scale 0.3 (``--las 2 --scale 0.3 --parallel 1 2``): one at a time (two steps of each
+  at once, a process per step) 97.0 s end to end; two at a time (each in its own process) 76.5 s:
+  faster, x1.27 (issue #15). The small two-council test county's ``make run``: 130.6 ->
+  92.6 CPU-seconds over the process tree (under another engineer's load).
+- ``--las 20`` (two council runs at a time, make run's default on two cores): 1,172.9 s end to
+  end, every run successful (goal 720 s: NOT met). The council runs 633 s in all (afternoon, one
+  at a time on the then faster machine: 718 s): side by side at full size each took 50-72 s
+  against 32 s alone in one process, every step about twice its time alone, with 14-18% of the
+  cores idle (vmstat) -- they wait on each other (one DuckDB file, one SQLite index of events)
+  as well as share the cores; at scale 0.3 the same gave x1.27. The pooled run 528.5 s: days in
+  each state 334 s beside survival (436 s and more), then the release. Peak memory, sampled every
+  0.5 s over the whole process tree (first time with the fixed sampler): 8,732 MB all processes
+  at once (PSS), 4,339 MB the largest one -- the goal of < 8 GB is NOT met (survival and days in
+  each state side by side, each holding its inputs). The sampler itself took ~14% of a core
+  (reading every process's smaps), so the wall times here are slightly high.
+
 Run: ``.venv/bin/python benchmarks/pipeline_scale.py [--las 1 5 20] [--scale 1]
 [--parallel 1 2] [--max-concurrent N]``
 """
@@ -216,8 +243,9 @@ def main() -> None:
     parser.add_argument("--las", type=int, nargs="+", default=[1, 5, 20])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=20201101)
-    parser.add_argument("--parallel", type=int, nargs="+", default=[1],
-                        help="council runs at once (FSP_PARALLEL_COUNCILS); several are compared")
+    parser.add_argument("--parallel", type=int, nargs="+", default=[os.cpu_count() or 1],
+                        help="council runs at once (FSP_PARALLEL_COUNCILS; default: make run's, the "
+                        "cores); several are compared")
     parser.add_argument("--max-concurrent", type=int, default=None,
                         help="steps at once within a run (FSP_MAX_CONCURRENT; default: cores)")
     args = parser.parse_args()
