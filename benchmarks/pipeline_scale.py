@@ -73,10 +73,14 @@ took 15.4 s against 13.0 s then), so the comparisons below are back to back:
   92.6 CPU-seconds over the process tree (under another engineer's load).
 - ``--las 20`` (two council runs at a time, make run's default on two cores): 1,172.9 s end to
   end, every run successful (goal 720 s: NOT met). The council runs 633 s in all (afternoon, one
-  at a time on the then faster machine: 718 s): side by side at full size each took 50-72 s
-  against 32 s alone in one process, every step about twice its time alone, with 14-18% of the
-  cores idle (vmstat) -- they wait on each other (one DuckDB file, one SQLite index of events)
-  as well as share the cores; at scale 0.3 the same gave x1.27. The pooled run 528.5 s: days in
+  at a time on the then faster machine: 718 s): side by side each took 50-72 s, growing from the
+  first councils to the last. Two councils of full size alone (a 2-LA county, each council run
+  in one process, measured just after): 36.5 s one alone; side by side 44.4-45.8 s each, the same
+  whether they share one instance (DuckDB file, SQLite event index) or have one each, so they do
+  not wait on each other's locks; each takes ~20% more CPU beside the other (the cores' shared
+  caches). What grows over the 20 councils (50 s -> 72 s a run) is not profiled yet: the shared
+  DuckDB tables hold every council's rows, which each load and write filters by la_code; and the
+  sampler below. The pooled run 528.5 s: days in
   each state 334 s beside survival (436 s and more), then the release. Peak memory, sampled every
   0.5 s over the whole process tree (first time with the fixed sampler): 8,732 MB all processes
   at once (PSS), 4,339 MB the largest one -- the goal of < 8 GB is NOT met (survival and days in
