@@ -59,7 +59,6 @@ from evaluation.survival.doubly_robust import (
 )
 from evaluation.survival.censoring_weights import (
     censoring_baseline_hazard, censoring_model, censoring_weight_pieces, marginal_censoring_survival,
-    stabilised_censoring_weights,
 )
 from evaluation.survival.multistate import (
     _all_states, _counts, _Design, _design, _Replicates, state_occupation,
@@ -327,11 +326,6 @@ def _split_design(design: _Design, row: np.ndarray, tstart: np.ndarray, tstop: n
                    weight=design.weight[row])
 
 
-#: :meth:`_CensoringPieces.refitted` computes the weights at the distinct start days (True) or with
-#: :func:`stabilised_censoring_weights` on every unit (False: as before, kept as the tests' oracle).
-_REFIT_BY_DAY = True
-
-
 @dataclass(frozen=True)
 class _CensoringPieces:
     """The intervals with the journeys under planned censoring split at the grid, and their weights.
@@ -370,18 +364,14 @@ class _CensoringPieces:
             # the model's linear predictor as a one-column design with coefficient 1: the same weights
             # without copying the covariates onto every unit
             lp = (self.x[:, used] @ coef)[:, None]
-            if _REFIT_BY_DAY:
-                # stabilised_censoring_weights' numbers with its marginal share and baseline hazard
-                # computed at the units' few distinct start days and read off for each unit: the same
-                # arithmetic per unit (exp(-H0(s) exp(lp)) and the share's ratio), not a search per unit
-                days, day_of_unit = self.start_days
-                marginal = marginal_censoring_survival(self.c, days, f)
-                hazard = censoring_baseline_hazard(self.c, lp, np.ones(1), days, f)
-                lp_at = lp[self.planned_unit_entry] @ np.ones(1)
-                out[self.planned_units] = marginal[day_of_unit] / np.exp(-hazard[day_of_unit] * np.exp(lp_at))
-            else:
-                out[self.planned_units] = stabilised_censoring_weights(
-                    self.c, lp, np.ones(1), lp[self.planned_unit_entry], self.unit_start[self.planned_units], f)
+            # stabilised_censoring_weights' numbers with its marginal share and baseline hazard
+            # computed at the units' few distinct start days and read off for each unit: the same
+            # arithmetic per unit (exp(-H0(s) exp(lp)) and the share's ratio), not a search per unit
+            days, day_of_unit = self.start_days
+            marginal = marginal_censoring_survival(self.c, days, f)
+            hazard = censoring_baseline_hazard(self.c, lp, np.ones(1), days, f)
+            lp_at = lp[self.planned_unit_entry] @ np.ones(1)
+            out[self.planned_units] = marginal[day_of_unit] / np.exp(-hazard[day_of_unit] * np.exp(lp_at))
         return out
 
     @cached_property
