@@ -1,7 +1,7 @@
 """Test resources built once per test session, also across pytest-xdist's worker processes.
 
-The same idea as ``_once`` in conftest.py (which is for the session fixtures there), for resources
-that several test files use (so, with ``--dist loadfile``, possibly in both workers): the first
+For conftest.py's session fixtures (the small county, its ``make run``) and for resources that
+several test files use (so, with ``--dist loadfile``, possibly in both workers): the first
 worker to ask builds it under a file lock in the folder every worker of the run shares and leaves
 it pickled there; every caller, that worker included, gets its own copy loaded from the pickle.
 Outside xdist the session's own temporary folder plays that part. Files a resource wrote are

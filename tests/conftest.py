@@ -14,6 +14,8 @@ TESTS = Path(__file__).parent
 if str(TESTS) not in os.sys.path:
     os.sys.path.insert(0, str(TESTS))
 
+from _shared_once import once_across_workers  # noqa: E402
+
 #: A distinctive raw child id planted into the small county's files.
 CANARY_CHILD = "CANARY0000042"
 
@@ -104,25 +106,6 @@ def _plant_unparseable_date(la_folder: Path) -> None:
     episodes.write_text("\n".join([*lines, ",".join(fields)]) + "\n")
 
 
-def _once(tmp_path_factory, name: str, build, dump, load):
-    """Build a session resource once for the whole test session, also when pytest-xdist runs the
-    tests in several worker processes (each has its own session): the first worker to ask builds
-    it under a file lock in the folder all workers share, the others read what it left."""
-    from filelock import FileLock
-
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
-        return build(base / name)
-    shared = base.parent
-    with FileLock(str(shared / f"{name}.lock")):
-        record = shared / f"{name}.json"
-        if record.exists():
-            return load(record.read_text())
-        value = build(shared / name)
-        record.write_text(dump(value))
-        return value
-
-
 def _generate_small_county(folder: Path) -> Path:
     from evaluation.synthetic import generate_county
 
@@ -133,7 +116,7 @@ def _generate_small_county(folder: Path) -> Path:
 def small_county(tmp_path_factory) -> Path:
     """The shared small county as the generator wrote it (with its marker): read it, never write
     it; ``copy_county`` gives a copy to change."""
-    return _once(tmp_path_factory, "small_county", _generate_small_county, str, Path)
+    return once_across_workers(tmp_path_factory, "small_county", _generate_small_county)
 
 
 def copy_county(county: Path, to: Path) -> Path:
@@ -171,28 +154,6 @@ def _run_make(root: Path, county: Path) -> PipelineRun:
     return result
 
 
-def _dump_run(run: PipelineRun) -> str:
-    import dataclasses
-    import json
-
-    record = dataclasses.asdict(run)
-    return json.dumps({k: (str(v) if isinstance(v, Path) else sorted(v) if isinstance(v, set) else v)
-                       for k, v in record.items()})
-
-
-def _load_run(text: str) -> PipelineRun:
-    import json
-
-    record = json.loads(text)
-    for name in ("input_dir", "home", "output_dir", "database"):
-        record[name] = Path(record[name])
-    for name in ("raw_upns", "raw_child_ids", "raw_postcodes", "raw_birth_dates"):
-        record[name] = set(record[name])
-    for name in ("inputs_before", "inputs_after"):
-        record[name] = {k: tuple(v) for k, v in record[name].items()}
-    return PipelineRun(**record)
-
-
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory, small_county) -> PipelineRun:
     """The shared small county made a council's folders (a canary child planted in 931 and an
@@ -202,8 +163,8 @@ def pipeline_run(tmp_path_factory, small_county) -> PipelineRun:
     the environment (its councils side by side, by default). Every input entry is hashed before
     and after. Run once per test session; tests that run the pipeline again do so on a copy of its
     instance."""
-    return _once(tmp_path_factory, "pipeline_run", lambda root: _run_make(root, small_county),
-                 _dump_run, _load_run)
+    return once_across_workers(tmp_path_factory, "pipeline_run",
+                               lambda root: _run_make(root, small_county))
 
 
 def run_pipeline_process(input_dir: Path, home: Path, output_dir: Path, key: str | None,
