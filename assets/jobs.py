@@ -61,14 +61,17 @@ def max_concurrent() -> int:
 
 
 def fork_server_context():
-    """Python's ``forkserver`` context with the executor's preload list: processes started from
-    it (``make run``'s runs side by side) and every step process of the multiprocess executor
-    fork from one server that imported :data:`PRELOADED` once. Call it once the environment is
-    final; the server starts at the first process started from it (or ``forkserver.ensure_running``)."""
+    """Python's ``forkserver`` context with the executor's preload list, its server started (if
+    it is not running yet): processes started from it (``make run``'s runs side by side) and every
+    step process of the multiprocess executor fork from one server that imported
+    :data:`PRELOADED` once. Call it once the environment is final: the server keeps the one it
+    starts with."""
     import multiprocessing
+    from multiprocessing import forkserver
 
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOADED)
+    forkserver.ensure_running()
     return context
 
 

@@ -179,12 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         fail_abandoned_runs(instance)
         # The executor's fork server imports the libraries while this process goes on importing
         # the definitions (seconds each): started now that the environment is final.
-        from multiprocessing import forkserver
-
         from assets.jobs import fork_server_context
 
         fork_server_context()
-        forkserver.ensure_running()
         return run_pipeline(instance)
 
 
@@ -193,7 +190,9 @@ def parallel_councils() -> int:
     (``FSP_MAX_CONCURRENT``, else the machine's cores)."""
     from assets.jobs import max_concurrent
 
-    value = os.environ.get(PARALLEL_ENV_VAR, "").strip() or str(max_concurrent())
+    value = os.environ.get(PARALLEL_ENV_VAR, "").strip()
+    if not value:
+        return max_concurrent()
     if not value.isdigit() or int(value) < 1:
         raise SystemExit(f"error: {PARALLEL_ENV_VAR} must be a whole number ≥ 1, not {value!r}")
     return int(value)
