@@ -143,20 +143,19 @@ def run_estimators(data: dict) -> dict:
 def simulated_estimates(tmp_path_factory, n_families: int, seed: int) -> tuple[dict, dict]:
     """``simulate_pipeline`` and ``run_estimators`` on it, once per test session for each size and
     seed (the comparison's release test estimates the tiny county too); each caller its own copy."""
-    def build(_folder: Path) -> tuple[dict, dict]:
-        data = simulate_pipeline(n_families, seed)
-        return data, run_estimators(data)
+    return once_across_workers(tmp_path_factory, f"estimates_{n_families}_{seed}",
+                               lambda _folder: _simulate_and_estimate(n_families, seed))
 
-    return once_across_workers(tmp_path_factory, f"estimates_{n_families}_{seed}", build)
+
+def _simulate_and_estimate(n_families: int, seed: int) -> tuple[dict, dict]:
+    data = simulate_pipeline(n_families, seed)
+    return data, run_estimators(data)
 
 
 def build_release(directory: Path, n_families: int = 170, seed: int = 11, estimates=None):
     """Simulate, estimate, release and write; returns (simulated data, released tables, Release).
     ``estimates``: ``simulated_estimates`` of the same size and seed, when already at hand."""
-    if estimates is None:
-        data = simulate_pipeline(n_families, seed)
-        estimates = data, run_estimators(data)
-    data, results = estimates
+    data, results = estimates if estimates is not None else _simulate_and_estimate(n_families, seed)
     tables = release_tables(results, data["flow"], data["analysis"], data["monthly"], CONFIG,
                             validation=data["validation"], study=STUDY, extract_date="2025-03-31")
     return data, tables, write_release(tables, directory, {"key_fingerprint": "hmac-sha256:test"})
