@@ -119,15 +119,14 @@ def _peak_mb() -> float:
 
 
 def _own_cpu() -> float:
-    """CPU seconds of this process alone: the step's critical path when its helpers (the second
-    process reading CIN files or drawing figures) have a core of their own."""
+    """CPU seconds of this process alone (the step's own, without Chromium printing the PDF)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     return own.ru_utime + own.ru_stime
 
 
 def _cpu() -> float:
-    """CPU seconds of this process and of the children it waited for (the second process of the
-    door or of the figures, Chromium printing the PDF)."""
+    """CPU seconds of this process and of the children it waited for (Chromium printing the PDF;
+    until the second processes were removed, also the door's and the figures' second process)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return _own_cpu() + children.ru_utime + children.ru_stime
 
@@ -291,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                  f"{row['figures']} figures, pdf {'yes' if row['pdf'] else 'no'}; run layer's "
                  f"validation summary {row['run_layer_cpu_s']:.1f} s apart)") if row["step"] == "release" else ""
         print(f"{row['step']:8s} {row.get('own_cpu_s', row['cpu_s']):6.1f} s CPU own, {row['cpu_s']:6.1f} s "
-              f"with helpers {row['wall_s']:6.1f} s wall {row['peak_mb']:6.0f} MB peak "
-              f"({row.get('helper_peak_mb', 0):.0f} MB largest helper){extra}")
+              f"with its children {row['wall_s']:6.1f} s wall {row['peak_mb']:6.0f} MB peak "
+              f"({row.get('helper_peak_mb', 0):.0f} MB largest child){extra}")
     return 0
 
 
