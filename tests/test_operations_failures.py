@@ -29,10 +29,12 @@ RESUME = textwrap.dedent("""
     from assets.definitions import council_job
     from assets.partitions import register_local_authorities
 
-    # Two steps at once, each in a process of its own: the executor's default on two cores, as a
-    # run launched from the UI takes it (make run's council runs side by side run in process).
+    # The failed run executes its steps one after another in its own process (as make run's council
+    # runs side by side do); the re-execution takes two steps at once, each in a process of its
+    # own: the executor's default on two cores, as a run launched from the UI takes it.
+    in_process = {"execution": {"config": {"max_concurrent": 1}}}
     two_steps = {"execution": {"config": {"max_concurrent": 2}}}
-    broken = {"resources": {"study": {"config": {"go_live": "not-a-date"}}}, **two_steps}
+    broken = {"resources": {"study": {"config": {"go_live": "not-a-date"}}}, **in_process}
     with dg.DagsterInstance.get() as instance:
         register_local_authorities(instance, ["931"])
         tags = {"dagster/partition": "931"}
@@ -56,6 +58,8 @@ RESUME = textwrap.dedent("""
                                            [e.step_failure_data.error.cause] if c is not None)
                                  for e in result.all_events if e.is_step_failure]
         print(json.dumps({"failed": failed.success, "failed_steps": steps(failed),
+                          "failed_step_processes": len(instance.all_logs(
+                              failed.run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTED)),
                           "errors": errors(failed), "resumed_errors": errors(resumed),
                           "stored_after_failure": stored_after_failure,
                           "resumed": resumed.success, "resumed_steps": steps(resumed),
@@ -85,7 +89,9 @@ def test_a_failed_council_run_resumes_from_its_failure(county, key, tmp_path):
     assert {k.split("/")[0] for k in outcome["stored_after_failure"]} == {"pseudonymised"}
     assert "ingest_and_pseudonymise" not in outcome["resumed_steps"]   # the door was not read again
     assert {"spells__need_spells", "cohorts__analysis_dataset"} <= set(outcome["resumed_steps"])
-    # each step in a process of its own (Dagster's multiprocess executor, the UI's default)
+    # the failed run in one process; its re-execution a process per step (Dagster's multiprocess
+    # executor, the UI's default): a parent's executor does not bind the re-execution's
+    assert outcome["failed_step_processes"] == 0
     assert outcome["step_processes"] >= len(outcome["resumed_steps"]) > 10
 
 
