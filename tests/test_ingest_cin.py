@@ -9,7 +9,7 @@ import pytest
 
 from evaluation.codes import cin_code_list
 from evaluation.ingest import quarantine as q
-from evaluation.ingest.cin_census import read_cin_census
+from evaluation.ingest.cin_census import read_cin_census, read_cin_censuses
 from evaluation.ingest.errors import InputError
 from evaluation.pseudonymise import CHILD, load_key, pseudonymise
 
@@ -259,3 +259,37 @@ def test_children_are_streamed_and_released(tmp_path, monkeypatch):
     assert len(seen) == 400 and len(extract.tables["children"]) == 400
     assert all(released for released, _ in seen)
     assert all(size == 3 for _, size in seen)  # the Child being read is still whole
+
+
+def test_files_read_together_give_each_file_what_it_gives_alone(tmp_path):
+    """read_cin_censuses checks every file's records at once: each file's tables, quarantine,
+    counts and quarantined dates of birth are exactly those of reading it on its own (codes of
+    its own year, sex of its own era, a file without some records keeping their empty columns)."""
+    bad_child = child_xml(child_id="0003", sex="<GenderCurrent>3</GenderCurrent>",
+                          details=[episode_xml(referral="2020-02-30", inner=assessment_xml())])
+    files = [
+        write_cin(tmp_path, 2022, [child_xml(details=[episode_xml(
+            closure="2020-07-01", reason="RC9", inner=assessment_xml(factors=("3B", "24A"))
+            + cpp_xml(start="2020-10-01", previous="two"))]), bad_child], name="a.xml"),
+        write_cin(tmp_path, 2023, [child_xml(details=[episode_xml(closure="2020-07-01",
+                                                                  reason="RC9")]),
+                                   child_xml(child_id=None)], name="b.xml"),
+        write_cin(tmp_path, 2025, [child_xml(sex="<Sex>F</Sex>"), bad_child,
+                                   child_xml("0004", sex="<GenderCurrent>1</GenderCurrent>")],
+                  name="c.xml"),
+    ]
+    together = read_cin_censuses(files, KEY)
+    assert [e.source_file for e in together] == ["a.xml", "b.xml", "c.xml"]
+    assert sum(len(part) for e in together for part in e.quarantine) >= 8
+    for path, batched in zip(files, together):
+        alone = read_cin_census(path, KEY)
+        assert (batched.collection_year, batched.reference_date, batched.rows_read) == (
+            alone.collection_year, alone.reference_date, alone.rows_read)
+        assert batched.tables.keys() == alone.tables.keys()
+        for name, frame in alone.tables.items():
+            pd.testing.assert_frame_equal(batched.tables[name], frame, check_exact=True)
+        assert len(batched.quarantine) == len(alone.quarantine)
+        for got, want in zip(batched.quarantine, alone.quarantine):
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
+        pd.testing.assert_frame_equal(batched.quarantined_births, alone.quarantined_births,
+                                      check_exact=True)

@@ -24,7 +24,7 @@ import pandas as pd
 from evaluation import tables as contract
 from evaluation.codes.ssda903 import SSDA903_YEARS
 from evaluation.ingest import assemble as asm
-from evaluation.ingest.cin_census import read_cin_census
+from evaluation.ingest.cin_census import read_cin_censuses
 from evaluation.ingest.errors import InputError, ReconciliationError
 from evaluation.ingest.extract import Extract
 from evaluation.ingest.families import read_families
@@ -159,12 +159,11 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey, la_code: str 
 def _read_folder(folder: Path, layout: Layout, key: PseudonymisationKey,
                  la_code: str, national_upn_link: bool = False) -> list[Extract]:
     """Every input file of the folder, read and pseudonymised."""
-    extracts: list[Extract] = []
-    for path in layout.cin_files:
-        with _located("cin_census/"):
-            extract = read_cin_census(path, key, la_code, national_upn_link)
+    with _located("cin_census/"):
+        extracts: list[Extract] = read_cin_censuses(layout.cin_files, key, la_code,
+                                                    national_upn_link)
+    for extract, path in zip(extracts, layout.cin_files):
         extract.source_file = f"cin_census/{path.name}"
-        extracts.append(extract)
     years = Counter(e.collection_year for e in extracts)
     repeated = sorted(y for y, n in years.items() if n > 1)
     if repeated:

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from lxml import etree
 
@@ -48,7 +49,7 @@ _PROLOG_BYTES = 1 << 16
 
 @dataclass
 class _Records:
-    """Flattened records of one file, as tuples (raw text only, in memory only)."""
+    """Flattened records of the files read, as tuples (raw text only, in memory only)."""
 
     children: list[tuple] = field(default_factory=list)
     episodes: list[tuple] = field(default_factory=list)
@@ -57,6 +58,10 @@ class _Records:
     cin_plans: list[tuple] = field(default_factory=list)
     section47s: list[tuple] = field(default_factory=list)
     cp_plans: list[tuple] = field(default_factory=list)
+
+    def sizes(self) -> dict[str, int]:
+        """Records of each kind so far (where the next file's records start)."""
+        return {name: len(getattr(self, name)) for name in _COLUMNS}
 
 
 _COLUMNS = {
@@ -76,16 +81,36 @@ _COLUMNS = {
 
 def read_cin_census(path: Path, key: PseudonymisationKey, la_code: str | None = None,
                     national_upn_link: bool = True) -> Extract:
-    """Read, check and pseudonymise one CIN census file.
+    """Read, check and pseudonymise one CIN census file (:func:`read_cin_censuses` of one)."""
+    return read_cin_censuses([path], key, la_code, national_upn_link)[0]
+
+
+def read_cin_censuses(paths: list[Path], key: PseudonymisationKey, la_code: str | None = None,
+                      national_upn_link: bool = True) -> list[Extract]:
+    """Read, check and pseudonymise CIN census files: one :class:`Extract` per file, in order.
+
+    Each file is parsed in turn; then the records of every file are checked and
+    pseudonymised together, each against its own file's collection year, and split
+    back into their files (the same tables as checking each file on its own, at
+    one pass of each check instead of one per file).
 
     Raises :class:`InputError` (file name and position, no values) for a file
     that cannot be parsed at all: a DOCTYPE, not well-formed XML, a root other
     than ``Message``, no ``Header/CollectionDetails/Year``, an unknown year, or
     a ``Source/LEA`` that is not ``la_code``.
     """
-    path = Path(path)
-    _reject_doctype(path)
     records = _Records()
+    extracts, sizes = [], []
+    for path in paths:
+        extracts.append(_parse_file(Path(path), la_code, records))
+        sizes.append(records.sizes())
+    _build_tables(records, _Files(extracts, sizes), key, national_upn_link)
+    return extracts
+
+
+def _parse_file(path: Path, la_code: str | None, records: _Records) -> Extract:
+    """Append one file's flattened records to ``records``; its (still empty) :class:`Extract`."""
+    _reject_doctype(path)
     header: dict[str, str | None] | None = None
     n_child = 0
     try:
@@ -142,9 +167,7 @@ def read_cin_census(path: Path, key: PseudonymisationKey, la_code: str | None = 
     if la_code is not None and header.get("lea") and header["lea"] != la_code:
         raise InputError(f"{path.name}: Header/Source/LEA is not the folder's LA code {la_code}")
     reference = _reference_date(header.get("reference_date"), year, path)
-    extract = Extract(DATASET, path.name, year, reference)
-    _build_tables(records, year, key, extract, national_upn_link)
-    return extract
+    return Extract(DATASET, path.name, year, reference)
 
 
 def _reject_doctype(path: Path) -> None:
@@ -292,11 +315,50 @@ def _cascade(rows: pd.DataFrame, parents: pd.DataFrame, link: str) -> None:
     q.mark(rows, failed, parent_field.astype(STRING), q.PARENT_QUARANTINED)
 
 
-def _build_tables(rec: _Records, year: int, key: PseudonymisationKey, extract: Extract,
+class _Files:
+    """Which file (and so which collection year) each record of the batch came from."""
+
+    def __init__(self, extracts: list[Extract], sizes: list[dict[str, int]]):
+        self.extracts = extracts
+        self.years = np.array([e.collection_year for e in extracts], dtype=np.int64)
+        self._sizes = sizes
+
+    def of(self, kind: str) -> np.ndarray:
+        """Index of the file of each record of ``kind`` (``children``, ``episodes``, ...)."""
+        ends = [size[kind] for size in self._sizes]
+        counts = np.diff([0, *ends])
+        return np.repeat(np.arange(len(ends)), counts)
+
+
+def _year_groups(years: np.ndarray, rule) -> list[tuple[object, np.ndarray]]:
+    """(``rule(year)``, rows) for each distinct result of ``rule`` over the rows' years."""
+    groups: dict[object, list[int]] = {}
+    for year in np.unique(years).tolist():
+        groups.setdefault(rule(year), []).append(year)
+    return [(result, np.isin(years, group)) for result, group in groups.items()]
+
+
+def _check_year_codes(frame: pd.DataFrame, years: np.ndarray, fields: dict) -> None:
+    """:func:`~evaluation.ingest.values.check_codes`, each row against its own year's code list.
+
+    ``fields``: column -> the field, which names its code list (or a function of the year
+    giving it, as for sex: ``GenderCurrent`` or ``Sex``).
+    """
+    for column, field in fields.items():
+        field_of = field if callable(field) else (lambda year, name=field: name)
+        frame[column] = v.code(frame[column])
+        for (name, valid), rows in _year_groups(
+                years, lambda year: (field_of(year), cin_code_list(field_of(year), year))):
+            q.mark(frame, pd.Series(rows, index=frame.index) & v.unknown(frame[column], valid),
+                   name, q.UNKNOWN_CODE)
+
+
+def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
                   national_upn_link: bool = True) -> None:
-    """Check, pseudonymise and split the flattened records into usable rows and quarantine."""
-    codes = lambda name: cin_code_list(name, year)  # noqa: E731
+    """Check, pseudonymise and split the flattened records into usable rows and quarantine,
+    each file's into its own :class:`Extract`."""
     children = _frame(rec.children, "children")
+    child_years = files.years[files.of("children")]
     children["child_id"] = pseudonymise(children.pop("raw_child"), key, CHILD)
     raw_upn = children.pop("raw_upn")   # without the national link not even hashed
     children["national_id"] = upn_pseudonyms(raw_upn, key) if national_upn_link else \
@@ -306,15 +368,24 @@ def _build_tables(rec: _Records, year: int, key: PseudonymisationKey, extract: E
     q.mark(children, children["child_id"].isna(), "LAchildID", q.MISSING_KEY)
     child_key_failed = children["q_reason"].notna()
     v.check_dates(children, {"birth_date": "PersonBirthDate", "death_date": "PersonDeathDate"})
-    expected = cin_sex_element(year)
+    expected = pd.Series(child_years, index=children.index).map(
+        {year: cin_sex_element(year) for year in np.unique(child_years).tolist()})
     q.mark(children, children["sex"].notna() & (children["sex_element"] != expected),
            children["sex_element"], q.UNKNOWN_CODE)
-    v.check_codes(children, {"sex": (expected, codes(expected)),
-                             "ethnicity": ("Ethnicity", codes("Ethnicity"))})
-    children["sex"] = children["sex"].map(_SEX[expected]).fillna("U").astype(STRING)
+    _check_year_codes(children, child_years, {
+        "sex": cin_sex_element,
+        "ethnicity": "Ethnicity"})
+    sex = pd.Series(pd.NA, index=children.index, dtype=object)
+    for element, rows in _year_groups(child_years, cin_sex_element):
+        sex[rows] = children.loc[rows, "sex"].map(_SEX[element])
+    children["sex"] = sex.fillna("U").astype(STRING)
     disability = children["disabilities"].str.split("|").explode()
     disability = v.code(disability)
-    bad_disability = v.unknown(disability, codes("Disability")) | (
+    disability_years = child_years[disability.index.to_numpy()]
+    unknown_disability = pd.Series(False, index=disability.index)
+    for valid, rows in _year_groups(disability_years, lambda y: cin_code_list("Disability", y)):
+        unknown_disability[rows] = v.unknown(disability[rows], valid)
+    bad_disability = unknown_disability | (
         disability.isna() & children["disabilities"].reindex(disability.index).notna())
     q.mark(children, bad_disability.groupby(level=0).any().reindex(children.index, fill_value=False),
            "Disability", q.UNKNOWN_CODE)
@@ -328,10 +399,10 @@ def _build_tables(rec: _Records, year: int, key: PseudonymisationKey, extract: E
     v.check_dates(episodes, {"referral_date": "CINreferralDate", "closure_date": "CINclosureDate",
                              "initial_cpc_date": "DateOfInitialCPC"})
     v.check_order(episodes, "referral_date", "closure_date", "CINclosureDate")
-    v.check_codes(episodes, {
-        "referral_source": ("ReferralSource", codes("ReferralSource")),
-        "primary_need": ("PrimaryNeedCode", codes("PrimaryNeedCode")),
-        "reason_for_closure": ("ReasonForClosure", codes("ReasonForClosure")),
+    _check_year_codes(episodes, files.years[files.of("episodes")], {
+        "referral_source": "ReferralSource",
+        "primary_need": "PrimaryNeedCode",
+        "reason_for_closure": "ReasonForClosure",
     })
     episodes["referral_nfa"], bad = v.yes_no(episodes["referral_nfa"])
     q.mark(episodes, bad, "ReferralNFA", q.UNKNOWN_CODE)
@@ -360,7 +431,8 @@ def _build_tables(rec: _Records, year: int, key: PseudonymisationKey, extract: E
     for column in ("child_id", "episode_id", "assessment_id", "episode_element"):
         factors[column] = factors["assessment_row"].map(assessments[column]).astype(STRING)
     q.mark(factors, factors["factor"].isna(), "AssessmentFactors", q.MISSING_KEY)
-    v.check_codes(factors, {"factor": ("AssessmentFactors", codes("AssessmentFactors"))})
+    _check_year_codes(factors, files.years[files.of("factors")], {
+        "factor": "AssessmentFactors"})
 
     cin_plans = _frame(rec.cin_plans, "cin_plans")
     attach(cin_plans)
@@ -383,26 +455,48 @@ def _build_tables(rec: _Records, year: int, key: PseudonymisationKey, extract: E
     q.mark(cp_plans, cp_plans["start_date"].isna(), "CPPstartDate", q.MISSING_KEY)
     v.check_dates(cp_plans, {"start_date": "CPPstartDate", "end_date": "CPPendDate"})
     v.check_order(cp_plans, "start_date", "end_date", "CPPendDate")
-    v.check_codes(cp_plans, {
-        "initial_category": ("InitialCategoryOfAbuse", codes("InitialCategoryOfAbuse")),
-        "latest_category": ("LatestCategoryOfAbuse", codes("LatestCategoryOfAbuse")),
+    _check_year_codes(cp_plans, files.years[files.of("cp_plans")], {
+        "initial_category": "InitialCategoryOfAbuse",
+        "latest_category": "LatestCategoryOfAbuse",
     })
     cp_plans["previous_cpp"], bad = v.counts(cp_plans["previous_cpp"])
     q.mark(cp_plans, bad, "NumberOfPreviousCPP", q.NOT_A_NUMBER)
     cp_plans["review_count"] = cp_plans["review_count"].astype("Int64")
 
     children = children.drop(columns=["sex_element", "disabilities"])
-    for name, frame in (("children", children), ("cin_episodes", episodes),
-                        ("assessments", assessments), ("assessment_factors", factors),
-                        ("cin_plans", cin_plans), ("section47s", section47s),
-                        ("cp_plans", cp_plans)):
+    for name, kind, frame in (("children", "children", children),
+                              ("cin_episodes", "episodes", episodes),
+                              ("assessments", "assessments", assessments),
+                              ("assessment_factors", "factors", factors),
+                              ("cin_plans", "cin_plans", cin_plans),
+                              ("section47s", "section47s", section47s),
+                              ("cp_plans", "cp_plans", cp_plans)):
         frame = frame.drop(columns=[c for c in ("child_row", "episode_row", "assessment_row")
                                     if c in frame.columns])
-        frame["source_file"] = extract.source_file
-        frame["collection_year"] = year
+        _split_by_file(frame, name, files.of(kind), files.extracts)
+
+
+def _split_by_file(frame: pd.DataFrame, name: str, file_of_row: np.ndarray,
+                   extracts: list[Extract]) -> None:
+    """Give each file's :class:`Extract` its usable rows, quarantine and count of ``name``."""
+    marked = q.is_marked(frame).to_numpy()
+    usable = frame.loc[~marked].drop(columns=list(q.MARKS))
+    usable_file = file_of_row[~marked]
+    for i, extract in enumerate(extracts):
+        rows = file_of_row == i
+        part = usable.loc[usable_file == i].reset_index(drop=True)
+        if not rows.any():   # a file without such records: the columns as its own empty frame
+            part["line"] = part["line"].astype(object)
+        part["source_file"] = extract.source_file
+        part["collection_year"] = extract.collection_year
+        extract.tables[name] = part
+        bad = rows & marked
+        if bad.any():
+            rows_bad = frame.loc[bad].assign(source_file=extract.source_file,
+                                             collection_year=extract.collection_year)
+            extract.quarantine.append(q.to_quarantine(rows_bad, name))
+        else:
+            extract.quarantine.append(q.empty_quarantine())
         if name == "children":
-            extract.quarantined_births = q.quarantined_births(frame)
-        usable, quarantined = q.split(frame, name)
-        extract.tables[name] = usable.reset_index(drop=True)
-        extract.quarantine.append(quarantined)
-        extract.rows_read[name] = len(frame)
+            extract.quarantined_births = q.quarantined_births(frame.loc[rows])
+        extract.rows_read[name] = int(rows.sum())
