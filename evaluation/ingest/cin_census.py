@@ -300,8 +300,12 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
         ))
 
 
-def _frame(records: list[tuple], name: str) -> pd.DataFrame:
+def _frame(rec: _Records, name: str) -> pd.DataFrame:
+    """The records of kind ``name`` as a frame (text as Arrow strings); the tuples are let go."""
+    records = getattr(rec, name)
+    setattr(rec, name, [])
     frame = pd.DataFrame.from_records(records, columns=list(_COLUMNS[name]))
+    del records
     for column in frame.columns:
         if column not in ("child_row", "episode_row", "assessment_row", "line", "review_count"):
             frame[column] = frame[column].astype(STRING)  # already stripped, empty is None
@@ -357,14 +361,13 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
                   national_upn_link: bool = True) -> None:
     """Check, pseudonymise and split the flattened records into usable rows and quarantine,
     each file's into its own :class:`Extract`."""
-    children = _frame(rec.children, "children")
+    children = _frame(rec, "children")
     child_years = files.years[files.of("children")]
     children["child_id"] = pseudonymise(children.pop("raw_child"), key, CHILD)
     raw_upn = children.pop("raw_upn")   # without the national link not even hashed
     children["national_id"] = upn_pseudonyms(raw_upn, key) if national_upn_link else \
         pd.Series(pd.NA, index=children.index, dtype="string")
     del raw_upn
-    del rec.children
     q.mark(children, children["child_id"].isna(), "LAchildID", q.MISSING_KEY)
     child_key_failed = children["q_reason"].notna()
     v.check_dates(children, {"birth_date": "PersonBirthDate", "death_date": "PersonDeathDate"})
@@ -392,7 +395,7 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
     children["disabled"] = (disability.notna() & (disability != "NONE")).groupby(level=0).any() \
         .astype("boolean").where(children["disabilities"].notna())
 
-    episodes = _frame(rec.episodes, "episodes")
+    episodes = _frame(rec, "episodes")
     episodes["child_id"] = episodes["child_row"].map(children["child_id"]).astype(STRING)
     q.mark(episodes, episodes["child_row"].map(child_key_failed), "LAchildID", q.PARENT_QUARANTINED)
     q.mark(episodes, episodes["referral_date"].isna(), "CINreferralDate", q.MISSING_KEY)
@@ -415,7 +418,7 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
         rows["episode_id"] = rows["episode_row"].map(episodes["episode_id"]).astype(STRING)
         rows["episode_element"] = rows["episode_row"].map(episodes["element"]).astype(STRING)
 
-    assessments = _frame(rec.assessments, "assessments")
+    assessments = _frame(rec, "assessments")
     attach(assessments)
     q.mark(assessments, assessments["start_date"].isna(), "AssessmentActualStartDate", q.MISSING_KEY)
     v.check_dates(assessments, {"start_date": "AssessmentActualStartDate",
@@ -426,7 +429,7 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
         [assessments["episode_id"], assessments["start_date"], ordinal.astype(STRING)], key,
         ASSESSMENT)
 
-    factors = _frame(rec.factors, "factors")
+    factors = _frame(rec, "factors")
     _cascade(factors, assessments, "assessment_row")
     for column in ("child_id", "episode_id", "assessment_id", "episode_element"):
         factors[column] = factors["assessment_row"].map(assessments[column]).astype(STRING)
@@ -434,13 +437,13 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
     _check_year_codes(factors, files.years[files.of("factors")], {
         "factor": "AssessmentFactors"})
 
-    cin_plans = _frame(rec.cin_plans, "cin_plans")
+    cin_plans = _frame(rec, "cin_plans")
     attach(cin_plans)
     q.mark(cin_plans, cin_plans["start_date"].isna(), "CINPlanStartDate", q.MISSING_KEY)
     v.check_dates(cin_plans, {"start_date": "CINPlanStartDate", "end_date": "CINPlanEndDate"})
     v.check_order(cin_plans, "start_date", "end_date", "CINPlanEndDate")
 
-    section47s = _frame(rec.section47s, "section47s")
+    section47s = _frame(rec, "section47s")
     attach(section47s)
     q.mark(section47s, section47s["start_date"].isna(), "S47ActualStartDate", q.MISSING_KEY)
     v.check_dates(section47s, {"start_date": "S47ActualStartDate",
@@ -450,7 +453,7 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
     section47s["icpc_not_required"], bad = v.yes_no(section47s["icpc_not_required"])
     q.mark(section47s, bad, "ICPCnotRequired", q.UNKNOWN_CODE)
 
-    cp_plans = _frame(rec.cp_plans, "cp_plans")
+    cp_plans = _frame(rec, "cp_plans")
     attach(cp_plans)
     q.mark(cp_plans, cp_plans["start_date"].isna(), "CPPstartDate", q.MISSING_KEY)
     v.check_dates(cp_plans, {"start_date": "CPPstartDate", "end_date": "CPPendDate"})

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 
 from evaluation.ingest import quarantine as q
@@ -106,10 +107,13 @@ def _first_failure(frame: pd.DataFrame, checks: list[tuple[pd.Series, str, str]]
     """(field, reason) per row: the first failing check in ``checks`` (NA where none fails)."""
     field = pd.Series(pd.NA, index=frame.index, dtype="string")
     reason = pd.Series(pd.NA, index=frame.index, dtype="string")
-    for failed, name, why in checks:
-        todo = failed.fillna(False).astype(bool) & reason.isna()
-        field[todo] = name
-        reason[todo] = why
+    first = np.full(len(frame), -1)   # position in ``checks`` of each row's first failure
+    for position, (failed, _, _) in enumerate(checks):
+        first[(first < 0) & np.asarray(failed.fillna(False), dtype=bool)] = position
+    for position in np.unique(first[first >= 0]).tolist():
+        _, name, why = checks[position]
+        field[first == position] = name
+        reason[first == position] = why
     return field, reason
 
 
@@ -162,8 +166,9 @@ def quarantine_implausible(extracts: list[Extract]) -> Counter:
             checks = [(_datetimes(children[c]) > reference, name, q.DATE_AFTER_REFERENCE)
                       for c, name in CHILD_DATES[extract.dataset].items() if c in children]
             field, reason = _first_failure(children, checks)
-            for r, n in reason.dropna().value_counts().items():
-                moved[("children", r)] += int(n)
+            if reason.notna().any():
+                for r, n in reason.dropna().value_counts().items():
+                    moved[("children", r)] += int(n)
             _move(extract, "children", reason.notna(), field, reason)
 
         lost_episodes: pd.DataFrame | None = None
@@ -189,8 +194,9 @@ def quarantine_implausible(extracts: list[Extract]) -> Counter:
                 field[follow] = parent[follow]
                 reason[follow] = q.PARENT_QUARANTINED
             bad = reason.notna()
-            for r, n in reason[bad].value_counts().items():
-                moved[(table, r)] += int(n)
+            if bad.any():
+                for r, n in reason[bad].value_counts().items():
+                    moved[(table, r)] += int(n)
             rows = _move(extract, table, bad, field, reason)
             if table == "cin_episodes":
                 lost_episodes = rows.assign(_field=field[bad])

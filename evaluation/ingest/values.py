@@ -23,24 +23,36 @@ _UK_DATE = r"^\s*(\d{1,2}/\d{1,2}/\d{4})\s*$"
 
 
 def text(values: pd.Series) -> pd.Series:
-    """Stripped text; empty becomes missing."""
-    out = values.astype(STRING).str.strip()
-    return out.mask(out == "")
+    """Stripped text; empty becomes missing (``.str.strip()``, then ``""`` masked, in one
+    pass of Arrow compute)."""
+    stripped = pc.utf8_trim_whitespace(values.astype(STRING).array._pa_array)
+    return _arrow_text(pc.if_else(pc.equal(stripped, ""), pa.scalar(None, stripped.type), stripped),
+                       values)
 
 
 def code(values: pd.Series) -> pd.Series:
     """A code: stripped, upper-cased; empty becomes missing."""
-    return text(values).str.upper()
+    return _arrow_text(pc.utf8_upper(text(values).array._pa_array), values)
+
+
+def _arrow_text(strings: pa.ChunkedArray, like: pd.Series) -> pd.Series:
+    """``strings`` as a Series of :data:`STRING` with the index and name of ``like``."""
+    return pd.Series(ArrowStringArray(strings), index=like.index, name=like.name, copy=False)
 
 
 def _dates(values: pd.Series, pattern: str, fmt: str) -> tuple[pd.Series, pd.Series]:
     raw = text(values)
+    # Each distinct text is parsed once (a date recurs in every year's return) and put back.
+    positions, distinct = pd.factorize(raw)
+    distinct = pd.Series(distinct, dtype=STRING)
     # Fast path: the plain format; only values it rejects go through the pattern.
-    dates = pd.to_datetime(raw, format=fmt, errors="coerce").astype("datetime64[ns]")
-    retry = raw.notna() & dates.isna()
+    parsed = pd.to_datetime(distinct, format=fmt, errors="coerce").astype("datetime64[ns]")
+    retry = parsed.isna()
     if retry.any():
-        core = raw[retry].str.extract(pattern, expand=False)
-        dates[retry] = pd.to_datetime(core, format=fmt, errors="coerce").astype("datetime64[ns]")
+        core = distinct[retry].str.extract(pattern, expand=False)
+        parsed[retry] = pd.to_datetime(core, format=fmt, errors="coerce").astype("datetime64[ns]")
+    dates = pd.Series(np.append(parsed.to_numpy(), np.datetime64("NaT", "ns"))[positions],
+                      index=raw.index, name=raw.name)
     return dates, raw.notna() & dates.isna()
 
 
