@@ -11,7 +11,7 @@ import pytest
 from evaluation.ingest import assemble as asm
 from evaluation.ingest import quarantine as q
 from evaluation.ingest.errors import InputError
-from evaluation.ingest.ssda903 import read_ssda903_file
+from evaluation.ingest.ssda903 import check_ssda903, read_ssda903_cells, read_ssda903_file
 from evaluation.pseudonymise import CHILD, load_key, pseudonymise
 
 FIXTURES = Path(__file__).parent / "fixtures" / "handwritten" / "931" / "ssda903"
@@ -112,6 +112,43 @@ def test_quarantine_reasons_and_csv_lines(tmp_path):
         write(tmp_path, "z.csv", [EPISODE_HEADER, episode(place="Z1")]), 2024, KEY)).empty
     assert read_ssda903_file(write(tmp_path, "z11.csv", [EPISODE_HEADER, episode(place="Z11")]),
                              2023, KEY).quarantine[0]["reason"].tolist() == [q.UNKNOWN_CODE]
+
+
+def test_files_checked_together_give_each_file_what_it_gives_alone(tmp_path):
+    """check_ssda903 checks every Header file's rows at once (and every Episodes file's): each
+    file's tables, quarantine, counts and quarantined dates of birth are exactly those of
+    reading it alone (SEX and PLACE codes of its own year, a short row, an empty file)."""
+    header = "CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB"
+    files = [
+        (2024, write(tmp_path, "h24.csv", [header, "0001,1,01/02/2015,WBRI,A123456789012,,",
+                                           "0002,M,01/02/2015,WBRI,,,", "0003,2,31/02/2015,WBRI,,,"])),
+        (2021, write(tmp_path, "e21.csv", [EPISODE_HEADER, episode(), episode(place="K3"),
+                                           episode(decom="01/06/2020", dec="01/05/2020"),
+                                           "0009,01/05/2020,S"])),
+        (2025, write(tmp_path, "h25.csv", [header, "0001,M,01/02/2015,WBRI,,,",
+                                           "0004,1,01/02/2015,WBRI,,,", "0005,F,01/02/2015,XXXX,,,"])),
+        (2023, write(tmp_path, "h23.csv", [header])),
+        (2025, write(tmp_path, "e25.csv", [EPISODE_HEADER, episode(place="K3"), episode(child="")])),
+        (2020, FIXTURES / "2020" / "reviews.csv"),
+    ]
+    together = check_ssda903([read_ssda903_cells(path, year, KEY) for year, path in files], KEY)
+    assert sum(len(part) for e in together for part in e.quarantine) >= 7
+    for (year, path), batched in zip(files, together):
+        alone = read_ssda903_file(path, year, KEY)
+        assert (batched.source_file, batched.collection_year, batched.rows_read,
+                batched.ignored_table) == (alone.source_file, alone.collection_year,
+                                           alone.rows_read, alone.ignored_table)
+        assert batched.tables.keys() == alone.tables.keys()
+        for name, frame in alone.tables.items():
+            pd.testing.assert_frame_equal(batched.tables[name], frame, check_exact=True)
+        assert len(batched.quarantine) == len(alone.quarantine)
+        for got, want in zip(batched.quarantine, alone.quarantine):
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
+        if alone.quarantined_births is None:
+            assert batched.quarantined_births is None
+        else:
+            pd.testing.assert_frame_equal(batched.quarantined_births, alone.quarantined_births,
+                                          check_exact=True)
 
 
 # --- the repair rules -------------------------------------------------------------------

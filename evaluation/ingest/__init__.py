@@ -33,7 +33,7 @@ from evaluation.ingest.inventory import (
 )
 from evaluation.ingest.plausibility import quarantine_implausible
 from evaluation.ingest.quarantine import empty_quarantine
-from evaluation.ingest.ssda903 import read_ssda903_file
+from evaluation.ingest.ssda903 import check_ssda903, read_ssda903_cells
 from evaluation.pseudonymise import (
     MAKE_KEY_HINT, PseudonymisationKey, PseudonymisationKeyError, assert_no_leaks,
 )
@@ -173,9 +173,11 @@ def _read_folder(folder: Path, layout: Layout, key: PseudonymisationKey,
             for year in repeated)
         raise InputError(f"cin_census: more than one file for a collection year ({clashes}); "
                          "keep one file per year")
+    cells = []
     for year, path in layout.ssda903_files:
         with _located(f"ssda903/{year}/"):
-            extract = read_ssda903_file(path, year, key, national_upn_link)
+            cells.append(read_ssda903_cells(path, year, key, national_upn_link))
+    for extract, (year, path) in zip(check_ssda903(cells, key), layout.ssda903_files):
         extract.source_file = f"ssda903/{year}/{path.name}"
         extracts.append(extract)
     if layout.families is None:

@@ -334,29 +334,6 @@ class _Files:
         return np.repeat(np.arange(len(ends)), counts)
 
 
-def _year_groups(years: np.ndarray, rule) -> list[tuple[object, np.ndarray]]:
-    """(``rule(year)``, rows) for each distinct result of ``rule`` over the rows' years."""
-    groups: dict[object, list[int]] = {}
-    for year in np.unique(years).tolist():
-        groups.setdefault(rule(year), []).append(year)
-    return [(result, np.isin(years, group)) for result, group in groups.items()]
-
-
-def _check_year_codes(frame: pd.DataFrame, years: np.ndarray, fields: dict) -> None:
-    """:func:`~evaluation.ingest.values.check_codes`, each row against its own year's code list.
-
-    ``fields``: column -> the field, which names its code list (or a function of the year
-    giving it, as for sex: ``GenderCurrent`` or ``Sex``).
-    """
-    for column, field in fields.items():
-        field_of = field if callable(field) else (lambda year, name=field: name)
-        frame[column] = v.code(frame[column])
-        for (name, valid), rows in _year_groups(
-                years, lambda year: (field_of(year), cin_code_list(field_of(year), year))):
-            q.mark(frame, pd.Series(rows, index=frame.index) & v.unknown(frame[column], valid),
-                   name, q.UNKNOWN_CODE)
-
-
 def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
                   national_upn_link: bool = True) -> None:
     """Check, pseudonymise and split the flattened records into usable rows and quarantine,
@@ -375,18 +352,18 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
         {year: cin_sex_element(year) for year in np.unique(child_years).tolist()})
     q.mark(children, children["sex"].notna() & (children["sex_element"] != expected),
            children["sex_element"], q.UNKNOWN_CODE)
-    _check_year_codes(children, child_years, {
+    v.check_codes_by_year(children, child_years, {
         "sex": cin_sex_element,
-        "ethnicity": "Ethnicity"})
+        "ethnicity": "Ethnicity"}, cin_code_list)
     sex = pd.Series(pd.NA, index=children.index, dtype=object)
-    for element, rows in _year_groups(child_years, cin_sex_element):
+    for element, rows in v.year_groups(child_years, cin_sex_element):
         sex[rows] = children.loc[rows, "sex"].map(_SEX[element])
     children["sex"] = sex.fillna("U").astype(STRING)
     disability = children["disabilities"].str.split("|").explode()
     disability = v.code(disability)
     disability_years = child_years[disability.index.to_numpy()]
     unknown_disability = pd.Series(False, index=disability.index)
-    for valid, rows in _year_groups(disability_years, lambda y: cin_code_list("Disability", y)):
+    for valid, rows in v.year_groups(disability_years, lambda y: cin_code_list("Disability", y)):
         unknown_disability[rows] = v.unknown(disability[rows], valid)
     bad_disability = unknown_disability | (
         disability.isna() & children["disabilities"].reindex(disability.index).notna())
@@ -402,11 +379,11 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
     v.check_dates(episodes, {"referral_date": "CINreferralDate", "closure_date": "CINclosureDate",
                              "initial_cpc_date": "DateOfInitialCPC"})
     v.check_order(episodes, "referral_date", "closure_date", "CINclosureDate")
-    _check_year_codes(episodes, files.years[files.of("episodes")], {
+    v.check_codes_by_year(episodes, files.years[files.of("episodes")], {
         "referral_source": "ReferralSource",
         "primary_need": "PrimaryNeedCode",
         "reason_for_closure": "ReasonForClosure",
-    })
+    }, cin_code_list)
     episodes["referral_nfa"], bad = v.yes_no(episodes["referral_nfa"])
     q.mark(episodes, bad, "ReferralNFA", q.UNKNOWN_CODE)
     episodes["episode_id"] = derived_id([episodes["child_id"], episodes["referral_date"]], key,
@@ -434,8 +411,8 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
     for column in ("child_id", "episode_id", "assessment_id", "episode_element"):
         factors[column] = factors["assessment_row"].map(assessments[column]).astype(STRING)
     q.mark(factors, factors["factor"].isna(), "AssessmentFactors", q.MISSING_KEY)
-    _check_year_codes(factors, files.years[files.of("factors")], {
-        "factor": "AssessmentFactors"})
+    v.check_codes_by_year(factors, files.years[files.of("factors")], {
+        "factor": "AssessmentFactors"}, cin_code_list)
 
     cin_plans = _frame(rec, "cin_plans")
     attach(cin_plans)
@@ -458,10 +435,10 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
     q.mark(cp_plans, cp_plans["start_date"].isna(), "CPPstartDate", q.MISSING_KEY)
     v.check_dates(cp_plans, {"start_date": "CPPstartDate", "end_date": "CPPendDate"})
     v.check_order(cp_plans, "start_date", "end_date", "CPPendDate")
-    _check_year_codes(cp_plans, files.years[files.of("cp_plans")], {
+    v.check_codes_by_year(cp_plans, files.years[files.of("cp_plans")], {
         "initial_category": "InitialCategoryOfAbuse",
         "latest_category": "LatestCategoryOfAbuse",
-    })
+    }, cin_code_list)
     cp_plans["previous_cpp"], bad = v.counts(cp_plans["previous_cpp"])
     q.mark(cp_plans, bad, "NumberOfPreviousCPP", q.NOT_A_NUMBER)
     cp_plans["review_count"] = cp_plans["review_count"].astype("Int64")
@@ -476,30 +453,5 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
                               ("cp_plans", "cp_plans", cp_plans)):
         frame = frame.drop(columns=[c for c in ("child_row", "episode_row", "assessment_row")
                                     if c in frame.columns])
-        _split_by_file(frame, name, files.of(kind), files.extracts)
-
-
-def _split_by_file(frame: pd.DataFrame, name: str, file_of_row: np.ndarray,
-                   extracts: list[Extract]) -> None:
-    """Give each file's :class:`Extract` its usable rows, quarantine and count of ``name``."""
-    marked = q.is_marked(frame).to_numpy()
-    usable = frame.loc[~marked].drop(columns=list(q.MARKS))
-    usable_file = file_of_row[~marked]
-    for i, extract in enumerate(extracts):
-        rows = file_of_row == i
-        part = usable.loc[usable_file == i].reset_index(drop=True)
-        if not rows.any():   # a file without such records: the columns as its own empty frame
-            part["line"] = part["line"].astype(object)
-        part["source_file"] = extract.source_file
-        part["collection_year"] = extract.collection_year
-        extract.tables[name] = part
-        bad = rows & marked
-        if bad.any():
-            rows_bad = frame.loc[bad].assign(source_file=extract.source_file,
-                                             collection_year=extract.collection_year)
-            extract.quarantine.append(q.to_quarantine(rows_bad, name))
-        else:
-            extract.quarantine.append(q.empty_quarantine())
-        if name == "children":
-            extract.quarantined_births = q.quarantined_births(frame.loc[rows])
-        extract.rows_read[name] = int(rows.sum())
+        # a file without such records: ``line`` as in its own empty frame (no rows to type it)
+        q.split_by_file(frame, name, files.of(kind), files.extracts, {"line": object})

@@ -21,6 +21,7 @@ of birth conflict across sources or who is in no family.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from evaluation import tables as contract
@@ -90,6 +91,39 @@ def split(frame: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, pd.DataFrame
     if not bad.any():
         return frame.drop(columns=list(MARKS)), empty_quarantine()
     return frame.loc[~bad].drop(columns=list(MARKS)), to_quarantine(frame.loc[bad], dataset)
+
+
+def split_by_file(frame: pd.DataFrame, dataset: str, file_of_row: np.ndarray, extracts: list,
+                  columns_without_rows: dict[str, object] | None = None) -> None:
+    """:func:`split` a batch of files' marked rows of ``dataset`` back into each file's Extract.
+
+    ``file_of_row``: the position in ``extracts`` of each row's file. Each file gets what it
+    would get read alone: its usable rows (index from 0, ``source_file`` and
+    ``collection_year`` added), its quarantine rows, its rows read and, for ``children``, the
+    quarantined dates of birth. ``columns_without_rows``: column -> dtype that a reader gives
+    a file with no such rows (as its own empty frame would have it).
+    """
+    marked = is_marked(frame).to_numpy()
+    usable = frame.loc[~marked].drop(columns=list(MARKS))
+    usable_file = file_of_row[~marked]
+    for i, extract in enumerate(extracts):
+        rows = file_of_row == i
+        part = usable.loc[usable_file == i].reset_index(drop=True)
+        if not rows.any():
+            for column, dtype in (columns_without_rows or {}).items():
+                part[column] = part[column].astype(dtype)
+        part["source_file"] = extract.source_file
+        part["collection_year"] = extract.collection_year
+        extract.tables[dataset] = part
+        bad = rows & marked
+        if bad.any():
+            extract.quarantine.append(to_quarantine(frame.loc[bad].assign(
+                source_file=extract.source_file, collection_year=extract.collection_year), dataset))
+        else:
+            extract.quarantine.append(empty_quarantine())
+        if dataset == "children":
+            extract.quarantined_births = quarantined_births(frame.loc[rows])
+        extract.rows_read[dataset] = int(rows.sum())
 
 
 def to_quarantine(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:

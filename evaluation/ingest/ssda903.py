@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from evaluation.codes import ssda903_code_list
@@ -83,6 +85,26 @@ def closest_table(columns: list[str]) -> tuple[str, list[str]] | None:
 
 def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey, national_upn_link: bool = True) -> Extract:
     """Read, check and pseudonymise one SSDA903 table file of collection ``year``."""
+    return check_ssda903([read_ssda903_cells(path, year, key, national_upn_link)], key)[0]
+
+
+@dataclass
+class Cells:
+    """One SSDA903 file read and its table recognised, its records not yet checked."""
+
+    extract: Extract
+    table: str | None = None             # "header" or "episodes"; None: nothing to check
+    frame: pd.DataFrame | None = None    # text cells plus line, element and short rows
+    national: pd.Series | None = None    # council-independent UPN pseudonyms (or missing)
+
+
+def read_ssda903_cells(path: Path, year: int, key: PseudonymisationKey,
+                       national_upn_link: bool = True) -> Cells:
+    """Read one SSDA903 table file of collection ``year`` and recognise its table.
+
+    Raises :class:`InputError` for a file that cannot be read or is no known table.
+    Identifying columns are dropped here (the UPN once its national pseudonym is taken).
+    """
     path = Path(path)
     frame, lines, fields = _read_cells(path)
     table = recognise(list(frame.columns))
@@ -104,7 +126,7 @@ def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey, national_
             + ", ".join(OTHER_TABLES) + hint)
     if table in OTHER_TABLES:
         extract.ignored_table = table
-        return extract
+        return Cells(extract)
     short, short_field = short_rows(frame, fields)   # positions of the columns as read
     # without the national link the UPN is not even hashed (the door would drop its pseudonym)
     national = upn_pseudonyms(frame["UPN"], key) if national_upn_link and "UPN" in frame.columns else \
@@ -113,20 +135,31 @@ def read_ssda903_file(path: Path, year: int, key: PseudonymisationKey, national_
     frame["short"], frame["short_field"] = short, short_field
     frame["line"] = lines
     frame["element"] = pd.Series(pd.NA, index=frame.index, dtype="string")
-    if table == "header":
-        name, result = "children", _header(frame, year, key)
-        result["national_id"] = national
-    else:
-        name, result = "care_episodes", _episodes(frame, year, key)
-    result["source_file"] = path.name
-    result["collection_year"] = year
-    if name == "children":
-        extract.quarantined_births = q.quarantined_births(result)
-    usable, quarantined = q.split(result, name)
-    extract.tables[name] = usable.reset_index(drop=True)
-    extract.quarantine.append(quarantined)
-    extract.rows_read[name] = len(result)
-    return extract
+    columns = HEADER_REQUIRED if table == "header" else tuple(_EPISODE_COLUMNS)
+    return Cells(extract, table, frame[[*columns, "short", "short_field", "line", "element"]],
+                 national)
+
+
+def check_ssda903(files: list[Cells], key: PseudonymisationKey) -> list[Extract]:
+    """Check and pseudonymise the records of read files; each file's :class:`Extract`, in order.
+
+    The Header files' records are checked together, and so are the Episodes files', each row
+    against its own collection year's codes, then split back into their files (the same
+    tables as checking each file on its own).
+    """
+    for table, name, build in (("header", "children", _header),
+                               ("episodes", "care_episodes", _episodes)):
+        mine = [f for f in files if f.table == table]
+        if not mine:
+            continue
+        frame = pd.concat([f.frame for f in mine], ignore_index=True)
+        file_of_row = np.repeat(np.arange(len(mine)), [len(f.frame) for f in mine])
+        years = np.array([f.extract.collection_year for f in mine], dtype=np.int64)[file_of_row]
+        result = build(frame, years, key)
+        if table == "header":
+            result["national_id"] = pd.concat([f.national for f in mine], ignore_index=True)
+        q.split_by_file(result, name, file_of_row, [f.extract for f in mine])
+    return [f.extract for f in files]
 
 
 def _read_cells(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
@@ -219,7 +252,7 @@ def _cell_text(cell) -> str:
     return str(cell)
 
 
-def _header(frame: pd.DataFrame, year: int, key: PseudonymisationKey) -> pd.DataFrame:
+def _header(frame: pd.DataFrame, years: np.ndarray, key: PseudonymisationKey) -> pd.DataFrame:
     out = pd.DataFrame({"child_id": pseudonymise(frame["CHILD"], key, CHILD),
                         "sex": frame["SEX"], "birth_date": frame["DOB"],
                         "ethnicity": frame["ETHNIC"], "line": frame["line"],
@@ -228,15 +261,14 @@ def _header(frame: pd.DataFrame, year: int, key: PseudonymisationKey) -> pd.Data
     q.mark(out, frame["short"], frame["short_field"], q.SHORT_ROW)
     q.mark(out, out["child_id"].isna(), "CHILD", q.MISSING_KEY)
     v.check_dates(out, {"birth_date": "DOB"}, parser=v.uk_dates)
-    v.check_codes(out, {"sex": ("SEX", ssda903_code_list("SEX", year)),
-                        "ethnicity": ("ETHNIC", ssda903_code_list("ETHNIC", year))})
+    v.check_codes_by_year(out, years, {"sex": "SEX", "ethnicity": "ETHNIC"}, ssda903_code_list)
     out["sex"] = out["sex"].map(_SEX).fillna("U").astype("string")
     out["death_date"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
     out["disabled"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
     return out
 
 
-def _episodes(frame: pd.DataFrame, year: int, key: PseudonymisationKey) -> pd.DataFrame:
+def _episodes(frame: pd.DataFrame, years: np.ndarray, key: PseudonymisationKey) -> pd.DataFrame:
     out = frame[list(_EPISODE_COLUMNS) + ["line", "element"]].rename(columns=_EPISODE_COLUMNS)
     out.insert(0, "child_id", pseudonymise(out.pop("raw_child"), key, CHILD))
     q.start_marks(out)
@@ -247,7 +279,7 @@ def _episodes(frame: pd.DataFrame, year: int, key: PseudonymisationKey) -> pd.Da
     v.check_order(out, "decom", "dec", "DEC")
     # An episode with no DEC is open: a REC on it (X1, an exit) contradicts that.
     q.mark(out, out["dec"].isna() & v.text(out["rec"]).notna(), "REC", q.REASON_WITHOUT_END)
-    v.check_codes(out, {column: (field, ssda903_code_list(field, year))
-                        for field, column in _EPISODE_COLUMNS.items()
-                        if field not in ("CHILD", "DECOM", "DEC")})
+    v.check_codes_by_year(out, years, {column: field for field, column in _EPISODE_COLUMNS.items()
+                                       if field not in ("CHILD", "DECOM", "DEC")},
+                          ssda903_code_list)
     return out

@@ -6,7 +6,7 @@ but could not be parsed, so the reader can quarantine the row and name the field
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -122,6 +122,31 @@ def check_codes(frame: pd.DataFrame, columns: dict[str, tuple[str, Iterable[str]
     for column, (field, valid) in columns.items():
         frame[column] = code(frame[column])
         q.mark(frame, unknown(frame[column], valid), field, q.UNKNOWN_CODE)
+
+
+def year_groups(years: np.ndarray, rule) -> list[tuple[object, np.ndarray]]:
+    """(``rule(year)``, rows) for each distinct result of ``rule`` over the rows' ``years``."""
+    groups: dict[object, list[int]] = {}
+    for year in np.unique(years).tolist():
+        groups.setdefault(rule(year), []).append(year)
+    return [(result, np.isin(years, group)) for result, group in groups.items()]
+
+
+def check_codes_by_year(frame: pd.DataFrame, years: np.ndarray, fields: dict,
+                        code_list: Callable[[str, int], Iterable[str]]) -> None:
+    """:func:`check_codes`, each row against its own collection year's list (``years``: one per row).
+
+    ``fields``: column -> the source field, which names its list in ``code_list(field, year)``
+    (or a function of the year giving the field, as for CIN sex: ``GenderCurrent`` or ``Sex``).
+    Years with the same field and list are checked together.
+    """
+    for column, field in fields.items():
+        field_of = field if callable(field) else (lambda year, name=field: name)
+        frame[column] = code(frame[column])
+        for (name, valid), rows in year_groups(
+                years, lambda year: (field_of(year), frozenset(code_list(field_of(year), year)))):
+            q.mark(frame, pd.Series(rows, index=frame.index) & unknown(frame[column], valid),
+                   name, q.UNKNOWN_CODE)
 
 
 def check_order(frame: pd.DataFrame, start: str, end: str, field: str) -> None:
