@@ -230,27 +230,38 @@ def _fields(parent) -> dict:
     """Tag -> stripped text (``None`` if empty) of the direct children of ``parent``, in one pass."""
     if parent is None:
         return {}
-    return {item.tag: (item.text.strip() or None) if item.text else None for item in parent}
+    return {item.tag: (text.strip() or None) if (text := item.text) else None for item in parent}
+
+
+def _first(parent, tag: str):
+    """``parent.find(tag)``: the first direct child named ``tag`` (or ``None``), found in C."""
+    return next(parent.iterchildren(tag), None)
+
+
+def _grandchildren(parent, tag: str, inner: str):
+    """``parent.iterfind(f"{tag}/{inner}")``, in document order, without the path machinery."""
+    for middle in parent.iterchildren(tag):
+        yield from middle.iterchildren(inner)
 
 
 def _flatten_child(child, n: int, rec: _Records) -> None:
     """Append one Child element's records (raw text) to ``rec``."""
     path = f"Message/Children/Child[{n}]"
-    ids = _fields(child.find("ChildIdentifiers"))
-    chars_element = child.find("ChildCharacteristics")
+    ids = _fields(_first(child, "ChildIdentifiers"))
+    chars_element = _first(child, "ChildCharacteristics")
     chars = _fields(chars_element)
     sex_element = "Sex" if "Sex" in ids else "GenderCurrent"
     disabilities = None
     if "Disabilities" in chars:
         disabilities = "|".join((d.text or "").strip()
-                                for d in chars_element.iterfind("Disabilities/Disability"))
+                                for d in _grandchildren(chars_element, "Disabilities", "Disability"))
     child_row = len(rec.children)
     rec.children.append((
         ids.get("LAchildID"), ids.get("UPN"), ids.get("PersonBirthDate"), sex_element,
         ids.get(sex_element),
         ids.get("PersonDeathDate"), chars.get("Ethnicity"), disabilities, child.sourceline, path,
     ))
-    for k, detail in enumerate(child.iterfind("CINdetails"), 1):
+    for k, detail in enumerate(child.iterchildren("CINdetails"), 1):
         episode_path = f"{path}/CINdetails[{k}]"
         episode_row = len(rec.episodes)
         counts = {"Assessments": 0, "CINPlanDates": 0, "Section47": 0, "ChildProtectionPlans": 0}
@@ -258,7 +269,7 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
         for item in detail:
             tag = item.tag
             if tag not in counts:
-                fields[tag] = (item.text.strip() or None) if item.text else None
+                fields[tag] = (text.strip() or None) if (text := item.text) else None
                 continue
             counts[tag] += 1
             where = f"{episode_path}/{tag}[{counts[tag]}]"
@@ -269,8 +280,8 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
                     episode_row, inner.get("AssessmentActualStartDate"),
                     inner.get("AssessmentAuthorisationDate"), item.sourceline, where,
                 ))
-                for i, factor in enumerate(
-                        item.iterfind("FactorsIdentifiedAtAssessment/AssessmentFactors"), 1):
+                for i, factor in enumerate(_grandchildren(
+                        item, "FactorsIdentifiedAtAssessment", "AssessmentFactors"), 1):
                     rec.factors.append((
                         assessment_row, (factor.text or "").strip() or None, factor.sourceline,
                         f"{where}/FactorsIdentifiedAtAssessment/AssessmentFactors[{i}]",
@@ -289,7 +300,8 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
                 rec.cp_plans.append((
                     episode_row, inner.get("CPPstartDate"), inner.get("CPPendDate"),
                     inner.get("InitialCategoryOfAbuse"), inner.get("LatestCategoryOfAbuse"),
-                    inner.get("NumberOfPreviousCPP"), len(item.findall("Reviews/CPPreviewDate")),
+                    inner.get("NumberOfPreviousCPP"),
+                    sum(1 for _ in _grandchildren(item, "Reviews", "CPPreviewDate")),
                     item.sourceline, where,
                 ))
         rec.episodes.append((
