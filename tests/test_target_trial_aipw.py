@@ -11,7 +11,8 @@ import pytest
 from evaluation.errors import NotEstimable
 from evaluation.survival._data import survival_data
 from evaluation.survival.doubly_robust import (
-    Patterns, _estimates, aipw_rmst_difference, family_draws, logistic_probabilities, rmst_pseudo_observations,
+    Patterns, _estimates, _grids, _replicate, aipw_rmst_difference, family_draws, logistic_coefficients,
+    logistic_probabilities, rmst_pseudo_observations,
 )
 from evaluation.survival.weighting import cohort_weights
 
@@ -62,15 +63,21 @@ def test_a_bootstrap_replicate_is_the_refit_on_the_resampled_families(data):
     treated = (data["cohort"] == "post_fsp").to_numpy()
     design = np.column_stack([np.ones(len(data)), data[["x1", "x2"]].to_numpy(dtype=float)])
     surv = survival_data(data, "duration", "event")
+    patterns = Patterns.of(design)
+    start = logistic_coefficients(patterns, treated.astype(float))
     for draw in family_draws(len(families), 3, seed=5):
         freq = draw[codes].astype(float)
-        weighted, _ = _estimates(surv, treated, Patterns.of(design), [365.0, 730.0], freq)
+        weighted, _ = _estimates(surv, treated, patterns, [365.0, 730.0], freq)
         copies = np.repeat(np.arange(len(data)), draw[codes])
         copied = data.iloc[copies].reset_index(drop=True)
         refit, _ = _estimates(survival_data(copied, "duration", "event"), treated[copies],
                               Patterns.of(design[copies]), [365.0, 730.0])
         np.testing.assert_allclose(weighted, refit, rtol=1e-10)
-        assert not np.allclose(weighted, _estimates(surv, treated, Patterns.of(design), [365.0, 730.0])[0])
+        assert not np.allclose(weighted, _estimates(surv, treated, patterns, [365.0, 730.0])[0])
+        # the bootstrap's replicate, from per-pattern sums without the rows' terms: the same numbers
+        replicate = _replicate(surv, treated, patterns, [365.0, 730.0], freq, start, _grids(surv, treated))
+        np.testing.assert_allclose(replicate, weighted, rtol=1e-12)
+        np.testing.assert_allclose(replicate, refit, rtol=1e-10)
 
 
 def test_logistic_fit_matches_statsmodels_glm(data):

@@ -54,8 +54,8 @@ import pandas as pd
 from evaluation.errors import NotEstimable
 from evaluation.results import tidy
 from evaluation.survival.doubly_robust import (
-    SEPARATION_LIMIT, Patterns, aipw_terms, bootstrap_limits, clustered_se,
-    logistic_coefficients,
+    Patterns, aipw_estimate, aipw_terms, bootstrap_limits, clustered_se,
+    logistic_coefficients, pattern_propensity,
 )
 from evaluation.survival.censoring_weights import (
     censoring_baseline_hazard, censoring_model, censoring_weight_pieces, marginal_censoring_survival,
@@ -95,15 +95,6 @@ def state_pseudo_observations(intervals: pd.DataFrame, taus: Sequence[float], st
     fit = state_occupation(intervals, states, initial_state, taus=tuple(float(t) for t in taus), curve_se=False)
     out = np.stack([fit.rmean[float(t)] + fit.n * fit.rmean_influence[float(t)] for t in taus], axis=1)
     return fit.units, out
-
-
-def _propensity(patterns: Patterns, treated: np.ndarray, freq: np.ndarray, start: np.ndarray | None) -> np.ndarray:
-    beta = logistic_coefficients(patterns, treated.astype(float), freq, start)
-    e = (1 / (1 + np.exp(-(patterns.distinct @ beta))))[patterns.code]
-    used = freq > 0
-    if np.any((e[used] < SEPARATION_LIMIT) | (e[used] > 1 - SEPARATION_LIMIT)):
-        raise NotEstimable("propensity of 0 or 1: the cohorts are separated by the covariates")
-    return e
 
 
 def stabilised_weights(e: np.ndarray, treated: np.ndarray, freq: np.ndarray | None = None) -> np.ndarray:
@@ -162,7 +153,7 @@ def adjusted_expected_days(
     families, family = np.unique(first["cluster"].astype(str).to_numpy(), return_inverse=True)
     ones = np.ones(len(x))
     start = logistic_coefficients(patterns, treated.astype(float))
-    e = _propensity(patterns, treated, ones, start)
+    e = pattern_propensity(patterns, treated, ones, start)[patterns.code]
 
     # IPW: the weighted Aalen–Johansen per cohort, on the full sample and each resample, every row of
     # an entry weighted by the entry's cohort weight times (under planned censoring) its piece's
@@ -215,7 +206,8 @@ def adjusted_expected_days(
         block = np.empty((size, len(unit_entry)))
         for i, freq in enumerate(drawn[:, family].astype(float)):
             try:
-                e_b = _propensity(patterns, treated, freq, start)
+                e_pattern = pattern_propensity(patterns, treated, freq, start)
+                e_b = e_pattern[patterns.code]
             except (NotEstimable, np.linalg.LinAlgError):
                 block[i] = np.nan      # counted as not fitted below
                 continue
@@ -225,7 +217,7 @@ def adjusted_expected_days(
             except (NotEstimable, np.linalg.LinAlgError):
                 block[i] = np.nan
             try:
-                dr[lo + i] = aipw_terms(y, treated, patterns, e_b, freq)[0]
+                dr[lo + i] = aipw_estimate(y, treated, patterns, e_pattern, freq)
             except (NotEstimable, np.linalg.LinAlgError):
                 pass
         for group, days in _weighted_days(designs, block).items():

@@ -24,7 +24,9 @@ pseudo-observations, outcome models — on each resample, but without copying
 rows: a resample is the families' draw counts used as frequency weights on the
 one table (a weighted Kaplan–Meier, weighted logistic and least-squares fits),
 which gives the same numbers as refitting on the resampled rows (checked in
-tests/test_target_trial_aipw.py, with R).
+tests/test_target_trial_aipw.py, with R). A replicate's estimate is summed per
+covariate pattern (:func:`aipw_from_pattern_sums`): propensity and outcome
+models are constant within a pattern, so the rows' terms are never formed.
 """
 
 from __future__ import annotations
@@ -124,6 +126,47 @@ def aipw_terms(y: np.ndarray, treated: np.ndarray, design: np.ndarray | Patterns
     return (f @ terms) / f.sum(), terms
 
 
+def aipw_from_pattern_sums(design: Patterns, counts: dict[bool, np.ndarray], sums: dict[bool, np.ndarray],
+                           e: np.ndarray) -> np.ndarray:
+    """The estimates of :func:`aipw_terms` (K) from per-pattern sums alone: ``counts[arm]`` (P) the rows'
+    frequencies and ``sums[arm]`` (P × K) their frequency-weighted outcomes in each cohort, ``e`` (P)
+    each pattern's propensity. The propensity and both outcome models are constant within a covariate
+    pattern, so the mean of the rows' terms is a sum over patterns: the same numbers up to rounding,
+    without forming the n × K terms (a bootstrap replicate needs only the estimates). Patterns no row
+    is counted in add nothing."""
+    x = design.distinct
+    fitted = {arm: x @ (np.linalg.pinv(x.T @ (x * counts[arm][:, None])) @ (x.T @ sums[arm]))
+              for arm in (False, True)}
+    used = (counts[False] + counts[True]) > 0
+    n1, n0, e = counts[True][used, None], counts[False][used, None], e[used, None]
+    m1, m0 = fitted[True][used], fitted[False][used]
+    total = ((n1 + n0) * (m1 - m0) + (sums[True][used] - n1 * m1) / e
+             - (sums[False][used] - n0 * m0) / (1 - e)).sum(axis=0)
+    return total / (counts[False].sum() + counts[True].sum())
+
+
+def aipw_estimate(y: np.ndarray, treated: np.ndarray, design: Patterns, e: np.ndarray,
+                  freq: np.ndarray) -> np.ndarray:
+    """The estimates of :func:`aipw_terms` alone (K), rows counted ``freq`` times, ``e`` each
+    pattern's propensity (P): through :func:`aipw_from_pattern_sums`."""
+    arms = {arm: np.where(treated == arm, freq, 0.0) for arm in (False, True)}
+    return aipw_from_pattern_sums(design, {arm: design.sums(f) for arm, f in arms.items()},
+                                  {arm: design.sums(y * f[:, None]) for arm, f in arms.items()}, e)
+
+
+def pattern_propensity(design: Patterns, treated: np.ndarray, freq: np.ndarray,
+                       start: np.ndarray | None = None) -> np.ndarray:
+    """Each covariate pattern's fitted propensity (P) under frequency weights ``freq``; raises
+    :class:`NotEstimable` when a pattern holding a counted row gets 0 or 1 (as :func:`_propensity`
+    does for the rows)."""
+    beta = logistic_coefficients(design, treated.astype(float), freq, start)
+    e = 1 / (1 + np.exp(-(design.distinct @ beta)))
+    used = design.sums(np.asarray(freq, dtype=float)) > 0
+    if np.any((e[used] < SEPARATION_LIMIT) | (e[used] > 1 - SEPARATION_LIMIT)):
+        raise NotEstimable("propensity of 0 or 1: the cohorts are separated by the covariates")
+    return e
+
+
 def _propensity(design: Patterns, treated: np.ndarray, freq: np.ndarray | None = None,
                 start: np.ndarray | None = None) -> np.ndarray:
     e = logistic_probabilities(design, treated.astype(float), freq, start)
@@ -167,6 +210,31 @@ def _estimates(data: SurvivalData, treated: np.ndarray, design: Patterns, taus: 
         rows = treated == arm
         y[rows] = _pseudo(grids[arm], taus, None if freq is None else freq[rows])
     return aipw_terms(y, treated, design, e, freq)
+
+
+def _replicate(data: SurvivalData, treated: np.ndarray, design: Patterns, taus: Sequence[float],
+               freq: np.ndarray, start: np.ndarray, grids: dict) -> np.ndarray:
+    """The estimates of :func:`_estimates` (K) on rows counted ``freq`` times (a bootstrap replicate),
+    from per-pattern sums (:func:`aipw_from_pattern_sums`): a pattern's frequency-weighted sum of
+    pseudo-observations in a cohort is ``RMST * (its rows' frequencies) + N * (its rows'
+    influences)``, rows drawn 0 times having influence 0 (see :func:`_pseudo`)."""
+    for arm in (False, True):
+        rows = (treated == arm) & (freq > 0)
+        if rows.sum() < 2 or not data.event[rows].any():
+            raise NotEstimable("a cohort without events or rows")
+    e = pattern_propensity(design, treated, freq, start)
+    n_patterns = len(design.distinct)
+    counts, sums = {}, {}
+    for arm in (False, True):
+        rows = treated == arm
+        code, weights = design.code[rows], freq[rows]
+        counts[arm] = np.bincount(code, weights=weights, minlength=n_patterns)
+        sums[arm] = np.empty((n_patterns, len(taus)))
+        total = weights.sum()
+        for k, (estimate, influence) in enumerate(rmst_on_grid(grids[arm], weights, taus)):
+            sums[arm][:, k] = estimate * counts[arm] + total * np.bincount(code, weights=influence,
+                                                                             minlength=n_patterns)
+    return aipw_from_pattern_sums(design, counts, sums, e)
 
 
 def _grids(data: SurvivalData, treated: np.ndarray) -> dict[bool, CurveGrid]:
@@ -236,8 +304,8 @@ def aipw_rmst_difference(
         replicates = np.full((n_boot, len(taus)), np.nan)
         for b, draw in enumerate(family_draws(len(families), n_boot, seed)):
             try:
-                replicates[b] = _estimates(data, treated, design, taus, draw[codes].astype(float), start,
-                                            grids)[0]
+                replicates[b] = _replicate(data, treated, design, taus, draw[codes].astype(float), start,
+                                           grids)
             except (NotEstimable, np.linalg.LinAlgError):
                 continue   # a resample without events in a cohort, or separated: left out (counted)
         lower, upper, used = bootstrap_limits(replicates, n_boot, conf_level)
@@ -255,5 +323,6 @@ def aipw_rmst_difference(
     return tidy(out)
 
 
-__all__ = ["Patterns", "aipw_rmst_difference", "aipw_terms", "bootstrap_limits", "clustered_se", "family_draws",
-           "logistic_coefficients", "logistic_probabilities", "rmst_pseudo_observations"]
+__all__ = ["Patterns", "aipw_estimate", "aipw_from_pattern_sums", "aipw_rmst_difference", "aipw_terms",
+           "bootstrap_limits", "clustered_se", "family_draws", "logistic_coefficients", "logistic_probabilities",
+           "pattern_propensity", "rmst_pseudo_observations"]
