@@ -49,7 +49,8 @@ _PROLOG_BYTES = 1 << 16
 
 @dataclass
 class _Records:
-    """Flattened records of the files read, as tuples (raw text only, in memory only)."""
+    """Flattened records of the files read: the current file's as tuples (raw text only, in
+    memory only), the earlier files' already as compact text frames."""
 
     children: list[tuple] = field(default_factory=list)
     episodes: list[tuple] = field(default_factory=list)
@@ -58,10 +59,33 @@ class _Records:
     cin_plans: list[tuple] = field(default_factory=list)
     section47s: list[tuple] = field(default_factory=list)
     cp_plans: list[tuple] = field(default_factory=list)
+    framed: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    rows_framed: dict[str, int] = field(default_factory=dict)
+
+    def row(self, name: str) -> int:
+        """Position, over every file read, of the next record of kind ``name``."""
+        return self.rows_framed.get(name, 0) + len(getattr(self, name))
 
     def sizes(self) -> dict[str, int]:
         """Records of each kind so far (where the next file's records start)."""
-        return {name: len(getattr(self, name)) for name in _COLUMNS}
+        return {name: self.row(name) for name in _COLUMNS}
+
+    def frame_tuples(self) -> None:
+        """Turn the tuples held into text frames (Arrow strings) and let the tuples go."""
+        for name in _COLUMNS:
+            records = getattr(self, name)
+            if records:
+                self.framed.setdefault(name, []).append(_text_frame(records, name))
+                self.rows_framed[name] = self.row(name)
+                setattr(self, name, [])
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """Every record of kind ``name`` read, in order, as one frame with empty quarantine marks."""
+        self.frame_tuples()
+        parts = self.framed.pop(name, [])
+        frame = (pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0] if parts
+                 else _text_frame([], name))
+        return q.start_marks(frame)
 
 
 _COLUMNS = {
@@ -104,6 +128,7 @@ def read_cin_censuses(paths: list[Path], key: PseudonymisationKey, la_code: str 
     for path in paths:
         extracts.append(_parse_file(Path(path), la_code, records))
         sizes.append(records.sizes())
+        records.frame_tuples()   # a file's raw text held compactly until every file is read
     _build_tables(records, _Files(extracts, sizes), key, national_upn_link)
     return extracts
 
@@ -255,7 +280,7 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
     if "Disabilities" in chars:
         disabilities = "|".join((d.text or "").strip()
                                 for d in _grandchildren(chars_element, "Disabilities", "Disability"))
-    child_row = len(rec.children)
+    child_row = rec.row("children")
     rec.children.append((
         ids.get("LAchildID"), ids.get("UPN"), ids.get("PersonBirthDate"), sex_element,
         ids.get(sex_element),
@@ -263,7 +288,7 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
     ))
     for k, detail in enumerate(child.iterchildren("CINdetails"), 1):
         episode_path = f"{path}/CINdetails[{k}]"
-        episode_row = len(rec.episodes)
+        episode_row = rec.row("episodes")
         counts = {"Assessments": 0, "CINPlanDates": 0, "Section47": 0, "ChildProtectionPlans": 0}
         fields = {}
         for item in detail:
@@ -275,7 +300,7 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
             where = f"{episode_path}/{tag}[{counts[tag]}]"
             inner = _fields(item)
             if tag == "Assessments":
-                assessment_row = len(rec.assessments)
+                assessment_row = rec.row("assessments")
                 rec.assessments.append((
                     episode_row, inner.get("AssessmentActualStartDate"),
                     inner.get("AssessmentAuthorisationDate"), item.sourceline, where,
@@ -312,16 +337,13 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
         ))
 
 
-def _frame(rec: _Records, name: str) -> pd.DataFrame:
-    """The records of kind ``name`` as a frame (text as Arrow strings); the tuples are let go."""
-    records = getattr(rec, name)
-    setattr(rec, name, [])
+def _text_frame(records: list[tuple], name: str) -> pd.DataFrame:
+    """Records of kind ``name`` as a frame, text as Arrow strings (row links and lines as read)."""
     frame = pd.DataFrame.from_records(records, columns=list(_COLUMNS[name]))
-    del records
     for column in frame.columns:
         if column not in ("child_row", "episode_row", "assessment_row", "line", "review_count"):
             frame[column] = frame[column].astype(STRING)  # already stripped, empty is None
-    return q.start_marks(frame)
+    return frame
 
 
 def _cascade(rows: pd.DataFrame, parents: pd.DataFrame, link: str) -> None:
@@ -350,7 +372,7 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
                   national_upn_link: bool = True) -> None:
     """Check, pseudonymise and split the flattened records into usable rows and quarantine,
     each file's into its own :class:`Extract`."""
-    children = _frame(rec, "children")
+    children = rec.frame("children")
     child_years = files.years[files.of("children")]
     children["child_id"] = pseudonymise(children.pop("raw_child"), key, CHILD)
     raw_upn = children.pop("raw_upn")   # without the national link not even hashed
@@ -384,7 +406,7 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
     children["disabled"] = (disability.notna() & (disability != "NONE")).groupby(level=0).any() \
         .astype("boolean").where(children["disabilities"].notna())
 
-    episodes = _frame(rec, "episodes")
+    episodes = rec.frame("episodes")
     episodes["child_id"] = episodes["child_row"].map(children["child_id"]).astype(STRING)
     q.mark(episodes, episodes["child_row"].map(child_key_failed), "LAchildID", q.PARENT_QUARANTINED)
     q.mark(episodes, episodes["referral_date"].isna(), "CINreferralDate", q.MISSING_KEY)
@@ -407,7 +429,7 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
         rows["episode_id"] = rows["episode_row"].map(episodes["episode_id"]).astype(STRING)
         rows["episode_element"] = rows["episode_row"].map(episodes["element"]).astype(STRING)
 
-    assessments = _frame(rec, "assessments")
+    assessments = rec.frame("assessments")
     attach(assessments)
     q.mark(assessments, assessments["start_date"].isna(), "AssessmentActualStartDate", q.MISSING_KEY)
     v.check_dates(assessments, {"start_date": "AssessmentActualStartDate",
@@ -418,7 +440,7 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
         [assessments["episode_id"], assessments["start_date"], ordinal.astype(STRING)], key,
         ASSESSMENT)
 
-    factors = _frame(rec, "factors")
+    factors = rec.frame("factors")
     _cascade(factors, assessments, "assessment_row")
     for column in ("child_id", "episode_id", "assessment_id", "episode_element"):
         factors[column] = factors["assessment_row"].map(assessments[column]).astype(STRING)
@@ -426,13 +448,13 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
     v.check_codes_by_year(factors, files.years[files.of("factors")], {
         "factor": "AssessmentFactors"}, cin_code_list)
 
-    cin_plans = _frame(rec, "cin_plans")
+    cin_plans = rec.frame("cin_plans")
     attach(cin_plans)
     q.mark(cin_plans, cin_plans["start_date"].isna(), "CINPlanStartDate", q.MISSING_KEY)
     v.check_dates(cin_plans, {"start_date": "CINPlanStartDate", "end_date": "CINPlanEndDate"})
     v.check_order(cin_plans, "start_date", "end_date", "CINPlanEndDate")
 
-    section47s = _frame(rec, "section47s")
+    section47s = rec.frame("section47s")
     attach(section47s)
     q.mark(section47s, section47s["start_date"].isna(), "S47ActualStartDate", q.MISSING_KEY)
     v.check_dates(section47s, {"start_date": "S47ActualStartDate",
@@ -442,7 +464,7 @@ def _build_tables(rec: _Records, files: _Files, key: PseudonymisationKey,
     section47s["icpc_not_required"], bad = v.yes_no(section47s["icpc_not_required"])
     q.mark(section47s, bad, "ICPCnotRequired", q.UNKNOWN_CODE)
 
-    cp_plans = _frame(rec, "cp_plans")
+    cp_plans = rec.frame("cp_plans")
     attach(cp_plans)
     q.mark(cp_plans, cp_plans["start_date"].isna(), "CPPstartDate", q.MISSING_KEY)
     v.check_dates(cp_plans, {"start_date": "CPPstartDate", "end_date": "CPPendDate"})
