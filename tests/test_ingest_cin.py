@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from evaluation.codes import cin_code_list
+from evaluation.ingest import cin_census
 from evaluation.ingest import quarantine as q
 from evaluation.ingest.cin_census import read_cin_census, read_cin_censuses
 from evaluation.ingest.errors import InputError
@@ -261,10 +262,13 @@ def test_children_are_streamed_and_released(tmp_path, monkeypatch):
     assert all(size == 3 for _, size in seen)  # the Child being read is still whole
 
 
-def test_files_read_together_give_each_file_what_it_gives_alone(tmp_path):
+@pytest.mark.parametrize("tuples_held", [0, 50_000])
+def test_files_read_together_give_each_file_what_it_gives_alone(tmp_path, monkeypatch, tuples_held):
     """read_cin_censuses checks every file's records at once: each file's tables, quarantine,
     counts and quarantined dates of birth are exactly those of reading it on its own (codes of
-    its own year, sex of its own era, a file without some records keeping their empty columns)."""
+    its own year, sex of its own era, a file without some records keeping their empty columns),
+    whether each file's records are framed as soon as it is read or all at the end."""
+    monkeypatch.setattr(cin_census, "_MAX_TUPLES_HELD", tuples_held)
     bad_child = child_xml(child_id="0003", sex="<GenderCurrent>3</GenderCurrent>",
                           details=[episode_xml(referral="2020-02-30", inner=assessment_xml())])
     files = [

@@ -45,6 +45,9 @@ DATASET = "cin_census"
 _SEX = {"GenderCurrent": {"1": "M", "2": "F", "0": "U", "9": "U"}, "Sex": {"M": "M", "F": "F", "U": "U"}}
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _PROLOG_BYTES = 1 << 16
+#: Records held as Python tuples before they are turned into compact text frames (about a
+#: default-county file's worth: a few files of a small council are framed at once).
+_MAX_TUPLES_HELD = 50_000
 
 
 @dataclass
@@ -65,6 +68,10 @@ class _Records:
     def row(self, name: str) -> int:
         """Position, over every file read, of the next record of kind ``name``."""
         return self.rows_framed.get(name, 0) + len(getattr(self, name))
+
+    def held(self) -> int:
+        """Records held as tuples."""
+        return sum(len(getattr(self, name)) for name in _COLUMNS)
 
     def sizes(self) -> dict[str, int]:
         """Records of each kind so far (where the next file's records start)."""
@@ -128,7 +135,8 @@ def read_cin_censuses(paths: list[Path], key: PseudonymisationKey, la_code: str 
     for path in paths:
         extracts.append(_parse_file(Path(path), la_code, records))
         sizes.append(records.sizes())
-        records.frame_tuples()   # a file's raw text held compactly until every file is read
+        if records.held() > _MAX_TUPLES_HELD:   # raw text held compactly until every file is read
+            records.frame_tuples()
     _build_tables(records, _Files(extracts, sizes), key, national_upn_link)
     return extracts
 

@@ -81,8 +81,14 @@ def is_marked(frame: pd.DataFrame) -> pd.Series:
 
 def quarantined_births(children: pd.DataFrame) -> pd.DataFrame:
     """Child records about to be quarantined that still state a valid date of birth."""
-    rows = is_marked(children) & children["child_id"].notna() & children["birth_date"].notna()
-    return children.loc[rows, ["child_id", "birth_date", "line"]].reset_index(drop=True)
+    return children.loc[_states_quarantined_birth(children), _BIRTH_COLUMNS].reset_index(drop=True)
+
+
+_BIRTH_COLUMNS = ["child_id", "birth_date", "line"]
+
+
+def _states_quarantined_birth(children: pd.DataFrame) -> pd.Series:
+    return is_marked(children) & children["child_id"].notna() & children["birth_date"].notna()
 
 
 def split(frame: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -106,6 +112,9 @@ def split_by_file(frame: pd.DataFrame, dataset: str, file_of_row: np.ndarray, ex
     marked = is_marked(frame).to_numpy()
     usable = frame.loc[~marked].drop(columns=list(MARKS))
     usable_file = file_of_row[~marked]
+    if dataset == "children":
+        stated = _states_quarantined_birth(frame).to_numpy()
+        births, births_file = frame.loc[stated, _BIRTH_COLUMNS], file_of_row[stated]
     for i, extract in enumerate(extracts):
         rows = file_of_row == i
         part = usable.loc[usable_file == i].reset_index(drop=True)
@@ -121,8 +130,8 @@ def split_by_file(frame: pd.DataFrame, dataset: str, file_of_row: np.ndarray, ex
                 source_file=extract.source_file, collection_year=extract.collection_year), dataset))
         else:
             extract.quarantine.append(empty_quarantine())
-        if dataset == "children":
-            extract.quarantined_births = quarantined_births(frame.loc[rows])
+        if dataset == "children":   # quarantined_births of the file's own rows
+            extract.quarantined_births = births.loc[births_file == i].reset_index(drop=True)
         extract.rows_read[dataset] = int(rows.sum())
 
 
