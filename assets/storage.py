@@ -158,9 +158,57 @@ def _duckdb_client():
     return ReadOnlyInputsDuckDbClient()
 
 
+#: DuckDB column types whose Arrow form converts to pandas exactly as DuckDB's own ``.df()`` does:
+#: object columns of ``str``/None, the same numpy dtype and datetime unit, NaN/NaT where missing
+#: (tests/test_storage_loads.py checks each with and without NULLs, all NULL and empty). Integers
+#: and booleans holding a NULL are the exception, put right by :func:`_nullable_dtypes`. A result
+#: with any other type (DATE, DECIMAL, HUGEINT, TIMESTAMPTZ, lists...) is read through ``.df()``.
+_ARROW_EXACT = frozenset({"VARCHAR", "DOUBLE", "FLOAT", "BOOLEAN", "NULL", '"NULL"',
+                          "BIGINT", "INTEGER", "SMALLINT", "TINYINT",
+                          "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT",
+                          "TIMESTAMP_NS", "TIMESTAMP", "TIMESTAMP_MS", "TIMESTAMP_S"})
+
+
+def _nullable_dtypes() -> dict:
+    """Arrow type -> the pandas dtype ``.df()`` gives a column of it that holds a NULL (Int64,
+    boolean...), where pyarrow alone would give float64 or object."""
+    import pyarrow as pa
+
+    return {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+            pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+            pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype()}
+
+
+def load_frame(connection, sql: str) -> pd.DataFrame:
+    """The rows of ``sql`` as the frame DuckDB's ``.df()`` gives (same columns, dtypes, values and
+    cell types: text as ``str``/None in object columns), in a fraction of the memory and CPU.
+
+    ``.df()`` makes a new ``str`` for every row of every text column (a 64-character pseudonym is
+    about 113 bytes each time) while DuckDB's result is still held: loading the twenty-council
+    analysis dataset (2.5M rows) took a step's process from 0.2 GB to a 3.6 GB peak, 2.4 GB after.
+    Read as Arrow (each text once in its buffers, 0.5 GB) and converted with each distinct text
+    ONE Python object per column (pyarrow's ``deduplicate_objects``): 1.3 GB peak, 0.7 GB after,
+    in a third of the CPU. Rows come in DuckDB's scan order, as with ``.df()`` (a filter over
+    several row groups, as in a pooled load, may give another order from one run to the next, by
+    either path: the pooled assets sort). Converted on this thread only: steps run side by side as
+    Dagster's executor decides."""
+    relation = connection.sql(sql)
+    names = list(relation.columns)
+    if len(set(names)) != len(names) or not all(str(kind) in _ARROW_EXACT for kind in relation.types):
+        return connection.execute(sql).fetchdf()
+    table = relation.to_arrow_table()
+    nullable = _nullable_dtypes()
+    fix = {position: nullable[field.type] for position, field in enumerate(table.schema)
+           if field.type in nullable and table.column(position).null_count}
+    frame = table.to_pandas(deduplicate_objects=True, use_threads=False)
+    for position, dtype in fix.items():
+        frame.isetitem(position, dtype.__from_arrow__(table.column(position)))
+    return frame
+
+
 def _keep_empty_duckdb_io_manager(database: str):
-    """DuckDB IO manager that also creates a table for an EMPTY frame, and reads inputs through
-    read-only connections (:func:`_duckdb_client`).
+    """DuckDB IO manager that also creates a table for an EMPTY frame, reads inputs through
+    read-only connections (:func:`_duckdb_client`) and loads them as Arrow (:func:`load_frame`).
 
     ``dagster-duckdb-pandas`` skips empty frames, so a table that is empty for the first local
     authority written (an empty quarantine, say) would not exist for the steps that read it.
@@ -178,6 +226,15 @@ def _keep_empty_duckdb_io_manager(database: str):
                 context.add_output_metadata({"dagster/row_count": 0})
                 return
             super().handle_output(context, table_slice, obj, connection)
+
+        def load_input(self, context, table_slice, connection) -> pd.DataFrame:
+            """As dagster-duckdb-pandas loads (the same SQL, the same frame), in less memory:
+            :func:`load_frame`."""
+            from dagster_duckdb.io_manager import DuckDbClient
+
+            if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
+                return pd.DataFrame()
+            return load_frame(connection, DuckDbClient.get_select_statement(table_slice))
 
     class KeepEmptyDuckDBIOManager(DuckDBPandasIOManager):
         @staticmethod
