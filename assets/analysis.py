@@ -2,7 +2,6 @@
 state and the monthly time series. Internal result tables; the release stage makes them safe."""
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from assets.cohorts import INDEX_INPUT, PER_LA_COHORTS
@@ -43,32 +42,14 @@ POOLED_ORDER = {
 
 
 def pooled(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` (every LA partition of ``name``) in a stable order, whatever order LAs ran in.
+    """``frame`` (every LA partition of ``name``) sorted into a stable order, whatever order the LAs
+    ran in or DuckDB returned their rows: a pooled estimate must not depend on that order.
 
-    Its text columns are first made to share one string object per distinct value, in place
-    (:func:`share_text`): the loaded frame holds a separate copy of every text on every row, which
-    at twenty councils is most of the pooled steps' input memory; values and dtypes are unchanged."""
-    share_text(frame)
-    return frame.sort_values(POOLED_ORDER[name], kind="mergesort", ignore_index=True)
-
-
-def share_text(frame: pd.DataFrame) -> None:
-    """Replace, in place, each object column of ``frame`` holding only text (and missing values) by
-    the same values with one ``str`` object per distinct text: equal values, object dtype, missing
-    values (None, NaN) kept as they were; only the memory changes (no copy of a text per row)."""
-    for name in frame.columns[(frame.dtypes == object).to_numpy()]:
-        values = frame[name].to_numpy()
-        if pd.api.types.infer_dtype(values, skipna=True) != "string":
-            continue
-        codes, distinct = pd.factorize(values)
-        # new objects for the distinct values: the loaded ones would keep the memory around them in use
-        distinct = np.array([text.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
-                             for text in distinct], dtype=object)
-        shared = values.copy()
-        known = codes >= 0
-        shared[known] = distinct[codes[known]]
-        with pd.option_context("mode.chained_assignment", None):   # a slice's own column, set on purpose
-            frame[name] = shared
+    Sorted in place (and returned), so that a step does not hold the loaded frame and a sorted copy
+    of it at once; the IO manager already loads each distinct text as one object
+    (:func:`assets.storage.load_frame`)."""
+    frame.sort_values(POOLED_ORDER[name], kind="mergesort", ignore_index=True, inplace=True)
+    return frame
 
 
 def _outs(tables, description: str) -> dict[str, dg.AssetOut]:

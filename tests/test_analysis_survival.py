@@ -437,37 +437,24 @@ def test_censoring_weight_pieces_in_blocks_and_with_only_the_kept_columns(monkey
     pd.testing.assert_frame_equal(kept, whole[list(kept.columns)], check_exact=True)
 
 
-def test_pooled_inputs_share_their_text_without_changing_a_value():
-    """assets.analysis.pooled makes an input's text columns share one object per distinct text
-    (in place), leaving values, dtypes and missing values (None, NaN) as they were, and columns that
-    are not all text untouched; survival_results on such a frame equals that on the loaded one."""
-    from assets.analysis import pooled, share_text
+def test_pooled_sorts_its_input_in_place_and_changes_no_value():
+    """assets.analysis.pooled puts an input (every LA's rows, in whatever order they were loaded)
+    in its stable order in place, so the step holds one copy; the values, dtypes and missing values
+    (None, NaN) are the sorted input's, and survival_results on it equals that on a sorted copy."""
+    from assets.analysis import pooled
 
     analysis = simulated_analysis(n_families=120, seed=3, las=("931", "932"))
     loaded = analysis.astype({c: object for c in analysis.columns if str(analysis[c].dtype) == "string"})
     loaded["cause"] = loaded["cause"].where(loaded["cause"] != "censored", None)
     loaded.loc[loaded.index[:3], "cause"] = np.nan
-    loaded["mixed"] = pd.Series([1, "1", 1.0] * (len(loaded) // 3) + [None] * (len(loaded) % 3), dtype=object)
-    # as DuckDB loads them: a separate object per row
-    loaded = loaded.apply(lambda c: c.map(lambda v: "".join(list(v)) if isinstance(v, str) else v)
-                          if c.dtype == object else c)
-    original = {c: list(loaded[c]) for c in loaded.columns if loaded[c].dtype == object}
-    shared = loaded.copy()
-    share_text(shared)
-    pd.testing.assert_frame_equal(shared, loaded, check_exact=True)
-    for column, values in original.items():
-        after = list(shared[column])
-        assert [type(v) for v in after] == [type(v) for v in values]
-        assert [v is None for v in after] == [v is None for v in values]
-        if column == "mixed":
-            assert all(a is b for a, b in zip(after, values))
-        else:
-            assert len({id(v) for v in after if isinstance(v, str)}) == len({v for v in after if isinstance(v, str)})
+    loaded = loaded.sample(frac=1.0, random_state=5)         # the LAs' rows in another order
     sorted_loaded = loaded.sort_values(["la_code", "family_id", "child_id", "outcome"], kind="mergesort",
                                        ignore_index=True)
-    pd.testing.assert_frame_equal(pooled("analysis_dataset", loaded.copy()), sorted_loaded, check_exact=True)
-    expected = survival_results(sorted_loaded.drop(columns="mixed"), CONFIG, times=(91, 365), n_boot=5)
-    ours = survival_results(pooled("analysis_dataset", loaded.copy()).drop(columns="mixed"), CONFIG,
-                            times=(91, 365), n_boot=5)
+    frame = loaded.copy()
+    assert pooled("analysis_dataset", frame) is frame
+    pd.testing.assert_frame_equal(frame, sorted_loaded, check_exact=True)
+    assert [v is None for v in frame["cause"]] == [v is None for v in sorted_loaded["cause"]]
+    expected = survival_results(sorted_loaded, CONFIG, times=(91, 365), n_boot=5)
+    ours = survival_results(pooled("analysis_dataset", loaded.copy()), CONFIG, times=(91, 365), n_boot=5)
     for name in TABLES:
         pd.testing.assert_frame_equal(ours[name], expected[name], check_exact=True)
