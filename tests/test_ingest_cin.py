@@ -297,3 +297,16 @@ def test_files_read_together_give_each_file_what_it_gives_alone(tmp_path, monkey
             pd.testing.assert_frame_equal(got, want, check_exact=True)
         pd.testing.assert_frame_equal(batched.quarantined_births, alone.quarantined_births,
                                       check_exact=True)
+
+
+def test_records_framed_by_arrow_as_by_pandas():
+    """The struct-array conversion of record tuples gives the frame from_records + astype give,
+    text missing or not, for every kind of record (and pandas' own path for no records)."""
+    text = ["0001", None, "é ü\u00a0", "", "x" * 300]
+    for name, columns in cin_census._COLUMNS.items():
+        records = [tuple(i if c in cin_census._INTEGERS else text[(i + j) % len(text)]
+                         for j, c in enumerate(columns)) for i in range(12)]
+        for rows in (records, records[:1], []):
+            pd.testing.assert_frame_equal(cin_census._text_frame(rows, name),
+                                          cin_census._text_frame_by_pandas(rows, name),
+                                          check_exact=True)

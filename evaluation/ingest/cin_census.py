@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from lxml import etree
+from pandas.arrays import ArrowStringArray
 
 from evaluation.codes import cin_code_list, cin_sex_element
 from evaluation.codes.cin import CIN_YEARS
@@ -345,11 +347,36 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
         ))
 
 
+#: Record fields that are integers (row links, source lines, counts); the others are text.
+_INTEGERS = ("child_row", "episode_row", "assessment_row", "line", "review_count")
+
+
 def _text_frame(records: list[tuple], name: str) -> pd.DataFrame:
-    """Records of kind ``name`` as a frame, text as Arrow strings (row links and lines as read)."""
+    """Records of kind ``name`` as a frame, text as Arrow strings (row links and lines as read).
+
+    The tuples go to Arrow in one conversion (a struct array); the frame is the one
+    ``DataFrame.from_records`` and ``astype(STRING)`` give (:func:`_text_frame_by_pandas`,
+    which still takes what Arrow refuses: no records, or an integer field missing).
+    """
+    columns = _COLUMNS[name]
+    if not records:
+        return _text_frame_by_pandas(records, name)
+    try:
+        fields = pa.array(records, type=pa.struct(
+            [(c, pa.int64() if c in _INTEGERS else pa.large_string()) for c in columns])).flatten()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _text_frame_by_pandas(records, name)
+    if any(f.null_count for c, f in zip(columns, fields) if c in _INTEGERS):
+        return _text_frame_by_pandas(records, name)
+    return pd.DataFrame({c: f.to_numpy() if c in _INTEGERS
+                         else pd.Series(ArrowStringArray(pa.chunked_array([f])), copy=False)
+                         for c, f in zip(columns, fields)})
+
+
+def _text_frame_by_pandas(records: list[tuple], name: str) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=list(_COLUMNS[name]))
     for column in frame.columns:
-        if column not in ("child_row", "episode_row", "assessment_row", "line", "review_count"):
+        if column not in _INTEGERS:
             frame[column] = frame[column].astype(STRING)  # already stripped, empty is None
     return frame
 
