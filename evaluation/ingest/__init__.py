@@ -2,10 +2,11 @@
 
 :func:`ingest_local_authority` reads the folder laid out as in the README
 (``cin_census/*.xml``, ``ssda903/<YYYY>/*.csv|*.xlsx``, ``families.csv``),
-pseudonymises every id as each file is read, assembles the collection years
-(:mod:`evaluation.ingest.assemble` documents the de-duplication and repair
-rules), quarantines rows that cannot be used (:mod:`evaluation.ingest.quarantine`)
-and reconciles every file. Raw ids, UPNs, postcodes and full dates of birth
+pseudonymises every id as each dataset's files are read (the CIN census files
+together, the SSDA903 files together: each check runs once over them),
+assembles the collection years (:mod:`evaluation.ingest.assemble` documents
+the de-duplication and repair rules), quarantines rows that cannot be used
+(:mod:`evaluation.ingest.quarantine`) and reconciles every file. Raw ids, UPNs, postcodes and full dates of birth
 exist only inside this call; what it returns is checked by a leak guard first.
 
 ``source_file`` is the file's path relative to the local-authority folder

@@ -1,4 +1,4 @@
-"""Read one Children in Need census XML file (DfE layout, collection years 2017–2026).
+"""Read Children in Need census XML files (DfE layout, collection years 2017–2026).
 
 The file is STREAMED: ``lxml.etree.iterparse`` hands over one ``Child``
 element at a time, which is flattened into plain tuples and then cleared, so a
@@ -12,10 +12,13 @@ file name); codes are checked against that year's DfE schema
 the 2024 schema, ``Sex`` M/F/U from 2025; the element of the other era in a
 file is an unknown code for its year.
 
-Ids are pseudonymised as soon as a file has been read; only the flattened
-tuples of this function ever hold raw ``LAchildID`` and ``UPN`` values (the UPN only to
-give its council-independent pseudonym, :func:`~evaluation.pseudonymise.upn_pseudonyms`). FormerUPN and
-the expected date of birth are never read.
+A council's files are read one after another and their records checked together
+(:func:`read_cin_censuses`): ids are pseudonymised as soon as the last file has been
+read; until then only the flattened records of this module (tuples, then compact text
+frames) hold raw ``LAchildID`` and ``UPN`` values (the UPN only to give its
+council-independent pseudonym, :func:`~evaluation.pseudonymise.upn_pseudonyms`), and
+nothing leaves it before they are replaced. FormerUPN and the expected date of birth
+are never read.
 """
 
 from __future__ import annotations

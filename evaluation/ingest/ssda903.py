@@ -1,4 +1,4 @@
-"""Read one SSDA903 (children looked after) table file: CSV or XLSX, DfE column names.
+"""Read SSDA903 (children looked after) table files: CSV or XLSX, DfE column names.
 
 Tables are recognised by their COLUMNS, not their file names: ``Header``
 (``CHILD, SEX, DOB, ETHNIC``; ``UPN, MOTHER, MC_DOB`` optional) and
