@@ -6,8 +6,9 @@ pseudonymises every id as each dataset's files are read (the CIN census files
 together, the SSDA903 files together: each check runs once over them),
 assembles the collection years (:mod:`evaluation.ingest.assemble` documents
 the de-duplication and repair rules), quarantines rows that cannot be used
-(:mod:`evaluation.ingest.quarantine`) and reconciles every file. Raw ids, UPNs, postcodes and full dates of birth
-exist only inside this call; what it returns is checked by a leak guard first.
+(:mod:`evaluation.ingest.quarantine`) and reconciles every file. Raw ids, UPNs,
+postcodes and full dates of birth exist only inside this call; what it returns
+is checked by a leak guard first.
 
 ``source_file`` is the file's path relative to the local-authority folder
 (e.g. ``ssda903/2021/header.csv``): never an absolute path.
