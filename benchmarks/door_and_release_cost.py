@@ -93,6 +93,33 @@ Outputs (``dg.materialize`` of the release group, before vs after, chromium): 46
 CSV byte-identical, 44 PNG byte-identical, schema.json and config.json byte-identical, report.html
 identical but for its two "generated" times, results.json identical but for the SHA-256 of
 report.html and report.pdf (which carry those times).
+
+Release, evening of 2026-12-06: ``report.pdf`` printed by a Chromium started when the release
+begins (``evaluation.report.pdf.Chromium``: the DevTools pipe, ``Page.printToPDF`` with
+``--print-to-pdf``'s settings) instead of one started after ``report.html`` is written; the
+validation pages and the report's log entry are made while it loads and prints. Before = 92d10e6,
+after = 735ad1a (both from ``git archive``, ``PYTHONPATH``), this script's ``--only release``
+alternating, load 2.4-3.1 from other people's jobs (one core of two busy), so the wall clock
+mostly measures them:
+
+    county    version  CPU with Chromium (s)   own CPU (s)     Chromium (s)   wall (s)
+    small     before   15.4 / 16.1             11.3 / 11.7     4.2 / 4.4      14.4 / 22.8
+    small     after    15.8 / 15.0             12.1 / 11.2     3.7 / 3.8      19.7 / 16.9
+    default   before   14.3 / 12.4             10.3 / 8.9      4.0 / 3.5      18.2 / 11.5
+    default   after    12.6 / 12.7             9.2 / 9.0       3.4 / 3.7      12.4 / 12.3
+
+The step's own CPU does not change (the figures are the same ~8 s of matplotlib); Chromium's is
+~0.3-0.5 s less (no ``--print-to-pdf`` command handler). What moves is the critical path after
+``report.html``: printing alone took 3.5-3.9 s wall (``render_pdf``, ``dg.materialize`` of the
+release group) and now 1.5-2.2 s (``finish_pdf``: the page's load and print; Chromium's start-up,
+~1 s wall and ~1.4 s CPU, runs beside the tables and figures, on the other core when one is free).
+The PDF is byte for byte Chromium's own ``--print-to-pdf`` of the same ``report.html`` apart from
+its creation and modification dates (small and default county; ``tests/test_report_browser.py``).
+Checked and left: a ``LineCollection`` for the synthetic-control figures' placebo lines draws the
+same lines but moves the bottom legend (``loc="best"`` does not see a collection's paths); one
+``plot`` call of every placebo's column gives the same bytes but saves only ~0.1 s of the 7 figures.
+Outputs compared the same way: 46 Parquet, 46 CSV, 44 PNG (38 on the default county), schema.json,
+config.json byte-identical; report.html and results.json identical apart from the times.
 """
 
 from __future__ import annotations
