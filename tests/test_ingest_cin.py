@@ -65,6 +65,21 @@ def write_cin(tmp_path: Path, year: int, children: list[str], prolog: str = "", 
     return path
 
 
+def assert_same_extract(batched, alone) -> None:
+    """A file's extract read together with other files is the file's extract read alone: its
+    tables, its quarantine parts and its quarantined dates of birth, exactly."""
+    assert batched.tables.keys() == alone.tables.keys()
+    for name, frame in alone.tables.items():
+        pd.testing.assert_frame_equal(batched.tables[name], frame, check_exact=True)
+    assert len(batched.quarantine) == len(alone.quarantine)
+    for got, want in zip(batched.quarantine, alone.quarantine):
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+    if alone.quarantined_births is None:
+        assert batched.quarantined_births is None
+    else:
+        pd.testing.assert_frame_equal(batched.quarantined_births, alone.quarantined_births, check_exact=True)
+
+
 def quarantine_of(extract) -> pd.DataFrame:
     return pd.concat(extract.quarantine, ignore_index=True)
 
@@ -289,14 +304,7 @@ def test_files_read_together_give_each_file_what_it_gives_alone(tmp_path, monkey
         alone = read_cin_census(path, KEY)
         assert (batched.collection_year, batched.reference_date, batched.rows_read) == (
             alone.collection_year, alone.reference_date, alone.rows_read)
-        assert batched.tables.keys() == alone.tables.keys()
-        for name, frame in alone.tables.items():
-            pd.testing.assert_frame_equal(batched.tables[name], frame, check_exact=True)
-        assert len(batched.quarantine) == len(alone.quarantine)
-        for got, want in zip(batched.quarantine, alone.quarantine):
-            pd.testing.assert_frame_equal(got, want, check_exact=True)
-        pd.testing.assert_frame_equal(batched.quarantined_births, alone.quarantined_births,
-                                      check_exact=True)
+        assert_same_extract(batched, alone)
 
 
 def test_records_framed_by_arrow_as_by_pandas():

@@ -13,6 +13,7 @@ from evaluation.ingest import quarantine as q
 from evaluation.ingest.errors import InputError
 from evaluation.ingest.ssda903 import check_ssda903, read_ssda903_cells, read_ssda903_file
 from evaluation.pseudonymise import CHILD, load_key, pseudonymise
+from test_ingest_cin import assert_same_extract
 
 FIXTURES = Path(__file__).parent / "fixtures" / "handwritten" / "931" / "ssda903"
 KEY = load_key("4ec55b862feec2853159f0ebab91d355a1aa3cd9e5d8c887767b84ec66d62371")
@@ -138,17 +139,7 @@ def test_files_checked_together_give_each_file_what_it_gives_alone(tmp_path):
         assert (batched.source_file, batched.collection_year, batched.rows_read,
                 batched.ignored_table) == (alone.source_file, alone.collection_year,
                                            alone.rows_read, alone.ignored_table)
-        assert batched.tables.keys() == alone.tables.keys()
-        for name, frame in alone.tables.items():
-            pd.testing.assert_frame_equal(batched.tables[name], frame, check_exact=True)
-        assert len(batched.quarantine) == len(alone.quarantine)
-        for got, want in zip(batched.quarantine, alone.quarantine):
-            pd.testing.assert_frame_equal(got, want, check_exact=True)
-        if alone.quarantined_births is None:
-            assert batched.quarantined_births is None
-        else:
-            pd.testing.assert_frame_equal(batched.quarantined_births, alone.quarantined_births,
-                                          check_exact=True)
+        assert_same_extract(batched, alone)
 
 
 # --- the repair rules -------------------------------------------------------------------
