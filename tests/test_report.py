@@ -160,22 +160,3 @@ def test_pdf_printed_by_the_headless_shell_when_installed(monkeypatch):
     installed.clear()
     monkeypatch.delenv("FSP_CHROMIUM")
     assert pdf.find_chromium() is None
-
-
-def test_work_given_to_write_release_runs_once_while_the_report_prints(tmp_path, monkeypatch):
-    """``while_printing`` (the release asset's validation pages) runs once after report.html is
-    written and before results.json, with Chromium or without it."""
-    from evaluation.report import release as release_module
-    from evaluation.report import write_release
-
-    tables = demo_release(seed=6)
-    seen = []
-    write_release(tables, tmp_path / "a", pdf_report=False,
-                  while_printing=lambda: seen.append(((tmp_path / "a" / "report.html").is_file(),
-                                                      (tmp_path / "a" / "results.json").exists())))
-    assert seen == [(True, False)]
-    monkeypatch.setattr(release_module, "start_chromium", lambda: (_ for _ in ()).throw(
-        release_module.PdfUnavailable("none here")))
-    written = write_release(tables, tmp_path / "b", while_printing=lambda: seen.append("b"))
-    assert seen[1:] == ["b"] and written.pdf is None
-    assert "report.pdf was not produced: none here" in (tmp_path / "b" / "results.json").read_text()

@@ -270,14 +270,8 @@ def test_the_report_printed_over_the_devtools_pipe_is_chromiums_own_print_to_pdf
     def undated(data: bytes) -> bytes:
         return re.sub(rb"/(CreationDate|ModDate) \(D:\d{14}", rb"/\1 (D:", data)
 
-    own, printed = (tmp_path / "own.pdf").read_bytes(), piped.read_bytes()
-    assert own.startswith(b"%PDF")
-    if undated(printed) != undated(own):
-        from pypdf import PdfReader
-
-        pages = [[page.extract_text() for page in PdfReader(path).pages] for path in (piped, tmp_path / "own.pdf")]
-        pytest.fail(f"PDFs differ: {len(printed)} vs {len(own)} bytes, {len(pages[0])} vs {len(pages[1])} pages, "
-                    f"same text: {pages[0] == pages[1]}")
+    own = (tmp_path / "own.pdf").read_bytes()
+    assert own.startswith(b"%PDF") and undated(piped.read_bytes()) == undated(own)
 
 
 def test_a_report_that_does_not_load_is_not_printed(tmp_path):

@@ -70,7 +70,6 @@ class Chromium:
         self._profile = tempfile.mkdtemp(prefix="fsp-chromium-")
         self._stderr = tempfile.TemporaryFile(prefix="fsp-chromium-stderr-")
         self._buffer, self._next_id, self.pid = b"", 0, None
-        self._session, self._loader, self._events = None, None, []
         # Chromium reads commands on its fd 3 and answers on fd 4. posix_spawn puts the pipes
         # there without running Python code in the child (safe beside the caller's threads); the
         # ends are first moved above 4 so that placing one cannot close the other.
@@ -144,13 +143,8 @@ class Chromium:
     def print_pdf(self, html_path: str | Path, pdf_path: str | Path) -> Path:
         """Load ``html_path`` in the page Chromium opened, print it to ``pdf_path`` (written whole,
         then moved into place) and ask Chromium to close; raises :class:`PdfUnavailable`."""
-        self.load(html_path)
-        return self.finish_pdf(pdf_path)
-
-    def load(self, html_path: str | Path) -> None:
-        """Start loading ``html_path`` in the page Chromium opened; returns once the navigation
-        has begun (the caller may work while Chromium loads it, then call :meth:`finish_pdf`)."""
-        html_path = Path(html_path).resolve()
+        html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path)
+        pdf_path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.timeout
         pages = [t for t in self._call("Target.getTargets", deadline=deadline)["targetInfos"] if t["type"] == "page"]
         if pages:
@@ -160,30 +154,12 @@ class Chromium:
         session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True},
                              deadline=deadline)["sessionId"]
         self._call("Page.enable", session=session, deadline=deadline)
-        # The page's load is recognised by its loader: a just-started Chromium may still be loading
-        # its first page (about:blank), whose load event must not be taken for the report's.
-        self._call("Page.setLifecycleEventsEnabled", {"enabled": True}, session=session, deadline=deadline)
-        self._events = []
+        events: list[dict] = []
         navigation = self._call("Page.navigate", {"url": html_path.as_uri()}, session=session, deadline=deadline,
-                                events=self._events)
+                                events=events)
         if navigation.get("errorText"):
             raise self._fail(f"{html_path.name} did not load: {navigation['errorText']}")
-        self._session, self._loader = session, navigation.get("loaderId")
-
-    def finish_pdf(self, pdf_path: str | Path) -> Path:
-        """Wait for the page :meth:`load` began to finish loading, print it to ``pdf_path`` (written
-        whole, then moved into place) and ask Chromium to close; raises :class:`PdfUnavailable`."""
-        pdf_path = Path(pdf_path)
-        pdf_path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.timeout
-        session, events = self._session, self._events
-
-        def loaded(event: dict) -> bool:
-            params = event.get("params", {})
-            return (event.get("method") == "Page.lifecycleEvent" and event.get("sessionId") == session
-                    and params.get("name") == "load" and params.get("loaderId") == self._loader)
-
-        while not any(map(loaded, events)):
+        while not any(e.get("method") == "Page.loadEventFired" and e.get("sessionId") == session for e in events):
             events.append(self._receive(deadline))
         stream = self._call("Page.printToPDF", {**PRINT_SETTINGS, "transferMode": "ReturnAsStream"},
                             session=session, deadline=deadline)["stream"]

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -131,12 +131,10 @@ def write_release(
     context: Mapping[str, Any] | None = None,
     config: DisclosureConfig = DEFAULT,
     pdf_report: bool = True,
-    while_printing: Callable[[], Any] | None = None,
 ) -> Release:
     """Write tables (Parquet and CSV), ``schema.json``, figures, ``report.html``, ``report.pdf`` (printed
     from the HTML by headless Chromium; when Chromium is missing the checker's log says so) and
-    ``results.json``. ``while_printing`` (work that does not touch the release, e.g. the validation
-    pages) is called once while Chromium loads and prints the report."""
+    ``results.json``."""
     directory = Path(directory)
     # Chromium starts first: its start-up (about a second for Debian's chromium) overlaps the
     # tables and figures, and it prints the report as soon as that is written.
@@ -147,15 +145,14 @@ def write_release(
         except PdfUnavailable as error:
             missing = error
     try:
-        return _write_release(tables, directory, context, config, chromium, missing, while_printing)
+        return _write_release(tables, directory, context, config, chromium, missing)
     finally:
         if chromium is not None:
             chromium.close()
 
 
 def _write_release(tables: Mapping[str, pd.DataFrame], directory: Path, context: Mapping[str, Any] | None,
-                   config: DisclosureConfig, chromium, missing: PdfUnavailable | None,
-                   while_printing: Callable[[], Any] | None) -> Release:
+                   config: DisclosureConfig, chromium, missing: PdfUnavailable | None) -> Release:
     (directory / "tables").mkdir(parents=True, exist_ok=True)
     log, csv_paths, parquet_paths, schema_path = _write_tables(tables, directory, context, config)
     figures = draw_release_figures(tables, directory / "figures")
@@ -177,26 +174,18 @@ def _write_release(tables: Mapping[str, pd.DataFrame], directory: Path, context:
         context["validation"] = validation_rows(tables["validation_summary"])
     context.setdefault("output_log", log.statuses())
     report = build_report(tables, figures, context, directory / "report.html")
-    if chromium is not None:
-        try:
-            chromium.load(report)                # Chromium loads and prints while the rest is done
-        except PdfUnavailable as error:
-            chromium, missing = None, error
     worst = "pass" if log.statuses()["review"] == log.statuses()["fail"] == 0 else "review"
     log.add(report, {"BuiltFromReleasedOutputs": worst, "SelfContained": "pass"}, output_type="report")
-    raster = raster_figures_only(report) if chromium is not None else None
-    if while_printing is not None:
-        while_printing()
     pdf = None
     if missing is not None:
         log.session_notes.append(f"{PDF_FILE} was not produced: {missing}")
     elif chromium is not None:
         try:
-            pdf = chromium.finish_pdf(directory / PDF_FILE)
+            pdf = chromium.print_pdf(report, directory / PDF_FILE)
         except PdfUnavailable as error:
             log.session_notes.append(f"{PDF_FILE} was not produced: {error}")
         else:
-            log.add(pdf, {"BuiltFromReleasedOutputs": worst, "RasterFiguresOnly": raster},
+            log.add(pdf, {"BuiltFromReleasedOutputs": worst, "RasterFiguresOnly": raster_figures_only(report)},
                     output_type="report",
                     comments=["report.html printed by headless Chromium (no network); same content, its "
                               "figures the released PNGs"])
