@@ -248,35 +248,3 @@ def test_the_pipeline_publishes_report_pdf(pipeline_run):
     assert len(pages) >= 8
     assert all(fingerprint in " ".join(text.split("\n")[:3]) for text in pages)
     assert "Summary: did FSP change" in " ".join(pages[0].split())
-
-
-def test_the_report_printed_over_the_devtools_pipe_is_chromiums_own_print_to_pdf(county, tmp_path):
-    """release writes report.pdf with a Chromium started before the figures (DevTools pipe,
-    Page.printToPDF with --print-to-pdf's settings): the same bytes as Chromium's own
-    ``--print-to-pdf --no-pdf-header-footer`` of the same HTML, apart from the creation and
-    modification dates; and the browser it started has ended."""
-    from evaluation.report import pdf
-
-    _, release = county
-    chromium("--no-pdf-header-footer", f"--print-to-pdf={tmp_path / 'own.pdf'}", release.report.as_uri(),
-             profile=tmp_path / "profile")
-    browser = pdf.start_chromium(CHROMIUM)
-    try:
-        piped = browser.print_pdf(release.report, tmp_path / "piped.pdf")
-    finally:
-        browser.close()
-    assert browser.pid is None and not (tmp_path / "piped.pdf.partial").exists()
-
-    def undated(data: bytes) -> bytes:
-        return re.sub(rb"/(CreationDate|ModDate) \(D:\d{14}", rb"/\1 (D:", data)
-
-    own = (tmp_path / "own.pdf").read_bytes()
-    assert own.startswith(b"%PDF") and undated(piped.read_bytes()) == undated(own)
-
-
-def test_a_report_that_does_not_load_is_not_printed(tmp_path):
-    from evaluation.report import pdf
-
-    with pytest.raises(pdf.PdfUnavailable, match="did not load"):
-        pdf.render_pdf(tmp_path / "missing.html", tmp_path / "report.pdf", chromium=CHROMIUM)
-    assert not list(tmp_path.glob("report.pdf*"))

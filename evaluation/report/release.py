@@ -34,7 +34,7 @@ from evaluation.disclosure.output_log import _jsonable
 from evaluation.report.assemble import schema_for
 from evaluation.report.build import DEMO_KEY_NOTICE, build_report
 from evaluation.report.drawing import draw_release_figures, figure_sources
-from evaluation.report.pdf import PdfUnavailable, start_chromium
+from evaluation.report.pdf import PdfUnavailable, render_pdf
 
 SCHEMA_FILE = "schema.json"
 PDF_FILE = "report.pdf"
@@ -136,23 +136,6 @@ def write_release(
     from the HTML by headless Chromium; when Chromium is missing the checker's log says so) and
     ``results.json``."""
     directory = Path(directory)
-    # Chromium starts first: its start-up (about a second for Debian's chromium) overlaps the
-    # tables and figures, and it prints the report as soon as that is written.
-    chromium, missing = None, None
-    if pdf_report:
-        try:
-            chromium = start_chromium()
-        except PdfUnavailable as error:
-            missing = error
-    try:
-        return _write_release(tables, directory, context, config, chromium, missing)
-    finally:
-        if chromium is not None:
-            chromium.close()
-
-
-def _write_release(tables: Mapping[str, pd.DataFrame], directory: Path, context: Mapping[str, Any] | None,
-                   config: DisclosureConfig, chromium, missing: PdfUnavailable | None) -> Release:
     (directory / "tables").mkdir(parents=True, exist_ok=True)
     log, csv_paths, parquet_paths, schema_path = _write_tables(tables, directory, context, config)
     figures = draw_release_figures(tables, directory / "figures")
@@ -177,11 +160,9 @@ def _write_release(tables: Mapping[str, pd.DataFrame], directory: Path, context:
     worst = "pass" if log.statuses()["review"] == log.statuses()["fail"] == 0 else "review"
     log.add(report, {"BuiltFromReleasedOutputs": worst, "SelfContained": "pass"}, output_type="report")
     pdf = None
-    if missing is not None:
-        log.session_notes.append(f"{PDF_FILE} was not produced: {missing}")
-    elif chromium is not None:
+    if pdf_report:
         try:
-            pdf = chromium.print_pdf(report, directory / PDF_FILE)
+            pdf = render_pdf(report, directory / PDF_FILE)
         except PdfUnavailable as error:
             log.session_notes.append(f"{PDF_FILE} was not produced: {error}")
         else:
