@@ -94,8 +94,8 @@ CSV byte-identical, 44 PNG byte-identical, schema.json and config.json byte-iden
 identical but for its two "generated" times, results.json identical but for the SHA-256 of
 report.html and report.pdf (which carry those times).
 
-Release, evening of 2026-12-06: ``report.pdf`` printed by a Chromium started when the release
-begins (``evaluation.report.pdf.Chromium``: the DevTools pipe, ``Page.printToPDF`` with
+Release, evening of 2026-12-06, TRIED AND REMOVED: ``report.pdf`` printed by a Chromium started
+when the release begins (a ``Chromium`` class driving the DevTools pipe, ``Page.printToPDF`` with
 ``--print-to-pdf``'s settings) instead of one started after ``report.html`` is written; the
 validation pages and the report's log entry are made while it loads and prints. Before = 92d10e6,
 after = 735ad1a (both from ``git archive``, ``PYTHONPATH``), this script's ``--only release``
@@ -120,6 +120,10 @@ same lines but moves the bottom legend (``loc="best"`` does not see a collection
 ``plot`` call of every placebo's column gives the same bytes but saves only ~0.1 s of the 7 figures.
 Outputs compared the same way: 46 Parquet, 46 CSV, 44 PNG (38 on the default county), schema.json,
 config.json byte-identical; report.html and results.json identical apart from the times.
+Removed again (reverts cb0d87b, aa4926d): in whole ``make run`` runs of the default county on the
+idle machine the release step took the same time with it (12.4-12.7 s against 12.5 s for
+92d10e6; the step is the figures' matplotlib), so ~230 lines of a hand-written DevTools client
+and its tests did not pay for themselves. ``render_pdf`` (``chromium --print-to-pdf``) stays.
 """
 
 from __future__ import annotations
