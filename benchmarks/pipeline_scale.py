@@ -87,6 +87,23 @@ took 15.4 s against 13.0 s then), so the comparisons below are back to back:
   each state side by side, each holding its inputs). The sampler itself took ~14% of a core
   (reading every process's smaps), so the wall times here are slightly high.
 
+Measured at night on 2026-12-06 (session 9: the door's files checked together, inputs loaded
+through Arrow with one object per distinct text, AIPW bootstrap replicates summed per covariate
+pattern), idle machine:
+
+- the default county by ``make run``, back to back with the evening's code (92d10e6): 94.2 s and
+  142.8 CPU-seconds against 76.5 s and 120.2 for the new code, then 72.5 / 111.5 against
+  70.5 / 109.9 (the machine's speed varied between the pairs); the pooled run 42.3 -> 30.5 s and
+  31.3 -> 28.5 s. The goal of 60 s is NOT met.
+- ``--las 20`` (two council runs at a time): 978.4 s end to end, every run successful (goal
+  720 s: NOT met). Council runs 38.5-60.5 s each (about 490 s for the twenty, two at a time),
+  the pooled run 480.6 s. Peak memory 8,309 MB all processes at once, 4,141 MB the largest one:
+  the goal of < 8 GB is NOT met. The inputs of survival and days in each state now load at a
+  1.3 and 1.6 GB peak (3.6 and 4.6 GB before); the peak is their models, side by side. Tried and
+  dropped: glibc's trim threshold fixed at 64 KiB in the fork server (as Dask sets
+  ``MALLOC_TRIM_THRESHOLD_``): 8,204 MB but 1,075.5 s (the pooled steps 915 against 768 s of
+  step time: memory given back and faulted in again).
+
 Run: ``.venv/bin/python benchmarks/pipeline_scale.py [--las 1 5 20] [--scale 1]
 [--parallel 1 2] [--max-concurrent N]``
 """
