@@ -79,15 +79,8 @@ def is_marked(frame: pd.DataFrame) -> pd.Series:
     return frame["q_reason"].notna()
 
 
-def quarantined_births(children: pd.DataFrame) -> pd.DataFrame:
-    """Child records about to be quarantined that still state a valid date of birth."""
-    return children.loc[_states_quarantined_birth(children), _BIRTH_COLUMNS].reset_index(drop=True)
-
-
-_BIRTH_COLUMNS = ["child_id", "birth_date", "line"]
-
-
 def _states_quarantined_birth(children: pd.DataFrame) -> pd.Series:
+    """Child records about to be quarantined that still state a valid date of birth."""
     return is_marked(children) & children["child_id"].notna() & children["birth_date"].notna()
 
 
@@ -114,7 +107,7 @@ def split_by_file(frame: pd.DataFrame, dataset: str, file_of_row: np.ndarray, ex
     usable_file = file_of_row[~marked]
     if dataset == "children":
         stated = _states_quarantined_birth(frame).to_numpy()
-        births, births_file = frame.loc[stated, _BIRTH_COLUMNS], file_of_row[stated]
+        births, births_file = frame.loc[stated, ["child_id", "birth_date", "line"]], file_of_row[stated]
     for i, extract in enumerate(extracts):
         rows = file_of_row == i
         part = usable.loc[usable_file == i].reset_index(drop=True)

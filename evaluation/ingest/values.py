@@ -117,13 +117,6 @@ def check_dates(frame: pd.DataFrame, columns: dict[str, str], parser=iso_dates) 
         frame[column] = parsed
 
 
-def check_codes(frame: pd.DataFrame, columns: dict[str, tuple[str, Iterable[str]]]) -> None:
-    """Normalise codes in place; mark codes not in the year's list (column -> (field, codes))."""
-    for column, (field, valid) in columns.items():
-        frame[column] = code(frame[column])
-        q.mark(frame, unknown(frame[column], valid), field, q.UNKNOWN_CODE)
-
-
 def year_groups(years: np.ndarray, rule) -> list[tuple[object, np.ndarray]]:
     """(``rule(year)``, rows) for each distinct result of ``rule`` over the rows' ``years``."""
     groups: dict[object, list[int]] = {}
@@ -134,7 +127,8 @@ def year_groups(years: np.ndarray, rule) -> list[tuple[object, np.ndarray]]:
 
 def check_codes_by_year(frame: pd.DataFrame, years: np.ndarray, fields: dict,
                         code_list: Callable[[str, int], Iterable[str]]) -> None:
-    """:func:`check_codes`, each row against its own collection year's list (``years``: one per row).
+    """Normalise codes in place and mark those not in their row's collection year's list
+    (``years``: one per row).
 
     ``fields``: column -> the source field, which names its list in ``code_list(field, year)``
     (or a function of the year giving the field, as for CIN sex: ``GenderCurrent`` or ``Sex``).
