@@ -107,6 +107,14 @@ def logistic_probabilities(design: np.ndarray | Patterns, y: np.ndarray, freq: n
     return (1 / (1 + np.exp(-(patterns.distinct @ beta))))[patterns.code]
 
 
+def _outcome_model(design: Patterns, counts: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """Each pattern's fitted outcome (P × K) of the linear model of one cohort: weighted least
+    squares on the per-pattern frequencies ``counts`` and outcome sums ``sums``, through the normal
+    equations (pinv: a column constant in one cohort is fine)."""
+    x = design.distinct
+    return x @ (np.linalg.pinv(x.T @ (x * counts[:, None])) @ (x.T @ sums))
+
+
 def aipw_terms(y: np.ndarray, treated: np.ndarray, design: np.ndarray | Patterns, e: np.ndarray,
                freq: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Augmented IPW estimates of ``mean(Y(1)) - mean(Y(0))`` for each column of ``y`` (n × K) and each
@@ -115,13 +123,10 @@ def aipw_terms(y: np.ndarray, treated: np.ndarray, design: np.ndarray | Patterns
     patterns = design if isinstance(design, Patterns) else Patterns.of(design)
     f = _frequencies(len(y), freq)
     a = treated.astype(float)
-    x = patterns.distinct
     m = {}
     for arm in (False, True):
         fa = np.where(treated == arm, f, 0.0)
-        # weighted least squares through the normal equations (pinv: a column constant in one arm is fine)
-        gram = x.T @ (x * patterns.sums(fa)[:, None])
-        m[arm] = (x @ (np.linalg.pinv(gram) @ (x.T @ patterns.sums(y * fa[:, None]))))[patterns.code]
+        m[arm] = _outcome_model(patterns, patterns.sums(fa), patterns.sums(y * fa[:, None]))[patterns.code]
     terms = m[True] - m[False] + (a / e)[:, None] * (y - m[True]) - ((1 - a) / (1 - e))[:, None] * (y - m[False])
     return (f @ terms) / f.sum(), terms
 
@@ -134,9 +139,7 @@ def aipw_from_pattern_sums(design: Patterns, counts: dict[bool, np.ndarray], sum
     pattern, so the mean of the rows' terms is a sum over patterns: the same numbers up to rounding,
     without forming the n × K terms (a bootstrap replicate needs only the estimates). Patterns no row
     is counted in add nothing."""
-    x = design.distinct
-    fitted = {arm: x @ (np.linalg.pinv(x.T @ (x * counts[arm][:, None])) @ (x.T @ sums[arm]))
-              for arm in (False, True)}
+    fitted = {arm: _outcome_model(design, counts[arm], sums[arm]) for arm in (False, True)}
     used = (counts[False] + counts[True]) > 0
     n1, n0, e = counts[True][used, None], counts[False][used, None], e[used, None]
     m1, m0 = fitted[True][used], fitted[False][used]
@@ -157,8 +160,7 @@ def aipw_estimate(y: np.ndarray, treated: np.ndarray, design: Patterns, e: np.nd
 def pattern_propensity(design: Patterns, treated: np.ndarray, freq: np.ndarray,
                        start: np.ndarray | None = None) -> np.ndarray:
     """Each covariate pattern's fitted propensity (P) under frequency weights ``freq``; raises
-    :class:`NotEstimable` when a pattern holding a counted row gets 0 or 1 (as :func:`_propensity`
-    does for the rows)."""
+    :class:`NotEstimable` when a pattern holding a counted row gets 0 or 1."""
     beta = logistic_coefficients(design, treated.astype(float), freq, start)
     e = 1 / (1 + np.exp(-(design.distinct @ beta)))
     used = design.sums(np.asarray(freq, dtype=float)) > 0
@@ -167,13 +169,6 @@ def pattern_propensity(design: Patterns, treated: np.ndarray, freq: np.ndarray,
     return e
 
 
-def _propensity(design: Patterns, treated: np.ndarray, freq: np.ndarray | None = None,
-                start: np.ndarray | None = None) -> np.ndarray:
-    e = logistic_probabilities(design, treated.astype(float), freq, start)
-    used = np.ones(len(e), dtype=bool) if freq is None else freq > 0
-    if np.any((e[used] < SEPARATION_LIMIT) | (e[used] > 1 - SEPARATION_LIMIT)):
-        raise NotEstimable("propensity of 0 or 1: the cohorts are separated by the covariates")
-    return e
 
 
 def _pseudo(grid: CurveGrid, taus: Sequence[float], freq: np.ndarray | None) -> np.ndarray:
@@ -192,6 +187,14 @@ def _pseudo(grid: CurveGrid, taus: Sequence[float], freq: np.ndarray | None) -> 
     return out
 
 
+def _require_events(data: SurvivalData, treated: np.ndarray, freq: np.ndarray) -> None:
+    """Raise :class:`NotEstimable` unless each cohort has two counted rows and an event."""
+    for arm in (False, True):
+        rows = (treated == arm) & (freq > 0)
+        if rows.sum() < 2 or not data.event[rows].any():
+            raise NotEstimable("a cohort without events or rows")
+
+
 def _estimates(data: SurvivalData, treated: np.ndarray, design: Patterns, taus: Sequence[float],
                freq: np.ndarray | None = None, start: np.ndarray | None = None,
                grids: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -199,11 +202,8 @@ def _estimates(data: SurvivalData, treated: np.ndarray, design: Patterns, taus: 
     (``start``: the propensity model's initial coefficients; ``grids``: :func:`_grids` of ``data``,
     built once for many resamples)."""
     f = np.ones(len(treated)) if freq is None else freq
-    for arm in (False, True):
-        rows = (treated == arm) & (f > 0)
-        if rows.sum() < 2 or not data.event[rows].any():
-            raise NotEstimable("a cohort without events or rows")
-    e = _propensity(design, treated, freq, start)
+    _require_events(data, treated, f)
+    e = pattern_propensity(design, treated, f, start)[design.code]
     grids = _grids(data, treated) if grids is None else grids
     y = np.empty((len(treated), len(taus)))
     for arm in (False, True):
@@ -218,10 +218,7 @@ def _replicate(data: SurvivalData, treated: np.ndarray, design: Patterns, taus: 
     from per-pattern sums (:func:`aipw_from_pattern_sums`): a pattern's frequency-weighted sum of
     pseudo-observations in a cohort is ``RMST * (its rows' frequencies) + N * (its rows'
     influences)``, rows drawn 0 times having influence 0 (see :func:`_pseudo`)."""
-    for arm in (False, True):
-        rows = (treated == arm) & (freq > 0)
-        if rows.sum() < 2 or not data.event[rows].any():
-            raise NotEstimable("a cohort without events or rows")
+    _require_events(data, treated, freq)
     e = pattern_propensity(design, treated, freq, start)
     n_patterns = len(design.distinct)
     counts, sums = {}, {}
