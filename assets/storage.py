@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -114,16 +115,72 @@ def _same_columns(connection, schema: str, table: str, columns: list[str], datab
 LOCK_RETRY_FIRST, LOCK_RETRY_FACTOR, LOCK_RETRIES = 0.02, 1.5, 20
 
 
+class _StepInputs(threading.local):
+    """The read-only DuckDB connection a step's inputs are loaded through, held between its loads.
+
+    Dagster loads a step's inputs one after another, in the order of its step inputs, before its
+    compute (``execute_step.core_dagster_event_sequence_for_step``), so after the last one the
+    connection is closed. Held per thread and process (a forked child drops, never closes, a
+    connection it inherited); a load for another step, any write, or a failed load closes it."""
+
+    def __init__(self):
+        self.key, self.connection = None, None
+
+    @staticmethod
+    def key(context, database: str, config: dict):
+        """(process, database, settings, run, step) of a load inside a step; None outside one."""
+        try:
+            step_context = context.step_context
+        except dg.DagsterInvariantViolationError:
+            return None
+        return (os.getpid(), database, repr(sorted(config.items())), step_context.run_id,
+                step_context.step.key)
+
+    @staticmethod
+    def more_follow(context) -> bool:
+        """Whether the step loads another input after ``context``'s (inputs of type Nothing are
+        not loaded)."""
+        step_context = context.step_context
+        names = [step_input.name for step_input in step_context.step.step_inputs
+                 if not step_context.op_def.input_def_named(step_input.name).dagster_type.is_nothing]
+        return context.name in names and names.index(context.name) < len(names) - 1
+
+    def take(self, key):
+        """The held connection if it is ``key``'s; any other is released."""
+        if key is not None and self.key == key:
+            connection, self.key, self.connection = self.connection, None, None
+            return connection
+        self.release()
+        return None
+
+    def hold(self, key, connection) -> None:
+        self.release()
+        self.key, self.connection = key, connection
+
+    def release(self) -> None:
+        if self.connection is not None and self.key[0] == os.getpid():
+            self.connection.close()
+        self.key, self.connection = None, None
+
+
+_STEP_INPUTS = _StepInputs()
+
+
 def _duckdb_client():
-    """Dagster's DuckDB client, except that inputs are read through a read-only connection and a
-    locked file is retried every few tens of milliseconds.
+    """Dagster's DuckDB client, except that inputs are read through a read-only connection that
+    a step's inputs share, and a locked file is retried every few tens of milliseconds.
 
     Dagster's client opens every connection read-write, and DuckDB lets one process at a time hold
     a file read-write: two steps loading their inputs at once (two check steps, say) then waited
     for each other, first 0.1 s, then 0.2, 0.4... Read-only connections from several processes
     share the file. The tables read are the same: a read-only connection sees every committed write.
     A database that does not exist yet, or one this process already holds read-write (DuckDB
-    refuses a second configuration in one process), is opened read-write as before."""
+    refuses a second configuration in one process), is opened read-write as before.
+
+    Each connection to the file starts a DuckDB instance and reads its catalog (20-40 ms of CPU),
+    and a council run loads about four inputs per step: the connection of a step's first input is
+    kept for its next ones (:class:`_StepInputs`) and closed after its last, before the step
+    computes, so another process's writes wait only while inputs load."""
     from contextlib import contextmanager
 
     import duckdb
@@ -138,6 +195,12 @@ def _duckdb_client():
                 pass
         return duckdb.connect(database=database, read_only=False, config=config)
 
+    def _retrying(database: str, read_only: bool, config: dict):
+        return backoff(fn=_open, retry_on=(RuntimeError, duckdb.IOException),
+                       kwargs={"database": database, "read_only": read_only, "config": config},
+                       max_retries=LOCK_RETRIES,
+                       delay_generator=exponential_delay_generator(LOCK_RETRY_FIRST, LOCK_RETRY_FACTOR))
+
     class ReadOnlyInputsDuckDbClient(DuckDbClient):
         @staticmethod
         @contextmanager
@@ -145,14 +208,24 @@ def _duckdb_client():
             database = context.resource_config["database"]
             config = {"custom_user_agent": "dagster", **context.resource_config["connection_config"]}
             read_only = isinstance(context, dg.InputContext) and Path(database).is_file()
-            connection = backoff(fn=_open, retry_on=(RuntimeError, duckdb.IOException),
-                                 kwargs={"database": database, "read_only": read_only, "config": config},
-                                 max_retries=LOCK_RETRIES,
-                                 delay_generator=exponential_delay_generator(LOCK_RETRY_FIRST,
-                                                                             LOCK_RETRY_FACTOR))
+            if not read_only:   # this process's read-only connection would refuse a read-write one
+                _STEP_INPUTS.release()
+                connection = _retrying(database, False, config)
+                try:
+                    yield connection
+                finally:
+                    connection.close()
+                return
+            key = _StepInputs.key(context, database, config)
+            connection = _STEP_INPUTS.take(key) or _retrying(database, True, config)
             try:
                 yield connection
-            finally:
+            except BaseException:
+                connection.close()
+                raise
+            if key is not None and _StepInputs.more_follow(context):
+                _STEP_INPUTS.hold(key, connection)
+            else:
                 connection.close()
 
     return ReadOnlyInputsDuckDbClient()

@@ -170,6 +170,50 @@ def test_an_input_is_read_while_another_process_reads_the_database(tmp_path, mon
         reader.stdout.close()
 
 
+def test_a_steps_inputs_share_one_connection_closed_before_it_computes(tmp_path, monkeypatch):
+    """Each connection to the file costs a DuckDB instance and its catalog: a step's three inputs
+    are loaded through one read-only connection, closed after the last load, so the step computes
+    (and another process writes) with nothing held; a failed load closes it too."""
+    import subprocess
+    import sys
+
+    import duckdb
+    import pandas as pd
+
+    import assets.storage as storage
+
+    opened = []
+    real = duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: opened.append(k.get("read_only")) or real(*a, **k))
+    database = str(tmp_path / "x.duckdb")
+    made = [dg.asset(key_prefix=["s"], name=name)(lambda: pd.DataFrame({"a": [1, 2]}))
+            for name in ("one", "two", "three")]
+
+    @dg.asset(key_prefix=["s"], ins={n: dg.AssetIn(key=["s", n]) for n in ("one", "two", "three")})
+    def total(one: pd.DataFrame, two: pd.DataFrame, three: pd.DataFrame) -> pd.DataFrame:
+        assert storage._STEP_INPUTS.connection is None   # nothing held while the step computes
+        writer = subprocess.run([sys.executable, "-c", "import duckdb; "
+                                 f"duckdb.connect({database!r}).execute('create table w as select 1').close()"],
+                                capture_output=True, text=True, timeout=60)
+        assert writer.returncode == 0, writer.stderr[-500:]
+        return pd.DataFrame({"a": [len(one) + len(two) + len(three)]})
+
+    io = {"io_manager": storage.io_manager_from_env(database=database)}
+    assert dg.materialize(made, resources=io).success
+    opened.clear()
+    result = dg.materialize([*made, total], selection=[total], resources=io)
+    assert result.success and result.output_for_node("s__total")["a"].tolist() == [6]
+    assert opened == [True, False], opened   # one read-only for the three inputs, one read-write
+    assert storage._STEP_INPUTS.connection is None
+
+    with real(database) as connection:
+        connection.execute("drop table s.two")
+    opened.clear()
+    failed = dg.materialize([*made, total], selection=[total], resources=io, raise_on_error=False)
+    assert not failed.success and storage._STEP_INPUTS.connection is None
+    assert opened == [True], opened
+
+
 def test_checks_on_tables_stored_in_duckdb_give_the_same_outcomes(tmp_path):
     from assets.storage import io_manager_from_env
 
