@@ -75,9 +75,10 @@ def plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
 
     The analysis dataset stores labels as the nullable string dtype, whose
     comparisons are many times slower than object arrays'; the models compare
-    labels thousands of times.
+    labels thousands of times. A shallow copy: the converted columns replace ``frame``'s in the
+    copy, never overwrite them.
     """
-    out = frame.copy()
+    out = frame.copy(deep=False)
     for column in out.columns:
         if isinstance(out[column].dtype, pd.StringDtype):
             values = out[column].to_numpy(dtype=object, na_value=None)
@@ -145,9 +146,11 @@ def with_adjustment_terms(
 
     ``event`` (0/1 per row; default the ``event`` column) decides which
     indicator levels are too sparse and get pooled with the reference level.
-    Constant columns are left out.
+    Constant columns are left out. The frame returned shares ``df``'s columns (a shallow copy: the
+    new and converted columns replace, never overwrite, so ``df`` is unchanged) and each categorical
+    column is coded once, its indicators compared as integer codes.
     """
-    out = df.copy()
+    out = df.copy(deep=False)
     events = (out[EVENT] if event is None else pd.Series(np.asarray(event), index=out.index)).astype(bool)
     names: list[str] = []
     if adjustment.flags:
@@ -161,11 +164,13 @@ def with_adjustment_terms(
         values = out[column].astype(object).where(out[column].notna(), "missing").astype(str)
         counts = values.value_counts()  # the most common level, counts.index[0], is the reference
         event_counts = values[events.to_numpy()].value_counts()
+        codes, levels = pd.factorize(values)
+        code_of = dict(zip(levels, range(len(levels))))
         for level in sorted(counts.index[1:], key=str):
             if counts[level] < adjustment.min_rows or event_counts.get(level, 0) < adjustment.min_events:
                 continue  # pooled with the reference level
             name = f"{column}[{level}]"
-            out[name] = (values == level).to_numpy(dtype=float)
+            out[name] = (codes == code_of[level]).astype(float)
             names.append(name)
     for column in adjustment.numeric:
         out[column] = out[column].astype(float)

@@ -154,7 +154,7 @@ def survival_results(
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
     propensities: dict = {}   # outcomes on the same children share one propensity fit
     for outcome in outcomes:
-        df = outcome_rows(analysis, outcome)
+        df = _coded_families(outcome_rows(analysis, outcome))
         if len(df) == 0:
             for name, analysis_name in EMPTY_OUTCOME_ANALYSES.items():
                 parts[name].append(not_estimable("no rows for this outcome", outcome=outcome,
@@ -182,6 +182,17 @@ def survival_results(
     out["km_curves"] = _stack(parts["km_curves"], CURVE_COLUMNS)
     out["balance"] = _stack(parts["balance"], ("outcome", "variable"))
     return {name: out[name] for name in TABLES}
+
+
+def _coded_families(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (an outcome's own rows) with ``family_id`` replaced by int64 codes in the order of the
+    ids as text: every estimator here reads families only by equality and that order (sorted or
+    first-seen codes, :func:`~evaluation.survival.doubly_robust.aipw_rmst_difference` told so), so
+    each model gets the same codes without hashing and sorting the text ids again. Ids that are not
+    all text are left as they are."""
+    if FAMILY in df.columns and len(df) and pd.api.types.infer_dtype(df[FAMILY], skipna=False) == "string":
+        df[FAMILY] = pd.factorize(df[FAMILY].to_numpy(), sort=True)[0].astype(np.int64)
+    return df
 
 
 def _stack(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
@@ -362,17 +373,22 @@ def _differential(df, outcome, min_events, config) -> pd.DataFrame:
 def _propensity_weights(design: pd.DataFrame, covariates: list[str], fitted: dict):
     """:func:`cohort_weights` of the two cohorts' rows of ``design``, fitted once per distinct input:
     several outcomes (time in need, time to a plan, time to care) have the same children, so the same
-    covariates, cohorts and row labels, and the same fit (``fitted`` keeps the last one by its input)."""
-    frame = design[list(covariates)]
-    key = (tuple(covariates), frame.to_numpy(dtype=float).tobytes(), tuple(design[COHORT].astype(str)),
-           design.index.to_numpy().tobytes())
-    if fitted.get("key") != key:
+    covariates, cohorts and row labels, and the same fit (``fitted`` keeps the last one by its input:
+    the covariates' values bit for bit, the cohorts as codes and labels, the row labels)."""
+    columns = [design[c].to_numpy(dtype=float) for c in covariates]
+    values = (np.column_stack(columns) if columns else np.empty((len(design), 0))).view(np.int64)
+    cohorts, labels = pd.factorize(design[COHORT])
+    key = (tuple(covariates), tuple(labels))
+    arrays = (values, cohorts, design.index.to_numpy())
+    same = fitted.get("key") == key and all(
+        a.shape == b.shape and np.array_equal(a, b) for a, b in zip(fitted["arrays"], arrays))
+    if not same:
         fitted.clear()
         try:
             fitted["weights"] = cohort_weights(design, COHORT, covariates, reference=REFERENCE, comparison="post_fsp")
         except NotEstimable as error:
             fitted["error"] = error
-        fitted["key"] = key
+        fitted["key"], fitted["arrays"] = key, arrays
     if "error" in fitted:
         raise fitted["error"]
     return fitted["weights"]
@@ -448,7 +464,8 @@ def _weighted(df, outcome, times, conf_type, taus, config, n_boot, propensities=
     # doubly robust: pseudo-observations per cohort (censoring may differ by cohort), same covariates
     tables.append(attempt(lambda: aipw_rmst_difference(
         unsplit, DURATION, EVENT, COHORT, covariates, tau=taus, reference=REFERENCE, comparison="post_fsp",
-        cluster=FAMILY, n_boot=n_boot, seed=AIPW_SEED, entry=entry_column(rows), outcome=outcome),
+        cluster=FAMILY, n_boot=n_boot, seed=AIPW_SEED, entry=entry_column(rows), outcome=outcome,
+        cluster_text_ranks=True),
         outcome=outcome, analysis="rmst_aipw", contrast=contrast_label("post_fsp"), term="rmst_difference"))
     out = concat(tables)
     if planned:

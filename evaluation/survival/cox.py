@@ -150,7 +150,9 @@ class RiskSets:
 def _range_sum(values_at_times: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """For each subject, sum of ``values_at_times[lo:hi]`` (prefix-sum difference)."""
     prefix = np.concatenate([np.zeros((1,) + values_at_times.shape[1:]), np.cumsum(values_at_times, axis=0)])
-    return prefix[hi] - prefix[lo]
+    out = prefix[hi]
+    out -= prefix[lo]   # in place: one n-row temporary fewer, the same differences
+    return out
 
 
 def _risk_sum(values: np.ndarray, rs: RiskSets) -> np.ndarray:
@@ -279,7 +281,10 @@ def _score_residuals(beta, x, w, rs: RiskSets, efron: bool) -> np.ndarray:
     xhaz_t = s1 * tie.h2[:, None] - d1 * tie.hf2[:, None]
     cumhaz = _range_sum(tie.h, rs.lo, rs.hi)
     xhaz = _range_sum(xhaz_t, rs.lo, rs.hi)
-    resid = -r[:, None] * (x * cumhaz[:, None] - xhaz)
+    resid = x * cumhaz[:, None]   # -r (x cumhaz - xhaz), written in place: the same products
+    resid -= xhaz
+    del xhaz
+    np.multiply(-r[:, None], resid, out=resid)
     ev = rs.event_rows
     j = rs.event_index
     xbar_mean = s1[j] * tie.inv[j, None] - d1[j] * tie.finv[j, None]  # mean of Efron's xbar_k
@@ -599,10 +604,12 @@ def cox_ph(
 
     keep, not_estimable = _usable_columns(x_all, covariates)
     p_all = len(covariates)
-    x = x_all[:, keep]
-    x = x - x.mean(axis=0)  # centring (as R) for numerical stability; estimates unchanged
+    x = x_all[:, keep]      # a copy (keep is a list), centred in place: the same differences
+    del x_all
+    x -= x.mean(axis=0)  # centring (as R) for numerical stability; estimates unchanged
     p = x.shape[1]
-    cluster_ids = np.arange(n) if cluster is None else df[cluster].to_numpy()
+    # each cluster's code by first appearance, found once (the sandwich's sums below, the count)
+    cluster_ids = np.arange(n) if cluster is None else pd.factorize(df[cluster].to_numpy())[0]
 
     beta, final, null, iterations, converged = _newton_raphson(x, w, rs, efron)
     var = np.linalg.pinv(final.information) if p else np.empty((0, 0))
@@ -626,12 +633,16 @@ def cox_ph(
 
     # robust sandwich: weighted dfbeta summed within cluster
     if p:
-        resid = _score_residuals(beta, x, w, rs, efron) * w[:, None]
+        resid = _score_residuals(beta, x, w, rs, efron)
+        resid *= w[:, None]
         grouped = _sum_by_group(resid, cluster_ids)
+        del resid   # one n x p array at a time
         dfbeta = grouped @ var
         var_rob = dfbeta.T @ dfbeta
-        resid0 = _score_residuals(np.zeros(p), x, w, rs, efron) * w[:, None]
+        resid0 = _score_residuals(np.zeros(p), x, w, rs, efron)
+        resid0 *= w[:, None]
         g0 = _sum_by_group(resid0, cluster_ids)
+        del resid0
         try:
             robust_score = _quadratic_test(null.score, g0.T @ g0)
         except np.linalg.LinAlgError:
@@ -673,7 +684,7 @@ def cox_ph(
         robust_score_test=robust_score,
         n=n,
         events=int(ev.sum()),
-        n_clusters=int(np.unique(cluster_ids).size),
+        n_clusters=int(cluster_ids.max()) + 1 if n else 0,
         iterations=iterations,
         converged=converged,
         ties=ties,
