@@ -237,16 +237,19 @@ def censoring_weights(
 
     if keep is not None:
         df = df[list(dict.fromkeys([*keep, duration, event]))]
-    split = df.iloc[rows].copy()
+    split = df.take(rows)   # a new frame already: no second copy
     split[START] = piece_start
     split[duration] = piece_stop
     split[event] = np.where(last, df[event].to_numpy()[rows], 0)
     split[WEIGHT] = weight
-    kept = df[~subject].copy()
+    kept = df.take(np.flatnonzero(~subject))
     kept[START] = start[~subject]
     kept[WEIGHT] = 1.0
-    out = pd.concat([kept, split]).sort_index(kind="stable")
-    return out.reset_index(drop=True)
+    out = pd.concat([kept, split])
+    del kept, split
+    out = out.sort_index(kind="stable")
+    out.reset_index(drop=True, inplace=True)   # the sorted frame is this function's own
+    return out
 
 
 __all__ = ["START", "WEIGHT", "censoring_baseline_hazard", "censoring_model", "censoring_weight_pieces",

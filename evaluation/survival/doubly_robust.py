@@ -65,8 +65,27 @@ class Patterns:
 
     @classmethod
     def of(cls, design: np.ndarray) -> "Patterns":
-        distinct, code = np.unique(np.asarray(design, dtype=float), axis=0, return_inverse=True)
-        return cls(distinct, code.ravel())
+        """The distinct rows in ascending lexicographic order and each row's, as
+        ``np.unique(design, axis=0, return_inverse=True)`` gives them: from one integer key per row
+        (each column's rank, 0/1 columns as they are, combined first column most significant), so
+        a sort of n integers instead of n rows of floats."""
+        design = np.asarray(design, dtype=float)
+        if design.ndim != 2 or not len(design) or not np.isfinite(design).all():
+            distinct, code = np.unique(design, axis=0, return_inverse=True)
+            return cls(distinct, code.ravel())
+        key, size = np.zeros(len(design), dtype=np.int64), 1
+        for column in design.T:
+            if ((column == 0) | (column == 1)).all():
+                rank, levels = column.astype(np.int64), 2
+            else:
+                values, rank = np.unique(column, return_inverse=True)
+                levels = len(values)
+            if size * levels >= 2**62:   # rank the key so far (same order) before it overflows
+                _, key = np.unique(key, return_inverse=True)
+                size = int(key.max()) + 1
+            key, size = key * levels + rank, size * levels
+        _, first, code = np.unique(key, return_index=True, return_inverse=True)
+        return cls(design[first], code.ravel())
 
     def sums(self, values: np.ndarray) -> np.ndarray:
         """Per-pattern sums of ``values`` (n, or n × K)."""
@@ -86,8 +105,12 @@ def logistic_coefficients(design: np.ndarray | Patterns, y: np.ndarray, freq: np
     (a bootstrap replicate starts from the full sample's and converges in a few steps)."""
     patterns = design if isinstance(design, Patterns) else Patterns.of(design)
     f = _frequencies(len(y), freq)
-    x = patterns.distinct
-    trials, successes = patterns.sums(f), patterns.sums(f * y)
+    return _logistic_on_sums(patterns.distinct, patterns.sums(f), patterns.sums(f * y), start, tol, max_iter)
+
+
+def _logistic_on_sums(x: np.ndarray, trials: np.ndarray, successes: np.ndarray, start: np.ndarray | None,
+                      tol: float = 1e-12, max_iter: int = 50) -> np.ndarray:
+    """:func:`logistic_coefficients` from each pattern's (rows of ``x``) frequency and successes."""
     beta = np.zeros(x.shape[1]) if start is None else np.array(start, dtype=float)
     for _ in range(max_iter):
         p = 1 / (1 + np.exp(-(x @ beta)))
@@ -161,9 +184,16 @@ def pattern_propensity(design: Patterns, treated: np.ndarray, freq: np.ndarray,
                        start: np.ndarray | None = None) -> np.ndarray:
     """Each covariate pattern's fitted propensity (P) under frequency weights ``freq``; raises
     :class:`NotEstimable` when a pattern holding a counted row gets 0 or 1."""
-    beta = logistic_coefficients(design, treated.astype(float), freq, start)
+    f = np.asarray(freq, dtype=float)
+    return _propensity_on_counts(design, design.sums(f), design.sums(f * treated.astype(float)), start)
+
+
+def _propensity_on_counts(design: Patterns, trials: np.ndarray, successes: np.ndarray,
+                          start: np.ndarray | None) -> np.ndarray:
+    """:func:`pattern_propensity` from each pattern's frequency and frequency in the comparison cohort."""
+    beta = _logistic_on_sums(design.distinct, trials, successes, start)
     e = 1 / (1 + np.exp(-(design.distinct @ beta)))
-    used = design.sums(np.asarray(freq, dtype=float)) > 0
+    used = trials > 0
     if np.any((e[used] < SEPARATION_LIMIT) | (e[used] > 1 - SEPARATION_LIMIT)):
         raise NotEstimable("propensity of 0 or 1: the cohorts are separated by the covariates")
     return e
@@ -214,24 +244,44 @@ def _estimates(data: SurvivalData, treated: np.ndarray, design: Patterns, taus: 
 
 def _replicate(data: SurvivalData, treated: np.ndarray, design: Patterns, taus: Sequence[float],
                freq: np.ndarray, start: np.ndarray, grids: dict) -> np.ndarray:
-    """The estimates of :func:`_estimates` (K) on rows counted ``freq`` times (a bootstrap replicate),
-    from per-pattern sums (:func:`aipw_from_pattern_sums`): a pattern's frequency-weighted sum of
-    pseudo-observations in a cohort is ``RMST * (its rows' frequencies) + N * (its rows'
-    influences)``, rows drawn 0 times having influence 0 (see :func:`_pseudo`)."""
-    _require_events(data, treated, freq)
-    e = pattern_propensity(design, treated, freq, start)
-    n_patterns = len(design.distinct)
-    counts, sums = {}, {}
-    for arm in (False, True):
-        rows = treated == arm
-        code, weights = design.code[rows], freq[rows]
-        counts[arm] = np.bincount(code, weights=weights, minlength=n_patterns)
-        sums[arm] = np.empty((n_patterns, len(taus)))
-        total = weights.sum()
-        for k, (estimate, influence) in enumerate(rmst_on_grid(grids[arm], weights, taus)):
-            sums[arm][:, k] = estimate * counts[arm] + total * np.bincount(code, weights=influence,
-                                                                             minlength=n_patterns)
-    return aipw_from_pattern_sums(design, counts, sums, e)
+    """The estimates of :func:`_estimates` (K) on rows counted ``freq`` times (a bootstrap replicate;
+    whole numbers), from per-pattern sums (:func:`aipw_from_pattern_sums`): a pattern's
+    frequency-weighted sum of pseudo-observations in a cohort is ``RMST * (its rows' frequencies) +
+    N * (its rows' influences)``, rows drawn 0 times having influence 0 (see :func:`_pseudo`)."""
+    arms = _Arms(data, treated, design)
+    return arms.replicate({arm: freq[treated == arm] for arm in (False, True)}, taus, start, grids)
+
+
+class _Arms:
+    """Each cohort's rows' pattern codes and events, taken once for every bootstrap replicate."""
+
+    def __init__(self, data: SurvivalData, treated: np.ndarray, design: Patterns):
+        self.design = design
+        self.code = {arm: design.code[treated == arm] for arm in (False, True)}
+        self.event = {arm: data.event[treated == arm] for arm in (False, True)}
+
+    def replicate(self, weights: dict[bool, np.ndarray], taus: Sequence[float], start: np.ndarray,
+                  grids: dict) -> np.ndarray:
+        """:func:`_replicate` given each cohort's rows' frequencies ``weights[arm]``. The propensity
+        model's per-pattern trials and successes are the cohorts' pattern counts added: sums of
+        whole numbers, exact in any order, so the same bits as summed over the rows."""
+        for arm in (False, True):   # as _require_events
+            drawn = weights[arm] > 0
+            if drawn.sum() < 2 or not self.event[arm][drawn].any():
+                raise NotEstimable("a cohort without events or rows")
+        design, n_patterns = self.design, len(self.design.distinct)
+        counts = {arm: np.bincount(self.code[arm], weights=weights[arm], minlength=n_patterns)
+                  for arm in (False, True)}
+        e = _propensity_on_counts(design, counts[False] + counts[True], counts[True], start)
+        sums = {}
+        for arm in (False, True):
+            code, w = self.code[arm], weights[arm]
+            sums[arm] = np.empty((n_patterns, len(taus)))
+            total = w.sum()
+            for k, (estimate, influence) in enumerate(rmst_on_grid(grids[arm], w, taus)):
+                sums[arm][:, k] = estimate * counts[arm] + total * np.bincount(code, weights=influence,
+                                                                                 minlength=n_patterns)
+        return aipw_from_pattern_sums(design, counts, sums, e)
 
 
 def _grids(data: SurvivalData, treated: np.ndarray) -> dict[bool, CurveGrid]:
@@ -243,6 +293,20 @@ def family_draws(n_families: int, n_boot: int, seed: int) -> np.ndarray:
     """Multinomial draw counts of the families on each resample (n_boot × families), seeded."""
     rng = np.random.default_rng(seed)
     return rng.multinomial(n_families, np.full(n_families, 1.0 / n_families), size=n_boot)
+
+
+#: At most this many resample × family draw counts are held at once (:func:`_family_draws_by_chunk`).
+DRAW_CELLS = 1 << 22
+
+
+def _family_draws_by_chunk(n_families: int, n_boot: int, seed: int):
+    """The rows of :func:`family_draws` one by one, drawn a few resamples at a time from the one
+    generator (the same stream), so that n_boot × families counts are never held at once."""
+    rng = np.random.default_rng(seed)
+    p = np.full(n_families, 1.0 / n_families)
+    chunk = max(1, DRAW_CELLS // max(n_families, 1))
+    for lo in range(0, n_boot, chunk):
+        yield from rng.multinomial(n_families, p, size=min(chunk, n_boot - lo))
 
 
 def clustered_se(terms: np.ndarray, estimates: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -277,10 +341,15 @@ def aipw_rmst_difference(
     entry: str | None = None,
     conf_level: float = 0.95,
     outcome: str | None = None,
+    cluster_text_ranks: bool = False,
 ) -> pd.DataFrame:
     """Augmented IPW RMST difference (comparison − reference) at each ``tau``, tidy rows
     (``analysis="rmst_aipw"``, ``term="rmst_difference"``): the family-clustered influence-function
-    SE, and with ``n_boot > 0`` family-bootstrap percentile limits (else normal limits)."""
+    SE, and with ``n_boot > 0`` family-bootstrap percentile limits (else normal limits).
+
+    Families are numbered in the order of their ids as text (so the draws fall on the same
+    families whatever the id's type); ``cluster_text_ranks``: ``cluster`` already holds integers
+    in that order (survival_results codes family ids once per outcome), used as they are."""
     frame = df[df[group].isin([reference, comparison]).to_numpy()].reset_index(drop=True)
     treated = (frame[group] == comparison).to_numpy()
     if treated.all() or not treated.any():
@@ -290,7 +359,8 @@ def aipw_rmst_difference(
     data = survival_data(frame, duration, event, entry=entry)
     grids = _grids(data, treated)
     estimates, terms = _estimates(data, treated, design, taus, grids=grids)
-    families, codes = np.unique(frame[cluster].astype(str).to_numpy(), return_inverse=True)
+    ids = frame[cluster].to_numpy() if cluster_text_ranks else frame[cluster].astype(str).to_numpy()
+    families, codes = np.unique(ids, return_inverse=True)
     se = clustered_se(terms, estimates, codes)
     z = stats.norm.ppf(1 - (1 - conf_level) / 2)
     method = ("doubly robust (augmented IPW) RMST difference: RMST pseudo-observations per cohort, logistic "
@@ -299,10 +369,12 @@ def aipw_rmst_difference(
     if n_boot > 0:
         start = logistic_coefficients(design, treated.astype(float))
         replicates = np.full((n_boot, len(taus)), np.nan)
-        for b, draw in enumerate(family_draws(len(families), n_boot, seed)):
-            try:
-                replicates[b] = _replicate(data, treated, design, taus, draw[codes].astype(float), start,
-                                           grids)
+        arms = _Arms(data, treated, design)
+        families_of = {arm: codes[treated == arm] for arm in (False, True)}
+        for b, draw in enumerate(_family_draws_by_chunk(len(families), n_boot, seed)):
+            try:   # as _replicate, each cohort's frequencies drawn directly
+                replicates[b] = arms.replicate({arm: draw[f].astype(float) for arm, f in families_of.items()},
+                                               taus, start, grids)
             except (NotEstimable, np.linalg.LinAlgError):
                 continue   # a resample without events in a cohort, or separated: left out (counted)
         lower, upper, used = bootstrap_limits(replicates, n_boot, conf_level)

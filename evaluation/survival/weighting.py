@@ -54,7 +54,10 @@ class CohortWeights:
 
 
 def _two_cohorts(df: pd.DataFrame, cohort_col: str, reference: str, comparison: str) -> pd.DataFrame:
-    data = df[df[cohort_col].isin([reference, comparison])]
+    """The rows of the two cohorts: ``df`` itself (read, never written) when it holds no others, so
+    that a design of many columns is not copied."""
+    keep = df[cohort_col].isin([reference, comparison]).to_numpy()
+    data = df if keep.all() else df[keep]
     for level in (reference, comparison):
         if not (data[cohort_col] == level).any():
             raise NotEstimable(f"no rows with {cohort_col} == {level!r}")
