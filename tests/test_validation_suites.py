@@ -230,3 +230,33 @@ def test_referential_flags_equal_the_multiindex_lookup_whatever_the_keys_hold():
     mixed = pd.DataFrame({"la_code": pd.Series(["931", 931, 931.0], dtype=object), "child_id": ["p", "p", "p"]})
     flags, _ = referential_suite(mixed, "cin_episodes", {"children": mixed.iloc[[1]]})
     assert flags["child_in_children"].tolist() == reference(mixed, mixed.iloc[[1]], ["la_code", "child_id"]).tolist()
+
+
+def test_the_one_raw_shape_pattern_matches_exactly_what_one_of_the_shapes_matches():
+    """The pseudonym suite checks text columns against the raw shapes joined into one pattern
+    (one regular-expression pass per column): a value is flagged by it iff one shape flags it."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    near = ["A123456789012", "a12345678901X", "A12345678901", "SW1A 1AA", "sw1a1aa", "OX4 4XX ",
+            "OX44XX", "2020-01-31", "31/01/2020", "2020-1-31", "x2020-01-31", "", " ", "<NA>",
+            "A123456789012\n", "\nSW1A 1AA", "OX1 2AB OX1 2AB"]
+
+    def flagged_by_one(value: str) -> bool:
+        return any(re.search(pattern, value) for pattern in suites.RAW_SHAPES.values())
+
+    for value in near:
+        assert bool(re.search(suites.RAW_SHAPE, value)) == flagged_by_one(value), value
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.one_of(st.text(alphabet="AaOXSW0123456789 -/\n", max_size=16), st.sampled_from(near)))
+    def agrees(value):
+        assert bool(re.search(suites.RAW_SHAPE, value)) == flagged_by_one(value)
+
+    agrees()
+    series = pd.Series(near, dtype="string")
+    one = series.astype(str).str.contains(suites.RAW_SHAPE)
+    each = pd.concat([series.astype(str).str.contains(p) for p in suites.RAW_SHAPES.values()], axis=1).any(axis=1)
+    assert one.equals(each) and one.sum() >= 5

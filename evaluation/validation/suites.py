@@ -25,6 +25,10 @@ RAW_SHAPES: dict[str, str] = {
     "postcode": r"^[A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2}$",
     "full_date": r"^(?:\d{4}-\d{2}-\d{2}|\d{2}/\d{2}/\d{4})",
 }
+#: The shapes as one pattern: a value matches it exactly when it matches one of them. GX's pandas
+#: engine runs Python's regular expressions over every row once per pattern of a list: once here,
+#: not three times (about 2 CPU-s of an Oxfordshire-size council's door checks).
+RAW_SHAPE = "|".join(f"(?:{pattern})" for pattern in RAW_SHAPES.values())
 
 #: Key columns that must be present, and the column sets that must be unique.
 KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
@@ -150,7 +154,8 @@ def pseudonym_suite(frame: pd.DataFrame):
             if pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object]
     expectations = [E.ExpectColumnValuesToMatchRegex(column=c, regex=contract.PSEUDONYM_PATTERN)
                     for c in id_columns(frame)]
-    expectations += [E.ExpectColumnValuesToNotMatchRegexList(column=c, regex_list=list(RAW_SHAPES.values()))
+    expectations += [E.ExpectColumnValuesToNotMatchRegexList(column=c, regex_list=[RAW_SHAPE],
+                                                             meta={"shapes": dict(RAW_SHAPES)})
                      for c in text]
     checked = frame[text].astype("string") if text else frame.iloc[:, :0]
     births = [c for c in frame.columns if "birth" in c and pd.api.types.is_datetime64_any_dtype(frame[c])]
