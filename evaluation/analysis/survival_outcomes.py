@@ -69,6 +69,7 @@ give NaN rows whose ``method`` starts "not estimable:" and says why.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -385,7 +386,9 @@ def _propensity_weights(design: pd.DataFrame, covariates: list[str], fitted: dic
     if not same:
         fitted.clear()
         try:
-            fitted["weights"] = cohort_weights(design, COHORT, covariates, reference=REFERENCE, comparison="post_fsp")
+            # the statsmodels model (its design matrix and IRLS results) is not read here: not kept
+            fitted["weights"] = replace(cohort_weights(design, COHORT, covariates, reference=REFERENCE,
+                                                       comparison="post_fsp"), model=None)
         except NotEstimable as error:
             fitted["error"] = error
         fitted["key"], fitted["arrays"] = key, arrays

@@ -489,9 +489,11 @@ def _usable_columns(x: np.ndarray, names: list[str]) -> tuple[np.ndarray, dict[s
         else:
             keep.append(k)
     if keep:
-        xc = x[:, keep] - x[:, keep].mean(axis=0)
+        xc = x[:, keep]            # a copy, centred and scaled in place (the same operations)
+        xc -= xc.mean(axis=0)
         scale = np.sqrt((xc**2).sum(axis=0))
-        r = np.linalg.qr(xc / scale, mode="r")
+        xc /= scale
+        r = np.linalg.qr(xc, mode="r")
         diag = np.abs(np.diag(r))
         collinear = diag < TOLER_COLLINEAR
         for k, bad in zip(list(keep), collinear):
