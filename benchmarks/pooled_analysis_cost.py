@@ -239,6 +239,51 @@ multinomial draws made once per table: drawing once for all four would save ~15 
 Aalen–Johansen of the resamples (5%) and the IJ pass (5%). A warm-started or collapsed Cox refit
 would move the weights at Newton's tolerance (on the default county (C, x) patterns are 7,360 of
 8,562 entries, so collapsing saves little).
+
+Survival at twenty councils, second pass (issue #20; measured 2026-12-06 21:10-21:55 UTC on the
+shared two-core machine at load average 2-4; the 20-council DuckDB; ``survival_results`` called
+after the analysis dataset is loaded through ``load_frame`` and ``pooled``, one process per run;
+before = commit 32120a0 from a git worktree, after = commit 5c80d0a; CPU of the step, peak of the
+process, VmRSS sampled every 0.25 s):
+
+    survival_analysis            cpu s   peak MB   input MB
+    20 councils  before          356.5     4,750      1,580
+                 after     268.6/292.6  4,328/4,439  1,594/1,499   (two runs)
+    5 councils   before/after   66.9 -> 47.8 s, 1,199 -> 1,042 MB   (back to back)
+    default county before/after 13.1 -> 11.9 s, 503 -> 475-485 MB
+
+Where the time went (py-spy at 20 councils before: 485 s of samples): the same pooled frame coded
+again by every model -- ``survival_data`` factorizing the text family ids (sort=True) for each
+Kaplan-Meier, log-rank and RMST fit (30 s), ``cox_ph``'s np.unique of them (19 s) and two
+factorizes per sandwich, ``with_adjustment_terms`` comparing strings per level (25 s) on a deep
+copy of the frame; the doubly robust bootstrap's ``Patterns.of`` (np.unique over rows of floats,
+30 s) and per-replicate row work. Changed: family ids coded once per outcome as int64 ranks of
+the ids as text (``survival_outcomes._coded_families``: every estimator reads them only by equality
+and that order, so the same codes); ``with_adjustment_terms``/``plain_strings`` shallow copies and
+one factorize per categorical; ``cox_ph`` codes clusters once; ``Patterns.of`` from one integer key
+per row (column ranks, most significant first) giving np.unique's rows, order and codes; a
+replicate's propensity trials from the cohorts' pattern counts (whole numbers: exact in any
+order), each cohort's codes taken once. Memory: the resamples' draw counts made a few at a time
+from the one generator (200 x 273k families int64 was 0.44 GB on the largest outcomes), no copy of
+the design in ``balance_table``/``cohort_weights`` when it holds only the two cohorts, the IPCW
+pieces taken without a second copy, ``cox_ph``'s centring, residual products and column check in
+place, the propensity cache without the statsmodels model and without byte copies of the design.
+
+Equality: every table of ``survival_results`` bitwise identical before and after on the default
+county, five councils and twenty councils; ``state_results`` (which shares design.py,
+doubly_robust.py and censoring_weights.py) bitwise identical on the default county. Tests: the R
+fixtures' files pass unchanged; tests/test_survival_exact_paths.py checks each new path against
+the one it replaced bit for bit (mutations of the family coding, first-seen or numeric, change
+four tables there).
+
+Left: the peak is live memory, not the allocator (five councils with a fixed 128 KB mmap threshold
+peak the same): the propensity GLM (statsmodels IRLS: its pinv/lstsq on n x p, ~1.5 GB of
+temporaries on the largest outcome) and the Cox fits' n x p arrays in the differential model. A
+pattern-based logistic fit (``doubly_robust.logistic_coefficients``, already used by the bootstrap)
+would remove most of both the memory and its 22 s, but statsmodels stops at a deviance tolerance of
+1e-8, so the weights would move by more than 1e-12: not done. The replicates' Gram matrices (logistic
+Newton from the full fit's coefficients, as before; the outcome models are least squares, no
+Newton) could skip patterns no row is drawn in, at rounding-level (not bitwise) differences: not done.
 """
 
 from __future__ import annotations
