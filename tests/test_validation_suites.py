@@ -76,6 +76,8 @@ CASES = [
     ("pseudonyms-ok", lambda t: suites.pseudonym_suite(t["children"]), True),
     ("pseudonyms-raw-id", lambda t: suites.pseudonym_suite(
         _set(t["children"], "child_id", 0, "0012345")), False),
+    ("pseudonyms-upn-as-id", lambda t: suites.pseudonym_suite(
+        _set(t["children"], "child_id", 0, "A123456789012")), False),
     ("pseudonyms-upn", lambda t: suites.pseudonym_suite(
         _set(t["children"], "ethnicity", 0, "A123456789012")), False),
     ("pseudonyms-postcode", lambda t: suites.pseudonym_suite(
@@ -256,6 +258,15 @@ def test_the_one_raw_shape_pattern_matches_exactly_what_one_of_the_shapes_matche
         assert bool(re.search(suites.RAW_SHAPE, value)) == flagged_by_one(value)
 
     agrees()
+    # id columns are left to the pseudonym pattern: no pseudonym can take a raw shape
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet="0123456789abcdef", min_size=contract.PSEUDONYM_HEX_CHARS,
+                   max_size=contract.PSEUDONYM_HEX_CHARS))
+    def no_pseudonym_has_a_raw_shape(value):
+        assert re.fullmatch(contract.PSEUDONYM_PATTERN[1:-1], value)
+        assert not re.search(suites.RAW_SHAPE, value)
+
+    no_pseudonym_has_a_raw_shape()
     series = pd.Series(near, dtype="string")
     one = series.astype(str).str.contains(suites.RAW_SHAPE)
     each = pd.concat([series.astype(str).str.contains(p) for p in suites.RAW_SHAPES.values()], axis=1).any(axis=1)
