@@ -64,7 +64,9 @@ from evaluation.analysis.survival_outcomes import GO_LIVE_DAY, IPCW_GRID_DAYS, e
 from evaluation.errors import NotEstimable
 from evaluation.study import StudyConfig
 from evaluation.survival.adjusted_states import AIPW_ANALYSIS, IPW_ANALYSIS, adjusted_expected_days
-from evaluation.survival.multistate import _all_states, expected_days_table, proportion_reaching_table
+from evaluation.survival.multistate import (
+    BootstrapDraws, _all_states, expected_days_table, proportion_reaching_table,
+)
 from evaluation.survival.weighting import balance_table
 
 TABLES: tuple[str, ...] = ("expected_days", "proportion_reaching", "state_e_values", "state_balance")
@@ -133,8 +135,10 @@ def state_results(
                 "state_e_values": not_estimable("no journeys", analysis="e_value", outcome="days_in_state"),
                 "state_balance": pd.DataFrame(columns=list(BALANCE_COLUMNS))}
     method = dict(analysis="multistate_aalen_johansen")
+    draws = BootstrapDraws(seed)    # every table resamples the same families with the same seed: drawn once
     days = attempt(lambda: expected_days_table(data, taus=taus, initial_state=initial_state, n_boot=n_boot,
-                                               seed=seed, weights=weights), outcome="days_in_state", **method)
+                                               seed=seed, weights=weights, draws=draws),
+                   outcome="days_in_state", **method)
     reaching = []
     for targets in REACHING:
         outcome = "reached_" + "_or_".join(targets)
@@ -144,9 +148,9 @@ def state_results(
             continue
         reaching.append(attempt(lambda targets=targets: proportion_reaching_table(
             data, taus=taus, states=targets, initial_state=initial_state, n_boot=n_boot, seed=seed,
-            weights=weights),
+            weights=weights, draws=draws),
             outcome=outcome, **method))
-    adjusted, e_values, balance = _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days)
+    adjusted, e_values, balance = _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days, draws)
     return {"expected_days": concat([days, adjusted]), "proportion_reaching": concat(reaching),
             "state_e_values": e_values, "state_balance": balance if balance is not None else pd.DataFrame(columns=list(BALANCE_COLUMNS))}
 
@@ -157,6 +161,30 @@ def entry_covariates(analysis: pd.DataFrame, config: StudyConfig) -> tuple[pd.Da
     :data:`JOURNEY_GO_LIVE_DAY`: go-live in days from its time zero when the analysis dataset's rows of
     the entry are censored at go-live (a finite ``go_live_day``: the earlier cohorts in the primary
     design), +inf otherwise (the post-FSP cohort; every entry of the sensitivity design)."""
+    keys = list(ENTRY_KEYS)
+    if analysis[keys].isna().any().any():     # a missing key: pandas' own matching, as before
+        return _entry_covariates_by_keys(analysis, config)
+    # each row's entry coded once (first-seen order): its first row is drop_duplicates' row, and whether
+    # any of its rows has a finite go-live day is read off the same codes
+    entry = analysis.groupby(keys, sort=False).ngroup().to_numpy()
+    first = np.zeros(len(analysis), dtype=bool)
+    first[np.unique(entry, return_index=True)[1]] = True
+    chosen = np.flatnonzero(first & analysis[COHORT].isin([REFERENCE, "post_fsp"]).to_numpy())
+    entries = analysis.take(chosen)    # one copy, numbered 0.. in place
+    entries.index = pd.RangeIndex(len(entries))
+    day = np.full(len(entries), np.inf)
+    if GO_LIVE_DAY in analysis.columns:
+        finite = np.isfinite(analysis[GO_LIVE_DAY].to_numpy(dtype=float))
+        planned = np.zeros(int(entry.max()) + 1 if len(entry) else 0, dtype=bool)
+        planned[entry[finite]] = True
+        cut = planned[entry[chosen]]
+        zero = pd.to_datetime(entries["time_zero"])
+        day = np.where(cut, (pd.Timestamp(config.go_live) - zero).dt.days.to_numpy(dtype=float), np.inf)
+    return propensity_design(entries.assign(**{JOURNEY_GO_LIVE_DAY: day}), config)
+
+
+def _entry_covariates_by_keys(analysis: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`entry_covariates` matching the entries by their keys through pandas (any keys, missing ones too)."""
     entries = analysis.drop_duplicates(list(ENTRY_KEYS)).reset_index(drop=True)
     entries = entries[entries[COHORT].isin([REFERENCE, "post_fsp"]).to_numpy()].reset_index(drop=True)
     day = np.full(len(entries), np.inf)
@@ -186,7 +214,7 @@ def on_intervals(intervals: pd.DataFrame, entries: pd.DataFrame, columns: list[s
     return out.drop(columns=[COHORT]).set_axis(intervals.index)
 
 
-def _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days):
+def _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days, draws=None):
     """The IPW / AIPW rows of ``expected_days``, the ``state_e_values`` table (of these and of the
     plain differences in ``days``) and the entries' covariate balance under the weights."""
     keys = dict(outcome="days_in_state", contrast="post_fsp vs pre_fsp")
@@ -214,7 +242,7 @@ def _adjusted(data, analysis, config, taus, n_boot, seed, initial_state, days):
         result = adjusted_expected_days(cohorts, mapped[["id", JOURNEY_GO_LIVE_DAY] + covariates], covariates,
                                         taus=taus, n_boot=n_boot, seed=seed, initial_state=initial_state,
                                         states=_all_states(data, initial_state), censor_time=JOURNEY_GO_LIVE_DAY,
-                                        grid_days=IPCW_GRID_DAYS)
+                                        grid_days=IPCW_GRID_DAYS, draws=draws)
     except NotEstimable as error:
         reason = released_reason(error)
         rows = [not_estimable(reason, analysis=name, **keys) for name in (IPW_ANALYSIS, AIPW_ANALYSIS)]

@@ -44,7 +44,7 @@ influence-function SE of the augmented terms, the bootstrap SD for IPW.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Sequence
 
@@ -61,7 +61,7 @@ from evaluation.survival.censoring_weights import (
     censoring_baseline_hazard, censoring_model, censoring_weight_pieces, marginal_censoring_survival,
 )
 from evaluation.survival.multistate import (
-    _all_states, _counts, _Design, _design, _Replicates, state_occupation,
+    _all_states, _counts, _Design, _design, _Replicates, BootstrapDraws, state_occupation,
 )
 
 IPW_ANALYSIS = "multistate_aalen_johansen_ipw"
@@ -122,6 +122,7 @@ def adjusted_expected_days(
     method_note: str = "",
     censor_time: str | None = None,
     grid_days: float = IPCW_GRID_DAYS,
+    draws: BootstrapDraws | None = None,
 ) -> AdjustedDays:
     """IPW and doubly robust expected days in each state within each τ (see the module docstring).
 
@@ -130,7 +131,8 @@ def adjusted_expected_days(
     of the intervals in those cohorts must have one). ``method_note`` is appended to each row's method.
     ``censor_time``: a column of ``entries``, each entry's planned censoring day (go-live, from time
     zero; +inf when none): the IPW days are then also weighted by inverse probability of that
-    censoring (see the module docstring), in pieces of ``grid_days``.
+    censoring (see the module docstring), in pieces of ``grid_days``. ``draws``: a
+    :class:`~evaluation.survival.multistate.BootstrapDraws` of ``seed`` shared with other tables.
     """
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1: the limits are bootstrap percentiles")
@@ -181,7 +183,10 @@ def adjusted_expected_days(
             unit = pieces.unit[chosen]
         columns, local_unit = np.unique(unit, return_inverse=True)
         designs[group] = (_Replicates(design, taus, local_unit, len(columns)), columns)
-        del design
+        del design, unit, local_unit
+    if pieces is not None:   # the pieces are in the designs' matrices now: only the units' arrays are kept
+        pieces = replace(pieces, row=pieces.row[:0], tstart=pieces.tstart[:0], tstop=pieces.tstop[:0],
+                         last=pieces.last[:0], unit=pieces.unit[:0])
     unit_entry = pieces.unit_entry if pieces is not None else np.arange(len(first))
     point_ipcw = pieces.point if pieces is not None else 1.0
     point = _weighted_days(designs, (stabilised_weights(e, treated)[unit_entry] * point_ipcw)[None, :])
@@ -192,6 +197,8 @@ def adjusted_expected_days(
         part = data[(data["group"] == group).to_numpy()]
         ids, pseudo = state_pseudo_observations(part, taus, states, initial_state)
         y[position.reindex(ids).to_numpy()] = pseudo.reshape(len(ids), -1)
+    counts = _counts(data, states, taus)
+    del data, entry_of_row    # not needed by the resamples
 
     # the resamples in chunks (the families' draw counts from one generator: the same stream as
     # family_draws(len(families), n_boot, seed)), IPW and doubly robust on each; a chunk holds at most
@@ -199,10 +206,12 @@ def adjusted_expected_days(
     replicates = {group: [] for group in designs}
     dr = np.full((n_boot, y.shape[1]), np.nan)
     chunk = max(1, min(CHUNK, CHUNK_CELLS // max(len(unit_entry), len(x))))
-    rng = np.random.default_rng(seed)
+    draws = BootstrapDraws(seed) if draws is None else draws
+    if draws.seed != seed:
+        raise ValueError("draws were made with another seed")
     for lo in range(0, n_boot, chunk):
         size = min(chunk, n_boot - lo)
-        drawn = rng.multinomial(len(families), np.full(len(families), 1.0 / len(families)), size=size)
+        drawn = draws.rows(len(families), n_boot, lo, lo + size)
         block = np.empty((size, len(unit_entry)))
         for i, freq in enumerate(drawn[:, family].astype(float)):
             try:
@@ -224,7 +233,6 @@ def adjusted_expected_days(
             replicates[group].append(days)
         del block
     boot = {group: np.concatenate(parts) for group, parts in replicates.items()}
-    counts = _counts(data, states, taus)
     rows = []
     if pieces is None:
         ipw_method = ("Aalen–Johansen restricted mean days in state, weighted by inverse probability of cohort "
@@ -331,7 +339,6 @@ class _CensoringPieces:
     planned censoring).
     """
 
-    data: pd.DataFrame
     row: np.ndarray
     tstart: np.ndarray
     tstop: np.ndarray
@@ -345,6 +352,12 @@ class _CensoringPieces:
     x: np.ndarray             # their covariates
     planned_units: np.ndarray  # the units of entries with planned censoring
     planned_unit_entry: np.ndarray  # and their entry's position among those entries
+
+    @property
+    def data(self) -> pd.DataFrame:
+        """The pieces as a frame (made when asked: the estimator reads the arrays)."""
+        return pd.DataFrame({"row": self.row, "tstart": self.tstart, "tstop": self.tstop, "last": self.last,
+                             "unit": self.unit}, copy=False)
 
     def refitted(self, freq: np.ndarray) -> np.ndarray:
         """Every unit's censoring weight with the censoring model refitted on a resample (``freq``:
@@ -424,8 +437,6 @@ def _censoring_pieces(data: pd.DataFrame, position: pd.Series, c: np.ndarray, x:
         raise AssertionError("a piece was matched to another entry's or a later piece's weight")
     planned_units = np.flatnonzero(planned[unit_entry])
     return _CensoringPieces(
-        data=pd.DataFrame({"row": row, "tstart": piece_start, "tstop": piece_stop, "last": last, "unit": units},
-                          copy=False),
         row=row, tstart=piece_start, tstop=piece_stop, last=last, unit=units, unit_entry=unit_entry,
         unit_start=unit_start,
         point=point, planned=np.flatnonzero(planned), c=c[planned],

@@ -122,22 +122,28 @@ def _design(intervals: pd.DataFrame, states: Sequence[str] | None, initial_state
     missing = {"id", "tstart", "tstop", "from_state", "to_state"} - set(intervals.columns)
     if missing:
         raise ValueError(f"intervals lack columns {sorted(missing)}")
-    frame = intervals.reset_index(drop=True)
-    row_weight = _row_weights(frame, weights)
+    row_weight = _row_weights(intervals, weights)
     # children coded once (hashing, then sorting only the distinct ids: people in sorted order)
-    person, people = pd.factorize(frame["id"].astype(str).to_numpy(), sort=True)
-    people = np.asarray(people, dtype=object)
-    tstart = frame["tstart"].to_numpy(dtype=float)
-    tstop = frame["tstop"].to_numpy(dtype=float)
-    from_state = frame["from_state"].to_numpy(dtype=object).copy()
+    person, people = pd.factorize(intervals["id"].astype(str).to_numpy(), sort=True)
+    return _coded_design(person, np.asarray(people, dtype=object), intervals["tstart"].to_numpy(dtype=float),
+                         intervals["tstop"].to_numpy(dtype=float), intervals["from_state"].to_numpy(dtype=object),
+                         intervals["to_state"].to_numpy(dtype=object), states, initial_state, row_weight)
+
+
+def _coded_design(person: np.ndarray, people: np.ndarray, tstart: np.ndarray, tstop: np.ndarray,
+                  from_state: np.ndarray, to_state: np.ndarray, states: Sequence[str] | None, initial_state: str,
+                  row_weight: np.ndarray) -> _Design:
+    """:func:`_design` from the columns as arrays, the children already coded (``person``: codes into
+    the sorted ``people``), so that a caller coding a whole table once can pass each group's rows."""
+    from_state = from_state.copy()
     missing_from = pd.isna(from_state)
     if missing_from.any():
-        first_row = np.zeros(len(frame), dtype=bool)
+        first_row = np.zeros(len(person), dtype=bool)
         order = np.lexsort((tstart, person))
         first_row[order[np.r_[True, person[order][1:] != person[order][:-1]]]] = True
         from_state[missing_from & first_row] = initial_state
-    censored = _is_censored(frame["to_state"])
-    to_state = np.where(censored, None, frame["to_state"].to_numpy(dtype=object))
+    censored = _is_censored(pd.Series(to_state, dtype=object, copy=False))
+    to_state = np.where(censored, None, to_state)
     if np.any(tstop <= tstart):
         raise ValueError("every interval needs tstop > tstart")
     seen = list(pd.unique(np.concatenate([from_state, to_state[~censored]])))
@@ -149,7 +155,7 @@ def _design(intervals: pd.DataFrame, states: Sequence[str] | None, initial_state
         raise ValueError(f"states not listed: {sorted(map(str, unknown))}")
     code = {s: i for i, s in enumerate(states)}
     origin = pd.Series(from_state).map(code).to_numpy()
-    target = np.full(len(frame), -1)
+    target = np.full(len(person), -1)
     target[~censored] = pd.Series(to_state[~censored]).map(code).to_numpy()
     if np.any(origin == target):
         raise ValueError("an interval moves to the state it is already in; merge it with the next one")
@@ -567,7 +573,8 @@ def first_passage_intervals(
     data = intervals.assign(id=intervals["id"].astype(str))
     person = pd.factorize(data["id"].to_numpy(), sort=True)[0]  # codes in the order of the ids
     order = np.lexsort((data["tstart"].to_numpy(dtype=float), person))  # by child, then time (stable)
-    ordered = data.iloc[order].reset_index(drop=True)
+    ordered = data.iloc[order]     # a copy already: numbered 0.. in place, not copied again
+    ordered.index = pd.RangeIndex(len(ordered))
     child = person[order]
     first = np.r_[True, child[1:] != child[:-1]]  # each child's first interval
     starts = np.flatnonzero(first)
@@ -640,7 +647,8 @@ class _Replicates:
 
     def __init__(self, design: _Design, taus: Sequence[float], unit: np.ndarray | None, n_units: int):
         unit = design.person if unit is None else unit
-        self.design, self.taus, self.n_units = design, tuple(taus), n_units
+        # the grid times only: the rows' arrays are summed into the matrices below, not held
+        self.times, self.taus, self.n_units = design.times, tuple(taus), n_units
         n_states = self.n_states = len(design.states)
         n_times = self.n_times = int(np.searchsorted(design.times, max(taus), side="right"))
         grid = self.grid = max(n_times, 1)
@@ -660,7 +668,7 @@ class _Replicates:
         self.widths = np.stack([_grid_widths(design, float(t))[: n_times + 1] for t in taus])  # K × (n_times+1)
 
     def __call__(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        design, taus, n_states, n_times, grid = self.design, self.taus, self.n_states, self.n_times, self.grid
+        times, taus, n_states, n_times, grid = self.times, self.taus, self.n_states, self.n_times, self.grid
         n_boot = weights.shape[0]
         change, flows, widths = self.change, self.flows, self.widths
         # (units × cells)ᵀ @ (units × B): sparse times dense, never a B × rows matrix
@@ -683,7 +691,7 @@ class _Replicates:
                 step = eye + hazard - hazard.sum(axis=2)[:, :, None] * eye
                 p = np.einsum("bj,bjk->bk", p, step)
             rmean += widths[None, :, t + 1, None] * p[:, None, :]
-            reached = design.times[t] <= np.asarray(taus)
+            reached = times[t] <= np.asarray(taus)
             pstate[:, reached] = p[:, None, :]
         return rmean, pstate
 
@@ -700,6 +708,32 @@ def bootstrap_draws(n_units: int, n_boot: int, seed: int) -> np.ndarray:
     """Multinomial draw counts of ``n_units`` units on ``n_boot`` resamples (n_boot × n_units), seeded."""
     rng = np.random.default_rng(seed)
     return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot)
+
+
+class BootstrapDraws:
+    """:func:`bootstrap_draws` of one seed made once and held for every table that asks for them: the
+    tables of one call of :func:`evaluation.analysis.states.state_results` resample the same families
+    with the same seed, and the multinomial draws cost more than the replicates they weight. Held in
+    chunks of at most :data:`BOOTSTRAP_CELLS` counts, as small integers when they fit (the same values)."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self._held: dict[tuple[int, int], list[np.ndarray]] = {}
+
+    def rows(self, n_units: int, n_boot: int, lo: int, hi: int) -> np.ndarray:
+        """Rows ``lo:hi`` of ``bootstrap_draws(n_units, n_boot, seed)``."""
+        chunks = self._held.get((n_units, n_boot))
+        if chunks is None:
+            chunks = self._held[(n_units, n_boot)] = []
+            rng = np.random.default_rng(self.seed)
+            size = max(1, BOOTSTRAP_CELLS // max(n_units, 1))
+            for start in range(0, n_boot, size):
+                drawn = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=min(size, n_boot - start))
+                chunks.append(drawn.astype(np.uint8) if drawn.size and drawn.max() <= 255 else drawn)
+                del drawn
+        size = max(1, BOOTSTRAP_CELLS // max(n_units, 1))
+        parts = [chunk[max(lo - k * size, 0): max(hi - k * size, 0)] for k, chunk in enumerate(chunks)]
+        return np.concatenate([part for part in parts if len(part)] or [np.empty((0, n_units), dtype=np.int64)])
 
 
 def bootstrap_occupation(
@@ -731,31 +765,56 @@ def bootstrap_occupation(
     return {group: (rmean, pstate) for group, (_, _, rmean, pstate) in fits.items()}
 
 
-def _estimates_and_replicates(intervals, taus, states, initial_state, by, cluster, n_boot, seed, chunk, weights):
+def _estimates_and_replicates(intervals, taus, states, initial_state, by, cluster, n_boot, seed, chunk, weights,
+                              draws=None):
     """{group: (rmean, pstate, replicate rmean, replicate pstate)}: the estimates (K × S, every unit's
-    weight 1) and the bootstrap replicates (B × K × S) from one coded table per group."""
-    data = intervals.assign(id=intervals["id"].astype(str))
-    states = tuple(states) if states is not None else _all_states(data, initial_state)
-    unit_of_child, units = resampling_units(data, cluster)
+    weight 1) and the bootstrap replicates (B × K × S) from one coded table per group. The children
+    and their units are coded once for the whole table (each group's codes read off them: the same
+    codes as :func:`_design` and :func:`resampling_units` give); ``draws``: a :class:`BootstrapDraws`
+    of ``seed`` shared with other tables (default: made here)."""
+    states = tuple(states) if states is not None else _all_states(intervals, initial_state)
+    person, people = pd.factorize(intervals["id"].astype(str).to_numpy(), sort=True)
+    people = np.asarray(people, dtype=object)
+    if cluster is None:
+        unit_of_person, n_units = np.arange(len(people)), len(people)
+    else:   # each child's first cluster (as resampling_units: GroupBy.first), its text ranked
+        by_person = intervals[cluster].groupby(person, sort=True).first()
+        unit_of_person, units = pd.factorize(by_person.astype(str).to_numpy(), sort=True)
+        n_units = len(units)
+    tstart, tstop = intervals["tstart"].to_numpy(dtype=float), intervals["tstop"].to_numpy(dtype=float)
+    from_state = intervals["from_state"].to_numpy(dtype=object)
+    to_state = intervals["to_state"].to_numpy(dtype=object)
+    if by is None:
+        parts = [("all", np.arange(len(intervals)))]
+    else:   # groupby(by, sort=True)'s groups and rows, by position
+        code, keys = pd.factorize(intervals[by], sort=True)
+        order = np.argsort(code, kind="stable")
+        bounds = np.searchsorted(code[order], np.arange(len(keys) + 1))
+        parts = [(key, order[bounds[g]: bounds[g + 1]]) for g, key in enumerate(keys)]
     designs = {}
-    for group, part in _groups(data, by):
-        design = _design(part, states, initial_state, weights)
-        designs[group] = _Replicates(design, taus, unit_of_child.reindex(design.people).to_numpy()[design.person],
-                                     len(units))
+    for group, rows in parts:
+        present = np.zeros(len(people), dtype=bool)
+        present[person[rows]] = True
+        local = (np.cumsum(present) - 1)[person[rows]]
+        row_weight = _row_weights(intervals.iloc[rows], weights) if weights is not None else np.ones(len(rows))
+        design = _coded_design(local, people[present], tstart[rows], tstop[rows], from_state[rows], to_state[rows],
+                               states, initial_state, row_weight)
+        designs[group] = _Replicates(design, taus, unit_of_person[person[rows]], n_units)
     # draws made chunk by chunk from one generator: the same stream as bootstrap_draws(…, n_boot, seed),
     # without holding n_boot × units counts at once (at most BOOTSTRAP_CELLS counts per chunk)
-    chunk = max(1, min(chunk, BOOTSTRAP_CELLS // max(len(units), 1)))
-    rng = np.random.default_rng(seed)
+    draws = BootstrapDraws(seed) if draws is None else draws
+    if draws.seed != seed:
+        raise ValueError("draws were made with another seed")
+    chunk = max(1, min(chunk, BOOTSTRAP_CELLS // max(n_units, 1)))
     pieces: dict[object, list] = {group: [] for group in designs}
     for start in range(0, n_boot, chunk):
-        draws = rng.multinomial(len(units), np.full(len(units), 1.0 / len(units)),
-                                size=min(chunk, n_boot - start)).astype(float)
+        drawn = draws.rows(n_units, n_boot, start, min(start + chunk, n_boot)).astype(float)
         for group, replicates in designs.items():
-            pieces[group].append(replicates(draws))
-        del draws
+            pieces[group].append(replicates(drawn))
+        del drawn
     out = {}
     for group, replicates in designs.items():
-        rmean, pstate = replicates(np.ones((1, len(units))))
+        rmean, pstate = replicates(np.ones((1, n_units)))
         parts = pieces[group]
         out[group] = (rmean[0], pstate[0], np.concatenate([r for r, _ in parts]) if parts else rmean[:0],
                       np.concatenate([s for _, s in parts]) if parts else pstate[:0])
@@ -779,6 +838,7 @@ def expected_days_table(
     level: float = 0.95,
     combination: str = "all",
     weights: str | None = None,
+    draws: BootstrapDraws | None = None,
 ) -> pd.DataFrame:
     """Expected days in each state within each τ by cohort, and post − pre, as a tidy table.
 
@@ -787,12 +847,13 @@ def expected_days_table(
     so siblings are not counted as independent. ``weights`` names an optional
     per-row weight column (e.g. inverse-probability weights for weighted
     expected days): estimates and every bootstrap replicate use it, the
-    weights being held fixed across replicates; ``n`` and ``events`` stay counts.
+    weights being held fixed across replicates; ``n`` and ``events`` stay counts. ``draws``: a
+    :class:`BootstrapDraws` of ``seed`` shared with other tables.
     """
     taus = tuple(float(t) for t in taus)
     states = tuple(states) if states is not None else _all_states(intervals, initial_state)
     fits = _estimates_and_replicates(intervals, taus, states, initial_state, "group", "cluster", n_boot, seed,
-                                     100, weights)
+                                     100, weights, draws)
     boot = {group: (rmean, pstate) for group, (_, _, rmean, pstate) in fits.items()}
     point = {group: fit[0] for group, fit in fits.items()}  # K × S restricted means, every family once
     method = f"Aalen–Johansen restricted mean days in state; family bootstrap ({n_boot} resamples, percentile CI)"
@@ -832,19 +893,20 @@ def proportion_reaching_table(
     level: float = 0.95,
     combination: str = "all",
     weights: str | None = None,
+    draws: BootstrapDraws | None = None,
 ) -> pd.DataFrame:
     """Probability of reaching any of ``states`` within each τ by cohort, and post − pre, tidy.
 
     The first-passage probability per cohort, and the risk difference
     post − pre, with family-bootstrap SD and percentile CIs. ``weights``: an
-    optional per-row weight column, as in :func:`expected_days_table`.
+    optional per-row weight column, and ``draws``, as in :func:`expected_days_table`.
     """
     taus = tuple(float(t) for t in taus)
     reach = first_passage_intervals(intervals, states)
     all_states = _all_states(reach, initial_state)
     col = all_states.index(REACHED)
     fits = _estimates_and_replicates(reach, taus, all_states, initial_state, "group", "cluster", n_boot, seed, 100,
-                                     weights)
+                                     weights, draws)
     boot = {group: (rmean, pstate) for group, (_, _, rmean, pstate) in fits.items()}
     point = {group: fit[1][:, col] for group, fit in fits.items()}  # P(reached by each τ), every family once
     outcome = "reached_" + "_or_".join(states)
