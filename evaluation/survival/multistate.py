@@ -684,15 +684,22 @@ class _Replicates:
         rmean = widths[None, :, 0, None] * p[:, None, :]
         pstate = np.repeat(p[:, None, :], len(taus), axis=1)
         eye = np.eye(n_states)
-        for t in range(n_times):
-            if any_event[:, t].any():
-                with np.errstate(divide="ignore", invalid="ignore"):
+        # per day the same operations as before; what does not change with the day is found once: the
+        # days with an event in some replicate, each day's widths, and for each tau the last day within
+        # it (pstate is p on that day: the value the day-by-day assignment left)
+        moving = any_event.any(axis=0)
+        width = np.ascontiguousarray(widths.T)[:, None, :, None]     # (n_times+1) × 1 × K × 1
+        last_day = {k: int(np.searchsorted(times[:n_times], tau, side="right")) - 1 for k, tau in enumerate(taus)}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for t in range(n_times):
+                if moving[t]:
                     hazard = np.where(at_risk[:, t, :, None] > 0, events[:, t] / at_risk[:, t, :, None], 0.0)
-                step = eye + hazard - hazard.sum(axis=2)[:, :, None] * eye
-                p = np.einsum("bj,bjk->bk", p, step)
-            rmean += widths[None, :, t + 1, None] * p[:, None, :]
-            reached = times[t] <= np.asarray(taus)
-            pstate[:, reached] = p[:, None, :]
+                    step = eye + hazard - hazard.sum(axis=2)[:, :, None] * eye
+                    p = np.einsum("bj,bjk->bk", p, step)
+                rmean += width[t + 1] * p[:, None, :]
+                for k, day in last_day.items():
+                    if day == t:
+                        pstate[:, k] = p
         return rmean, pstate
 
 
