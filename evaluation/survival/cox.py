@@ -100,6 +100,10 @@ class RiskSets:
     # Efron's sub-steps: one entry per event, grouped by event time, frac = k/d (k = 0..d-1)
     efron_group: np.ndarray
     efron_frac: np.ndarray
+    # every row an event, at risk from the origin (no delayed entry, one stratum): lo is all 0 and
+    # each row's event time is its own last at-risk time, so the risk sets' sums can share the
+    # event sums (:func:`_risk_and_event_sums`); e.g. the censoring model of a fully observed time
+    all_events_from_origin: bool = False
 
     @classmethod
     def build(cls, stop, event, entry, strata, weights) -> "RiskSets":
@@ -144,6 +148,7 @@ class RiskSets:
             event_index=death_time[event_rows],
             efron_group=efron_group,
             efron_frac=efron_frac,
+            all_events_from_origin=bool(n and is_event.all() and not lo.any()),
         )
 
 
@@ -165,6 +170,30 @@ def _risk_sum(values: np.ndarray, rs: RiskSets) -> np.ndarray:
     for k in range(values.shape[1]):
         out[:, k] = _risk_sum(values[:, k], rs)
     return out
+
+
+def _risk_and_event_sums(values: np.ndarray, rs: RiskSets) -> tuple[np.ndarray, np.ndarray]:
+    """``(_risk_sum(values, rs), _event_sum(values, rs))``, bit for bit. When every row is an event
+    at risk from the origin (``rs.all_events_from_origin``), ``_risk_sum``'s count at the rows'
+    ``hi`` is the event sum shifted by one time (``hi`` is the event time's index + 1, the rows added
+    in the same order) and its count at ``lo`` (all 0) only the running total of every row: the
+    same difference array from one count per column fewer, and no copy of the events' rows."""
+    if not rs.all_events_from_origin:
+        return _risk_sum(values, rs), _event_sum(values, rs)
+    if values.ndim == 2:
+        risk = np.empty((rs.n_times, values.shape[1]))
+        event = np.empty((rs.n_times, values.shape[1]))
+        for k in range(values.shape[1]):
+            risk[:, k], event[:, k] = _risk_and_event_sums(values[:, k], rs)
+        return risk, event
+    t = rs.n_times
+    event = np.bincount(rs.event_index, weights=values, minlength=t)
+    at_lo = np.zeros(t)
+    at_lo[0] = np.bincount(rs.lo, weights=values, minlength=1)[0]   # the rows in order, from 0.0
+    at_hi = np.empty(t)
+    at_hi[0] = 0.0
+    at_hi[1:] = event[:-1]
+    return np.cumsum(at_lo - at_hi), event
 
 
 def _event_sum(values: np.ndarray, rs: RiskSets) -> np.ndarray:
@@ -235,29 +264,36 @@ class _Derivatives:
     information: np.ndarray
 
 
-def _derivatives(beta, x, w, rs: RiskSets, efron: bool, time_weight=None) -> _Derivatives:
+def _derivatives(beta, x, w, rs: RiskSets, efron: bool, time_weight=None, x_events=None) -> _Derivatives:
     """Log partial likelihood, score and information at ``beta``.
 
     ``time_weight`` (one value per event time) multiplies each event time's
-    contribution, as used by the cox.zph test.
+    contribution, as used by the cox.zph test. ``x_events``: ``x[rs.event_rows]`` if the caller
+    has it (the Newton iterations take it once per fit, not once per step).
     """
     eta = x @ beta
     wr = w * np.exp(eta)
-    s0 = _risk_sum(wr, rs)
-    d_risk = _event_sum(wr, rs)
+    s0, d_risk = _risk_and_event_sums(wr, rs)
     tie = _tie_terms(s0, d_risk, rs, efron, time_weight)
     ev = rs.event_rows
-    ev_w = w[ev] if time_weight is None else w[ev] * time_weight[rs.event_index]
-    loglik = float(np.sum(ev_w * eta[ev]) - np.sum(tie.logden))
+    every = rs.all_events_from_origin     # ev is every row in order: the same values, ungathered
+    ev_w = w if every else w[ev]
+    if time_weight is not None:
+        ev_w = ev_w * time_weight[rs.event_index]
+    loglik = float(np.sum(ev_w * (eta if every else eta[ev])) - np.sum(tie.logden))
     wrx = wr[:, None] * x
-    s1 = _risk_sum(wrx, rs)
-    d1 = _event_sum(wrx, rs)
-    score = ev_w @ x[ev] - (tie.h @ s1 - tie.hf @ d1)
+    s1, d1 = _risk_and_event_sums(wrx, rs)
+    del wrx
+    # x[ev] (a C-ordered copy) as before: the layout decides BLAS's order of sums
+    score = ev_w @ (x[ev] if x_events is None else x_events) - (tie.h @ s1 - tie.hf @ d1)
     # second moments: sum_j h_j S2_j = X' diag(wr * sum_{j at risk} h_j) X, and the
     # Efron removal of the events' own share at their death time.
     at_risk_h = _range_sum(tie.h, rs.lo, rs.hi)
     weight = wr * at_risk_h
-    weight[ev] -= wr[ev] * tie.hf[rs.event_index]
+    if every:
+        weight -= wr * tie.hf[rs.event_index]
+    else:
+        weight[ev] -= wr[ev] * tie.hf[rs.event_index]
     info = (x * weight[:, None]).T @ x
     info -= (s1 * tie.h2[:, None]).T @ s1
     cross = (s1 * tie.hf2[:, None]).T @ d1
@@ -271,12 +307,11 @@ def _score_residuals(beta, x, w, rs: RiskSets, efron: bool) -> np.ndarray:
     eta = x @ beta
     r = np.exp(eta)
     wr = w * r
-    s0 = _risk_sum(wr, rs)
-    d_risk = _event_sum(wr, rs)
+    s0, d_risk = _risk_and_event_sums(wr, rs)
     tie = _tie_terms(s0, d_risk, rs, efron)
     wrx = wr[:, None] * x
-    s1 = _risk_sum(wrx, rs)
-    d1 = _event_sum(wrx, rs)
+    s1, d1 = _risk_and_event_sums(wrx, rs)
+    del wrx
     # cumulative hazard and hazard-weighted mean covariate over each subject's at-risk times
     xhaz_t = s1 * tie.h2[:, None] - d1 * tie.hf2[:, None]
     cumhaz = _range_sum(tie.h, rs.lo, rs.hi)
@@ -493,14 +528,39 @@ def _usable_columns(x: np.ndarray, names: list[str]) -> tuple[np.ndarray, dict[s
         xc -= xc.mean(axis=0)
         scale = np.sqrt((xc**2).sum(axis=0))
         xc /= scale
-        r = np.linalg.qr(xc, mode="r")
-        diag = np.abs(np.diag(r))
-        collinear = diag < TOLER_COLLINEAR
+        collinear = np.zeros(len(keep), dtype=bool)
+        if not _clearly_full_rank(xc):     # else the QR's pivots are all far above the tolerance
+            r = np.linalg.qr(xc, mode="r")
+            diag = np.abs(np.diag(r))
+            collinear = diag < TOLER_COLLINEAR
         for k, bad in zip(list(keep), collinear):
             if bad:
                 dropped[names[k]] = "collinear with other covariates"
         keep = [k for k, bad in zip(keep, collinear) if not bad]
     return np.asarray(keep, dtype=np.int64), dropped
+
+
+#: :func:`_clearly_full_rank`'s bound on the smallest eigenvalue of the scaled columns' Gram matrix.
+_FULL_RANK_EIGENVALUE = 1e-6
+
+
+def _clearly_full_rank(xc: np.ndarray) -> bool:
+    """Whether the centred, unit-norm columns ``xc`` (n x p) are so far from collinear that the QR
+    of :func:`_usable_columns` cannot find a pivot under ``TOLER_COLLINEAR``: true when the smallest
+    eigenvalue of their Gram matrix (a p x p product, a fraction of the QR's cost) is at least
+    ``_FULL_RANK_EIGENVALUE``. Why that settles it (worst-case bounds, u = 2^-53, n p u <= 1e-8):
+    the computed Gram matrix is within ``n p u`` of the exact one in norm and its computed smallest
+    eigenvalue within ``~p^2 u`` of its own, so the smallest singular value of ``xc`` is at least
+    ``sqrt(1e-6 - 2e-8) > 9e-4``. Householder QR gives the exact R of ``xc + E`` with each column
+    of ``E`` under ``~n p u`` in norm, so the smallest singular value of ``xc + E`` is above
+    ``9e-4 - 1e-7``; and every pivot ``|r_kk|`` (an eigenvalue of the triangular R) is at least
+    that. So the QR would keep every column: the same decision, without it. Anything nearer to
+    collinear (or fewer rows than columns) goes to the QR itself."""
+    n, p = xc.shape
+    if n <= p or n * p * np.finfo(float).eps > 1e-8 or not np.all(np.isfinite(xc)):
+        return False
+    gram = xc.T @ xc
+    return bool(np.linalg.eigvalsh(gram)[0] >= _FULL_RANK_EIGENVALUE)
 
 
 def _standard_errors(var: np.ndarray) -> np.ndarray:
@@ -522,7 +582,8 @@ def _newton_raphson(x, w, rs, efron, init=None):
 def _newton_raphson_steps(x, w, rs, efron, init=None):
     p = x.shape[1]
     beta = np.zeros(p) if init is None else np.asarray(init, dtype=float).copy()
-    cur = _derivatives(beta, x, w, rs, efron)
+    x_events = x[rs.event_rows]     # the events' covariates, gathered once for every step
+    cur = _derivatives(beta, x, w, rs, efron, x_events=x_events)
     null = cur
     converged = False
     iterations = 0
@@ -531,12 +592,12 @@ def _newton_raphson_steps(x, w, rs, efron, init=None):
             step = np.linalg.solve(cur.information, cur.score)
         except np.linalg.LinAlgError:
             step = np.linalg.lstsq(cur.information, cur.score, rcond=None)[0]
-        new = _derivatives(beta + step, x, w, rs, efron)
+        new = _derivatives(beta + step, x, w, rs, efron, x_events=x_events)
         halvings = 0
         while (not np.isfinite(new.loglik) or new.loglik < cur.loglik - 1e-12 * abs(cur.loglik)) and halvings < 60:
             step = step / 2
             halvings += 1
-            new = _derivatives(beta + step, x, w, rs, efron)
+            new = _derivatives(beta + step, x, w, rs, efron, x_events=x_events)
         prev_loglik = cur.loglik
         beta = beta + step
         cur = new
