@@ -112,3 +112,41 @@ def test_entry_covariates_coded_once_equal_pandas_matching():
         pd.testing.assert_frame_equal(new, old, check_exact=True)
     assert np.isfinite(entry_covariates(analysis.assign(go_live_day=go_live), StudyConfig())[0]
                        ["journey_go_live_day"]).any()
+
+
+def _old_call(replicates, weights):
+    """_Replicates.__call__'s day loop as it was (the tau test and the errstate per day)."""
+    r = replicates
+    n_boot, n_states, n_times = weights.shape[0], r.n_states, r.n_times
+    at_risk = np.cumsum((r.change.T @ weights.T).T.reshape(n_boot, n_times + 1, n_states), axis=1)[:, :n_times]
+    events = (r.flows.T @ weights.T).T.reshape(n_boot, r.grid, n_states, n_states)
+    any_event = events.sum(axis=(2, 3)) > 0
+    t0 = np.where(any_event.any(axis=1), any_event.argmax(axis=1), max(n_times - 1, 0))
+    start_mix = at_risk[np.arange(n_boot), t0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = start_mix / start_mix.sum(axis=1, keepdims=True)
+    rmean = r.widths[None, :, 0, None] * p[:, None, :]
+    pstate = np.repeat(p[:, None, :], len(r.taus), axis=1)
+    eye = np.eye(n_states)
+    for t in range(n_times):
+        if any_event[:, t].any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                hazard = np.where(at_risk[:, t, :, None] > 0, events[:, t] / at_risk[:, t, :, None], 0.0)
+            step = eye + hazard - hazard.sum(axis=2)[:, :, None] * eye
+            p = np.einsum("bj,bjk->bk", p, step)
+        rmean += r.widths[None, :, t + 1, None] * p[:, None, :]
+        reached = r.times[t] <= np.asarray(r.taus)
+        pstate[:, reached] = p[:, None, :]
+    return rmean, pstate
+
+
+@pytest.mark.parametrize("taus", [(365.0, 730.0), (0.5, 40.0, 365.0), (730.0, 100.0, 100.0)])
+def test_replicates_day_loop_equals_the_old_loop(taus):
+    data = simulated_journeys(n_families=80, seed=9)
+    design = ms._design(data[data["group"] == "pre_fsp"], None, "referral")
+    replicates = ms._Replicates(design, taus, None, len(design.people))
+    weights = np.random.default_rng(1).poisson(1.0, (6, len(design.people))).astype(float)
+    weights[2] = 0.0                                         # a replicate that drew nobody: NaN throughout
+    for w in (weights, weights[:1], np.ones((1, len(design.people)))):
+        for a, b in zip(_old_call(replicates, w), replicates(w)):
+            np.testing.assert_array_equal(a, b, strict=True)
