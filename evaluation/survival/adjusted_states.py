@@ -206,9 +206,7 @@ def adjusted_expected_days(
     replicates = {group: [] for group in designs}
     dr = np.full((n_boot, y.shape[1]), np.nan)
     chunk = max(1, min(CHUNK, CHUNK_CELLS // max(len(unit_entry), len(x))))
-    draws = BootstrapDraws(seed) if draws is None else draws
-    if draws.seed != seed:
-        raise ValueError("draws were made with another seed")
+    draws = BootstrapDraws.of(seed, draws)
     for lo in range(0, n_boot, chunk):
         size = min(chunk, n_boot - lo)
         drawn = draws.rows(len(families), n_boot, lo, lo + size)

@@ -299,14 +299,20 @@ def family_draws(n_families: int, n_boot: int, seed: int) -> np.ndarray:
 DRAW_CELLS = 1 << 22
 
 
-def _family_draws_by_chunk(n_families: int, n_boot: int, seed: int):
-    """The rows of :func:`family_draws` one by one, drawn a few resamples at a time from the one
-    generator (the same stream), so that n_boot × families counts are never held at once."""
+def family_draw_chunks(n_families: int, n_boot: int, seed: int, cells: int = DRAW_CELLS):
+    """:func:`family_draws` a few resamples at a time from the one generator (the same stream), at
+    most ``cells`` counts a chunk, so that n_boot × families counts are never drawn at once."""
     rng = np.random.default_rng(seed)
     p = np.full(n_families, 1.0 / n_families)
-    chunk = max(1, DRAW_CELLS // max(n_families, 1))
+    chunk = max(1, cells // max(n_families, 1))
     for lo in range(0, n_boot, chunk):
-        yield from rng.multinomial(n_families, p, size=min(chunk, n_boot - lo))
+        yield rng.multinomial(n_families, p, size=min(chunk, n_boot - lo))
+
+
+def _family_draws_by_chunk(n_families: int, n_boot: int, seed: int):
+    """The rows of :func:`family_draws` one by one (:func:`family_draw_chunks`)."""
+    for drawn in family_draw_chunks(n_families, n_boot, seed):
+        yield from drawn
 
 
 def clustered_se(terms: np.ndarray, estimates: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -393,5 +399,5 @@ def aipw_rmst_difference(
 
 
 __all__ = ["Patterns", "aipw_estimate", "aipw_from_pattern_sums", "aipw_rmst_difference", "aipw_terms",
-           "bootstrap_limits", "clustered_se", "family_draws", "logistic_coefficients", "logistic_probabilities",
+           "bootstrap_limits", "clustered_se", "family_draw_chunks", "family_draws", "logistic_coefficients", "logistic_probabilities",
            "pattern_propensity", "rmst_pseudo_observations"]

@@ -46,6 +46,7 @@ import pandas as pd
 from scipy import sparse
 
 from evaluation.results import tidy
+from evaluation.survival.doubly_robust import family_draw_chunks, family_draws
 
 #: Columns of the interval table.
 INTERVAL_COLUMNS: tuple[str, ...] = ("id", "cluster", "group", "tstart", "tstop", "from_state", "to_state")
@@ -712,9 +713,9 @@ def resampling_units(intervals: pd.DataFrame, cluster: str | None = "cluster") -
 
 
 def bootstrap_draws(n_units: int, n_boot: int, seed: int) -> np.ndarray:
-    """Multinomial draw counts of ``n_units`` units on ``n_boot`` resamples (n_boot × n_units), seeded."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot)
+    """Multinomial draw counts of ``n_units`` units on ``n_boot`` resamples (n_boot × n_units), seeded:
+    the doubly robust estimators' :func:`~evaluation.survival.doubly_robust.family_draws`."""
+    return family_draws(n_units, n_boot, seed)
 
 
 class BootstrapDraws:
@@ -727,18 +728,23 @@ class BootstrapDraws:
         self.seed = seed
         self._held: dict[tuple[int, int], list[np.ndarray]] = {}
 
+    @classmethod
+    def of(cls, seed: int, draws: BootstrapDraws | None) -> BootstrapDraws:
+        """``draws`` (made with ``seed``), or new draws of ``seed``."""
+        if draws is None:
+            return cls(seed)
+        if draws.seed != seed:
+            raise ValueError("draws were made with another seed")
+        return draws
+
     def rows(self, n_units: int, n_boot: int, lo: int, hi: int) -> np.ndarray:
         """Rows ``lo:hi`` of ``bootstrap_draws(n_units, n_boot, seed)``."""
         chunks = self._held.get((n_units, n_boot))
         if chunks is None:
-            chunks = self._held[(n_units, n_boot)] = []
-            rng = np.random.default_rng(self.seed)
-            size = max(1, BOOTSTRAP_CELLS // max(n_units, 1))
-            for start in range(0, n_boot, size):
-                drawn = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=min(size, n_boot - start))
-                chunks.append(drawn.astype(np.uint8) if drawn.size and drawn.max() <= 255 else drawn)
-                del drawn
-        size = max(1, BOOTSTRAP_CELLS // max(n_units, 1))
+            chunks = self._held[(n_units, n_boot)] = [
+                drawn.astype(np.uint8) if drawn.size and drawn.max() <= 255 else drawn
+                for drawn in family_draw_chunks(n_units, n_boot, self.seed, BOOTSTRAP_CELLS)]
+        size = max(1, BOOTSTRAP_CELLS // max(n_units, 1))   # family_draw_chunks' chunk
         parts = [chunk[max(lo - k * size, 0): max(hi - k * size, 0)] for k, chunk in enumerate(chunks)]
         return np.concatenate([part for part in parts if len(part)] or [np.empty((0, n_units), dtype=np.int64)])
 
@@ -809,9 +815,7 @@ def _estimates_and_replicates(intervals, taus, states, initial_state, by, cluste
         designs[group] = _Replicates(design, taus, unit_of_person[person[rows]], n_units)
     # draws made chunk by chunk from one generator: the same stream as bootstrap_draws(…, n_boot, seed),
     # without holding n_boot × units counts at once (at most BOOTSTRAP_CELLS counts per chunk)
-    draws = BootstrapDraws(seed) if draws is None else draws
-    if draws.seed != seed:
-        raise ValueError("draws were made with another seed")
+    draws = BootstrapDraws.of(seed, draws)
     chunk = max(1, min(chunk, BOOTSTRAP_CELLS // max(n_units, 1)))
     pieces: dict[object, list] = {group: [] for group in designs}
     for start in range(0, n_boot, chunk):
