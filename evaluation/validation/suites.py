@@ -152,11 +152,11 @@ def id_columns(frame: pd.DataFrame) -> list[str]:
 def pseudonym_suite(frame: pd.DataFrame):
     text = [c for c in frame.columns
             if pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object]
+    ids = id_columns(frame)
     expectations = [E.ExpectColumnValuesToMatchRegex(column=c, regex=contract.PSEUDONYM_PATTERN)
-                    for c in id_columns(frame)]
+                    for c in ids]
     # An id column is checked against the pseudonym pattern above: a value of 16 hex digits cannot
     # take a raw shape, and any other value fails that expectation already.
-    ids = set(id_columns(frame))
     expectations += [E.ExpectColumnValuesToNotMatchRegexList(column=c, regex_list=[RAW_SHAPE],
                                                              meta={"shapes": dict(RAW_SHAPES)})
                      for c in text if c not in ids]
