@@ -220,9 +220,15 @@ def _pseudo(grid: CurveGrid, taus: Sequence[float], freq: np.ndarray | None) -> 
 def _require_events(data: SurvivalData, treated: np.ndarray, freq: np.ndarray) -> None:
     """Raise :class:`NotEstimable` unless each cohort has two counted rows and an event."""
     for arm in (False, True):
-        rows = (treated == arm) & (freq > 0)
-        if rows.sum() < 2 or not data.event[rows].any():
-            raise NotEstimable("a cohort without events or rows")
+        rows = treated == arm
+        _require_cohort_events(data.event[rows], freq[rows])
+
+
+def _require_cohort_events(event: np.ndarray, freq: np.ndarray) -> None:
+    """:func:`_require_events` for one cohort's rows (their events and frequencies)."""
+    counted = freq > 0
+    if counted.sum() < 2 or not event[counted].any():
+        raise NotEstimable("a cohort without events or rows")
 
 
 def _estimates(data: SurvivalData, treated: np.ndarray, design: Patterns, taus: Sequence[float],
@@ -265,10 +271,8 @@ class _Arms:
         """:func:`_replicate` given each cohort's rows' frequencies ``weights[arm]``. The propensity
         model's per-pattern trials and successes are the cohorts' pattern counts added: sums of
         whole numbers, exact in any order, so the same bits as summed over the rows."""
-        for arm in (False, True):   # as _require_events
-            drawn = weights[arm] > 0
-            if drawn.sum() < 2 or not self.event[arm][drawn].any():
-                raise NotEstimable("a cohort without events or rows")
+        for arm in (False, True):
+            _require_cohort_events(self.event[arm], weights[arm])
         design, n_patterns = self.design, len(self.design.distinct)
         counts = {arm: np.bincount(self.code[arm], weights=weights[arm], minlength=n_patterns)
                   for arm in (False, True)}
