@@ -58,6 +58,18 @@ def _outs(tables, description: str) -> dict[str, dg.AssetOut]:
             for name in tables}
 
 
+#: Ready steps start in the order of Dagster's ``dagster/priority`` op tag (highest first; then the
+#: plan's order): the longest analysis first and the next longest beside it, so that the short
+#: ones fill the core that frees first instead of one long step running alone before the release.
+#: Survival has been the longest and days in each state the next at every size measured (one to
+#: twenty councils; benchmarks/pipeline_scale.py).
+LONGEST_FIRST = {"survival_analysis": 2, "days_in_state_analysis": 1}
+
+
+def _priority(name: str) -> dict[str, str]:
+    return {"dagster/priority": str(LONGEST_FIRST[name])}
+
+
 def _emit(results: dict[str, pd.DataFrame]):
     for name, frame in results.items():
         yield dg.Output(frame, output_name=name, metadata={"dagster/row_count": len(frame)})
@@ -69,6 +81,7 @@ def _emit(results: dict[str, pd.DataFrame]):
                "by risk-factor combination, inverse-probability weighting"),
     ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
     name="survival_analysis",
+    op_tags=_priority("survival_analysis"),
 )
 def survival_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
     yield from _emit(estimators.survival_results(pooled("analysis_dataset", analysis_dataset),
@@ -93,6 +106,7 @@ def competing_exits_analysis(study: StudySettings, analysis_dataset: pd.DataFram
     ins={"state_intervals": dg.AssetIn(key=["cohorts", "state_intervals"]),
          "analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
     name="days_in_state_analysis",
+    op_tags=_priority("days_in_state_analysis"),
 )
 def days_in_state_analysis(study: StudySettings, state_intervals: pd.DataFrame, analysis_dataset: pd.DataFrame):
     yield from _emit(estimators.state_results(pooled("state_intervals", state_intervals), study.config(),
