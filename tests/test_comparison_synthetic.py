@@ -305,3 +305,126 @@ def test_solver_reproduces_abadie_gardeazabal_with_their_v():
     X = X.divide(X.std(axis=1), axis=0).to_numpy()
     loss = lambda v: 0.5 * (X[:, :-1] @ v - X[:, -1]) @ V @ (X[:, :-1] @ v - X[:, -1])  # noqa: E731
     assert abs(loss(w.to_numpy()) - loss(synth.W)) <= SOLVER_FTOL
+
+
+# --- The augmented fit's cheaper path (FastAugSynth) against pysyncon's AugSynth, bit for bit -------
+
+def _quadratic(n, seed, vertex=False):
+    """pysyncon's weight objective for random predictors; ``vertex``: the treated unit beyond donor 0,
+    away from the others, so that the optimum puts a weight at (or within a step of) 1."""
+    rng = np.random.default_rng(seed)
+    X0, X1 = rng.normal(size=(8, n)), rng.normal(size=8)
+    if vertex:
+        X1 = X0[:, 0] + 2 * (X0[:, 0] - X0[:, 1:].mean(axis=1))
+    P, q = X0.T @ X0, X1 @ X0
+    return (lambda x: 0.5 * x.T @ P @ x - q.T @ x), X0, X1
+
+
+def test_forward_difference_gradient_is_the_one_scipy_makes():
+    """The gradient SLSQP differences for itself (scipy's 2-point scheme, absolute step sqrt(eps),
+    backward where a forward step would leave [0, 1]): every component the same float, at interior
+    points, on both bounds and within a step of the upper one."""
+    from scipy.optimize._numdiff import approx_derivative
+
+    from evaluation.comparison.synthetic import _FD_STEP, forward_difference_gradient
+    for seed in range(5):
+        fun, _, _ = _quadratic(12, seed)
+        lb, ub = np.zeros(12), np.ones(12)
+        jac = forward_difference_gradient(fun, lb, ub)
+        rng = np.random.default_rng(seed)
+        points = [rng.uniform(size=12), np.full(12, 1 / 12), rng.dirichlet(np.ones(12))]
+        edge = rng.uniform(size=12)
+        edge[:4] = [0.0, 1.0, 1 - _FD_STEP / 2, 1e-300]
+        points.append(edge)
+        for x in points:
+            expected = approx_derivative(fun, x, method="2-point", abs_step=_FD_STEP, bounds=(lb, ub), f0=fun(x))
+            assert np.array_equal(jac(x), expected)
+
+
+def test_slsqp_takes_the_same_steps_with_the_differenced_gradient():
+    """pysyncon's weight programme solved by SLSQP without a gradient and with
+    forward_difference_gradient: the same iterations and the same weights, bit for bit, also where
+    the solution puts a donor's weight at 1 (the steps there turn backward)."""
+    from scipy.optimize import Bounds, LinearConstraint, minimize
+
+    from evaluation.comparison.synthetic import forward_difference_gradient
+    at_one = 0
+    for seed, n, vertex in [(0, 5, False), (1, 12, False), (2, 30, False), (3, 40, False), (1, 10, True),
+                            (4, 10, True), (5, 10, True), (0, 10, True)]:
+        fun, _, _ = _quadratic(n, seed, vertex)
+        lb, ub = np.zeros(n), np.ones(n)
+        kw = dict(x0=np.full(n, 1 / n), bounds=Bounds(lb=lb, ub=ub), method="SLSQP",
+                  constraints=LinearConstraint(A=np.ones(n), lb=1.0, ub=1.0), options={"maxiter": 2000, "ftol": 1e-12})
+        plain = minimize(fun, **kw)
+        ours = minimize(fun, jac=forward_difference_gradient(fun, lb, ub), **kw)
+        assert np.array_equal(plain.x, ours.x) and plain.fun == ours.fun and plain.nit == ours.nit
+        at_one += bool(plain.x.max() == 1.0)
+    assert at_one >= 3
+
+
+def _augsynth_dataprep(table, treated, transition):
+    from evaluation.comparison.synthetic import nearest_donors
+    years = sorted(int(y) for y in table.columns)
+    table = table.reindex(columns=years)
+    pre = [y for y in years if y < transition]
+    donors = nearest_donors(table, treated, donor_pool(table, years, treated, exclude=[treated]), pre, 40)
+    long = table.loc[[treated] + donors, [y for y in years if y != transition]].stack().rename("y").reset_index()
+    long.columns = ["unit", "year", "y"]
+    long["year"] = long["year"].astype(int)
+    return Dataprep(foo=long, predictors=[], predictors_op="mean", dependent="y", unit_variable="unit",
+                    time_variable="year", treatment_identifier=treated, controls_identifier=donors,
+                    time_predictors_prior=pre, time_optimize_ssr=pre)
+
+
+def test_fast_augsynth_is_pysyncons_augsynth():
+    """FastAugSynth (the gradient SLSQP differences handed to it, the ridge path without pandas per
+    penalty) against pysyncon's AugSynth on the LA panel (Oxfordshire, two rates; all seven and
+    three more councils were checked when it was written) and the constructed panel: weights,
+    penalty, cross-validation errors and outcome model the same floats."""
+    from pysyncon import AugSynth
+    from threadpoolctl import threadpool_limits
+
+    from evaluation.comparison.panel import read_panel, wide
+    from evaluation.comparison.synthetic import FastAugSynth
+    panel = read_panel()
+    cases = [(wide(panel, m), "931", 2021) for m in ("cla_31mar_rate_per_10k_derived", "rereferrals_pct")]
+    cases.append((wide(_constructed_panel(), "rate"), "T00", 2021))
+    with threadpool_limits(limits=1, user_api="blas"):  # as run_synthetic_control
+        for table, treated, transition in cases:
+            dataprep = _augsynth_dataprep(table, treated, transition)
+            stock, fast = AugSynth(), FastAugSynth()
+            stock.fit(dataprep=dataprep, use_covariates=False)
+            fast.fit(dataprep=dataprep, use_covariates=False)
+            assert np.array_equal(stock.W, fast.W) and np.array_equal(stock.synw, fast.synw)
+            assert stock.lambda_ == fast.lambda_
+            assert np.array_equal(stock.cv_result.errors_mean, fast.cv_result.errors_mean)
+            assert np.array_equal(stock.cv_result.errors_se, fast.cv_result.errors_se)
+            pd.testing.assert_frame_equal(stock.ridge_mhat, fast.ridge_mhat, check_exact=True)
+
+
+def test_fits_on_shared_arrays_and_their_mean_post_gap_are_pandas_own():
+    """fit_table on one _TableArrays for many fits (placebos, leave-one-out) gives the fits it gives
+    alone, and each fit's mean post gap (taken from its arrays) is pandas' mean of its series."""
+    from threadpoolctl import threadpool_limits
+
+    from evaluation.comparison.panel import read_panel, wide
+    from evaluation.comparison.synthetic import _TableArrays, fit_table, placebo_fits
+    table = wide(read_panel(), "cpp_started_rate_per_10k_derived")
+    with threadpool_limits(limits=1, user_api="blas"):  # as run_synthetic_control
+        fits = placebo_fits(table=table, measure="cpp_started_rate_per_10k_derived", treated="931", holdout=2)
+    assert len(fits) == 41
+    for f in fits:
+        s = f.series
+        assert f.post_gap_mean is not None and f.mean_post_gap == float(s.loc[s["period"] == "post", "gap"].mean())
+    arrays = _TableArrays(table.reindex(columns=sorted(table.columns)))
+    donors = list(fits[0].weights.index)
+    for d in donors[:5]:
+        pool = [x for x in donors if x != d]
+        alone = fit_table(arrays.table, d, pool, 2021, "m", holdout=2)
+        shared = fit_table(arrays.table, d, pool, 2021, "m", holdout=2, arrays=arrays)
+        pd.testing.assert_frame_equal(alone.series, shared.series, check_exact=True)
+        pd.testing.assert_series_equal(alone.weights, shared.weights, check_exact=True)
+        assert (alone.pre_rmspe, alone.post_rmspe, alone.mean_post_gap) == (
+            shared.pre_rmspe, shared.post_rmspe, shared.mean_post_gap)
+    with pytest.raises(KeyError, match="not in the table"):
+        fit_table(arrays.table, "931", ["XXX"] + donors, 2021, arrays=arrays)

@@ -8,7 +8,9 @@ custom_V=ones)``, and :func:`simplex_weights` solves pysyncon's quadratic progra
 difference the objective numerically (one objective call per donor per gradient, over the ~465
 fits of :func:`run_synthetic_control`). The tests hold it to pysyncon's own fits on the LA panel
 (objectives within SLSQP's ftol, weights on the same path) and to Abadie & Gardeazabal's published
-Basque weights. pysyncon is still used for the augmented synthetic control (:func:`fit_augmented`).
+Basque weights. pysyncon is still used for the augmented synthetic control (:func:`fit_augmented`),
+through :class:`FastAugSynth`: pysyncon's AugSynth with the gradient SLSQP would difference for
+itself handed to it and its ridge path over the penalties without pandas, the same floats.
 
 The year containing go-live is a transition year: it is left out of the fit and reported, but not
 counted as post-period.
@@ -23,10 +25,12 @@ Inference (Abadie et al. 2010, 2015):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from pysyncon import AugSynth, Dataprep
+from pysyncon.utils import CrossValidationResult
 from scipy.optimize import Bounds, LinearConstraint, minimize
 from threadpoolctl import threadpool_limits
 
@@ -70,6 +74,7 @@ class SyntheticFit:
     pre_rmspe: float
     post_rmspe: float
     extra: dict = field(default_factory=dict)
+    post_gap_mean: float | None = field(default=None, repr=False)  # fit_table's, from its arrays
 
     @property
     def ratio(self) -> float:
@@ -77,14 +82,21 @@ class SyntheticFit:
 
     @property
     def mean_post_gap(self) -> float:
+        if self.post_gap_mean is not None:
+            return self.post_gap_mean
         s = self.series
         return float(s.loc[s["period"] == "post", "gap"].mean())
+
+
+@lru_cache(maxsize=1)
+def _adopter_codes() -> frozenset[str]:
+    return frozenset(adopters()["la_code_old"])
 
 
 def excluded_codes(treated: str = TREATED) -> set[str]:
     """Councils never used as donors: every listed adopter (dated or not), boundary-changed and
     tiny councils, and the treated council."""
-    return set(adopters()["la_code_old"]) | set(BOUNDARY_CHANGED) | set(TOO_SMALL) | {treated}
+    return set(_adopter_codes()) | set(BOUNDARY_CHANGED) | set(TOO_SMALL) | {treated}
 
 
 def donor_pool(table: pd.DataFrame, years, treated: str = TREATED, exclude=None) -> list[str]:
@@ -150,9 +162,34 @@ def simplex_weights(X0: np.ndarray, X1: np.ndarray, v: np.ndarray | None = None)
     return res.x
 
 
+class _TableArrays:
+    """A wide table's values as floats, with each LA code's row and each year's column, made once
+    for the hundreds of :func:`fit_table` calls on one table (placebos, leave-one-out)."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.table = table
+        self.values = table.to_numpy(dtype=float)
+        # label -> position, where labels are unique (else get_indexer, which refuses duplicates)
+        self.row = {code: i for i, code in enumerate(table.index)} if table.index.is_unique else {}
+        self.column = {year: i for i, year in enumerate(table.columns)} if table.columns.is_unique else {}
+
+    def rows(self, labels: list) -> np.ndarray:
+        """Positions of ``labels``; KeyError naming those missing (as ``.loc``)."""
+        try:
+            return np.array([self.row[lab] for lab in labels], dtype=np.intp)
+        except (KeyError, TypeError):
+            return _positions(self.table.index, labels)
+
+    def columns(self, labels: list) -> np.ndarray:
+        try:
+            return np.array([self.column[lab] for lab in labels], dtype=np.intp)
+        except (KeyError, TypeError):
+            return _positions(self.table.columns, labels)
+
+
 def fit_table(table: pd.DataFrame, treated: str, donors: list[str], transition_year: int,
               measure: str = "", last_year: int | None = None, max_donors: int | None = MAX_DONORS,
-              holdout: int = 0) -> SyntheticFit:
+              holdout: int = 0, arrays: _TableArrays | None = None) -> SyntheticFit:
     """Synthetic control for ``treated`` from a wide table (LA x year) of one outcome.
 
     ``max_donors``: restrict the pool to the councils nearest in the pre-period (Abadie 2021
@@ -160,7 +197,7 @@ def fit_table(table: pd.DataFrame, treated: str, donors: list[str], transition_y
     SLSQP (:func:`simplex_weights`) small). None = all.
     ``holdout``: fit the weights on all but the last ``holdout`` pre-period years and measure the
     pre-RMSPE on those held-out years only (Abadie 2021's validation); 0 = fit and measure on all
-    pre-period years.
+    pre-period years. ``arrays``: :class:`_TableArrays` of ``table`` (made here when not given).
     """
     years = [int(y) for y in table.columns if last_year is None or int(y) <= last_year]
     pre = [y for y in years if y < transition_year]
@@ -172,9 +209,8 @@ def fit_table(table: pd.DataFrame, treated: str, donors: list[str], transition_y
     # Plain arrays from here (the placebo and leave-one-out runs make hundreds of these fits):
     # ``z`` is years x units, the treated council first, as table.loc[units, years].T.
     donors = list(donors)
-    values = table.to_numpy(dtype=float)
-    rows = _positions(table.index, [treated] + donors)
-    z = values[rows][:, _positions(table.columns, years)].T
+    arrays = _TableArrays(table) if arrays is None else arrays
+    z = arrays.values[arrays.rows([treated] + donors)][:, arrays.columns(years)].T
     fit = np.isin(years, train)
     if max_donors is not None and len(donors) > max_donors:  # nearest_donors, on the arrays
         dist = np.sqrt(((z[fit, 1:] - z[fit, :1]) ** 2).sum(axis=0) / fit.sum())
@@ -190,9 +226,14 @@ def fit_table(table: pd.DataFrame, treated: str, donors: list[str], transition_y
     series = pd.DataFrame({"year": year, "treated": z[:, 0], "synthetic": synthetic, "gap": gap,
                            "period": period})
     measured = np.isin(year, pre[len(pre) - holdout:] if holdout else pre)
+    post_gap = gap[period == "post"]
+    # the mean as pandas takes it from series (sum, then / count): the same float; pandas skips
+    # missing values, so with any (or none at all) the property asks pandas
+    post_gap_mean = (float(post_gap.sum() / len(post_gap)) if len(post_gap) and not np.isnan(post_gap).any()
+                     else None)
     return SyntheticFit(measure, treated, transition_year, pd.Series(w, index=donors, name="weight"), series,
-                        _rmspe(gap[measured]), _rmspe(gap[period == "post"]),
-                        extra={"fit_years": train, "holdout": holdout})
+                        _rmspe(gap[measured]), _rmspe(post_gap),
+                        extra={"fit_years": train, "holdout": holdout}, post_gap_mean=post_gap_mean)
 
 
 def _positions(index: pd.Index, labels: list) -> np.ndarray:
@@ -203,29 +244,33 @@ def _positions(index: pd.Index, labels: list) -> np.ndarray:
     return pos
 
 
+def _measure_table(panel, measure, years, table=None):
+    """``wide(panel, measure)`` (or ``table``, already that) over ``years`` (default all), and the years."""
+    if table is None:
+        panel = read_panel() if panel is None else panel
+        table = wide(panel, measure)
+    years = sorted(int(y) for y in table.columns) if years is None else list(years)
+    return table.reindex(columns=years), years
+
+
 def fit_synthetic(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
                   treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
                   donors: list[str] | None = None, max_donors: int | None = MAX_DONORS,
-                  holdout: int = 0) -> SyntheticFit:
+                  holdout: int = 0, table: pd.DataFrame | None = None) -> SyntheticFit:
     """Classic synthetic control of ``measure`` for ``treated`` (default Oxfordshire); ``holdout``
-    as in :func:`fit_table`."""
-    panel = read_panel() if panel is None else panel
-    table = wide(panel, measure)
-    years = sorted(int(y) for y in table.columns) if years is None else list(years)
-    table = table.reindex(columns=years)
+    as in :func:`fit_table`. ``table``: ``wide(panel, measure)`` when already made (here and in
+    the functions below; ``panel`` is then not read)."""
+    table, years = _measure_table(panel, measure, years, table)
     if table.loc[treated].isna().any():
         raise ValueError(f"{treated}: incomplete {measure} series over {years[0]}-{years[-1]}")
     donors = donor_pool(table, years, treated) if donors is None else list(donors)
     return fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors, holdout=holdout)
 
 
-def _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors, holdout=0):
+def _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors, holdout=0, table=None):
     """The wide table of ``measure`` over ``years``, the donor pool, and the treated council's fit
     (``fit`` when given)."""
-    panel = read_panel() if panel is None else panel
-    table = wide(panel, measure)
-    years = sorted(int(y) for y in table.columns) if years is None else list(years)
-    table = table.reindex(columns=years)
+    table, years = _measure_table(panel, measure, years, table)
     donors = donor_pool(table, years, treated)
     if fit is None:
         fit = fit_table(table, treated, donors, transition_year, measure, max_donors=max_donors,
@@ -236,7 +281,7 @@ def _treated_fit(panel, measure, treated, transition_year, years, fit, max_donor
 def placebo_fits(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
                  treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
                  fit: SyntheticFit | None = None, max_donors: int | None = MAX_DONORS,
-                 units: str = "donors", holdout: int = 0) -> list[SyntheticFit]:
+                 units: str = "donors", holdout: int = 0, table: pd.DataFrame | None = None) -> list[SyntheticFit]:
     """The treated council's fit followed by one fit per placebo unit, each treated as if it had
     adopted, with the other placebo units (never the real treated council) as its pool.
 
@@ -244,13 +289,15 @@ def placebo_fits(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_ra
     pool as fitted, i.e. its ``max_donors`` nearest never-adopters; ``units="pool"``: every
     never-adopter with a complete series (each placebo then keeps its own ``max_donors`` nearest).
     """
-    table, donors, fit = _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors, holdout)
+    table, donors, fit = _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors, holdout,
+                                      table)
     if units == "donors":
         donors = list(fit.weights.index)
     elif units != "pool":
         raise ValueError(f"units must be 'donors' or 'pool', not {units!r}")
+    arrays = _TableArrays(table)
     return [fit] + [fit_table(table, d, [x for x in donors if x != d], transition_year, measure,
-                              max_donors=max_donors, holdout=holdout) for d in donors]
+                              max_donors=max_donors, holdout=holdout, arrays=arrays) for d in donors]
 
 
 def summarise_placebos(fits: list[SyntheticFit]) -> pd.DataFrame:
@@ -294,13 +341,15 @@ def placebo_in_space(panel: pd.DataFrame | None = None, measure: str = "cla_31ma
 def leave_one_out(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
                   treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
                   fit: SyntheticFit | None = None, min_weight: float = 1e-3, max_donors: int | None = MAX_DONORS,
-                  holdout: int = 0) -> pd.DataFrame:
+                  holdout: int = 0, table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Refit with each donor of weight >= ``min_weight`` dropped in turn."""
-    table, donors, fit = _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors, holdout)
+    table, donors, fit = _treated_fit(panel, measure, treated, transition_year, years, fit, max_donors, holdout,
+                                      table)
+    arrays = _TableArrays(table)
     rows = []
     for d in fit.weights[fit.weights >= min_weight].index:
         f = fit_table(table, treated, [x for x in donors if x != d], transition_year, measure, max_donors=max_donors,
-                      holdout=holdout)
+                      holdout=holdout, arrays=arrays)
         rows.append((measure, d, float(fit.weights[d]), f.pre_rmspe, f.post_rmspe, f.ratio, f.mean_post_gap))
     return pd.DataFrame(rows, columns=["measure", "dropped_donor", "dropped_weight", "pre_rmspe",
                                        "post_rmspe", "ratio", "mean_post_gap"])
@@ -308,17 +357,19 @@ def leave_one_out(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_r
 
 def placebo_in_time(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
                     treated: str = TREATED, transition_year: int = TRANSITION_YEAR, shift: int = 2,
-                    years=None, max_donors: int | None = MAX_DONORS, holdout: int = 0) -> SyntheticFit:
+                    years=None, max_donors: int | None = MAX_DONORS, holdout: int = 0,
+                    table: pd.DataFrame | None = None) -> SyntheticFit:
     """Go-live moved back ``shift`` years; only years before the real transition are used, so the
     fake post-period is ``transition_year - shift + 1`` .. ``transition_year - 1``. ``holdout`` is
     applied to the shortened pre-period (and reduced so that two years are left to fit on)."""
-    panel = read_panel() if panel is None else panel
-    table = wide(panel, measure)
+    if table is None:
+        panel = read_panel() if panel is None else panel
+        table = wide(panel, measure)
     years = sorted(int(y) for y in table.columns) if years is None else list(years)
     years = [y for y in years if y < transition_year]
     fake = transition_year - shift
     holdout = max(0, min(holdout, len([y for y in years if y < fake]) - 2))
-    return fit_synthetic(panel, measure, treated, fake, years, max_donors=max_donors, holdout=holdout)
+    return fit_synthetic(panel, measure, treated, fake, years, max_donors=max_donors, holdout=holdout, table=table)
 
 
 def run_synthetic_control(panel: pd.DataFrame | None = None, treated: str = TREATED,
@@ -351,14 +402,16 @@ def _run_synthetic_control(panel, treated, transition_year, measures, years, pla
     names = la_names(panel)
     effects, weights, inference, placebo_rows, loo_rows, gap_rows = [], [], [], [], [], []
     for m in measures:
-        fit = fit_synthetic(panel, m, treated, transition_year, years, max_donors=max_donors, holdout=holdout)
+        base = wide(panel, m)  # the rate's table, for every fit below
+        fit = fit_synthetic(panel, m, treated, transition_year, years, max_donors=max_donors, holdout=holdout,
+                            table=base)
         s = fit.series.assign(measure=m)
         effects.append(s[["measure", "year", "period", "treated", "synthetic", "gap"]])
         w = fit.weights[fit.weights > 1e-4].sort_values(ascending=False)
         weights.append(pd.DataFrame({"measure": m, "donor": w.index, "la_name": names.reindex(w.index).to_numpy(),
                                      "weight": w.to_numpy()}))
         pre_mean = float(s.loc[s["period"] == "pre", "treated"].mean())
-        table = wide(panel, m).reindex(columns=sorted(fit.series["year"]))
+        table = base.reindex(columns=sorted(fit.series["year"]))
         row = {"measure": m, "donor_pool": len(donor_pool(table, list(table.columns), treated)), "n_donors": len(fit.weights), "pre_rmspe": fit.pre_rmspe,
                "pre_rmspe_pct_of_mean": 100 * fit.pre_rmspe / pre_mean, "post_rmspe": fit.post_rmspe,
                "ratio": fit.ratio, "mean_post_gap": fit.mean_post_gap,
@@ -366,14 +419,14 @@ def _run_synthetic_control(panel, treated, transition_year, measures, years, pla
                "holdout_years": holdout}
         if augmented:
             try:
-                aug = fit_augmented(panel, m, treated, transition_year, years, max_donors=max_donors)
+                aug = fit_augmented(panel, m, treated, transition_year, years, max_donors=max_donors, table=base)
                 row.update(augsynth_pre_rmspe=aug.pre_rmspe, augsynth_mean_post_gap=aug.mean_post_gap,
                            augsynth_lambda=aug.extra["lambda"])
             except (ValueError, np.linalg.LinAlgError) as exc:  # sensitivity only: report, do not fail
                 row.update(augsynth_error=str(exc))
         if placebos:
             fits = placebo_fits(panel, m, treated, transition_year, years, fit=fit, max_donors=max_donors,
-                                units=placebo_units, holdout=holdout)
+                                units=placebo_units, holdout=holdout, table=base)
             pl = summarise_placebos(fits)
             placebo_rows.append(pl)
             gap_rows.append(placebo_gaps(fits))
@@ -382,10 +435,10 @@ def _run_synthetic_control(panel, treated, transition_year, measures, years, pla
                        placebo_p_gap=float(t["p_value_gap"]),
                        placebos_pre_rmspe_below_treated=int((pl["pre_rmspe"] < fit.pre_rmspe).sum()))
             it = placebo_in_time(panel, m, treated, transition_year, in_time_shift, years, max_donors=max_donors,
-                                 holdout=holdout)
+                                 holdout=holdout, table=base)
             row.update(in_time_ratio=it.ratio, in_time_mean_gap=it.mean_post_gap)
             loo = leave_one_out(panel, m, treated, transition_year, years, fit=fit, max_donors=max_donors,
-                                holdout=holdout)
+                                holdout=holdout, table=base)
             loo_rows.append(loo)
             row.update(loo_min_gap=float(loo["mean_post_gap"].min()) if len(loo) else np.nan,
                        loo_max_gap=float(loo["mean_post_gap"].max()) if len(loo) else np.nan)
@@ -423,18 +476,120 @@ def treated_council(adopters_table: pd.DataFrame, code: str, first_panel_year: i
     return str(row["la_name"]), transition
 
 
+#: scipy.optimize's finite-difference step for SLSQP without a gradient (its ``_epsilon``).
+_FD_STEP = float(np.sqrt(np.finfo(float).eps))
+
+
+def forward_difference_gradient(fun, lb: np.ndarray, ub: np.ndarray):
+    """The gradient scipy's SLSQP makes for itself when given none (``jac=None``): forward
+    differences with the absolute step :data:`_FD_STEP`, turned backward where a step would leave
+    the bounds (scipy 1.17 ``approx_derivative(method='2-point', abs_step=_epsilon, bounds=...)``
+    with ``f0`` = ``fun(x)``), computed with the same operations so that every component is the
+    same float, without scipy's wrappers around each of the n evaluations. Returned as ``jac``,
+    SLSQP takes the same steps as without it (tests/test_comparison_synthetic.py)."""
+    lb, ub = np.asarray(lb, dtype=float), np.asarray(ub, dtype=float)
+
+    def jac(x0):
+        x0 = np.asarray(x0, dtype=float)
+        f0 = fun(x0)
+        # _numdiff.approx_derivative's absolute step and _adjust_scheme_to_bounds('1-sided', 1 step)
+        sign_x0 = (x0 >= 0).astype(float) * 2 - 1
+        h = _FD_STEP
+        dx = (x0 + h) - x0
+        h = np.where(dx == 0, _FD_STEP * sign_x0 * np.maximum(1.0, np.abs(x0)), h)
+        if not np.all((lb == -np.inf) & (ub == np.inf)):
+            h_adjusted = h.copy()
+            lower_dist, upper_dist = x0 - lb, ub - x0
+            x = x0 + h
+            violated = (x < lb) | (x > ub)
+            fitting = np.abs(h) <= np.maximum(lower_dist, upper_dist)
+            h_adjusted[violated & fitting] *= -1
+            forward = (upper_dist >= lower_dist) & ~fitting
+            h_adjusted[forward] = upper_dist[forward] / 1
+            backward = (upper_dist < lower_dist) & ~fitting
+            h_adjusted[backward] = -lower_dist[backward] / 1
+            h = h_adjusted
+        grad = np.empty(x0.size)
+        for i in range(x0.size):  # _numdiff._dense_difference, '2-point'
+            x1 = np.copy(x0)
+            x1[i] = x0[i] + h[i]
+            grad[i] = (fun(x1) - f0) / ((x0[i] + h[i]) - x0[i])
+        return grad
+
+    return jac
+
+
+class FastAugSynth(AugSynth):
+    """pysyncon's :class:`~pysyncon.AugSynth`, the same numbers at a fraction of the cost.
+
+    ``w_optimize`` solves pysyncon's programme with the same SLSQP call, handing SLSQP the gradient
+    it would otherwise difference itself (:func:`forward_difference_gradient`: the same floats,
+    without scipy's per-evaluation wrappers); ``cross_validate`` runs pysyncon's folds with what
+    does not change with the ridge penalty (the fold's ``B @ B.T``, the residual ``A - B @ W``, the
+    arrays the products read) found once per fold instead of once per penalty, and each
+    penalty's products made by the same numpy calls on the same arrays pandas would make them
+    with. tests/test_comparison_synthetic.py holds every fitted attribute the pipeline reads
+    (weights, penalty, cross-validation errors) to pysyncon's AugSynth bit for bit."""
+
+    @staticmethod
+    def w_optimize(V_mat, X0, X1, qp_method="SLSQP", qp_options={"maxiter": 1000}):  # noqa: B006 (pysyncon's)
+        _, n_c = X0.shape
+        P = X0.T @ V_mat @ X0
+        q = X1.T @ V_mat @ X0
+
+        def fun(x):
+            return 0.5 * x.T @ P @ x - q.T @ x
+
+        lb, ub = np.full(n_c, 0.0), np.full(n_c, 1.0)
+        res = minimize(fun=fun, x0=np.full(n_c, 1 / n_c), jac=forward_difference_gradient(fun, lb, ub),
+                       bounds=Bounds(lb=lb, ub=ub), constraints=LinearConstraint(A=np.full(n_c, 1.0), lb=1.0, ub=1.0),
+                       method=qp_method, options=qp_options)
+        W, loss_W = res["x"], res["fun"]
+        return W, loss_W.item()
+
+    def cross_validate(self, X0: pd.DataFrame, X1: pd.Series, lambdas: np.ndarray, t0: int,
+                       holdout_len: int = 1):
+        if holdout_len < 1 or t0 < 2 or holdout_len >= t0:
+            return super().cross_validate(X0, X1, lambdas, t0, holdout_len)  # its error message
+        res = list()
+        for i in range(t0 - holdout_len):
+            holdout = slice(i, i + holdout_len)
+            X0_t = X0.drop(index=X0.index[holdout])
+            X0_v = X0.iloc[holdout]
+            X1_t = X1.drop(index=X1.index[holdout])
+            X1_v = X1.iloc[holdout]
+            W, _ = self.w_optimize(V_mat=np.identity(X0_t.shape[0]), X0=X0_t.to_numpy(), X1=X1_t.to_numpy(),
+                                   qp_options={"maxiter": 2000, "ftol": 1e-12})
+            # solve_ridge(A=X1_t, B=X0_t, W, l) = (A - B @ W) @ inv(B @ B.T + l I) @ B, pandas's way:
+            # B @ W is np.dot(B.values, W); B @ B.T a DataFrame of np.dot(B.values, B.T.values);
+            # v @ B is B.T.dot(v), np.dot(B.T.values, v); X0_v @ W_aug is np.dot(X0_v.values, W_aug)
+            M = (X1_t - X0_t @ W).to_numpy()
+            gram = (X0_t @ X0_t.T).to_numpy()
+            identity = np.identity(X0_t.shape[0])
+            BT = X0_t.T.values
+            v_values, x1_v = X0_v.values, X1_v.to_numpy()
+            this_res = list()
+            for l in lambdas:
+                N = np.linalg.inv(gram + l * identity)
+                W_aug = W + np.dot(BT, np.dot(M, N))
+                err = ((x1_v - np.dot(v_values, W_aug)) ** 2).sum()
+                this_res.append(err.item())
+            res.append(this_res)
+        means = np.array(res).mean(axis=0)
+        ses = np.array(res).std(axis=0, ddof=1) / np.sqrt(t0 - holdout_len)
+        return CrossValidationResult(lambdas, means, ses)
+
+
 def fit_augmented(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_rate_per_10k_derived",
                   treated: str = TREATED, transition_year: int = TRANSITION_YEAR, years=None,
-                  max_donors: int | None = MAX_DONORS, lambda_: float | None = None) -> SyntheticFit:
+                  max_donors: int | None = MAX_DONORS, lambda_: float | None = None,
+                  table: pd.DataFrame | None = None) -> SyntheticFit:
     """Augmented (ridge) synthetic control (Ben-Michael, Feller & Rothstein 2021) through
     :class:`pysyncon.AugSynth`, as a sensitivity analysis: same donor pool as :func:`fit_synthetic`,
     ridge penalty chosen by pysyncon's cross-validation unless ``lambda_`` is given. Weights may be
     negative. The transition year is left out of the fit (AugSynth's pre-period is every year
-    before the first post year)."""
-    panel = read_panel() if panel is None else panel
-    table = wide(panel, measure)
-    years = sorted(int(y) for y in table.columns) if years is None else list(years)
-    table = table.reindex(columns=years)
+    before the first post year). ``table`` as in :func:`fit_synthetic`."""
+    table, years = _measure_table(panel, measure, years, table)
     pre = [y for y in years if y < transition_year]
     donors = nearest_donors(table, treated, donor_pool(table, years, treated), pre, max_donors)
     keep = [y for y in years if y != transition_year]
@@ -444,7 +599,7 @@ def fit_augmented(panel: pd.DataFrame | None = None, measure: str = "cla_31mar_r
     dp = Dataprep(foo=long, predictors=[], predictors_op="mean", dependent="y", unit_variable="unit",
                   time_variable="year", treatment_identifier=treated, controls_identifier=donors,
                   time_predictors_prior=pre, time_optimize_ssr=pre)
-    aug = AugSynth()
+    aug = FastAugSynth()
     aug.fit(dataprep=dp, lambda_=lambda_, use_covariates=False)
     w = pd.Series(np.asarray(aug.W, dtype=float), index=donors, name="weight")
     synthetic = table.loc[donors, years].to_numpy().T @ w.to_numpy()
