@@ -40,12 +40,14 @@ $(DAGSTER_HOME)/dagster.yaml: assets/instance/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	@cp assets/instance/dagster.yaml $@
 
-# Debian packages the test suite drives: headless Chromium (report and UI tests) and PostgreSQL
-# (the cluster's run storage, started by its test). Installed only when missing and only where
-# apt-get can run as root (as on CI).
+# Debian packages the test suite drives: headless Chromium (report and UI tests), Chromium's print
+# engine alone (chromium-headless-shell: every release the tests make prints report.pdf with it, in
+# about half the CPU of chromium) and PostgreSQL (the cluster's run storage, started by its test).
+# Installed only when missing and only where apt-get can run as root (as on CI).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromium-headless-shell >/dev/null 2>&1 || missing="$$missing chromium-headless-shell"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
