@@ -141,7 +141,7 @@ def test_basic_result_format_gives_the_same_results_as_summary(project):
     results = {}
     for name in ("SUMMARY", "BASIC"):
         batch = prepared.batch.get_batch(batch_parameters={"dataframe": frame})
-        results[name] = _results(batch.validate(prepared.suite, result_format={
+        results[name] = _results(engine._validate(project, prepared.batch, batch, prepared.suite, result_format={
             "result_format": name, "partial_unexpected_count": 0}))
     assert engine.RESULT_FORMAT == {"result_format": "BASIC", "partial_unexpected_count": 0}
     assert results["BASIC"] == results["SUMMARY"]
@@ -155,8 +155,9 @@ def test_only_the_columns_expectations_read_are_validated_with_the_same_results(
     pruned = engine.referenced_columns(frame, expectations())
     assert list(pruned.columns) == ["flag", "id", "n", "m", "when"] and len(pruned) == len(frame)
     prepared = engine._prepare(project, "every_kind", expectations())
-    whole, narrow = (_results(prepared.batch.get_batch(batch_parameters={"dataframe": f})
-                              .validate(prepared.suite, result_format=engine.RESULT_FORMAT))
+    whole, narrow = (_results(engine._validate(project, prepared.batch,
+                                               prepared.batch.get_batch(batch_parameters={"dataframe": f}),
+                                               prepared.suite))
                      for f in (frame, pruned))
     assert narrow == whole
     outcome = run_suite(project, "every_kind", frame, expectations(), run=RUN + "r1")
@@ -208,9 +209,10 @@ def test_opening_the_project_compiles_the_page_templates(tmp_path):
 
 
 def test_the_frame_is_hashed_once_per_validation(project, monkeypatch):
-    """GX hashes the batch's values (its pandas_data_fingerprint), and again for the batch its
-    validator fetches; the reuse fingerprint takes GX's digest instead of hashing the frame a
-    third time, and still tells frames apart. A reused result costs GX's first hash alone."""
+    """GX hashes the batch's values (its pandas_data_fingerprint) when the frame is fetched as a
+    batch; that batch is the one validated (GX's Batch.validate fetched and hashed it again), and the
+    reuse fingerprint takes GX's digest instead of hashing the frame once more, and still tells
+    frames apart. A reused result costs that one hash too."""
     calls = []
     hash_frame = pd.util.hash_pandas_object
 
@@ -221,12 +223,77 @@ def test_the_frame_is_hashed_once_per_validation(project, monkeypatch):
     monkeypatch.setattr(pd.util, "hash_pandas_object", counted)
     frame, expectations = suites.pseudonym_suite(_children(1))
     first = run_suite(project, "pseudonymised__children", frame, expectations, run=RUN + "r1")
-    assert len(calls) == 2
+    assert len(calls) == 1
     again = run_suite(project, "pseudonymised__children", *suites.pseudonym_suite(_children(1)), run=RUN + "r2")
-    assert len(calls) == 3
+    assert len(calls) == 2
     other = run_suite(project, "pseudonymised__children", *suites.pseudonym_suite(_children(2)), run=RUN + "r3")
-    assert len(calls) == 5
+    assert len(calls) == 3
     stored = _stored(project)
     assert stored[RUN + "r2"].meta["same_as_run"]["run_name"] == RUN + "r1"
     assert "same_as_run" not in stored[RUN + "r3"].meta
     assert again.expectations == first.expectations and other.failed[0].unexpected == 2
+
+
+def _as_stored(validation) -> dict:
+    """A validation result as stored, less the one value that differs per fetch of a batch (when
+    it was fetched)."""
+    stored = validation.to_json_dict()
+    stored["meta"]["batch_markers"].pop("ge_load_time")
+    return stored
+
+
+@pytest.mark.parametrize("case", ["every_kind", "pseudonyms", "codes"])
+def test_the_fetched_batch_is_validated_as_gx_validates_it(project, case):
+    """The engine validates the batch it fetched (and hashed) itself, on an asset never saved in the
+    project; GX's own path (a data asset saved in the data source, Batch.validate fetching the
+    batch again) gives the same stored result: results, statistics, batch id, spec and markers."""
+    from evaluation.validation import engine
+
+    if case == "every_kind":
+        frame, expectations = _every_kind_of_expectation()
+        expectations = expectations()
+    elif case == "pseudonyms":
+        frame, expectations = suites.pseudonym_suite(_children(2))
+    else:
+        episodes = valid_tables()["cin_episodes"].copy()
+        episodes.loc[0, "primary_need"] = "N99"
+        frame, expectations = suites.codes_suite(episodes, "cin_episodes")
+    prepared = engine._prepare(project, case, expectations)
+    batch = prepared.batch.get_batch(batch_parameters={"dataframe": frame})
+    ours = engine._validate(project, prepared.batch, batch, prepared.suite)
+    gx_asset = project.source.add_dataframe_asset(case)  # GX's own way: saved in the project
+    theirs = (gx_asset.add_batch_definition_whole_dataframe("whole")
+              .get_batch(batch_parameters={"dataframe": frame})
+              .validate(prepared.suite, result_format=engine.RESULT_FORMAT))
+    assert batch.id == f"{engine.SOURCE}-{case}"
+    assert _as_stored(ours) == _as_stored(theirs)
+    assert not ours.success  # each case has failures: those are compared too
+
+
+def test_validating_new_suites_rewrites_no_project_configuration(project, tmp_path):
+    """A suite's data asset is not saved in the project: validating new suites (as every check step
+    of a fresh instance does) leaves the project's configuration file as the project was opened."""
+    config = tmp_path / "gx" / "gx" / "great_expectations.yml"
+    before = config.stat().st_mtime_ns, config.read_text()
+    for name in ("pseudonymised__children", "pseudonymised__families"):
+        for n in (1, 2):
+            outcome = run_suite(project, name, *suites.pseudonym_suite(_children(n)), run=RUN + f"r{n}")
+            assert outcome.failed[0].unexpected == n
+    assert (config.stat().st_mtime_ns, config.read_text()) == before
+    assert project.source.assets == []
+
+
+def test_a_project_with_saved_data_assets_still_validates(tmp_path, monkeypatch):
+    """A project written by an earlier version holds each suite's data asset in its data source:
+    opened again, its suites validate, with the same batch id."""
+    from evaluation.validation import engine
+
+    first = validation_context(tmp_path / "gx", tmp_path / "docs")
+    first.source.add_dataframe_asset("pseudonymised__children").add_batch_definition_whole_dataframe("whole")
+    monkeypatch.setattr(engine, "_contexts", {})  # as a new process
+    project = validation_context(tmp_path / "gx", tmp_path / "docs")
+    assert project is not first and project.source.get_asset("pseudonymised__children")
+    outcome = run_suite(project, "pseudonymised__children", *suites.pseudonym_suite(_children(1)), run=RUN + "r1")
+    assert outcome.failed[0].unexpected == 1
+    (key,) = project.gx.validation_results_store.list_keys()
+    assert key.batch_identifier == f"{engine.SOURCE}-pseudonymised__children"

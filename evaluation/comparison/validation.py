@@ -6,7 +6,7 @@ checks. The frames carry counts and codes of councils (public aggregates), never
 """
 from __future__ import annotations
 
-import great_expectations.expectations as E
+from evaluation.validation.lazy_gx import E  # great_expectations.expectations, imported on first use
 import pandas as pd
 
 from .panel import BOUNDARY_CHANGED, RATES, SUPPRESSION_MARKS, TOO_SMALL, wide

@@ -2,20 +2,29 @@
 
 One file-backed GX context per project folder and process, reused by every check: validation
 results accumulate there. Each suite is written to the GX store only when its expectations change
-(not on every run), and each frame is validated with ``Batch.validate`` and its result stored
-under the run's name — no validation definition or checkpoint is created or re-read per run, since
-those cost as much as validating a small table. A frame already validated against the same
-expectations (same columns, types and values, same GX version: a rerun on unchanged data) is not
-validated again: the earlier stored result is stored again under this run, with
-``meta["same_as_run"]`` naming the run that computed it (:func:`_fingerprint`, the ``validated/``
-folder of the GX project). Each result is also rendered at once to a page of
-our own in the docs folder (default ``outputs/validation/``) and listed in its ``index.html``
+(not on every run), and each frame is validated as one batch of a data asset named after its suite,
+its result stored under the run's name — no validation definition or checkpoint is created or
+re-read per run, since those cost as much as validating a small table. The data source holding
+those assets lives in the process only (:class:`ValidationProject`): adding an asset to a data
+source saved in the project rewrote the project's whole configuration file, twice per new suite in
+every step process. The frame is fetched as a batch once and validated as that batch (GX's
+``Batch.validate`` fetched it again, hashing every value a second time). A frame already validated
+against the same expectations (same columns, types and values, same GX version: a rerun on
+unchanged data) is not validated again: the earlier stored result is stored again under this run,
+with ``meta["same_as_run"]`` naming the run that computed it (:func:`_fingerprint`, the
+``validated/`` folder of the GX project). Each result is also rendered at once to a page of our own
+in the docs folder (default ``outputs/validation/``) and listed in its ``index.html``
 (``evaluation.validation.docs``): static pages that work with no network and fetch nothing. GX's
 own Data Docs site is not built (it needs public CDNs).
 
 Results are requested as ``BASIC`` with ``partial_unexpected_count: 0`` (SUMMARY gives the same result
 then, after computing every unexpected row's index and a query naming them) and then stripped to
 counts, so neither the Dagster metadata nor the docs ever carry a row value (domain.md §4).
+
+Great Expectations is imported when a project is opened or a suite run
+(:mod:`evaluation.validation.lazy_gx`), not with this module: loading the pipeline's definitions
+(every ``make run``, test worker and the UI's code server) does not pay its import (about 1.5 s
+of CPU). The executor's fork server imports it once for every step it forks (``assets/jobs.py``).
 """
 
 from __future__ import annotations
@@ -32,18 +41,9 @@ from pathlib import Path
 
 import pandas as pd
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
-import great_expectations as gx  # noqa: E402
-from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
-from great_expectations.data_context.types.resource_identifiers import (  # noqa: E402
-    ExpectationSuiteIdentifier,
-    ValidationResultIdentifier,
-)
-
-from evaluation.validation import docs  # noqa: E402
-from evaluation.validation.docs import COUNT_KEYS, run_name  # noqa: E402,F401
+from evaluation.validation import docs
+from evaluation.validation.docs import COUNT_KEYS, run_name  # noqa: F401
+from evaluation.validation.lazy_gx import gx_package
 
 RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
 #: What a stored result says in place of the DataFrame it validated (as GX's own runs do).
@@ -108,16 +108,23 @@ class _PreparedSuite:
     batch: object
 
 
+#: The data source (pandas) whose data assets, one per suite, feed the validations.
+SOURCE = "evaluation"
+
+
 @dataclass(frozen=True)
 class ValidationProject:
     """A file-backed GX context (``gx``) and the folder its docs are written to (``docs_dir``).
 
     ``prepared`` holds, per suite name, what this process has already saved to the GX store.
+    ``source`` is the project's pandas data source; each suite's data asset is attached to it in
+    this process only (:func:`_prepare`).
     """
 
     gx: object
     docs_dir: Path
     prepared: dict = field(default_factory=dict, compare=False, repr=False)
+    source: object = field(default=None, compare=False, repr=False)
 
 
 @contextlib.contextmanager
@@ -144,21 +151,22 @@ def validation_context(project_dir: str | os.PathLike, docs_dir: str | os.PathLi
     with _exclusive(project_dir):
         key = (project_dir, docs_dir)
         if key not in _contexts:
-            context = gx.get_context(mode="file", project_root_dir=project_dir)
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            context = gx_package().get_context(mode="file", project_root_dir=project_dir)
             context.variables.progress_bars = ProgressBarsConfig(globally=False)
             # GX's Data Docs site loads jQuery, Bootstrap, Vega... from CDNs: never built here.
             for name in list(context.get_site_names()):
                 context.delete_data_docs_site(name)
             context.variables.save()
-            # The data source and the data assets earlier processes added are kept: replacing the
-            # source dropped every asset, and each suite's first validation in every process then
-            # added its asset again, rewriting the whole configuration file each time.
-            source = context.data_sources.all().get("evaluation")
+            # The data source is saved once in a new project, without data assets (see _prepare);
+            # the assets an earlier version saved there are kept, unused.
+            source = context.data_sources.all().get(SOURCE)
             if getattr(source, "type", None) != "pandas":
-                context.data_sources.add_or_update_pandas("evaluation")
+                source = context.data_sources.add_or_update_pandas(SOURCE)
             docs.remove_gx_site(docs_dir)
             docs.warm(Path(docs_dir))
-            _contexts[key] = ValidationProject(context, Path(docs_dir))
+            _contexts[key] = ValidationProject(context, Path(docs_dir), source=source)
         return _contexts[key]
 
 
@@ -180,6 +188,27 @@ def _stored_suite(context, suite_name: str, wanted: str):
     return stored if _expectations_json(stored.expectations) == wanted else None
 
 
+def _batch_definition(source, suite_name: str):
+    """The whole-frame batch definition of a data asset named ``suite_name`` on ``source``, made in
+    this process and never saved: a data frame asset holds no configuration (its frame is given
+    with each batch), while adding one to the saved data source rewrote the project's whole
+    configuration file, twice per new suite in every step process (one forked before the suite's
+    asset was saved, or after another step overwrote the file with its own assets).
+
+    The asset is attached to the source as GX's ``Datasource._add_asset`` attaches one, without
+    being added to its list of assets; the batch definition is made as GX's ``Batch.validate``
+    makes its own (not added to the asset). Batches are then what GX's own asset and batch
+    definition give: the same batch id (``evaluation-<suite>``), spec, markers and definition."""
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.datasource.fluent.pandas_datasource import DataFrameAsset
+
+    asset = DataFrameAsset(name=suite_name, batch_metadata={})
+    asset._datasource = source  # the data source's setter does nothing (see Datasource._add_asset)
+    batch = BatchDefinition(name="whole", partitioner=None)
+    batch.set_data_asset(asset)
+    return batch
+
+
 def _prepare(project: ValidationProject, suite_name: str, expectations: list) -> _PreparedSuite:
     """The suite and batch definition of ``suite_name``, saved to the store only when new or changed."""
     wanted = _expectations_json(expectations)
@@ -187,18 +216,10 @@ def _prepare(project: ValidationProject, suite_name: str, expectations: list) ->
     if prepared is not None and prepared.expectations == wanted:
         return prepared
     context = project.gx
-    source = context.data_sources.get("evaluation")
-    try:
-        asset = source.get_asset(suite_name)
-    except LookupError:
-        asset = source.add_dataframe_asset(suite_name)
-    try:
-        batch = asset.get_batch_definition("whole")
-    except KeyError:
-        batch = asset.add_batch_definition_whole_dataframe("whole")
+    batch = prepared.batch if prepared is not None else _batch_definition(project.source, suite_name)
     suite = _stored_suite(context, suite_name, wanted) if prepared is None else None
     if suite is None:
-        suite = context.suites.add_or_update(gx.ExpectationSuite(
+        suite = context.suites.add_or_update(gx_package().ExpectationSuite(
             name=suite_name, expectations=[copy.copy(e) for e in expectations]))  # the caller's stay unbound
     prepared = _PreparedSuite(wanted, suite, batch)
     project.prepared[suite_name] = prepared
@@ -242,7 +263,8 @@ def _fingerprint(frame: pd.DataFrame, expectations: str, data: str | None = None
     marker ``pandas_data_fingerprint``: pandas' row hashes, index included, or the pickled frame
     where cells cannot be hashed); given, the values are not hashed a second time."""
     digest = hashlib.sha256()
-    for part in (gx.__version__, expectations, repr([(str(c), str(t)) for c, t in frame.dtypes.items()]),
+    for part in (gx_package().__version__, expectations,
+                 repr([(str(c), str(t)) for c, t in frame.dtypes.items()]),
                  str(frame.shape)):
         digest.update(part.encode())
         digest.update(b"\0")
@@ -272,11 +294,14 @@ def _earlier_result(project: ValidationProject, suite_name: str, fingerprint: st
     """The stored result of an identical validation (a copy, its batch id), or (None, None)."""
     if fingerprint is None:
         return None, None
+    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
+
+    exceptions = gx_package().exceptions
     try:
         key = ValidationResultIdentifier.from_tuple(tuple(json.loads(_memo(project, suite_name, fingerprint)
                                                                      .read_text(encoding="utf-8"))))
         earlier = copy.deepcopy(project.gx.validation_results_store.get(key))
-    except (OSError, ValueError, gx.exceptions.StoreBackendError, gx.exceptions.InvalidKeyError):
+    except (OSError, ValueError, exceptions.StoreBackendError, exceptions.InvalidKeyError):
         return None, None  # never seen, or the stored result is gone: validate
     earlier.meta["same_as_run"] = {"run_name": key.run_id.run_name, "run_time": str(key.run_id.run_time)}
     return earlier, key.batch_identifier
@@ -306,6 +331,12 @@ def run_suite(
     ``build_docs`` the result's page is written and, with ``write_index`` too, the docs index
     rebuilt (a caller running several suites for one table rebuilds it once, after the last).
     """
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
     with _exclusive(_project_dir(project)):  # GX rewrites its configuration when a suite is saved
         prepared = _prepare(project, suite_name, expectations)
     rows = len(frame)
@@ -318,7 +349,7 @@ def run_suite(
                                    (batch.batch_markers or {}).get("pandas_data_fingerprint"))
         validation, batch_id = _earlier_result(project, suite_name, fingerprint)
         if validation is None:
-            validation, batch_id = batch.validate(prepared.suite, result_format=RESULT_FORMAT), batch.id
+            validation, batch_id = _validate(project, prepared.batch, batch, prepared.suite), batch.id
         validation.meta.update(run_id=run_id, validation_time=run_id.run_time,
                                batch_parameters={"dataframe": DATAFRAME_PLACEHOLDER})
         key = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
@@ -344,6 +375,23 @@ def run_suite(
         docs_index=index,
         docs_page=page,
     )
+
+
+def _validate(project: ValidationProject, definition, batch, suite,
+              result_format: dict = RESULT_FORMAT):
+    """``batch.validate(suite, result_format=result_format)``, validating this batch itself.
+
+    GX's ``Batch.validate`` makes a validator that fetches the batch again from its data asset
+    (hashing every value of the frame again for the batch's markers); here the validator is made
+    from the batch already fetched (``get_validator(batch=...)``, GX's own path for a given
+    batch), then GX's validator runs the suite as ``Batch.validate`` would: the same results and
+    the same meta (the batch's spec, markers and definition)."""
+    from great_expectations.validator.v1_validator import Validator
+
+    validator = Validator(batch_definition=definition, result_format=result_format,
+                          batch_parameters=batch.batch_request.options)
+    validator._wrapped_validator_cache = project.gx.get_validator(batch=batch)
+    return validator.validate_expectation_suite(suite)
 
 
 def split_by_check(outcome: SuiteOutcome) -> dict[str, SuiteOutcome]:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import great_expectations as gx
 
 from evaluation import tables as contract
 from evaluation.codes import cin_code_list, ssda903_code_list
 from evaluation.codes.ssda903 import ETHNIC, YEAR_BOUNDED, ssda903_disputed_codes
-
-E = gx.expectations
+from evaluation.validation.lazy_gx import E  # great_expectations.expectations, imported on first use
 
 #: Shapes of raw identifiers that must never appear after the door.
 RAW_SHAPES: dict[str, str] = {
