@@ -434,7 +434,9 @@ def write_docs_index(project: ValidationProject) -> Path:
     return docs.write_index(project.docs_dir)
 
 
-def docs_index(project: ValidationProject) -> Path | None:
-    """Path of the docs index page, if written."""
-    index = Path(project.docs_dir) / docs.INDEX
+def docs_index(project: ValidationProject | str | os.PathLike) -> Path | None:
+    """Path of the docs index page, if written. ``project`` may be the docs folder itself, which
+    needs no GX project opened (nor GX imported): ``make run``'s own process only prints it."""
+    docs_dir = project.docs_dir if isinstance(project, ValidationProject) else project
+    index = Path(docs_dir) / docs.INDEX
     return index if index.is_file() else None
