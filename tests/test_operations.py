@@ -9,7 +9,8 @@ then ``pooled_analysis`` through Dagster's multiprocess executor) is run again b
 environment variables only:
 
 - again: the second run rewrites every table and stores exactly the same ones (idempotent; the
-  pooled estimates to 1e-9, see ``assert_same_tables``).
+  pooled estimates to 1e-9, see ``assert_same_tables``), and, releasing into (a copy of) the same
+  outputs folder, adds no extract to the history of estimates.
 
 Failures and their recovery are in ``test_operations_failures.py``, where the council runs take
 the executor's default as a run launched from the UI does (a process per step).
@@ -113,18 +114,20 @@ def _runs(home: Path) -> list:
 
 @pytest.fixture(scope="module")
 def runs(pipeline_run, tmp_path_factory):
-    """The session's run, then again in a copy of its home."""
+    """The session's run, then again in a copy of its home, releasing into a copy of its outputs
+    folder (as the README's re-run does: the same instance and output folder)."""
     assert pipeline_run.exit_code == 0, "\n".join(pipeline_run.messages[-20:])
     first = snapshot(pipeline_run.database)
     first_events = _materialisations(pipeline_run.home)
     first_runs = _runs(pipeline_run.home)
     home = tmp_path_factory.mktemp("again") / "home"
     shutil.copytree(pipeline_run.home, home)
-    again_code, again_lines = run_pipeline_process(pipeline_run.input_dir, home,
-                                                   tmp_path_factory.mktemp("out"), pipeline_run.key,
-)
+    out = tmp_path_factory.mktemp("again_out") / "outputs"
+    shutil.copytree(pipeline_run.output_dir, out)
+    again_code, again_lines = run_pipeline_process(pipeline_run.input_dir, home, out,
+                                                   pipeline_run.key)
     assert again_code == 0, "\n".join(again_lines[-20:])
-    return dict(home=home, first=first, first_events=first_events, first_runs=first_runs,
+    return dict(home=home, out=out, first=first, first_events=first_events, first_runs=first_runs,
                 lines=pipeline_run.messages, again_lines=again_lines,
                 again=snapshot(home / "evaluation.duckdb"),
                 again_events=_materialisations(home), all_runs=_runs(home))
@@ -168,6 +171,30 @@ def test_running_again_rewrites_every_table_identically(runs):
     assert_same_tables({n: c for n, c in runs["again"].items() if n.startswith("analysis.")},
                        {n: c for n, c in runs["first"].items() if n.startswith("analysis.")},
                        rounding_schemas=("analysis",))
+
+
+def test_releasing_the_same_extract_again_adds_no_extract(runs, pipeline_run):
+    """The re-run releases the extract the session's run released, into the same outputs folder
+    and instance: the history of estimates (read back from both the released table and the
+    instance's records of the first release) holds that extract once, its rows as they were (to
+    1e-9, as the pooled estimates), and the release records one extract so far. (An older
+    extract's release added to the history is ``test_estimates_by_extract``'s.)"""
+    import pandas as pd
+
+    from assets.release import RELEASED_HISTORY
+
+    first = pd.read_parquet(pipeline_run.output_dir / RELEASED_HISTORY)
+    again = pd.read_parquet(runs["out"] / RELEASED_HISTORY)
+    assert len(first) > 0 and first["extract_date"].nunique() == 1
+    pd.testing.assert_frame_equal(again, first, check_exact=False, rtol=1e-9, atol=1e-12)
+    key = dg.AssetKey(["release", "released_outputs"])
+    with dg.DagsterInstance.from_config(str(runs["home"])) as instance:
+        records = instance.fetch_materializations(key, limit=10).records
+    assert len(records) == 2      # the session's release and the re-run's
+    for record in records:
+        metadata = record.asset_materialization.metadata
+        assert metadata["extracts_so_far"].value == 1
+        assert metadata["extract_date"].value == first["extract_date"].iloc[0]
 
 
 def _step_processes(home: Path, run_id: str) -> int:
