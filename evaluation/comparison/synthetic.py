@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from pysyncon import AugSynth, Dataprep
 from pysyncon.utils import CrossValidationResult
-from scipy.optimize import Bounds, LinearConstraint, minimize
+from scipy.optimize import Bounds, minimize
 from threadpoolctl import threadpool_limits
 
 from .adopters import adopters
@@ -121,6 +121,23 @@ def nearest_donors(table: pd.DataFrame, treated: str, donors: list[str], pre_yea
     return list(dist.sort_values(kind="stable").index[:k])
 
 
+def _weights_sum_to_one(n: int) -> dict:
+    """``LinearConstraint(A=ones(n), lb=1, ub=1)`` as the equality dict scipy's ``minimize`` turns it
+    into for SLSQP (``new_constraint_to_old``): value ``A @ w - 1``, Jacobian ``A`` (one row), the
+    same floats, without building scipy's prepared constraint (a sparse check and a vector function)
+    on each of the ~500 calls."""
+    A = np.atleast_2d(np.ones(n)).astype(np.float64)
+    lb = np.ones(1)
+
+    def fun(w):
+        return np.array(np.dot(A, w)).flatten() - lb
+
+    def jac(w):
+        return A
+
+    return {"type": "eq", "fun": fun, "jac": jac}
+
+
 def simplex_weights(X0: np.ndarray, X1: np.ndarray, v: np.ndarray | None = None) -> np.ndarray:
     """Donor weights ``w`` (0 <= w <= 1, sum 1) minimising the standardised predictor gap: the
     quadratic programme of pysyncon's ``Synth().fit(X0=X0, X1=X1, custom_V=v)`` (``v`` default all
@@ -158,7 +175,7 @@ def simplex_weights(X0: np.ndarray, X1: np.ndarray, v: np.ndarray | None = None)
 
     res = minimize(objective, np.full(n, 1 / n), jac=gradient, method="SLSQP",
                    bounds=Bounds(lb=np.zeros(n), ub=np.full(n, np.inf)),
-                   constraints=LinearConstraint(A=np.ones(n), lb=1.0, ub=1.0), options={"maxiter": 1000})
+                   constraints=_weights_sum_to_one(n), options={"maxiter": 1000})
     return res.x
 
 
@@ -519,17 +536,12 @@ def forward_difference_gradient(fun, lb: np.ndarray, ub: np.ndarray):
     return jac
 
 
-class FastAugSynth(AugSynth):
-    """pysyncon's :class:`~pysyncon.AugSynth`, the same numbers at a fraction of the cost.
-
-    ``w_optimize`` solves pysyncon's programme with the same SLSQP call, handing SLSQP the gradient
-    it would otherwise difference itself (:func:`forward_difference_gradient`: the same floats,
-    without scipy's per-evaluation wrappers); ``cross_validate`` runs pysyncon's folds with what
-    does not change with the ridge penalty (the fold's ``B @ B.T``, the residual ``A - B @ W``, the
-    arrays the products read) found once per fold instead of once per penalty, and each
-    penalty's products made by the same numpy calls on the same arrays pandas would make them
-    with. tests/test_comparison_synthetic.py holds every fitted attribute the pipeline reads
-    (weights, penalty, cross-validation errors) to pysyncon's AugSynth bit for bit."""
+class DifferencedGradientMixin:
+    """pysyncon's ``VanillaOptimMixin.w_optimize`` (the donor weights' programme, solved by SLSQP
+    from equal weights with bounds 0..1 and the sum-to-one constraint), with SLSQP handed the
+    gradient it would otherwise difference itself (:func:`forward_difference_gradient`: the same
+    floats, without scipy's per-evaluation wrappers) and the constraint as the dict scipy makes of
+    it (:func:`_weights_sum_to_one`): the same weights, bit for bit. Put before a pysyncon class."""
 
     @staticmethod
     def w_optimize(V_mat, X0, X1, qp_method="SLSQP", qp_options={"maxiter": 1000}):  # noqa: B006 (pysyncon's)
@@ -542,10 +554,21 @@ class FastAugSynth(AugSynth):
 
         lb, ub = np.full(n_c, 0.0), np.full(n_c, 1.0)
         res = minimize(fun=fun, x0=np.full(n_c, 1 / n_c), jac=forward_difference_gradient(fun, lb, ub),
-                       bounds=Bounds(lb=lb, ub=ub), constraints=LinearConstraint(A=np.full(n_c, 1.0), lb=1.0, ub=1.0),
+                       bounds=Bounds(lb=lb, ub=ub), constraints=_weights_sum_to_one(n_c),
                        method=qp_method, options=qp_options)
         W, loss_W = res["x"], res["fun"]
         return W, loss_W.item()
+
+
+class FastAugSynth(DifferencedGradientMixin, AugSynth):
+    """pysyncon's :class:`~pysyncon.AugSynth`, the same numbers at a fraction of the cost.
+
+    ``w_optimize`` from :class:`DifferencedGradientMixin`; ``cross_validate`` runs pysyncon's folds
+    with what does not change with the ridge penalty (the fold's ``B @ B.T``, the residual
+    ``A - B @ W``, the arrays the products read) found once per fold instead of once per penalty,
+    and each penalty's products made by the same numpy calls on the same arrays pandas would make
+    them with. tests/test_comparison_synthetic.py holds every fitted attribute the pipeline reads
+    (weights, penalty, cross-validation errors) to pysyncon's AugSynth bit for bit."""
 
     def cross_validate(self, X0: pd.DataFrame, X1: pd.Series, lambdas: np.ndarray, t0: int,
                        holdout_len: int = 1):
