@@ -198,17 +198,19 @@ def drawing(tmp_path_factory):
 
     _, county, _ = county_release(tmp_path_factory)
     found: dict[str, dict] = {}
-    original, one_pass, kept = Figure.savefig, style.save_png, []
+    original, one_pass, kept, saving = Figure.savefig, style.save_png, [], []
 
     def savefig(self, fname, *args, **kwargs):
+        # the figure is named by the path save_png was given (savefig may be given a buffer)
         original(self, fname, *args, **kwargs)
         problems = layout_problems(self)
         texts = [t.get_text() for t in self.findobj(Text) if t.get_visible() and t.get_text().strip()]
         lines = [(line.get_label(), line.get_linestyle()) for axes in self.axes for line in axes.get_lines()]
-        found[Path(fname).name] = {"problems": problems, "texts": texts, "lines": lines, "path": Path(fname)}
+        found[saving[-1].name] = {"problems": problems, "texts": texts, "lines": lines, "path": saving[-1]}
 
     def save_png(figure, path):
         engine, dpi = figure.get_layout_engine(), figure.dpi
+        saving.append(Path(path))
         one_pass(figure, path)
         kept.append(figure.get_layout_engine() is engine and figure.dpi == dpi)
         return Path(path)
@@ -330,4 +332,102 @@ def test_saved_figures_have_the_pixels_of_savefig_alone(drawing, tmp_path_factor
     assert len(calls) == len(drawing["county_kept"]) == len(drawn["alone"])
     assert all(drawing["county_kept"])        # save_png left every figure's layout engine and dpi
     for name, path in drawn["alone"].items():
-        assert np.array_equal(pixels(path), pixels(drawn["one pass"][name])), name
+        assert np.array_equal(rgba(path), rgba(drawn["one pass"][name])), name
+
+
+def rgba(path: Path) -> np.ndarray:
+    """Every channel of every pixel of a PNG, as a reader decodes it."""
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGBA"))
+
+
+def _savefig_alone(figure, path):
+    """What save_png replaced: Matplotlib's savefig (its own layout pass, ticks worked out at every
+    ask, Pillow's PNG writer) in the house style."""
+    import matplotlib as mpl
+
+    from evaluation.figures import style
+
+    with mpl.rc_context(style.RC):
+        figure.savefig(path, format="png", metadata={"Software": None},
+                       pil_kwargs={"compress_level": style.PNG_COMPRESS_LEVEL})
+    return Path(path)
+
+
+def _tricky_figures():
+    """Figures whose axes share a locator and formatter while the layout gives them different
+    lengths (dates, an offset on a scalar axis, log scales), a rotated label, and a figure legend:
+    what _TicksOnce must not answer from another axis's state."""
+    from evaluation.figures.style import house_figure
+
+    days = pd.date_range("2019-01-01", periods=400, freq="D")
+    with house_figure(7.0, 4.0) as figure:        # shared date axis: wide and narrow panels
+        wide, narrow = figure.subplots(1, 2, sharex=True, width_ratios=[4, 1])
+        wide.plot(days, np.arange(400) % 37)
+        narrow.plot(days, np.sqrt(np.arange(400)))
+        narrow.set_title("narrow", loc="left")
+        yield "dates", figure
+    with house_figure(6.0, 5.0) as figure:        # shared scalar axis far from zero (offset text)
+        top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+        x = 1_000_000 + np.linspace(0, 0.004, 50)
+        top.plot(x, np.cos(x * 1e3))
+        bottom.plot(x, np.sin(x * 1e3))
+        bottom.set_xlabel("x")
+        bottom.set_ylabel("a long label that wraps", wrap=True)
+        yield "offset", figure
+    with house_figure(7.0, 4.5) as figure:        # shared log axes, minor ticks, rotated ticks
+        panels = figure.subplots(2, 3, sharey=True, squeeze=False).ravel()
+        for k, axes in enumerate(panels[:5]):
+            axes.set_yscale("log")
+            axes.errorbar(range(4), 0.5 + np.arange(4) * (k + 1) / 3, yerr=0.1, fmt="o-")
+            axes.set_xticks(range(4), [f"2024-0{m + 1}-31" for m in range(4)], rotation=30, ha="right")
+        panels[5].set_axis_off()
+        figure.legend(["series"], loc="outside lower right")
+        yield "log", figure
+
+
+def test_save_png_has_the_pixels_of_savefig_on_shared_and_offset_axes(tmp_path):
+    """The one-pass save (layout alone, ticks once per place, own PNG writer) against savefig
+    alone on figures built to trip it: every channel of every pixel the same."""
+    from evaluation.figures.style import save_png
+
+    alone = {name: _savefig_alone(figure, tmp_path / f"{name}_alone.png") for name, figure in _tricky_figures()}
+    for name, figure in _tricky_figures():              # the same figures made again
+        assert np.array_equal(rgba(save_png(figure, tmp_path / f"{name}.png")), rgba(alone[name])), name
+    assert len(alone) == 3
+
+
+def test_ticks_are_reused_only_by_the_axis_and_place_that_worked_them_out():
+    """_TicksOnce: an axis asked again in the same place answers from its first answer; after a
+    sharing axis has used the common locator and formatter, or once its axes moved, it works its
+    ticks out again."""
+    from matplotlib.transforms import Bbox
+
+    from evaluation.figures.style import _ticks_once, house_figure
+
+    with house_figure(6.0, 3.0) as figure:
+        left, right = figure.subplots(1, 2, sharex=True)
+        left.plot([0, 1, 2], [3, 1, 2])
+        worked = []
+        for axis in (left.xaxis, right.xaxis, left.yaxis):
+            original = axis._update_ticks
+            axis._update_ticks = lambda original=original, axis=axis: (worked.append(axis), original())[1]
+        with _ticks_once(figure):
+            first = left.xaxis._update_ticks()
+            assert left.xaxis._update_ticks() is first and worked == [left.xaxis]
+            right.xaxis._update_ticks()                  # the shared ticker used by another axis
+            assert worked == [left.xaxis, right.xaxis]
+            left.xaxis._update_ticks()
+            assert worked == [left.xaxis, right.xaxis, left.xaxis]
+            left.yaxis._update_ticks()                   # not shared: its own answer, kept
+            left.yaxis._update_ticks()
+            assert worked.count(left.yaxis) == 1
+            left._set_position(Bbox.from_bounds(0.1, 0.1, 0.3, 0.5))   # the layout moves the axes
+            left.yaxis._update_ticks()
+            assert worked.count(left.yaxis) == 2
+        # afterwards every axis answers as before: its own attributes back, the others' removed
+        assert "_update_ticks" not in vars(right.yaxis) and "_get_ticklabel_bboxes" not in vars(left.xaxis)
+        left.xaxis._update_ticks()
+        assert worked[-1] is left.xaxis and worked.count(left.xaxis) == 3
+

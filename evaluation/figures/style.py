@@ -183,24 +183,94 @@ def save_png(figure: Figure, path: str | Path) -> Path:
         # What savefig does with a layout engine, without its first pass over every artist: savefig
         # lays the figure out inside a whole draw with rendering switched off, then draws it. Here
         # the layout runs alone, at the saving resolution and on the same renderer, and savefig
-        # draws once; every artist works out its ticks, text and legend place again when it is
-        # drawn, so the pixels are the same (tests/test_figures.py compares them).
+        # draws once; every artist works out its text and legend place again when it is drawn,
+        # and each axis its ticks once per place of its axes (_ticks_once), so the pixels are the
+        # same (tests/test_figures.py compares them).
         dpi, original_dpi = mpl.rcParams["savefig.dpi"], figure.dpi
         figure.dpi = dpi
         try:
-            renderer = figure.canvas.get_renderer()
-            with getattr(renderer, "_draw_disabled", nullcontext)():
-                for axes in figure.axes:             # as Figure.draw does before its layout
-                    locator = axes.get_axes_locator()
-                    axes.apply_aspect(locator(axes, renderer) if locator else None)
-                engine.execute(figure)
-            figure.set_layout_engine(None)
-            figure.savefig(path, format="png", dpi=dpi, metadata={"Software": None},
-                           pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+            with _ticks_once(figure):
+                renderer = figure.canvas.get_renderer()
+                with getattr(renderer, "_draw_disabled", nullcontext)():
+                    for axes in figure.axes:             # as Figure.draw does before its layout
+                        locator = axes.get_axes_locator()
+                        axes.apply_aspect(locator(axes, renderer) if locator else None)
+                    engine.execute(figure)
+                figure.set_layout_engine(None)
+                figure.savefig(path, format="png", dpi=dpi, metadata={"Software": None},
+                               pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
         finally:
             figure.set_layout_engine(engine)
             figure.dpi = original_dpi
     return path
+
+
+class _TicksOnce:
+    """An axis's ticks and tick-label boxes, worked out once per place and view of its axes.
+
+    Matplotlib works out an axis's ticks (locator, formatter, tick objects) and the boxes of its
+    tick labels afresh every time it is asked, and while one figure is laid out and drawn it is
+    asked about twenty times per axis: by the axis's own tight box, by its label's position (the
+    "siblings"), by the spines' extents, in each of the constrained layout's two passes and again
+    in the draw. Between those calls the figure changes only by where the layout puts each axes,
+    so the answer is a function of the axes' box on the canvas, the view limits and the
+    resolution (``state``), and an answer worked out for the same state is the one Matplotlib
+    would work out again. One guard more: axes that share an axis share its locator and formatter,
+    whose state (a date locator's unit, a scalar formatter's offset) is whatever the last axis to
+    use them left, so an answer is reused only while no other axis or state has used them since.
+    """
+
+    def __init__(self) -> None:
+        self.ticks: dict[int, tuple] = {}
+        self.boxes: dict[tuple, tuple] = {}
+        self.last_user: dict[int, tuple] = {}
+
+    @staticmethod
+    def state(axis) -> tuple:
+        return (tuple(axis.axes.bbox.bounds), tuple(axis.get_view_interval()),
+                axis.axes.get_figure(root=True).dpi)
+
+    def update_ticks(self, axis, update):
+        user = (id(axis), self.state(axis))
+        tickers = (id(axis.major), id(axis.minor))
+        known = self.ticks.get(id(axis))
+        if known is not None and known[0] == user[1] and all(self.last_user.get(t) == user for t in tickers):
+            return known[1]
+        ticks = update()
+        self.ticks[id(axis)] = (user[1], ticks)
+        for ticker in tickers:
+            self.last_user[ticker] = user
+        return ticks
+
+    def ticklabel_bboxes(self, axis, boxes, ticks, renderer):
+        key = (id(axis), id(renderer), tuple(map(id, ticks)), self.state(axis))
+        known = self.boxes.get(key)
+        if known is None:
+            known = self.boxes[key] = boxes(ticks, renderer)
+        return known
+
+
+@contextmanager
+def _ticks_once(figure: Figure) -> Iterator[None]:
+    """Within the block, every axis of ``figure``'s axes answers repeated questions about its ticks
+    from :class:`_TicksOnce` (instance attributes shadowing the methods; removed afterwards)."""
+    once, names = _TicksOnce(), ("_update_ticks", "_get_ticklabel_bboxes")
+    axes_list = [axis for axes in figure.axes for axis in axes._axis_map.values()]
+    before = [{name: vars(axis)[name] for name in names if name in vars(axis)} for axis in axes_list]
+    for axis in axes_list:
+        update, boxes = axis._update_ticks, axis._get_ticklabel_bboxes
+        axis._update_ticks = lambda axis=axis, update=update: once.update_ticks(axis, update)
+        axis._get_ticklabel_bboxes = (lambda ticks, renderer, axis=axis, boxes=boxes:
+                                      once.ticklabel_bboxes(axis, boxes, ticks, renderer))
+    try:
+        yield
+    finally:
+        for axis, own in zip(axes_list, before):
+            for name in names:
+                if name in own:
+                    setattr(axis, name, own[name])
+                else:
+                    delattr(axis, name)
 
 
 def layout_problems(figure: Figure, tolerance: float = 1.0) -> list[str]:
