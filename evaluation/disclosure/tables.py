@@ -307,15 +307,18 @@ def protect_rounded(
     values: np.ndarray,
     primary: np.ndarray,
     base: int,
+    accepted: np.ndarray | None = None,
 ) -> np.ndarray:
     """Add secondary suppressions to ``primary`` until no suppressed cell is :func:`narrowed`.
 
     The complement for an exposed cell is the smallest releasable count sharing a total
     with it (interior before totals). Cells narrowed even with everything here suppressed
-    (by totals released elsewhere) are left as they are.
+    (by totals released elsewhere) are left as they are; ``accepted``, when given, is that
+    set as ``narrowed(structure, values, ~structure.public, base)`` found it.
     """
     suppressed = primary & ~structure.public
-    accepted = narrowed(structure, values, ~structure.public, base)
+    if accepted is None:
+        accepted = narrowed(structure, values, ~structure.public, base)
     is_margin = np.arange(structure.n_variables) >= structure.n_interior
     while True:
         candidates = np.flatnonzero(suppressed & ~accepted)
@@ -338,6 +341,7 @@ def protect(
     structure: TableStructure,
     values: np.ndarray,
     primary: np.ndarray,
+    accepted: np.ndarray | None = None,
 ) -> np.ndarray:
     """Add secondary suppressions to ``primary`` until no suppressed cell is recoverable.
 
@@ -351,12 +355,14 @@ def protect(
     cell — the one that closes most totals with a lone unknown and opens
     fewest new ones, then the smallest non-zero count, interior before
     totals — first for totals with a single unknown, then for cells the audit
-    still finds pinned. Margins released elsewhere can never be suppressed.
+    still finds pinned. Margins released elsewhere can never be suppressed. ``accepted``, when
+    given, is what ``recoverable(structure, values, ~structure.public)`` found.
     """
     suppressed = primary & ~structure.public
     can_suppress = ~structure.public
     # what totals published elsewhere reveal on their own: nothing this table does can hide it
-    accepted = recoverable(structure, values, ~structure.public)
+    if accepted is None:
+        accepted = recoverable(structure, values, ~structure.public)
     is_margin = np.arange(structure.n_variables) >= structure.n_interior
 
     membership = np.zeros((len(structure.lines), structure.n_variables), dtype=bool)
@@ -472,19 +478,22 @@ def suppress_counts(
         if not config.suppress_zeros:
             primary &= values > 0
         primary[n_public:] = False
-        # totals published elsewhere are known to the reader, but small ones are still not shown here
+        # totals published elsewhere are known to the reader, but small ones are still not shown here.
+        # What those totals reveal with every releasable cell suppressed is worked out once (most of
+        # the audit's linear programmes): the protection leaves those cells be, and lists them below
         if rounding_protects:
-            suppressed = protect_rounded(structure, values, primary, config.rounding_base) | primary
+            accepted = narrowed(structure, values, ~structure.public, config.rounding_base)
+            suppressed = protect_rounded(structure, values, primary, config.rounding_base, accepted) | primary
         else:
-            suppressed = protect(structure, values, primary) | primary
+            accepted = recoverable(structure, values, ~structure.public)
+            suppressed = protect(structure, values, primary, accepted) | primary
         public_values = values[:n_public]
         rounded = round_to_base(public_values, config.rounding_base).astype(np.int64)
         out[column] = np.where(suppressed[:n_public], config.suppressed, rounded.astype(str))
         info["primary"][column] = int(primary[:n_public].sum())
         info["secondary"][column] = int((suppressed & ~primary)[:n_public].sum())
         info["suppressed_rows"][column] = [int(i) for i in np.flatnonzero(suppressed[:n_public])]
-        exposed = (narrowed(structure, values, ~structure.public, config.rounding_base) if rounding_protects
-                   else recoverable(structure, values, ~structure.public)) & primary
+        exposed = accepted & primary
         info.setdefault("disclosed_elsewhere", {})[column] = [int(i) for i in np.flatnonzero(exposed[:n_public])]
     out.attrs["disclosure"] = info
     return out
