@@ -385,7 +385,8 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
     echo(f"==> all runs done in {time.perf_counter() - started:.1f} s")
     echo(f"==> report: {out}/report.html  (tables: {out}/tables/, figures: {out}/figures/, "
          f"output checker's log: {out}/results.json)")
-    docs = docs_index(resources["validation"].context())
+    # The folder alone: no GX project opened (nor GX imported) in this process to print a path.
+    docs = docs_index(Path(resources["validation"].docs_dir).resolve())
     if docs is not None:
         echo(f"==> validation pages (for analysts in the environment; not for release): {docs}")
     return 0
