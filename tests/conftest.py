@@ -167,6 +167,14 @@ def pipeline_run(tmp_path_factory, small_county) -> PipelineRun:
                                lambda root: _run_make(root, small_county))
 
 
+#: ``dg.instance_for_test(overrides=LOCAL_STORAGE)``: a test instance whose run and event storage
+#: are the project's own (assets/instance/dagster.yaml's ``instance_class``), as ``make run``'s
+#: instance stores them, not stock Dagster's SQLite storage, which makes an engine and a synced
+#: commit per event (a council run in process stores some 400 events: ~3 CPU-s and ~20 s of disk
+#: waits more on a busy machine).
+LOCAL_STORAGE = {"instance_class": {"module": "assets.instance_storage", "class": "LocalInstance"}}
+
+
 def run_pipeline_process(input_dir: Path, home: Path, output_dir: Path, key: str | None,
                          env: dict | None = None, demo_key: bool = False,
                          timeout: int = 1200) -> tuple[int, list[str]]:

@@ -24,6 +24,7 @@ import pytest
 from evaluation.pseudonymise import (
     CHILD, DEMO_KEY, FAMILY, PseudonymisationKeyError, load_key, pseudonymise,
 )
+from conftest import LOCAL_STORAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "handwritten" / "931"
@@ -106,7 +107,7 @@ def test_the_door_refuses_a_changed_key(tmp_path, monkeypatch):
 
     root = tmp_path / "input"
     shutil.copytree(FIXTURE, root / "931")
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test(overrides=LOCAL_STORAGE) as instance:
         instance.add_dynamic_partitions(local_authorities.name, ["931"])
         instance.report_runless_asset_event(dg.AssetMaterialization(
             FINGERPRINT_ASSET, partition="931", metadata={"key_fingerprint": "0123456789abcdef"}))
@@ -282,11 +283,13 @@ def test_a_demo_key_release_says_so_in_the_report_and_the_output_log(tmp_path):
     from evaluation.report.demo import demo_release
 
     tables = {"cohort_counts": demo_release()["cohort_counts"]}   # one table is enough here
-    release = write_release(tables, tmp_path / "demo", {"key_fingerprint": "x", "demo_key": True})
+    # The notice is in the HTML and the log; the PDF printed from that HTML is the browser tests'.
+    release = write_release(tables, tmp_path / "demo", {"key_fingerprint": "x", "demo_key": True},
+                            pdf_report=False)
     assert 'id="demo-key"' in release.report.read_text(encoding="utf-8")
     session = json.loads(release.results_json.read_text(encoding="utf-8"))
     assert session["session_notes"] == [DEMO_KEY_NOTICE]
-    plain = write_release(tables, tmp_path / "real", {"key_fingerprint": "x"})
+    plain = write_release(tables, tmp_path / "real", {"key_fingerprint": "x"}, pdf_report=False)
     assert 'id="demo-key"' not in plain.report.read_text(encoding="utf-8")
 
 
@@ -324,11 +327,11 @@ def test_make_run_generates_only_without_an_input_folder(tmp_path):
     assert f"evaluation.synthetic {ROOT}/data/synthetic" in default and "--demo-key" in default
 
 
-def test_demo_key_is_accepted_on_the_generated_county_only(tmp_path):
+def test_demo_key_is_accepted_on_the_generated_county_only(small_county, tmp_path):
+    """The shared small county (conftest: as the generator wrote it; read here, never written)."""
     from evaluation.ingest import DemoKeyRefusedError, ingest_local_authority
-    from evaluation.synthetic import generate_county
 
-    county = generate_county(tmp_path / "county", seed=3, scale=0.02, progress=False)
+    county = small_county
     demo = load_key(DEMO_KEY)
     assert len(ingest_local_authority(county / "931", demo)["children"]) > 0
     copy = tmp_path / "copy" / "931"
@@ -396,7 +399,7 @@ def test_a_council_with_no_usable_child_stops_before_analysis(tmp_path, monkeypa
     folder = tmp_path / "input" / "931"
     shutil.copytree(FIXTURE, folder)
     (folder / "families.csv").write_text("person_id,family_id\nNOBODY1,FAM-1\n")
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test(overrides=LOCAL_STORAGE) as instance:
         instance.add_dynamic_partitions(local_authorities.name, ["931"])
         result = dg.materialize(
             [*ALL_ASSETS, *children_checks],
