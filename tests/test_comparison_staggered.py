@@ -89,25 +89,24 @@ def _assert_same_fit(stock, ours):
             assert u.shape == v.shape and (u != v).nnz == 0, field
 
 
-@pytest.mark.parametrize("control_group", ["never_treated", "not_yet_treated"])
-def test_group_time_arrays_equal_stock_attgt_on_the_la_panel(control_group):
-    """The pipeline's fits (two of the seven rates here; all fourteen fits were checked when the
-    class was written) give the stock ATTgt's numbers exactly."""
+@pytest.mark.parametrize("control_group, measure", [("never_treated", "cla_31mar_rate_per_10k_derived"),
+                                                     ("not_yet_treated", "rereferrals_pct")])
+def test_group_time_arrays_equal_stock_attgt_on_the_la_panel(control_group, measure):
+    """The pipeline's fits (two of its fourteen here; all fourteen were checked when the class was
+    written) give the stock ATTgt's numbers exactly."""
     from differences import ATTgt
 
     from evaluation.comparison.staggered import GroupTimeATT
-    panel = read_panel()
-    for measure in ["cla_31mar_rate_per_10k_derived", "rereferrals_pct"]:
-        data = did_frame(panel, measure)
-        _assert_same_fit(_fitted(ATTgt, data, control_group), _fitted(GroupTimeATT, data, control_group))
-        assert isinstance(fit_attgt(data, control_group=control_group), GroupTimeATT)
+    data = did_frame(read_panel(), measure)
+    _assert_same_fit(_fitted(ATTgt, data, control_group), _fitted(GroupTimeATT, data, control_group))
+    assert isinstance(fit_attgt(data, control_group=control_group), GroupTimeATT)
 
 
 @pytest.mark.parametrize("base_period", ["varying", "universal"])
 @pytest.mark.parametrize("control_group", ["never_treated", "not_yet_treated"])
 def test_group_time_arrays_equal_stock_attgt_on_mpdta(control_group, base_period):
     """R did's example (500 counties, unsorted ids), with the universal base period's reference
-    group-times too; a covariate formula goes to the stock fit."""
+    group-times too; a covariate formula goes to the stock fit (checked once)."""
     from differences import ATTgt
 
     from evaluation.comparison.staggered import GroupTimeATT
@@ -115,6 +114,7 @@ def test_group_time_arrays_equal_stock_attgt_on_mpdta(control_group, base_period
     d["cohort"] = d["first.treat"].replace(0, np.nan)
     d = d.sample(frac=1, random_state=1)  # row order must not matter
     kw = dict(unit="countyreal", cohort="cohort", base_period=base_period)
-    for formula in ("lemp", "lemp ~ lpop"):
+    once = control_group == "never_treated" and base_period == "varying"
+    for formula in ("lemp", "lemp ~ lpop") if once else ("lemp",):
         _assert_same_fit(_fitted(ATTgt, d, control_group, formula=formula, **kw),
                          _fitted(GroupTimeATT, d, control_group, formula=formula, **kw))
