@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from conftest import LOCAL_STORAGE
 from test_operations import county, key  # noqa: F401  (the session run's folders and key)
 
 TESTS = Path(__file__).parent
@@ -118,7 +119,7 @@ def test_a_failing_blocking_spells_check_stops_the_cohorts(county, key, tmp_path
                           resources=build_resources(database=str(tmp_path / "db.duckdb"),
                                                     input_dir=str(county),
                                                     output_dir=str(tmp_path / "out")))
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test(overrides=LOCAL_STORAGE) as instance:
         instance.add_dynamic_partitions("local_authority", ["931"])
         result = defs.resolve_job_def("council").execute_in_process(
             partition_key="931", instance=instance, raise_on_error=False)
