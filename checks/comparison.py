@@ -16,7 +16,7 @@ from checks.factory import ERROR, WARN, Concern, _tag
 from checks.resources import ValidationResource
 from evaluation.comparison import validation as suites
 from evaluation.validation import run_name, run_suite
-from evaluation.validation.engine import split_by_check
+from evaluation.validation.engine import split_by_check, write_docs_index
 
 
 def make_pooled_checks(asset: list[str], concerns: list[Concern],
@@ -35,16 +35,20 @@ def make_pooled_checks(asset: list[str], concerns: list[Concern],
         frame = tables.pop(table)
         run = run_name(None, None, context.run.run_id)
         gx = validation.context()
+        results: list[dg.AssetCheckResult] = []
+        validated = False
         for concern in concerns:
             try:
                 derived, exps = concern.build(frame, **{k: tables[k] for k in concern.others})
             except Exception as err:  # noqa: BLE001 — reported as a failed check, never a row value
-                yield dg.AssetCheckResult(asset_key=dg.AssetKey(asset), check_name=concern.name,
-                                          passed=False, severity=concern.severity,
-                                          metadata={"not_evaluated": type(err).__name__})
+                results.append(dg.AssetCheckResult(asset_key=dg.AssetKey(asset), check_name=concern.name,
+                                                   passed=False, severity=concern.severity,
+                                                   metadata={"not_evaluated": type(err).__name__}))
                 continue
             _tag(exps, concern.name, concern.severity)
-            outcome = split_by_check(run_suite(gx, f"{suite}__{concern.name}", derived, exps, run=run))
+            outcome = split_by_check(run_suite(gx, f"{suite}__{concern.name}", derived, exps, run=run,
+                                               write_index=False))
+            validated = True
             outcome = outcome.get(concern.name)
             metadata: dict[str, object] = {"severity_if_failed": concern.severity.value}
             if outcome is None:
@@ -53,9 +57,12 @@ def make_pooled_checks(asset: list[str], concerns: list[Concern],
                 metadata.update(outcome.metadata())
                 if outcome.docs_page is not None:
                     metadata["data_docs"] = dg.MetadataValue.path(str(outcome.docs_page))
-            yield dg.AssetCheckResult(asset_key=dg.AssetKey(asset), check_name=concern.name,
-                                      passed=outcome is not None and outcome.success,
-                                      severity=concern.severity, metadata=metadata)
+            results.append(dg.AssetCheckResult(asset_key=dg.AssetKey(asset), check_name=concern.name,
+                                               passed=outcome is not None and outcome.success,
+                                               severity=concern.severity, metadata=metadata))
+        if validated:  # the docs index once per table, after all its pages (not after each page)
+            write_docs_index(gx)
+        yield from results
 
     keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
     _checks.__signature__ = inspect.Signature(

@@ -242,3 +242,37 @@ def test_checks_on_tables_stored_in_duckdb_give_the_same_outcomes(tmp_path):
                        e.metadata["expectations_failed"].value) for e in run.get_asset_check_evaluations())
 
     assert result.success and outcomes(result) == outcomes(pickled) and len(outcomes(result)) >= 10
+
+
+def test_comparison_checks_rebuild_the_docs_index_once_per_table(tmp_path, monkeypatch):
+    """The comparison group's checks (one GX suite per concern) rebuild the docs index once per
+    table, after its last page, as a council's checks do: the index lists every page."""
+    import json
+
+    from checks.comparison import COMPARISON_CHECKS
+    from evaluation.comparison.adopters import adopters
+    from evaluation.comparison.panel import read_panel
+    from evaluation.validation import docs
+
+    rebuilt = []
+    write_index = docs.write_index
+    monkeypatch.setattr(docs, "write_index", lambda folder: rebuilt.append(folder) or write_index(folder))
+
+    @dg.asset(key=["comparison", "la_panel"])
+    def la_panel():
+        return read_panel()
+
+    @dg.asset(key=["comparison", "adopters"])
+    def adopters_table():
+        return adopters()
+
+    validation = ValidationResource(project_dir=str(tmp_path / "gx"), docs_dir=str(tmp_path / "docs"))
+    result = dg.materialize([la_panel, adopters_table, *COMPARISON_CHECKS], resources={"validation": validation},
+                            instance=dg.DagsterInstance.ephemeral())
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == 5 and all(e.passed for e in evaluations)
+    assert len(rebuilt) == 2
+    pages = {json.loads(p.read_text())["suite"] for p in (tmp_path / "docs" / docs.RUNS).glob("*/*.json")}
+    assert len(pages) == 5
+    index = (tmp_path / "docs" / docs.INDEX).read_text()
+    assert all(f"{suite.replace('__', '/')}" in index for suite in pages)
