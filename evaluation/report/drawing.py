@@ -18,9 +18,11 @@ Tables that are absent are skipped.
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -210,11 +212,35 @@ def draw_release_figures(tables: Mapping[str, pd.DataFrame], directory: str | Pa
     """Write ``<directory>/<figure>.png`` for every figure the released tables support."""
     directory = Path(directory)
     drawn = {}
-    if _is_pipeline_release(tables):
-        for figure in figure_plan(tables):
-            drawn[figure.name] = figure.draw(tables[figure.table], directory / f"{figure.name}.png")
-        return drawn
-    for name, draw in FIGURE_FOR_TABLE.items():
-        if name in tables and tables[name] is not None:
-            drawn[name] = draw(tables[name], directory / f"{name}.png")
+    with long_lived_objects_frozen():
+        if _is_pipeline_release(tables):
+            for figure in figure_plan(tables):
+                drawn[figure.name] = figure.draw(tables[figure.table], directory / f"{figure.name}.png")
+            return drawn
+        for name, draw in FIGURE_FOR_TABLE.items():
+            if name in tables and tables[name] is not None:
+                drawn[name] = draw(tables[name], directory / f"{name}.png")
     return drawn
+
+
+@contextmanager
+def long_lived_objects_frozen() -> Iterator[None]:
+    """Python's cyclic garbage collector told to leave the objects that exist now alone (``gc.freeze``)
+    for the block, then to look at them again (``gc.unfreeze``).
+
+    Matplotlib makes tens of thousands of objects per figure, so the collector runs often and, every
+    so often, over every object of the process: in the release step (Dagster, pandas and Great
+    Expectations loaded, about 550,000 objects) two such full collections took 0.9 CPU-s of the
+    figures' 6.4. None of those objects can become garbage while the figures are drawn; the
+    figures' own objects are still collected as usual. Nothing else changes (a collector only
+    decides when unreachable objects are freed). A caller that froze objects itself (e.g. before a
+    fork) keeps them frozen: then this does nothing.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
