@@ -73,9 +73,9 @@ class GroupTimeATT(ATTgt):
     """
 
     def _arrays_apply(self, formula: str, est_method) -> bool:
-        return ("~" not in formula and est_method == "reg" and self.is_panel
+        return ("~" not in formula and formula in self.data.columns and est_method == "reg" and self.is_panel
                 and getattr(self, "is_balanced_panel", False) and self.dosage_column is None
-                and self.data[formula].notna().all())
+                and bool(self.data[formula].notna().all()))
 
     def fit(self, formula: str, est_method="reg", control_group: str = "never_treated",
             progress_bar: bool = True):
