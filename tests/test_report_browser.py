@@ -41,6 +41,7 @@ window.addEventListener("load", function () {
       .filter(function (name) { return name.indexOf("data:") !== 0; });
   var probe = document.createElement("pre");
   probe.id = "probe";
+  probe.style.display = "none";   // in the DOM dump, not on the screen: the screenshot is the report
   probe.textContent = JSON.stringify({
     images: images.length,
     widths: images.map(function (image) { return image.complete ? image.naturalWidth : 0; }),
@@ -65,12 +66,24 @@ def chromium(*arguments, profile, timeout=180) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def test_every_image_loads_and_nothing_is_fetched(report, tmp_path):
-    path, figures = report
-    probed = tmp_path / "probed.html"
+@pytest.fixture(scope="module")
+def demo_page(report, tmp_path_factory):
+    """One Chromium run on the demo report with the probe appended (hidden, so the page looks as
+    the report alone does): its DOM once loaded, and a 1200 x 9000 screenshot."""
+    path, _ = report
+    folder = tmp_path_factory.mktemp("demo_page")
+    probed = folder / "probed.html"
     probed.write_text(path.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    result = chromium("--virtual-time-budget=10000", "--dump-dom", probed.as_uri(), profile=tmp_path / "profile")
-    match = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.S)
+    shot = folder / "shot.png"
+    result = chromium("--window-size=1200,9000", "--virtual-time-budget=10000", f"--screenshot={shot}",
+                      "--dump-dom", probed.as_uri(), profile=folder / "profile")
+    return result, shot
+
+
+def test_every_image_loads_and_nothing_is_fetched(report, demo_page):
+    _, figures = report
+    result, _ = demo_page
+    match = re.search(r'<pre id="probe"[^>]*>(.*?)</pre>', result.stdout, re.S)
     assert match, f"probe did not run; chromium said: {result.stderr[-2000:]}"
     probe = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert probe["images"] == len(figures) > 0
@@ -78,17 +91,15 @@ def test_every_image_loads_and_nothing_is_fetched(report, tmp_path):
     assert probe["requested"] == []
 
 
-def test_screenshot_shows_the_figures(report, tmp_path):
-    path, _ = report
-    shot = tmp_path / "shot.png"
-    result = chromium("--window-size=1200,9000", f"--screenshot={shot}", path.as_uri(), profile=tmp_path / "profile")
+def test_screenshot_shows_the_figures(demo_page):
+    result, shot = demo_page
     assert shot.is_file(), f"no screenshot; chromium said: {result.stderr[-2000:]}"
     with Image.open(shot) as image:
-        pixels = np.asarray(image.convert("RGB")).astype(int)
+        pixels = np.asarray(image.convert("RGB")).astype(np.int16)   # 0-255 and their differences
     ink = (pixels < 245).any(axis=2).mean()
     assert ink > 0.05, f"screenshot nearly blank ({ink:.2%} ink)"
     # the transition cohort's orange appears only inside figures, never in the page's CSS
-    orange = np.array([int(OKABE_ITO["orange"][i:i + 2], 16) for i in (1, 3, 5)])
+    orange = np.array([int(OKABE_ITO["orange"][i:i + 2], 16) for i in (1, 3, 5)], dtype=np.int16)
     assert (np.abs(pixels - orange).max(axis=2) <= 12).sum() > 300
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(shot, ARTIFACTS / "report.png")
@@ -108,6 +119,7 @@ window.addEventListener("load", function () {
   }
   var probe = document.createElement("pre");
   probe.id = "layout";
+  probe.style.display = "none";   // in the DOM dump, not on the screen: the screenshot is the report
   probe.textContent = JSON.stringify({
     height: window.innerHeight, width: window.innerWidth,
     pageHeight: document.documentElement.scrollHeight, pageWidth: document.documentElement.scrollWidth,
@@ -135,29 +147,34 @@ def county(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def layout(county, tmp_path_factory):
-    """Where the summary and every figure fall on a screen of the report's width."""
+def first_screen(county, tmp_path_factory):
+    """Where the summary and every figure fall on a screen of the report's width, and a screenshot
+    of that first screen: one Chromium run on the report with the layout probe appended (hidden)."""
     _, release = county
     folder = tmp_path_factory.mktemp("layout")
     probed = folder / "probed.html"
     probed.write_text(release.report.read_text(encoding="utf-8").replace("</body>", LAYOUT_PROBE + "</body>"),
                       encoding="utf-8")
-    result = chromium(f"--window-size={SCREEN[0]},{SCREEN[1]}", "--virtual-time-budget=10000", "--dump-dom",
-                      probed.as_uri(), profile=folder / "profile")
-    match = re.search(r'<pre id="layout">(.*?)</pre>', result.stdout, re.S)
+    shot = folder / "summary.png"
+    result = chromium(f"--window-size={SCREEN[0]},{SCREEN[1]}", "--virtual-time-budget=10000",
+                      f"--screenshot={shot}", "--dump-dom", probed.as_uri(), profile=folder / "profile")
+    match = re.search(r'<pre id="layout"[^>]*>(.*?)</pre>', result.stdout, re.S)
     assert match, f"probe did not run; chromium said: {result.stderr[-2000:]}"
-    return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&")), shot
 
 
-def test_the_summary_fills_the_first_screen_and_no_more(county, layout, tmp_path):
-    _, release = county
+@pytest.fixture(scope="module")
+def layout(first_screen):
+    return first_screen[0]
+
+
+def test_the_summary_fills_the_first_screen_and_no_more(first_screen):
+    layout, shot = first_screen
     assert layout["width"] == SCREEN[0]
     assert 0 <= layout["summary"]["top"] < layout["summary"]["bottom"] <= layout["height"], layout["summary"]
-    shot = tmp_path / "summary.png"
-    chromium(f"--window-size={SCREEN[0]},{SCREEN[1]}", f"--screenshot={shot}", release.report.as_uri(),
-             profile=tmp_path / "profile")
     with Image.open(shot) as image:
-        pixels = np.asarray(image.convert("RGB")).astype(int)
+        assert image.size == SCREEN
+        pixels = np.asarray(image.convert("RGB")).astype(np.int16)
     summary = pixels[int(layout["summary"]["top"]):int(layout["summary"]["bottom"])]
     assert (summary < 200).any(axis=2).mean() > 0.03          # text, not an empty box
     ARTIFACTS.mkdir(exist_ok=True)
@@ -177,7 +194,7 @@ def test_every_figure_fits_the_report_width_unclipped(county, layout, tmp_path):
     chromium(f"--window-size={SCREEN[0]},{int(layout['pageHeight']) + 10}", f"--screenshot={shot}",
              release.report.as_uri(), profile=tmp_path / "profile", timeout=300)
     with Image.open(shot) as page:
-        pixels = np.asarray(page.convert("RGB")).astype(int)
+        pixels = np.asarray(page.convert("RGB")).astype(np.int16)
     for image in images:
         # inside the 1px CSS border: a ring of background all round (no text cut at the edge) and ink within
         top, bottom = int(round(image["top"])) + 3, int(round(image["bottom"])) - 3
