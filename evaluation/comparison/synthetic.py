@@ -29,13 +29,20 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import scipy
 from pysyncon import AugSynth, Dataprep
+from pysyncon.base import VanillaOptimMixin
 from pysyncon.utils import CrossValidationResult
 from scipy.optimize import Bounds, minimize
 
-try:  # the SLSQP iteration scipy's minimize calls (scipy 1.17; older or newer: minimize itself)
+#: The scipy whose SLSQP loop (_minimize_slsqp) and finite differences (approx_derivative) are
+#: replayed below, as pinned in requirements.lock; with any other, scipy's own calls are used.
+SCIPY_REPLAYED = tuple(scipy.__version__.split(".")[:2]) == ("1", "17")
+try:  # the SLSQP iteration scipy's minimize calls
     from scipy.optimize._slsqplib import slsqp as _slsqp_iteration
 except ImportError:  # pragma: no cover - another scipy
+    _slsqp_iteration = None
+if not SCIPY_REPLAYED:  # pragma: no cover
     _slsqp_iteration = None
 from threadpoolctl import threadpool_limits
 
@@ -592,6 +599,8 @@ class DifferencedGradientMixin:
 
     @staticmethod
     def w_optimize(V_mat, X0, X1, qp_method="SLSQP", qp_options={"maxiter": 1000}):  # noqa: B006 (pysyncon's)
+        if not SCIPY_REPLAYED:  # pragma: no cover - the differences replayed are scipy 1.17's
+            return VanillaOptimMixin.w_optimize(V_mat, X0, X1, qp_method=qp_method, qp_options=qp_options)
         _, n_c = X0.shape
         P = X0.T @ V_mat @ X0
         q = X1.T @ V_mat @ X0
