@@ -502,9 +502,10 @@ def test_slsqp_loop_is_scipys_minimize():
             return P @ x - q
 
         ones, zeros = np.ones(n), np.zeros(n)
+        differenced = forward_difference_gradient(fun, zeros, ones)
         for upper, jac, options in [(np.inf, exact, {"maxiter": 1000}),
-                                    (1.0, forward_difference_gradient(fun, zeros, ones), {"maxiter": 2000, "ftol": 1e-12}),
-                                    (1.0, forward_difference_gradient(fun, zeros, ones), {"maxiter": 1000})]:
+                                    (1.0, differenced, {"maxiter": 2000, "ftol": 1e-12}),
+                                    (1.0, differenced, {"maxiter": 1000})]:
             res = minimize(fun, np.full(n, 1 / n), jac=jac, method="SLSQP", bounds=Bounds(zeros, np.full(n, upper)),
                            constraints=LinearConstraint(A=ones, lb=1.0, ub=1.0), options=options)
             x, fx = slsqp_on_simplex(fun, jac, n, upper, **options)

@@ -99,9 +99,9 @@ class GroupTimeATT(ATTgt):
     same rows in the same order and dtypes, handed to the library's estimator (``reg_did_panel``,
     or :func:`_reg_did_panel`, the same with statsmodels' WLS coefficients taken without its model
     objects), the influence function scaled the same way and stored as the same CSR arrays
-    (:func:`_column_csr`). The standard errors, results and aggregations are the library's own. tests/test_comparison_staggered.py holds every
-    table to the stock ``ATTgt`` bit for bit (LA panel, both control groups; R did's mpdta).
-    Anything else goes to ``ATTgt.fit`` unchanged.
+    (:func:`_column_csr`). The standard errors, results and aggregations are the library's own.
+    tests/test_comparison_staggered.py holds every table to the stock ``ATTgt`` bit for bit (LA
+    panel, both control groups; R did's mpdta). Anything else goes to ``ATTgt.fit`` unchanged.
     """
 
     def _arrays_apply(self, formula: str, est_method) -> bool:
