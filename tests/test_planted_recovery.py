@@ -47,8 +47,12 @@ def results(tmp_path_factory):
     tables = ingest_local_authority(folder / "931", load_key(DEMO_KEY))
     followed = StudyConfig(entry_rule="first_referral", censor_earlier_cohorts_at_go_live=False)
     primary = StudyConfig()
-    return {name: competing_results(analysis_dataset(tables, config), config, times=(365,))
-            for name, config in (("followed", followed), ("primary", primary))}
+    # The primary design is asked only what its test reads (each exit route's models are fitted on
+    # their own: the step-down rows are those of the whole table, bit for bit).
+    return {name: competing_results(analysis_dataset(tables, config), config, times=(365,), **only)
+            for name, config, only in (
+                ("followed", followed, {}),
+                ("primary", primary, {"outcomes": {"time_in_protection": ("step_down",)}}))}
 
 
 @pytest.mark.parametrize("state,cause", list(PLANTED))
