@@ -4,10 +4,10 @@ One file-backed GX context per project folder and process, reused by every check
 results accumulate there. Each suite is written to the GX store only when its expectations change
 (not on every run), and each frame is validated as one batch of a data asset named after its suite,
 its result stored under the run's name — no validation definition or checkpoint is created or
-re-read per run, since those cost as much as validating a small table. The data source holding
-those assets lives in the process only (:class:`ValidationProject`): adding an asset to a data
-source saved in the project rewrote the project's whole configuration file, twice per new suite in
-every step process. The frame is fetched as a batch once and validated as that batch (GX's
+re-read per run, since those cost as much as validating a small table. Those data assets are
+attached to the project's data source in the process only, never saved (:func:`_batch_definition`):
+adding one to the saved data source rewrote the project's whole configuration file, twice per new
+suite in every step process. The frame is fetched as a batch once and validated as that batch (GX's
 ``Batch.validate`` fetched it again, hashing every value a second time). A frame already validated
 against the same expectations (same columns, types and values, same GX version: a rerun on
 unchanged data) is not validated again: the earlier stored result is stored again under this run,
@@ -118,7 +118,7 @@ class ValidationProject:
 
     ``prepared`` holds, per suite name, what this process has already saved to the GX store.
     ``source`` is the project's pandas data source; each suite's data asset is attached to it in
-    this process only (:func:`_prepare`).
+    this process only (:func:`_batch_definition`).
     """
 
     gx: object
