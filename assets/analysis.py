@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.cohorts import INDEX_INPUT, PER_LA_COHORTS
+from assets.jobs import CAN_WAIT, PRIORITY_TAG
 from assets.spells import CENSORING, SPELL_INPUTS, door_inputs
 from assets.study import StudySettings
 from evaluation import analysis as estimators
@@ -16,7 +17,8 @@ from evaluation.monthly import monthly_counts as build_monthly_counts
 
 @dg.asset(description="Each child's journey from the index referral as multi-state intervals "
           "(referral, CIN plan, CP plan, care, closed): the input of days in each state.",
-          ins={**door_inputs(*CENSORING), **SPELL_INPUTS, **INDEX_INPUT}, **PER_LA_COHORTS)
+          ins={**door_inputs(*CENSORING), **SPELL_INPUTS, **INDEX_INPUT}, op_tags=CAN_WAIT,
+          **PER_LA_COHORTS)
 def state_intervals(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_state_intervals(tables, study.config())
     context.add_output_metadata({"dagster/row_count": len(frame)})
@@ -25,7 +27,7 @@ def state_intervals(context: dg.AssetExecutionContext, study: StudySettings, **t
 
 @dg.asset(description="Monthly counts per local authority (referrals, plan starts, care entries, "
           "children on plans / in care at month end): the input of the time series.",
-          ins={**door_inputs("extracts"), **SPELL_INPUTS}, **PER_LA_COHORTS)
+          ins={**door_inputs("extracts"), **SPELL_INPUTS}, op_tags=CAN_WAIT, **PER_LA_COHORTS)
 def monthly_counts(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_monthly_counts(tables, study.config())
     context.add_output_metadata({"dagster/row_count": len(frame)})
@@ -67,7 +69,7 @@ LONGEST_FIRST = {"survival_analysis": 2, "days_in_state_analysis": 1}
 
 
 def _priority(name: str) -> dict[str, str]:
-    return {"dagster/priority": str(LONGEST_FIRST[name])}
+    return {PRIORITY_TAG: str(LONGEST_FIRST[name])}
 
 
 def _emit(results: dict[str, pd.DataFrame]):

@@ -5,6 +5,7 @@ upstream, so the graph is the data flow."""
 
 import dagster as dg
 
+from assets.jobs import CAN_WAIT
 from assets.partitions import local_authorities
 from assets.spells import CENSORING, SPELL_INPUTS, door_inputs
 from assets.study import StudySettings
@@ -43,7 +44,7 @@ def index_episodes(context: dg.AssetExecutionContext, study: StudySettings, **ta
 
 @dg.asset(description="One row per family: its index referral (its earliest child's time zero), "
           "cohort, index child and the children included and linked.",
-          ins={**door_inputs("families"), **INDEX_INPUT}, **PER_LA_COHORTS)
+          ins={**door_inputs("families"), **INDEX_INPUT}, op_tags=CAN_WAIT, **PER_LA_COHORTS)
 def family_cohorts(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_family_cohorts(tables, study.config())
     context.add_output_metadata({
@@ -74,7 +75,7 @@ def analysis_dataset(context: dg.AssetExecutionContext, study: StudySettings, **
 @dg.asset(description="Families and children at each inclusion step by cohort, with the reason "
           "each was excluded: the numbers behind the flow diagram.",
           ins=door_inputs("children", "families", "extracts", "cin_episodes", "quarantine"),
-          **PER_LA_COHORTS)
+          op_tags=CAN_WAIT, **PER_LA_COHORTS)
 def cohort_flow(context: dg.AssetExecutionContext, study: StudySettings, **tables):
     frame = build_cohort_flow(tables, study.config())
     frame.insert(0, "la_code", context.partition_key)

@@ -55,9 +55,10 @@ def _extract_date(extracts: pd.DataFrame | None) -> str | None:
     return pd.Timestamp(extracts["reference_date"].max()).date().isoformat()
 
 
-def make_table_checks(asset: list[str], concerns: list[Concern],
-                      inputs: dict[str, list[str]]) -> dg.AssetChecksDefinition:
-    """The asset checks of one table. ``inputs`` maps the extra tables concerns use to asset keys."""
+def make_table_checks(asset: list[str], concerns: list[Concern], inputs: dict[str, list[str]],
+                      op_tags: dict[str, str] | None = None) -> dg.AssetChecksDefinition:
+    """The asset checks of one table. ``inputs`` maps the extra tables concerns use to asset keys;
+    ``op_tags`` are the step's (``assets.jobs.CAN_WAIT``)."""
     table = asset[-1]
     suite = "__".join(asset)
     if asset != EXTRACTS:
@@ -136,4 +137,5 @@ def make_table_checks(asset: list[str], concerns: list[Concern],
             name=f"{suite}_checks",
             specs=specs,
             ins={table: dg.AssetIn(key=asset), **{n: dg.AssetIn(key=k) for n, k in inputs.items()}},
+            op_tags=op_tags,
         )(_checks)

@@ -1,5 +1,6 @@
 """Checks on the tables that pass the door (asset keys ``pseudonymised/<table>``)."""
 
+from assets.jobs import CAN_WAIT
 from checks.factory import WARN, Concern, make_table_checks
 from evaluation import tables as contract
 from evaluation.validation import suites
@@ -87,10 +88,15 @@ def concerns_for(table: str) -> list[Concern]:
     return concerns
 
 
+#: Door tables no stage of a council run reads (their checks can wait: ``assets.jobs.CAN_WAIT``).
+UNREAD_BY_STAGES = ("duplicates", "reconciliation", "section47s")
+
+
 def _checks(table: str):
     concerns = concerns_for(table)
     others = sorted({name for c in concerns for name in c.others})
-    return make_table_checks(_key(table), concerns, {name: _key(name) for name in others})
+    return make_table_checks(_key(table), concerns, {name: _key(name) for name in others},
+                             op_tags=CAN_WAIT if table in UNREAD_BY_STAGES else None)
 
 
 PSEUDONYMISED_CHECKS = [_checks(table) for table in contract.TABLES if table != "repairs"]

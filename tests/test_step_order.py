@@ -31,3 +31,47 @@ def test_every_other_pooled_step_has_the_default_priority():
     raised = {node.name for node in job.graph.node_dict.values()
               if node.definition.tags.get("dagster/priority") is not None}
     assert raised == set(LONGEST_FIRST)
+
+
+def test_what_can_wait_in_a_council_run_is_read_by_nothing_in_that_run():
+    """A council-run step tagged ``CAN_WAIT`` is the check of a door table, or a table, that no
+    other asset of the council job reads: delaying it delays nothing of that run."""
+    from assets.definitions import defs
+    from assets.jobs import CAN_WAIT, COUNCIL_GROUPS
+
+    job = defs.resolve_job_def("council")
+    graph = defs.resolve_asset_graph()
+    council = {key for key in graph.get_all_asset_keys() if graph.get(key).group_name in COUNCIL_GROUPS}
+    waiting = {name for name, node in job.graph.node_dict.items()
+               if node.definition.tags.get("dagster/priority") == CAN_WAIT["dagster/priority"]}
+    assert len(waiting) == 7, waiting
+    for name in waiting:
+        table = name.removesuffix("_checks")
+        key = dg.AssetKey(table.split("__"))
+        assert key in council, name
+        readers = {child for child in graph.get(key).child_keys if child in council}
+        assert readers == set(), (name, readers)
+    # and every other door table is read by a stage of the council run
+    for key in council:
+        if key.path[0] == "pseudonymised" and f"pseudonymised__{key.path[1]}_checks" not in waiting:
+            node = graph.get(key)
+            assert key.path[1] == "repairs" or {c for c in node.child_keys if c in council}, key
+
+
+def test_a_council_run_starts_what_can_wait_last(pipeline_run):
+    """In the session's council runs (their steps one after another), the steps that can wait
+    start after every other step."""
+    from assets.jobs import CAN_WAIT
+
+    assert pipeline_run.exit_code == 0
+    from assets.definitions import defs
+
+    job = defs.resolve_job_def("council")
+    waiting = {name for name, node in job.graph.node_dict.items()
+               if node.definition.tags.get("dagster/priority") == CAN_WAIT["dagster/priority"]}
+    with dg.DagsterInstance.from_config(str(pipeline_run.home)) as instance:
+        runs = [r for r in instance.get_runs() if r.job_name == "council"]
+        assert len(runs) == 2
+        for run in runs:
+            starts = [e.step_key for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)]
+            assert set(starts[-len(waiting):]) == waiting, starts
