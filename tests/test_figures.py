@@ -432,28 +432,6 @@ def test_ticks_are_reused_only_by_the_axis_and_place_that_worked_them_out():
         assert worked[-1] is left.xaxis and worked.count(left.xaxis) == 3
 
 
-def test_png_writer_round_trips_every_pixel(tmp_path):
-    """png_bytes: a PNG every reader decodes to exactly the pixels given, with its resolution."""
-    from evaluation.figures.style import png_bytes
-
-    rng = np.random.default_rng(7)
-    arrays = [np.zeros((1, 1, 4), np.uint8), np.full((3, 5, 4), 255, np.uint8),
-              rng.integers(0, 256, size=(37, 61, 4), dtype=np.uint8),
-              np.repeat(rng.integers(0, 256, size=(1, 300, 4), dtype=np.uint8), 40, axis=0)]
-    arrays.append(arrays[2][::-1, ::2])               # not contiguous
-    for k, array in enumerate(arrays):
-        path = tmp_path / f"{k}.png"
-        path.write_bytes(png_bytes(array, dpi=150))
-        with Image.open(path) as image:
-            image.verify()
-        with Image.open(path) as image:
-            assert image.mode == "RGBA" and image.size == (array.shape[1], array.shape[0])
-            assert np.array_equal(np.asarray(image), array), k
-            assert tuple(round(v) for v in image.info["dpi"]) == (150, 150)
-    with pytest.raises(ValueError):
-        png_bytes(np.zeros((2, 2, 3), np.uint8))
-
-
 def test_long_lived_objects_are_frozen_only_while_the_figures_are_drawn(release, tmp_path, monkeypatch):
     """draw_release_figures keeps the garbage collector off the objects that existed before it (a
     full collection over a pipeline step's half a million objects cost ~0.45 CPU-s each time),

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import matplotlib as mpl
-import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -163,61 +162,10 @@ def house_figure(width: float = 7.0, height: float = 4.5) -> Iterator[Figure]:
         yield figure
 
 
-#: zlib level of the PNG files' pixel data: PNG is lossless, so the level changes the file's size
-#: (about 9% larger at 1 than at zlib's default 6 on the default county's figures), never a pixel,
-#: and level 1 compresses in about two thirds of the time.
+#: zlib level of the PNG files: PNG is lossless, so the level changes the file's size (about 9%
+#: larger at 1 than at zlib's default 6 on the default county's figures), never a pixel, and level
+#: 1 compresses in about two thirds of the time.
 PNG_COMPRESS_LEVEL = 1
-
-
-def _savefig_png(figure: Figure, path: Path, dpi: float) -> None:
-    """``figure.savefig(path)`` as a PNG at ``dpi``: savefig renders the canvas (its raw RGBA
-    pixels) and :func:`png_bytes` writes them."""
-    import io
-
-    buffer, original_dpi = io.BytesIO(), figure.dpi
-    figure.dpi = dpi                          # as savefig sets it while it prints
-    try:
-        figure.savefig(buffer, format="raw", dpi=dpi)
-        width, height = figure.canvas.get_width_height(physical=True)
-    finally:
-        figure.dpi = original_dpi
-    pixels = np.frombuffer(buffer.getbuffer(), dtype=np.uint8).reshape(int(height), int(width), 4)
-    Path(path).write_bytes(png_bytes(pixels, dpi))
-
-
-def png_bytes(rgba: np.ndarray, dpi: float | None = None) -> bytes:
-    """A PNG file of an ``(height, width, 4)`` array of 8-bit RGBA pixels: every row with the
-    "Up" filter (its difference from the row above, modulo 256), zlib level
-    :data:`PNG_COMPRESS_LEVEL`, and the resolution as a pHYs chunk (as Pillow writes it);
-    nothing else (no text chunks: no software name, no dates).
-
-    The same pixels as the PNG Matplotlib's savefig writes through Pillow, in about a third of
-    Pillow's time: Pillow tries every PNG filter on every row and keeps the best (files about 3%
-    smaller). PNG is lossless whatever the filter, so a reader decodes exactly ``rgba``
-    (tests/test_figures.py decodes them).
-    """
-    import struct
-    import zlib
-
-    rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
-    if rgba.ndim != 3 or rgba.shape[2] != 4:
-        raise ValueError(f"expected (height, width, 4) RGBA pixels, not {rgba.shape}")
-    height, width, _ = rgba.shape
-    rows = rgba.reshape(height, width * 4)
-    filtered = np.empty((height, width * 4 + 1), dtype=np.uint8)
-    filtered[:, 0] = 2                                   # filter type 2: Up
-    filtered[:1, 1:] = rows[:1]                          # the row above the first is zeros
-    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])   # uint8: modulo 256, as PNG wants
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    parts = [b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))]
-    if dpi:
-        per_metre = int(dpi / 0.0254 + 0.5)
-        parts.append(chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)))
-    parts += [chunk(b"IDAT", zlib.compress(filtered.data, PNG_COMPRESS_LEVEL)), chunk(b"IEND", b"")]
-    return b"".join(parts)
 
 
 def save_png(figure: Figure, path: str | Path) -> Path:
@@ -229,7 +177,8 @@ def save_png(figure: Figure, path: str | Path) -> Path:
     with mpl.rc_context(RC):
         engine = figure.get_layout_engine()
         if engine is None or not figure.axes:
-            _savefig_png(figure, path, mpl.rcParams["savefig.dpi"])
+            figure.savefig(path, format="png", metadata={"Software": None},
+                           pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
             return path
         # What savefig does with a layout engine, without its first pass over every artist: savefig
         # lays the figure out inside a whole draw with rendering switched off, then draws it. Here
@@ -248,7 +197,8 @@ def save_png(figure: Figure, path: str | Path) -> Path:
                         axes.apply_aspect(locator(axes, renderer) if locator else None)
                     engine.execute(figure)
                 figure.set_layout_engine(None)
-                _savefig_png(figure, path, dpi)
+                figure.savefig(path, format="png", dpi=dpi, metadata={"Software": None},
+                               pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
         finally:
             figure.set_layout_engine(engine)
             figure.dpi = original_dpi
