@@ -16,12 +16,11 @@ import pandas as pd
 from differences import ATTgt
 from differences.models.attgt.attgt_cal import get_standard_errors
 from differences.models.attgt.results import ATTgtResult
-from differences.models.attgt.utility_ntl import (ATTgtElements, extract_dict_ntl, output_dict_to_dataframe,
-                                                  preprocess_est_method, preprocess_fit_cluster_arg)
-from differences.models.did import att_if
-from differences.models.did.did_cal import did_cal_funcs, get_method_tuple, reg_did_panel
-from scipy.sparse import csr_array
-from statsmodels.tools.tools import pinv_extended
+from differences.models.attgt.utility_ntl import (ATTgtElements, extract_dict_ntl, get_sparse_array,
+                                                  output_dict_to_dataframe, preprocess_est_method,
+                                                  preprocess_fit_cluster_arg)
+from differences.models.did.did_cal import did_cal_funcs, get_method_tuple
+from scipy.sparse import csr_array, lil_array
 
 from .adopters import adopters
 from .panel import BOUNDARY_CHANGED, RATES, TOO_SMALL, read_panel, wide
@@ -58,36 +57,6 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _reg_did_panel(endog, exog, treated, weights, **post):
-    """differences' ``reg_did_panel`` (outcome-regression DiD on a 2x2 panel) with its control-group
-    regression ``wols_out_reg`` (``sm.WLS(...).fit().params``) taken the way statsmodels takes it
-    (the rows whitened by the square root of their weights, ``pinv_extended`` of the design, its
-    product with the outcome) without building the model and results objects: the same
-    coefficients, then the library's own ``reg_panel_att_if``."""
-    mask = treated == 0
-    w_half = np.sqrt(np.asarray(weights[mask]))
-    wexog = w_half[:, None] * exog[mask]
-    wendog = endog[mask] * w_half
-    pinv_wexog, _ = pinv_extended(wexog)
-    out_delta = np.dot(pinv_wexog, wendog) @ exog.T
-    att, influence_func = att_if.reg_panel_att_if(endog=endog[:, None], exog=exog, treated=treated[:, None],
-                                                  weights=weights[:, None], out_delta=out_delta[:, None])
-    return {"att": att, "influence_func": influence_func}
-
-
-def _column_csr(n: int, values: np.ndarray, rows: np.ndarray) -> csr_array:
-    """``get_sparse_array(n, values, rows, lil_array)``: an n x 1 CSR array holding ``values`` at
-    ``rows`` (distinct, ascending), built directly with the arrays lil's ``tocsr`` makes (zeros not
-    stored, int32 indices, float64 data)."""
-    keep = values != 0
-    data = np.asarray(values[keep], dtype=np.float64)
-    counts = np.zeros(n, dtype=np.int32)
-    counts[rows[keep]] = 1
-    indptr = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(counts, out=indptr[1:])
-    return csr_array((data, np.zeros(len(data), dtype=np.int32), indptr), shape=(n, 1))
-
-
 class GroupTimeATT(ATTgt):
     """:class:`differences.ATTgt` whose group-time step works on arrays.
 
@@ -96,12 +65,11 @@ class GroupTimeATT(ATTgt):
     0.3.0) itself, except that each group-time's 2x2 comparison is taken from numpy arrays made once
     (:meth:`_group_time_elements`) instead of ``did_single_gt``'s pandas masks, copies and
     ``panel_2_cross_section_diff`` per group-time (nine tenths of the staggered step's time): the
-    same rows in the same order and dtypes, handed to the library's estimator (``reg_did_panel``,
-    or :func:`_reg_did_panel`, the same with statsmodels' WLS coefficients taken without its model
-    objects), the influence function scaled the same way and stored as the same CSR arrays
-    (:func:`_column_csr`). The standard errors, results and aggregations are the library's own.
-    tests/test_comparison_staggered.py holds every table to the stock ``ATTgt`` bit for bit (LA
-    panel, both control groups; R did's mpdta). Anything else goes to ``ATTgt.fit`` unchanged.
+    same rows in the same order, handed to the same estimator function (``reg_did_panel``) with
+    the same dtypes, the influence function scaled and stored the same way. The standard errors,
+    results and aggregations are the library's own. tests/test_comparison_staggered.py holds every
+    table to the stock ``ATTgt`` bit for bit (LA panel, both control groups; R did's mpdta).
+    Anything else goes to ``ATTgt.fit`` unchanged.
     """
 
     def _arrays_apply(self, formula: str, est_method) -> bool:
@@ -138,8 +106,6 @@ class GroupTimeATT(ATTgt):
         method, method_pscore = preprocess_est_method(est_method=est_method)
         self._method_tuple = get_method_tuple(method, method_pscore, "panel")
         att_function = did_cal_funcs[self._method_tuple]
-        if att_function is reg_did_panel:
-            att_function = _reg_did_panel
         self._aggregate_cflag = None
         res = self._group_time_elements(att_function)
         res = get_standard_errors(ntl=res, cluster_groups=None, alpha=0.05, boot_iterations=0,
@@ -212,7 +178,8 @@ class GroupTimeATT(ATTgt):
                 continue
             influence_func = result["influence_func"].flatten()
             influence_func *= n_total / n_sample
-            influence_func = _column_csr(n_total, influence_func, sample_idx)
+            influence_func = get_sparse_array(nrows=n_total, ary=influence_func, fill_idx=sample_idx,
+                                              sparse_func=lil_array)
             out.append(ATTgtElements(**common, n_sample=n_sample, n_total=n_total, cohort_dummy=cohort_dummy,
                                      cohort_stratum_dummy=None, stratum_dummy=None, exception=None,
                                      ATT=result["att"], influence_func=influence_func))
