@@ -477,37 +477,3 @@ def test_fits_on_shared_arrays_and_their_mean_post_gap_are_pandas_own():
             shared.pre_rmspe, shared.post_rmspe, shared.mean_post_gap)
     with pytest.raises(KeyError, match="not in the table"):
         fit_table(arrays.table, "931", ["XXX"] + donors, 2021, arrays=arrays)
-
-
-def test_slsqp_loop_is_scipys_minimize():
-    """slsqp_on_simplex (scipy's SLSQP iteration in _minimize_slsqp's loop, without its wrappers)
-    against minimize with pysyncon's Bounds and LinearConstraint: the same weights and objective,
-    bit for bit, with the exact gradient and no upper bound (simplex_weights) and with the
-    differenced gradient and bounds 0..1 (pysyncon's programme), at both ftol settings used."""
-    from scipy.optimize import Bounds, LinearConstraint, minimize
-
-    from evaluation.comparison.synthetic import forward_difference_gradient, slsqp_on_simplex
-    one_thread = __import__("threadpoolctl").threadpool_limits(limits=1, user_api="blas")
-    for seed, n, vertex in [(0, 5, False), (1, 12, False), (2, 30, False), (3, 40, False), (1, 10, True),
-                            (4, 10, True), (6, 2, False)]:
-        rng = np.random.default_rng(seed)
-        X0 = rng.normal(size=(8, n))
-        X1 = X0[:, 0] + 2 * (X0[:, 0] - X0[:, 1:].mean(axis=1)) if vertex else rng.normal(size=8)
-        P, q = X0.T @ X0, X1 @ X0
-
-        def fun(x):
-            return 0.5 * x.T @ P @ x - q.T @ x
-
-        def exact(x):
-            return P @ x - q
-
-        ones, zeros = np.ones(n), np.zeros(n)
-        differenced = forward_difference_gradient(fun, zeros, ones)
-        for upper, jac, options in [(np.inf, exact, {"maxiter": 1000}),
-                                    (1.0, differenced, {"maxiter": 2000, "ftol": 1e-12}),
-                                    (1.0, differenced, {"maxiter": 1000})]:
-            res = minimize(fun, np.full(n, 1 / n), jac=jac, method="SLSQP", bounds=Bounds(zeros, np.full(n, upper)),
-                           constraints=LinearConstraint(A=ones, lb=1.0, ub=1.0), options=options)
-            x, fx = slsqp_on_simplex(fun, jac, n, upper, **options)
-            assert np.array_equal(x, res.x) and fx == res.fun, (seed, n, upper)
-    one_thread.restore_original_limits()

@@ -35,15 +35,9 @@ from pysyncon.base import VanillaOptimMixin
 from pysyncon.utils import CrossValidationResult
 from scipy.optimize import Bounds, minimize
 
-#: The scipy whose SLSQP loop (_minimize_slsqp) and finite differences (approx_derivative) are
-#: replayed below, as pinned in requirements.lock; with any other, scipy's own calls are used.
+#: The scipy whose finite differences (approx_derivative) are replayed below, as pinned in
+#: requirements.lock; with any other, scipy's and pysyncon's own calls are used.
 SCIPY_REPLAYED = tuple(scipy.__version__.split(".")[:2]) == ("1", "17")
-try:  # the SLSQP iteration scipy's minimize calls
-    from scipy.optimize._slsqplib import slsqp as _slsqp_iteration
-except ImportError:  # pragma: no cover - another scipy
-    _slsqp_iteration = None
-if not SCIPY_REPLAYED:  # pragma: no cover
-    _slsqp_iteration = None
 from threadpoolctl import threadpool_limits
 
 from .adopters import adopters
@@ -150,51 +144,6 @@ def _weights_sum_to_one(n: int) -> dict:
     return {"type": "eq", "fun": fun, "jac": jac}
 
 
-def slsqp_on_simplex(fun, jac, n: int, upper: float, maxiter: int, ftol: float = 1e-6) -> tuple[np.ndarray, float]:
-    """``minimize(fun, full(n, 1/n), jac=jac, method="SLSQP", bounds=Bounds(0, upper),
-    constraints=_weights_sum_to_one(n), options={"maxiter": maxiter, "ftol": ftol})``'s weights and
-    objective, by the loop of scipy 1.17's ``_minimize_slsqp`` around the same SLSQP iteration (the
-    same state, buffers, bounds and constraint rows), without ``ScalarFunction``'s bookkeeping and
-    the constraint helpers on each of the ~17,000 iterations of a run: each iteration is given the
-    same objective, gradient and constraint values, so it takes the same step
-    (tests/test_comparison_synthetic.py: weights, objective and iterations against ``minimize``).
-    ``upper``: 1, or ``inf`` for no upper bound. Any other scipy: ``minimize`` itself."""
-    lb, ub = np.zeros(n), np.full(n, float(upper))
-    if _slsqp_iteration is None:  # pragma: no cover
-        res = minimize(fun, np.full(n, 1 / n), jac=jac, method="SLSQP", bounds=Bounds(lb=lb, ub=ub),
-                       constraints=_weights_sum_to_one(n), options={"maxiter": maxiter, "ftol": ftol})
-        return res.x, res.fun
-    x = np.clip(np.full(n, 1 / n), lb, ub)
-    m = meq = 1
-    state = {"acc": ftol, "alpha": 0.0, "f0": 0.0, "gs": 0.0, "h1": 0.0, "h2": 0.0, "h3": 0.0, "h4": 0.0,
-             "t": 0.0, "t0": 0.0, "tol": 10.0 * ftol, "exact": 0, "inconsistent": 0, "reset": 0, "iter": 0,
-             "itermax": int(maxiter), "line": 0, "m": m, "meq": meq, "mode": 0, "n": n}
-    xl = lb.copy()
-    xu = np.where(np.isfinite(ub), ub, np.nan)  # an infinite bound is marked nan for the C code
-    indices = np.zeros([max(m + 2 * n + 2, 1)], dtype=np.int32)
-    buffer_size = (n * (n + 1) // 2 + 3 * m * n - (m + 5 * n + 7) * meq + 9 * m + 8 * n * n + 35 * n + meq * meq + 28
-                   + 2 * n * (n + 1))  # no inequality constraint
-    buffer = np.zeros(max(buffer_size, 1), dtype=np.float64)
-    constraint = _weights_sum_to_one(n)
-    fx, g = fun(np.copy(x)), np.atleast_1d(jac(np.copy(x)))
-    mult = np.zeros([max(1, m + 2 * n + 2)], dtype=np.float64)
-    C = np.zeros([max(1, m), n], dtype=np.float64, order="F")
-    d = np.zeros([max(1, m)], dtype=np.float64)
-    C[0:1, :] = np.atleast_2d(constraint["jac"](x))
-    d[0:1] = np.atleast_1d(constraint["fun"](x)).ravel()
-    while True:
-        _slsqp_iteration(state, fx, g, C, d, x, mult, xl, xu, buffer, indices)
-        mode = state["mode"]
-        if mode == 1:  # objective and constraint at the new x
-            fx = fun(np.copy(x))
-            d[0:1] = np.atleast_1d(constraint["fun"](x)).ravel()
-        if mode == -1:  # gradient and constraint normals at x
-            g = np.atleast_1d(jac(np.copy(x)))
-            C[0:1, :] = np.atleast_2d(constraint["jac"](x))
-        if abs(mode) != 1:
-            return x, fx
-
-
 def simplex_weights(X0: np.ndarray, X1: np.ndarray, v: np.ndarray | None = None) -> np.ndarray:
     """Donor weights ``w`` (0 <= w <= 1, sum 1) minimising the standardised predictor gap: the
     quadratic programme of pysyncon's ``Synth().fit(X0=X0, X1=X1, custom_V=v)`` (``v`` default all
@@ -230,7 +179,10 @@ def simplex_weights(X0: np.ndarray, X1: np.ndarray, v: np.ndarray | None = None)
     def gradient(w):
         return P @ w - q
 
-    return slsqp_on_simplex(objective, gradient, n, np.inf, maxiter=1000)[0]
+    res = minimize(objective, np.full(n, 1 / n), jac=gradient, method="SLSQP",
+                   bounds=Bounds(lb=np.zeros(n), ub=np.full(n, np.inf)),
+                   constraints=_weights_sum_to_one(n), options={"maxiter": 1000})
+    return res.x
 
 
 class _TableArrays:
@@ -609,14 +561,10 @@ class DifferencedGradientMixin:
             return 0.5 * x.T @ P @ x - q.T @ x
 
         lb, ub = np.full(n_c, 0.0), np.full(n_c, 1.0)
-        jac = forward_difference_gradient(fun, lb, ub)
-        if qp_method == "SLSQP" and set(qp_options) <= {"maxiter", "ftol"}:
-            W, loss_W = slsqp_on_simplex(fun, jac, n_c, 1.0, maxiter=qp_options.get("maxiter", 100),
-                                         ftol=qp_options.get("ftol", 1e-6))
-        else:  # pragma: no cover - pysyncon's own calls are SLSQP with these options
-            res = minimize(fun=fun, x0=np.full(n_c, 1 / n_c), jac=jac, bounds=Bounds(lb=lb, ub=ub),
-                           constraints=_weights_sum_to_one(n_c), method=qp_method, options=qp_options)
-            W, loss_W = res["x"], res["fun"]
+        res = minimize(fun=fun, x0=np.full(n_c, 1 / n_c), jac=forward_difference_gradient(fun, lb, ub),
+                       bounds=Bounds(lb=lb, ub=ub), constraints=_weights_sum_to_one(n_c),
+                       method=qp_method, options=qp_options)
+        W, loss_W = res["x"], res["fun"]
         return W, loss_W.item()
 
 
