@@ -71,6 +71,22 @@ connection for each of the 12 outputs, and ``assets/storage.py``'s column check)
 (the panel is read back from DuckDB by each of the four steps that take it), the panel and
 adopters checks 4% (building the suites 2%, running them in Great Expectations 2%), reading the
 bundled panel 1%. So each step's own overhead is under a second: the two calls are the cost.
+
+Measured again on 2026-12-07, machine otherwise idle, before = 3bc0d62 (``git archive`` with
+``PYTHONPATH``), after = the staggered fit's group-time comparisons from arrays made once
+(``staggered.GroupTimeATT``: the library's own estimator, standard errors and aggregations) and
+the augmented fits through ``synthetic.FastAugSynth`` (SLSQP given the gradient it would
+difference itself, under scipy 1.17 only; the ridge path's penalty-independent work once per
+fold); two pairs, alternating, least of 2 runs each; every table bitwise the same:
+
+    call                          CPU before (s)   CPU after (s)
+    run_synthetic_control           3.46 / 3.80      2.10 / 1.94
+      augmented fits (7)            1.86 / 1.96      0.82 / 0.95
+      donor-weight solves (465)     0.90 / 0.89      0.75 / 0.90
+    run_staggered                   2.72 / 2.33      1.04 / 1.11
+
+Earlier "nothing on our side was worth changing" for the staggered fit held for our code around
+``ATTgt``; the time was the library's pandas work per group-time cell, now done on arrays.
 """
 from __future__ import annotations
 

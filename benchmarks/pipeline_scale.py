@@ -118,6 +118,24 @@ risk-set sums shared), idle machine:
   89.6 s / 133.9 CPU-s against 81.5 / 118.9, then (new code first) 60.9 / 96.1 against
   72.8 / 111.8. The goal of 60 s is NOT met.
 
+Measured after midnight on 2026-12-07 (session 11: longest pooled analyses first and the council
+steps nothing waits for last, by ``dagster/priority``; the comparison run's library calls at about
+half their CPU; checks with Great Expectations imported only in check steps and each frame hashed
+once; release figures with each axis's ticks worked out once; report.pdf by
+chromium-headless-shell), machine otherwise idle but its speed varying from run to run:
+
+- ``--las 20`` (two council runs at a time): 698.8 s end to end (goal 720 s: met), council runs
+  29.0-44.1 s each, comparison 8.2 s, pooled run 347.5 s; peak 7,227 MB all processes at once,
+  3,801 MB the largest one (goal < 8 GB: met); 46 tables; Fine-Gray 207 rows, 205 with an
+  estimate, none "not fitted".
+- the default county by ``make run``, four pairs back to back with the session's starting code
+  (3bc0d62, which now prints report.pdf with chromium-headless-shell too): 51.2 / 78.4 CPU-s
+  against 54.1 / 84.3; 60.0 / 91.9 against 56.0 / 87.5 (the door itself 30% slower in that run);
+  60.3 / 90.1 against 63.5 / 99.2; 57.9 / 90.1 against 60.6 / 94.6. The goal of 60 s is met in
+  two of four runs: NOT met reliably. The chain is the door (8.4-10.9 s), the rest of the council
+  run (~14 s), survival (11-13 s, beside days in each state), the release (8.6-11.9 s), and 3.6-5 s
+  of start-up.
+
 Run: ``.venv/bin/python benchmarks/pipeline_scale.py [--las 1 5 20] [--scale 1]
 [--parallel 1 2] [--max-concurrent N]``
 """
