@@ -34,14 +34,14 @@ from pysyncon import AugSynth, Dataprep
 from pysyncon.base import VanillaOptimMixin
 from pysyncon.utils import CrossValidationResult
 from scipy.optimize import Bounds, minimize
-
-#: The scipy whose finite differences (approx_derivative) are replayed below, as pinned in
-#: requirements.lock; with any other, scipy's and pysyncon's own calls are used.
-SCIPY_REPLAYED = tuple(scipy.__version__.split(".")[:2]) == ("1", "17")
 from threadpoolctl import threadpool_limits
 
 from .adopters import adopters
 from .panel import BOUNDARY_CHANGED, RATES, TOO_SMALL, la_names, read_panel, wide
+
+#: The scipy whose finite differences (approx_derivative) are replayed below, as pinned in
+#: requirements.lock; with any other, scipy's and pysyncon's own calls are used.
+SCIPY_REPLAYED = tuple(scipy.__version__.split(".")[:2]) == ("1", "17")
 
 TREATED = "931"  # Oxfordshire
 TRANSITION_YEAR = 2021  # year ending March 2021 contains go-live (1 Nov 2020)
@@ -385,10 +385,7 @@ def placebo_in_time(panel: pd.DataFrame | None = None, measure: str = "cla_31mar
     """Go-live moved back ``shift`` years; only years before the real transition are used, so the
     fake post-period is ``transition_year - shift + 1`` .. ``transition_year - 1``. ``holdout`` is
     applied to the shortened pre-period (and reduced so that two years are left to fit on)."""
-    if table is None:
-        panel = read_panel() if panel is None else panel
-        table = wide(panel, measure)
-    years = sorted(int(y) for y in table.columns) if years is None else list(years)
+    table, years = _measure_table(panel, measure, years, table)
     years = [y for y in years if y < transition_year]
     fake = transition_year - shift
     holdout = max(0, min(holdout, len([y for y in years if y < fake]) - 2))
