@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.cohorts import INDEX_INPUT, PER_LA_COHORTS
-from assets.jobs import CAN_WAIT, PRIORITY_TAG
+from assets.jobs import CAN_WAIT, priority
 from assets.spells import CENSORING, SPELL_INPUTS, door_inputs
 from assets.study import StudySettings
 from evaluation import analysis as estimators
@@ -68,10 +68,6 @@ def _outs(tables, description: str) -> dict[str, dg.AssetOut]:
 LONGEST_FIRST = {"survival_analysis": 2, "days_in_state_analysis": 1}
 
 
-def _priority(name: str) -> dict[str, str]:
-    return {PRIORITY_TAG: str(LONGEST_FIRST[name])}
-
-
 def _emit(results: dict[str, pd.DataFrame]):
     for name, frame in results.items():
         yield dg.Output(frame, output_name=name, metadata={"dagster/row_count": len(frame)})
@@ -83,7 +79,7 @@ def _emit(results: dict[str, pd.DataFrame]):
                "by risk-factor combination, inverse-probability weighting"),
     ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
     name="survival_analysis",
-    op_tags=_priority("survival_analysis"),
+    op_tags=priority(LONGEST_FIRST["survival_analysis"]),
 )
 def survival_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
     yield from _emit(estimators.survival_results(pooled("analysis_dataset", analysis_dataset),
@@ -108,7 +104,7 @@ def competing_exits_analysis(study: StudySettings, analysis_dataset: pd.DataFram
     ins={"state_intervals": dg.AssetIn(key=["cohorts", "state_intervals"]),
          "analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
     name="days_in_state_analysis",
-    op_tags=_priority("days_in_state_analysis"),
+    op_tags=priority(LONGEST_FIRST["days_in_state_analysis"]),
 )
 def days_in_state_analysis(study: StudySettings, state_intervals: pd.DataFrame, analysis_dataset: pd.DataFrame):
     yield from _emit(estimators.state_results(pooled("state_intervals", state_intervals), study.config(),

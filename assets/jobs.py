@@ -39,13 +39,20 @@ MAX_CONCURRENT_ENV_VAR = "FSP_MAX_CONCURRENT"
 #: Dagster's op tag ordering the steps a run can start: the highest first, then the plan's order
 #: (no tag: 0). The pooled run starts its longest analyses first (``assets/analysis.py``).
 PRIORITY_TAG = "dagster/priority"
+
+
+def priority(rank: int) -> dict[str, str]:
+    """Op tags starting a step before (``rank`` > 0) or after (< 0) the steps without one."""
+    return {PRIORITY_TAG: str(rank)}
+
+
 #: Op tags of the council-run steps that nothing else in the run waits for (the checks of door
 #: tables no stage reads, and the cohort tables only the pooled run reads): they start after every
 #: other step that can start, so they fill a free core instead of delaying the chain of checks,
 #: spells and cohorts to the analysis dataset and its checks. On the default county's measured
 #: step times that chain ends ~1.5 s sooner (20.9 against 22.5 s after the door, list-scheduled
 #: on two cores).
-CAN_WAIT = {PRIORITY_TAG: "-1"}
+CAN_WAIT = priority(-1)
 
 #: Imported once by the executor's fork server: the libraries, then the pipeline's definitions and
 #: validation project (``assets/preload.py``), built from the run process's environment. The
