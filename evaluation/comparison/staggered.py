@@ -126,7 +126,7 @@ class GroupTimeATT(ATTgt):
         outcome replaced by (outcome at ``time``) - (outcome at ``base_period``)."""
         data = self._data_matrix
         entity_codes, entities = pd.factorize(data.index.get_level_values(0))  # positions in entities
-        n_total = entities.nunique()
+        n_total = len(entities)  # factorize's uniques
         times = data.index.get_level_values(1).to_numpy()
         cohorts = data[self.cohort_column].to_numpy()
         y = data[self._y].to_numpy()
@@ -161,7 +161,7 @@ class GroupTimeATT(ATTgt):
             control_entities = np.zeros(len(entities), dtype=bool)
             control_entities[entity_codes[rows & control]] = True
             cohort_dummy = csr_array(treated_entities.astype(int)[:, None])
-            tc_bool = np.array(treated_entities | control_entities)
+            tc_bool = treated_entities | control_entities
             sample_idx = np.argwhere(tc_bool).flatten()
             n_sample = np.sum(tc_bool)
             kept = rows & (at_time if time < base_period else ~at_time)
