@@ -170,6 +170,68 @@ def test_stock_and_local_storage_take_turns_on_the_same_files(tmp_path):
     stock.dispose()
 
 
+# --- opening set-up databases without reading the migration scripts ----------------------------------
+
+def _counting_script_loads(monkeypatch) -> list:
+    """Every time Dagster's storages ask alembic for the newest revision (which loads every script)."""
+    from alembic.script import ScriptDirectory
+
+    loads, real = [], ScriptDirectory.from_config
+    monkeypatch.setattr(ScriptDirectory, "from_config",
+                        classmethod(lambda cls, config: loads.append(config) or real.__func__(cls, config)))
+    return loads
+
+
+def _stock_revisions(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str | None, str | None]]:
+    """(database, newest) revision of each database of the folder, as Dagster's own code reads them."""
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+    from dagster._core.storage.sql import check_alembic_revision, get_alembic_config
+
+    config = get_alembic_config(sqlite_event_log.__file__)
+    revisions = [instance.run_storage.alembic_version(), instance.schedule_storage.alembic_version()]
+    with instance.event_log_storage.run_connection(run_id) as run_shard:
+        revisions.append(check_alembic_revision(config, run_shard))
+    with instance.event_log_storage.index_connection() as index_shard:
+        revisions.append(check_alembic_revision(config, index_shard))
+    return revisions
+
+
+def test_a_new_folder_is_set_up_by_dagster_then_opened_without_the_scripts(home, monkeypatch):
+    loads = _counting_script_loads(monkeypatch)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run_id = instance.create_run_for_job(two_writers(), run_config={"ops": {
+            name: {"config": {"folder": "."}} for name in ("writer_a", "writer_b")}}).run_id
+        instance.event_log_storage.store_event(_message(run_id, "first"))
+    assert loads, "a new folder's databases are created and stamped by Dagster's own code"
+    loads.clear()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        with dg.DagsterInstance.from_ref(instance.get_ref()) as step:   # as a step process opens it
+            step.event_log_storage.store_event(_message(run_id, "second"))
+            step.get_asset_records()
+            assert [e.user_message for e in step.all_logs(run_id)] == ["first", "second"]
+        assert loads == []   # opened, read and written: no migration script loaded
+        revisions = _stock_revisions(instance, run_id)
+    # each database (runs, schedules, the run's shard, the index shard) at Dagster's newest revision
+    assert len(revisions) == 4 and all(stamped and stamped == head for stamped, head in revisions), revisions
+
+
+def test_an_unstamped_database_still_goes_through_dagsters_code(tmp_path, monkeypatch):
+    storage = LocalEventLogStorage(str(tmp_path))
+    run_id = str(uuid.uuid4())
+    storage.store_event(_message(run_id, "one"))
+    storage.dispose()
+    with sqlite3.connect(tmp_path / f"{run_id}.db") as raw:   # an old shard: its version table lost
+        raw.execute("DROP TABLE alembic_version")
+    loads = _counting_script_loads(monkeypatch)
+    again = LocalEventLogStorage(str(tmp_path))
+    again.store_event(_message(run_id, "two"))
+    assert loads   # Dagster's _initdb looked at it and stamped it again
+    assert [e.user_message for e in again.get_logs_for_run(run_id)] == ["one", "two"]
+    with again.run_connection(run_id) as connection:
+        assert instance_storage._stamped(connection)
+    again.dispose()
+
+
 # --- cost per event: connections and syncs -----------------------------------------------------------
 
 def _counting_connections(monkeypatch) -> dict:
