@@ -4,6 +4,10 @@ server starts with both ready rather than building them again (a Great Expectati
 about a second to open). One process runs one configuration: ``make run`` and every run the UI
 launches are processes of their own.
 
+The jobs are resolved here too (``Definitions.resolve_job_def`` keeps what it resolves): each step
+process rebuilds its job from :mod:`assets.definitions` before it starts, which cost ~25 ms of
+CPU per step when every step resolved the repository and its job again.
+
 Steps already run side by side (``FSP_MAX_CONCURRENT``, by default one per core), so each step's
 BLAS gets the cores left per step (one on a machine that runs a step per core): BLAS threads
 spinning beside other steps cost more than they gave (a Cox information matrix, 64 ms of CPU
@@ -22,10 +26,12 @@ import os
 
 from threadpoolctl import threadpool_limits
 
-from assets.definitions import build_resources, defs  # noqa: F401
-from assets.jobs import max_concurrent
+from assets.definitions import build_resources, defs
+from assets.jobs import JOBS, max_concurrent
 
 threadpool_limits(limits=max(1, (os.cpu_count() or 1) // max_concurrent()), user_api="blas")
 build_resources()["validation"].context()
+for job in JOBS:
+    defs.resolve_job_def(job.name)
 gc.freeze()
 atexit.register(gc.unfreeze)
