@@ -161,13 +161,16 @@ def _parse_file(path: Path, la_code: str | None, records: _Records) -> Extract:
             no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
             remove_comments=True, remove_pis=True,
         )
+        root = None   # the document's root and prolog, checked at the first element handed over
         try:
             for _, element in events:
-                root = element.getroottree().getroot()
-                if root.tag != "Message":
-                    raise InputError(f"{path.name}: root element is not Message (line {root.sourceline})")
-                if element.getroottree().docinfo.doctype:
-                    raise InputError(f"{path.name}: a DOCTYPE is not allowed in a CIN census file")
+                if root is None:
+                    root = element.getroottree().getroot()
+                    if root.tag != "Message":
+                        raise InputError(
+                            f"{path.name}: root element is not Message (line {root.sourceline})")
+                    if element.getroottree().docinfo.doctype:
+                        raise InputError(f"{path.name}: a DOCTYPE is not allowed in a CIN census file")
                 parent = element.getparent()
                 if element.tag == "Header" and parent is root:
                     header = _read_header(element)
@@ -283,25 +286,44 @@ def _grandchildren(parent, tag: str, inner: str):
 
 
 def _flatten_child(child, n: int, rec: _Records) -> None:
-    """Append one Child element's records (raw text) to ``rec``."""
+    """Append one Child element's records (raw text) to ``rec``.
+
+    One pass over the Child's own elements (its first ChildIdentifiers and ChildCharacteristics,
+    every CINdetails in order); each record's row is where its kind's records reach so far."""
     path = f"Message/Children/Child[{n}]"
-    ids = _fields(_first(child, "ChildIdentifiers"))
-    chars_element = _first(child, "ChildCharacteristics")
+    ids_element = chars_element = None
+    details = []
+    for part in child:
+        tag = part.tag
+        if tag == "CINdetails":
+            details.append(part)
+        elif tag == "ChildIdentifiers":
+            if ids_element is None:
+                ids_element = part
+        elif tag == "ChildCharacteristics":
+            if chars_element is None:
+                chars_element = part
+    ids = _fields(ids_element)
     chars = _fields(chars_element)
     sex_element = "Sex" if "Sex" in ids else "GenderCurrent"
     disabilities = None
     if "Disabilities" in chars:
         disabilities = "|".join((d.text or "").strip()
                                 for d in _grandchildren(chars_element, "Disabilities", "Disability"))
-    child_row = rec.row("children")
+    framed = rec.rows_framed
+    child_row = framed.get("children", 0) + len(rec.children)
     rec.children.append((
         ids.get("LAchildID"), ids.get("UPN"), ids.get("PersonBirthDate"), sex_element,
         ids.get(sex_element),
         ids.get("PersonDeathDate"), chars.get("Ethnicity"), disabilities, child.sourceline, path,
     ))
-    for k, detail in enumerate(child.iterchildren("CINdetails"), 1):
+    if not details:
+        return
+    episodes, assessments, factors = rec.episodes, rec.assessments, rec.factors
+    episode_row = framed.get("episodes", 0) + len(episodes)
+    assessments_before = framed.get("assessments", 0)
+    for k, detail in enumerate(details, 1):
         episode_path = f"{path}/CINdetails[{k}]"
-        episode_row = rec.row("episodes")
         counts = {"Assessments": 0, "CINPlanDates": 0, "Section47": 0, "ChildProtectionPlans": 0}
         fields = {}
         for item in detail:
@@ -311,19 +333,20 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
                 continue
             counts[tag] += 1
             where = f"{episode_path}/{tag}[{counts[tag]}]"
-            inner = _fields(item)
+            inner = {i.tag: (text.strip() or None) if (text := i.text) else None for i in item}
             if tag == "Assessments":
-                assessment_row = rec.row("assessments")
-                rec.assessments.append((
+                assessment_row = assessments_before + len(assessments)
+                assessments.append((
                     episode_row, inner.get("AssessmentActualStartDate"),
                     inner.get("AssessmentAuthorisationDate"), item.sourceline, where,
                 ))
-                for i, factor in enumerate(_grandchildren(
-                        item, "FactorsIdentifiedAtAssessment", "AssessmentFactors"), 1):
-                    rec.factors.append((
-                        assessment_row, (factor.text or "").strip() or None, factor.sourceline,
-                        f"{where}/FactorsIdentifiedAtAssessment/AssessmentFactors[{i}]",
-                    ))
+                if "FactorsIdentifiedAtAssessment" in inner:
+                    for i, factor in enumerate(_grandchildren(
+                            item, "FactorsIdentifiedAtAssessment", "AssessmentFactors"), 1):
+                        factors.append((
+                            assessment_row, (factor.text or "").strip() or None, factor.sourceline,
+                            f"{where}/FactorsIdentifiedAtAssessment/AssessmentFactors[{i}]",
+                        ))
             elif tag == "CINPlanDates":
                 rec.cin_plans.append((
                     episode_row, inner.get("CINPlanStartDate"), inner.get("CINPlanEndDate"),
@@ -339,15 +362,17 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
                     episode_row, inner.get("CPPstartDate"), inner.get("CPPendDate"),
                     inner.get("InitialCategoryOfAbuse"), inner.get("LatestCategoryOfAbuse"),
                     inner.get("NumberOfPreviousCPP"),
-                    sum(1 for _ in _grandchildren(item, "Reviews", "CPPreviewDate")),
+                    sum(1 for _ in _grandchildren(item, "Reviews", "CPPreviewDate"))
+                    if "Reviews" in inner else 0,
                     item.sourceline, where,
                 ))
-        rec.episodes.append((
+        episodes.append((
             child_row, fields.get("CINreferralDate"), fields.get("ReferralSource"),
             fields.get("PrimaryNeedCode"), fields.get("CINclosureDate"),
             fields.get("ReasonForClosure"), fields.get("DateOfInitialCPC"),
             fields.get("ReferralNFA"), detail.sourceline, episode_path,
         ))
+        episode_row += 1
 
 
 #: Record fields that are integers (row links, source lines, counts); the others are text.

@@ -103,14 +103,20 @@ def split_by_file(frame: pd.DataFrame, dataset: str, file_of_row: np.ndarray, ex
     a file with no such rows (as its own empty frame would have it).
     """
     marked = is_marked(frame).to_numpy()
-    usable = frame.loc[~marked].drop(columns=list(MARKS))
+    usable = frame.loc[~marked] if marked.any() else frame
+    usable = usable.drop(columns=list(MARKS))
     usable_file = file_of_row[~marked]
+    # The readers append each file's rows after the previous file's: each file's usable rows are
+    # then one run, cut out as a slice (a boolean selection per file would copy every column).
+    in_order = bool((np.diff(usable_file) >= 0).all())
+    starts = np.searchsorted(usable_file, np.arange(len(extracts) + 1)) if in_order else None
     if dataset == "children":
         stated = _states_quarantined_birth(frame).to_numpy()
         births, births_file = frame.loc[stated, ["child_id", "birth_date", "line"]], file_of_row[stated]
     for i, extract in enumerate(extracts):
         rows = file_of_row == i
-        part = usable.loc[usable_file == i].reset_index(drop=True)
+        part = (usable.iloc[starts[i]:starts[i + 1]] if in_order
+                else usable.loc[usable_file == i]).reset_index(drop=True)
         if not rows.any():
             for column, dtype in (columns_without_rows or {}).items():
                 part[column] = part[column].astype(dtype)
