@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.arrays import ArrowStringArray
 
 from evaluation.tables import PSEUDONYM_HEX_CHARS, PSEUDONYM_PATTERN
 
@@ -207,6 +208,37 @@ def normalise_ids(values: pd.Series) -> pd.Series:
     return out.mask(out == "")
 
 
+#: The ASCII characters Python's ``str.strip()`` removes (``str.isspace``: the C0 separators
+#: ``\x1c``-``\x1f`` included), for Arrow's trim.
+_ASCII_SPACE = "".join(c for c in map(chr, range(128)) if c.isspace())
+
+
+def _normalised_ascii(values: pd.Series) -> pd.Series | None:
+    """:func:`normalise_ids` of ids that are all ASCII text, in Arrow compute (as Arrow strings);
+    ``None`` for anything else (non-ASCII text, whose upper case Python and Arrow may map
+    differently; values that are not text), which :func:`normalise_ids` takes.
+
+    On ASCII text the two are the same operations: the strip removes :data:`_ASCII_SPACE`, the
+    characters ``str.strip()`` removes from ASCII text; ASCII upper case is ``str.upper()``'s.
+    """
+    array = values.array
+    if isinstance(array, ArrowStringArray):
+        text = array._pa_array
+    elif values.dtype == object and pd.api.types.infer_dtype(
+            raw := values.to_numpy(dtype=object), skipna=False) == "string":
+        try:   # every value a str (no missing, no other type): one conversion
+            text = pa.chunked_array([pa.array(raw, type=pa.large_string())])
+        except (pa.ArrowException, TypeError, ValueError):
+            return None
+    else:
+        return None
+    if pc.all(pc.string_is_ascii(text)).as_py() is False:
+        return None
+    text = pc.ascii_upper(pc.ascii_trim(text, characters=_ASCII_SPACE))
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
+    return pd.Series(ArrowStringArray(text), index=values.index, name=values.name, copy=False)
+
+
 def _prefix(key: PseudonymisationKey, namespace: bytes) -> bytes:
     """``namespace NUL [council NUL]``: the council only for :data:`COUNCIL_SCOPED`."""
     prefix = namespace + b"\x00"
@@ -242,9 +274,21 @@ def pseudonymise(values: pd.Series, key: PseudonymisationKey, namespace: bytes) 
 
     Each distinct normalised id is hashed once, then mapped back onto the rows.
     """
-    normalised = normalise_ids(values)
-    lookup = _digests(key, namespace, normalised.dropna().unique())
-    return normalised.map(lookup).astype("string")
+    normalised = _normalised_ascii(values)
+    if normalised is None:
+        normalised = normalise_ids(values)
+    return _hashed(normalised, key, namespace)
+
+
+def _hashed(messages: pd.Series, key: PseudonymisationKey, namespace: bytes) -> pd.Series:
+    """``messages.map(_digests(...)).astype("string")``: each distinct present message hashed
+    once and put back on its rows by its factorize code; missing stays missing."""
+    codes, distinct = pd.factorize(messages)
+    distinct = np.asarray(distinct, dtype=object).tolist()
+    lookup = _digests(key, namespace, distinct)
+    digests = np.array([lookup[m] for m in distinct] + [pd.NA], dtype=object)
+    return pd.Series(pd.array(digests[codes], dtype="string"), index=messages.index,
+                     name=messages.name, copy=False)
 
 
 def derived_id(parts: list[pd.Series], key: PseudonymisationKey, namespace: bytes) -> pd.Series:
@@ -253,17 +297,43 @@ def derived_id(parts: list[pd.Series], key: PseudonymisationKey, namespace: byte
     Parts are turned into text (dates as ISO ``YYYY-MM-DD``) and joined with a
     unit separator; a row with any missing part gets a missing id.
     """
+    joined = _joined(parts)
+    if joined is None:
+        texts = []
+        for part in parts:
+            if pd.api.types.is_datetime64_any_dtype(part):
+                texts.append(part.dt.strftime("%Y-%m-%d").astype("string"))
+            else:
+                texts.append(part.astype("string"))
+        joined = texts[0]
+        for text in texts[1:]:
+            joined = joined + _UNIT_SEPARATOR + text
+    return _hashed(joined, key, namespace)
+
+
+def _joined(parts: list[pd.Series]) -> pd.Series | None:
+    """The parts' texts joined by the unit separator in Arrow compute, for parts on one index that
+    are text or ``datetime64[ns]`` dates (``YYYY-MM-DD``, as ``strftime`` writes them in
+    pandas' date range); a row with a part missing is missing. ``None`` for other parts (pandas
+    then turns them into text and joins them, aligning on the index)."""
+    index = parts[0].index
     texts = []
     for part in parts:
-        if pd.api.types.is_datetime64_any_dtype(part):
-            texts.append(part.dt.strftime("%Y-%m-%d").astype("string"))
+        if part.index is not index and not part.index.equals(index):
+            return None
+        if part.dtype == "datetime64[ns]":
+            texts.append(pc.strftime(pa.array(part.to_numpy(), type=pa.timestamp("ns"),
+                                              from_pandas=True), format="%Y-%m-%d"))
+        elif isinstance(part.dtype, pd.StringDtype):
+            texts.append(pa.array(part.array, type=pa.large_string()))
         else:
-            texts.append(part.astype("string"))
-    joined = texts[0]
-    for text in texts[1:]:
-        joined = joined + _UNIT_SEPARATOR + text
-    lookup = _digests(key, namespace, joined.dropna().unique())
-    return joined.map(lookup).astype("string")
+            return None
+    texts = [t.cast(pa.large_string()) for t in texts]
+    joined = pc.binary_join_element_wise(*texts, pa.scalar(_UNIT_SEPARATOR, pa.large_string())) \
+        if len(texts) > 1 else texts[0]
+    name = parts[0].name if all(p.name == parts[0].name for p in parts) else None
+    return pd.Series(ArrowStringArray(pa.chunked_array([joined]) if isinstance(joined, pa.Array)
+                                      else joined), index=index, name=name, copy=False)
 
 
 def upn_pseudonyms(values: pd.Series, key: PseudonymisationKey) -> pd.Series:

@@ -51,3 +51,59 @@ def test_dates_parse_each_distinct_value_as_pandas_does(parser, pattern, fmt, ro
     pd.testing.assert_series_equal(bad, want_bad, check_exact=True)
     if len(values) == len(AWKWARD):
         assert dates.notna().sum() >= 4 and bad.sum() >= 5   # dates parsed and failures found
+
+
+# --- pseudonyms: the Arrow paths of evaluation.pseudonymise give the pandas formulations' ids ---
+
+IDS = ["0012a", " 0012A ", "\t0012a\n", "\x0b7\x0c", "\x1c8\x1f", "\x1d9\x1e", "", "   ", "abc-77",
+       "0012A", "z", " ", "7", "FAM 1", "x\ty"]
+NON_ASCII = ["\u00df12", "\ufb01x", "i\u0131", "7\u00a0", "\u20088", "9\x85", "\u2028a"]
+
+
+def _pseudonyms_oracle(values: pd.Series, key, namespace) -> pd.Series:
+    """pseudonymise as it was written with pandas' (Python's) string methods and a dict map."""
+    from evaluation.pseudonymise import _digests, normalise_ids
+
+    normalised = normalise_ids(values)
+    return normalised.map(_digests(key, namespace, normalised.dropna().unique())).astype("string")
+
+
+@pytest.mark.parametrize("dtype", [object, "string", v.STRING])
+@pytest.mark.parametrize("ids", [IDS, IDS + NON_ASCII, IDS + [None], NON_ASCII, []])
+def test_pseudonyms_of_awkward_ids_match_pandas(dtype, ids):
+    from evaluation.pseudonymise import CHILD, _normalised_ascii, load_key, normalise_ids, pseudonymise
+
+    key = load_key("e9d3c0d7b4f0a1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f80").for_council("931")
+    values = pd.Series(ids, dtype=dtype, index=range(5, 5 + len(ids)), name="CHILD")
+    pd.testing.assert_series_equal(pseudonymise(values, key, CHILD),
+                                   _pseudonyms_oracle(values, key, CHILD), check_exact=True)
+    fast = _normalised_ascii(values)
+    ascii_text = all(x.isascii() for x in ids if x is not None)
+    # the Arrow path is taken for ASCII text (as Arrow strings, or str objects with none missing),
+    # and strips and upper-cases as Python does
+    assert (fast is not None) == (ascii_text and (dtype == v.STRING or dtype is object
+                                                  and len(ids) > 0 and None not in ids))
+    if fast is not None:
+        pd.testing.assert_series_equal(fast.astype("string"), normalise_ids(values), check_exact=True)
+
+
+def test_derived_ids_match_pandas_joined_text():
+    from evaluation.pseudonymise import CIN_EPISODE, _UNIT_SEPARATOR, _digests, derived_id, load_key
+
+    key = load_key("e9d3c0d7b4f0a1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f80")
+    index = pd.RangeIndex(3, 10)
+    child = pd.Series(["a", "b", None, "a", "\u00e9", "a", "c"], dtype="string", index=index,
+                      name="child_id")
+    dates = pd.Series(pd.to_datetime(["2020-01-01", None, "2020-01-01", "1677-09-22",
+                                      "2262-04-11", "2020-01-01", "1999-12-31"]), index=index)
+    ordinal = pd.Series([0, 0, 1, 0, 0, 1, 0], index=index).astype(v.STRING)
+    for parts in ([child], [child, dates], [child, dates, ordinal], [child.astype(v.STRING), dates],
+                  [dates]):
+        texts = [p.dt.strftime("%Y-%m-%d").astype("string") if p.dtype == "datetime64[ns]"
+                 else p.astype("string") for p in parts]
+        joined = texts[0]
+        for text in texts[1:]:
+            joined = joined + _UNIT_SEPARATOR + text
+        expected = joined.map(_digests(key, CIN_EPISODE, joined.dropna().unique())).astype("string")
+        pd.testing.assert_series_equal(derived_id(parts, key, CIN_EPISODE), expected,
+                                       check_exact=True)
