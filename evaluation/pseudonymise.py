@@ -350,7 +350,8 @@ def upn_pseudonyms(values: pd.Series, key: PseudonymisationKey) -> pd.Series:
 
 def birth_month(dates: pd.Series) -> pd.Series:
     """Dates of birth coarsened to the first of their month."""
-    dates = pd.to_datetime(dates)
+    if dates.dtype != "datetime64[ns]":   # dates already: the same values without to_datetime's look
+        dates = pd.to_datetime(dates)
     return dates.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
 
 

@@ -115,8 +115,9 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     out = pd.DataFrame({c: frame[c] if c in frame.columns else pd.Series(dtype="object")
                         for c in spec})
     for column, dtype in spec.items():
-        if dtype == DATE:
-            out[column] = pd.to_datetime(out[column]).astype(DATE)
-        else:
-            out[column] = out[column].astype(dtype)
+        values = out[column]
+        if dtype == DATE and values.dtype != DATE:
+            out[column] = pd.to_datetime(values).astype(DATE)
+        else:   # a column of dates already: to_datetime would give the same (looking at values one by one)
+            out[column] = values.astype(dtype)
     return out.reset_index(drop=True)

@@ -107,3 +107,25 @@ def test_derived_ids_match_pandas_joined_text():
         expected = joined.map(_digests(key, CIN_EPISODE, joined.dropna().unique())).astype("string")
         pd.testing.assert_series_equal(derived_id(parts, key, CIN_EPISODE), expected,
                                        check_exact=True)
+
+
+def test_conform_gives_dates_as_to_datetime_does():
+    """A column of dates already is cast without pd.to_datetime (which looks at values one by
+    one): the same table as passing every date column through it."""
+    from evaluation import tables as contract
+
+    frame = pd.DataFrame({
+        "la_code": ["931"] * 3, "child_id": ["a" * 16, None, "b" * 16],
+        "birth_month": pd.to_datetime(["2012-05-01", None, "2001-01-01"]),
+        "sex": ["M", "F", "U"], "ethnicity": ["WBRI", None, "ABAN"],
+        "death_date": ["2020-01-02", None, "2019-12-31"],   # text: parsed by to_datetime
+        "disabled": [True, None, False], "in_cin_census": [True, False, True],
+        "in_ssda903": [False, True, True], "national_id": pd.Series([None] * 3, dtype=object),
+    })
+    expected = pd.DataFrame({c: frame[c] for c in contract.TABLES["children"]})
+    for column, dtype in contract.TABLES["children"].items():
+        expected[column] = (pd.to_datetime(expected[column]) if dtype == contract.DATE
+                            else expected[column]).astype(dtype)
+    got = contract.conform(frame, "children")
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    pd.testing.assert_frame_equal(contract.conform(got, "children"), expected, check_exact=True)
