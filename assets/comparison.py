@@ -20,8 +20,16 @@ import pydantic
 
 from evaluation.comparison.adopters import adopters as build_adopters
 from evaluation.comparison.panel import RATES, read_ees_folder, read_panel, update_panel
-from evaluation.comparison.staggered import CONTROL_GROUPS, run_staggered
-from evaluation.comparison.synthetic import run_synthetic_control, treated_council
+
+# The estimators (evaluation.comparison.synthetic with pysyncon, which imports matplotlib's
+# pyplot, and evaluation.comparison.staggered with differences) are imported in their assets'
+# bodies: loading the definitions (make run's own process, each test worker, the UI's code
+# server) runs neither.
+
+#: Callaway & Sant'Anna's control groups: :data:`evaluation.comparison.staggered.CONTROL_GROUPS`,
+#: named here so that the settings' default does not import the estimator
+#: (tests/test_validation_lazy_import.py checks the two are the same).
+CONTROL_GROUPS = ("never_treated", "not_yet_treated")
 
 #: Folder of newer DfE explore-education-statistics CSVs laid over the bundled panel.
 EES_DIR_ENV_VAR = "FSP_DFE_RELEASES_DIR"
@@ -140,6 +148,8 @@ def _outs(names, description: str) -> dict[str, dg.AssetOut]:
 )
 def synthetic_control(context: dg.AssetExecutionContext, config: SyntheticControlSettings,
                       la_panel: pd.DataFrame, adopters: pd.DataFrame):
+    from evaluation.comparison.synthetic import run_synthetic_control, treated_council
+
     name, transition = treated_council(adopters, config.treated, int(la_panel["year"].min()),
                                        config.min_pre_years)
     started = time.perf_counter()
@@ -168,6 +178,8 @@ def synthetic_control(context: dg.AssetExecutionContext, config: SyntheticContro
 )
 def staggered_adoption(context: dg.AssetExecutionContext, config: StaggeredSettings,
                        la_panel: pd.DataFrame, adopters: pd.DataFrame):
+    from evaluation.comparison.staggered import run_staggered
+
     unknown = set(config.control_groups) - set(CONTROL_GROUPS)
     if unknown or not config.control_groups:
         raise ValueError(f"control_groups must be among {list(CONTROL_GROUPS)}, got {config.control_groups}")

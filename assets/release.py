@@ -14,14 +14,10 @@ from assets.resources import OutputFolder, PseudonymisationKeyResource
 from assets.study import StudySettings
 from checks import ALL_CHECKS
 from checks.resources import ValidationResource
-from checks.summary import validation_summary
-from evaluation.disclosure.provenance import DISCLOSURE_LOG, disclosure_log
-from evaluation.report import write_release
-from evaluation.report.release import publish, staging_folder
-from evaluation.report.sections import limitations_for
-from evaluation.report.assemble import release_tables
-from evaluation.report.history import from_records, to_records
-from evaluation.validation import build_data_docs
+
+# The release's own modules (disclosure control, the report, its figures with matplotlib) are
+# imported in the bodies that use them: loading the definitions (make run's own process, each
+# test worker, the UI's code server) releases nothing.
 
 #: Every internal result table of the pooled analysis, as inputs of the release.
 RESULT_INPUTS = {key.path[-1]: dg.AssetIn(key=key)
@@ -59,6 +55,8 @@ def earlier_headlines(instance: dg.DagsterInstance, key: dg.AssetKey,
     """The headline rows of every earlier release, oldest first: the history table already
     released in ``released`` (the outputs folder: it outlives the Dagster instance), then what
     each materialisation of ``key`` in this instance recorded (a later one wins per extract)."""
+    from evaluation.report.history import from_records
+
     frames, cursor = [], None
     history = None if released is None else Path(released) / RELEASED_HISTORY
     if history is not None and history.is_file():
@@ -99,6 +97,15 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
                      validation: ValidationResource, cohort_flow: pd.DataFrame,
                      analysis_dataset: pd.DataFrame, monthly_counts: pd.DataFrame,
                      extracts: pd.DataFrame, **results) -> dg.MaterializeResult:
+    from checks.summary import validation_summary
+    from evaluation.disclosure.provenance import DISCLOSURE_LOG, disclosure_log
+    from evaluation.report import write_release
+    from evaluation.report.assemble import release_tables
+    from evaluation.report.history import to_records
+    from evaluation.report.release import publish, staging_folder
+    from evaluation.report.sections import limitations_for
+    from evaluation.validation import build_data_docs
+
     config = study.config()
     # The flow of every local authority, added up step by step (each LA's counts add up alone).
     cohort_flow = cohort_flow.sort_values(["la_code", "step"], kind="mergesort", ignore_index=True)
