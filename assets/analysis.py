@@ -9,7 +9,9 @@ from assets.jobs import CAN_WAIT, priority
 from assets.spells import CENSORING, SPELL_INPUTS, door_inputs
 from assets.study import StudySettings
 from evaluation import analysis as estimators
-from evaluation.analysis import across_councils, competing_exits, states, survival_outcomes, time_series
+# The table names alone: each estimator's module (SciPy, statsmodels) is imported by the step that
+# fits it (evaluation.analysis's functions are loaded on first use), not with the definitions.
+from evaluation.analysis import tables as analysis_tables
 from evaluation.journeys import state_intervals as build_state_intervals
 from evaluation.monthly import monthly_counts as build_monthly_counts
 
@@ -74,7 +76,7 @@ def _emit(results: dict[str, pd.DataFrame]):
 
 
 @dg.multi_asset(
-    outs=_outs(survival_outcomes.TABLES, "Time in need / on plans / in care: Kaplan–Meier, "
+    outs=_outs(analysis_tables.SURVIVAL, "Time in need / on plans / in care: Kaplan–Meier, "
                "log-rank, Cox with family-clustered SEs and PH tests, RMST, differential impact "
                "by risk-factor combination, inverse-probability weighting"),
     ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
@@ -87,7 +89,7 @@ def survival_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
 
 
 @dg.multi_asset(
-    outs=_outs(competing_exits.TABLES, "Competing exits from a protection plan and from care: "
+    outs=_outs(analysis_tables.COMPETING_EXITS, "Competing exits from a protection plan and from care: "
                "Aalen–Johansen cumulative incidence, Gray's test, cause-specific Cox, Fine–Gray"),
     ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
     name="competing_exits_analysis",
@@ -98,7 +100,7 @@ def competing_exits_analysis(study: StudySettings, analysis_dataset: pd.DataFram
 
 
 @dg.multi_asset(
-    outs=_outs(states.TABLES, "Days in each state within 1 and 2 years (also weighted by inverse "
+    outs=_outs(analysis_tables.STATES, "Days in each state within 1 and 2 years (also weighted by inverse "
                "probability of cohort, and doubly robust, with their E-values) and the share reaching a "
                "protection plan or care (multi-state Aalen–Johansen, family bootstrap)"),
     ins={"state_intervals": dg.AssetIn(key=["cohorts", "state_intervals"]),
@@ -112,7 +114,7 @@ def days_in_state_analysis(study: StudySettings, state_intervals: pd.DataFrame, 
 
 
 @dg.multi_asset(
-    outs=_outs(time_series.TABLES, "Monthly rates around go-live: segmented regression with "
+    outs=_outs(analysis_tables.TIME_SERIES, "Monthly rates around go-live: segmented regression with "
                "seasonality, lockdown terms and Newey–West errors; placebo go-live a year earlier"),
     ins={"monthly_counts": dg.AssetIn(key=["cohorts", "monthly_counts"])},
     name="time_series_analysis",
@@ -123,7 +125,7 @@ def time_series_analysis(study: StudySettings, monthly_counts: pd.DataFrame):
 
 
 @dg.multi_asset(
-    outs=_outs(across_councils.TABLES, "The programme against councils that had not adopted it: Cox "
+    outs=_outs(analysis_tables.ACROSS_COUNCILS, "The programme against councils that had not adopted it: Cox "
                "stratified by council and RMST as differences in differences, each council's go-live from "
                "the study settings (council_go_lives); 'not estimable: one council' with one extract"),
     ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},

@@ -31,6 +31,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from evaluation.analysis import tables
 from evaluation.analysis.design import DURATION, EVENT, FAMILY, LA, entry_column, outcome_rows
 from evaluation.analysis.guard import attempt, concat, not_estimable
 from evaluation.cohorts.analysis_dataset import OUTCOMES
@@ -41,7 +42,7 @@ from evaluation.study import StudyConfig
 from evaluation.survival.cox import cox_ph
 from evaluation.survival.rmst import DEFAULT_TAUS
 
-TABLES: tuple[str, ...] = ("across_councils",)
+TABLES: tuple[str, ...] = tables.ACROSS_COUNCILS   # listed there for the assets
 #: Family bootstrap samples of the RMST difference in differences.
 BOOTSTRAP_SAMPLES = 200
 ONE_COUNCIL = ("one council: a comparison across councils needs the extracts of at least two councils; "

@@ -55,6 +55,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from evaluation.analysis import tables
 from evaluation.analysis.design import (
     CAUSE, COHORT, CONTRASTS, DURATION, ENTRY, EVENT, FAMILY, REFERENCE, TERM_CONTRASTS, Adjustment,
     cohort_term, contrast_label, entry_column, outcome_rows, present, strata_column, study_adjustment,
@@ -73,7 +74,7 @@ COMPETING_OUTCOMES: dict[str, tuple[str, ...]] = {
     "time_in_protection": ("step_down", "closure", "escalation_care", "other"),
     "time_in_care": ("return_home", "permanence", "other"),
 }
-TABLES: tuple[str, ...] = ("cif", "cif_curves", "gray_test", "cause_specific_cox", "fine_gray", "competing_e_values")
+TABLES: tuple[str, ...] = tables.COMPETING_EXITS   # listed there for the assets
 #: Leading columns of ``cif_curves``; then ``n_event_<route>, cif_<route>, se_<route>,
 #: lower_<route>, upper_<route>`` for every route (missing for routes of the other outcome).
 CURVE_COLUMNS: tuple[str, ...] = ("outcome", "cohort", "time", "n_risk", "n_censor")

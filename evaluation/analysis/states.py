@@ -58,6 +58,7 @@ import pandas as pd
 
 import numpy as np
 
+from evaluation.analysis import tables
 from evaluation.analysis.design import COHORT, REFERENCE
 from evaluation.analysis.guard import attempt, concat, not_estimable, one_blas_thread, released_reason
 from evaluation.analysis.survival_outcomes import GO_LIVE_DAY, IPCW_GRID_DAYS, evalue_rows, propensity_design
@@ -69,7 +70,7 @@ from evaluation.survival.multistate import (
 )
 from evaluation.survival.weighting import balance_table
 
-TABLES: tuple[str, ...] = ("expected_days", "proportion_reaching", "state_e_values", "state_balance")
+TABLES: tuple[str, ...] = tables.STATES   # listed there for the assets
 #: ``outcome`` of the adjusted days' rows of the covariate balance, and that table's columns.
 BALANCE_OUTCOME = "days_in_state"
 BALANCE_COLUMNS: tuple[str, ...] = ("outcome", "variable", "mean_reference", "mean_comparison", "smd_before",

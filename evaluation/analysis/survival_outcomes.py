@@ -75,6 +75,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from evaluation.analysis import tables
 from evaluation.analysis.design import (
     CONTRASTS, COHORT, COMBINATION_LABELS, DURATION, EVENT, FAMILY, NUMERIC, REFERENCE, TERM_CONTRASTS,
     Adjustment, contrast_label, entry_column, outcome_rows, present, strata_column, study_adjustment,
@@ -101,8 +102,7 @@ from evaluation.survival.rmst import DEFAULT_TAUS, rmst_difference
 from evaluation.survival.weighting import balance_table, cohort_weights
 from evaluation.survival.zph import cox_zph
 
-TABLES: tuple[str, ...] = ("km_estimates", "km_curves", "logrank", "hazard_ratios", "ph_tests", "rmst",
-                           "differential_impact", "weighted", "e_values", "factor_prevalence", "balance")
+TABLES: tuple[str, ...] = tables.SURVIVAL   # listed there for the assets
 #: Columns of the internal ``km_curves`` table.
 CURVE_COLUMNS: tuple[str, ...] = ("outcome", "cohort", "time", "n_risk", "n_event", "n_censor", "survival",
                                   "std_err", "lower", "upper")

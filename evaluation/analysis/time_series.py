@@ -33,12 +33,13 @@ from typing import Sequence
 
 import pandas as pd
 
+from evaluation.analysis import tables
 from evaluation.analysis.guard import attempt, concat, not_estimable
 from evaluation.monthly import STOCKS
 from evaluation.study import StudyConfig
 from evaluation.timeseries import segmented_regression
 
-TABLES: tuple[str, ...] = ("segmented", "placebo")
+TABLES: tuple[str, ...] = tables.TIME_SERIES   # listed there for the assets
 PLACEBO_SHIFT_MONTHS = 12
 #: Fewer months than this on either side of (placebo) go-live: not estimable.
 MIN_MONTHS_EACH_SIDE = 6
