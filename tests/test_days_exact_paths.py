@@ -11,7 +11,7 @@ import pytest
 from evaluation.analysis.states import _entry_covariates_by_keys, entry_covariates
 from evaluation.study import StudyConfig
 from evaluation.survival import multistate as ms
-from tests.test_analysis_states import entries_of, simulated_journeys
+from test_analysis_states import entries_of, simulated_journeys
 
 
 def _old_estimates_and_replicates(intervals, taus, states, initial_state, by, cluster, n_boot, seed, chunk,
