@@ -274,17 +274,6 @@ def _fields(parent) -> dict:
     return {item.tag: (text.strip() or None) if (text := item.text) else None for item in parent}
 
 
-def _first(parent, tag: str):
-    """``parent.find(tag)``: the first direct child named ``tag`` (or ``None``), found in C."""
-    return next(parent.iterchildren(tag), None)
-
-
-def _grandchildren(parent, tag: str, inner: str):
-    """``parent.iterfind(f"{tag}/{inner}")``, in document order, without the path machinery."""
-    for middle in parent.iterchildren(tag):
-        yield from middle.iterchildren(inner)
-
-
 def _flatten_child(child, n: int, rec: _Records) -> None:
     """Append one Child element's records (raw text) to ``rec``.
 
@@ -308,8 +297,9 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
     sex_element = "Sex" if "Sex" in ids else "GenderCurrent"
     disabilities = None
     if "Disabilities" in chars:
-        disabilities = "|".join((d.text or "").strip()
-                                for d in _grandchildren(chars_element, "Disabilities", "Disability"))
+        disabilities = "|".join([(d.text or "").strip()
+                                 for middle in chars_element.iterchildren("Disabilities")
+                                 for d in middle.iterchildren("Disability")])
     framed = rec.rows_framed
     child_row = framed.get("children", 0) + len(rec.children)
     rec.children.append((
@@ -341,12 +331,15 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
                     inner.get("AssessmentAuthorisationDate"), item.sourceline, where,
                 ))
                 if "FactorsIdentifiedAtAssessment" in inner:
-                    for i, factor in enumerate(_grandchildren(
-                            item, "FactorsIdentifiedAtAssessment", "AssessmentFactors"), 1):
-                        factors.append((
-                            assessment_row, (factor.text or "").strip() or None, factor.sourceline,
-                            f"{where}/FactorsIdentifiedAtAssessment/AssessmentFactors[{i}]",
-                        ))
+                    i = 0   # counted over every FactorsIdentifiedAtAssessment of the assessment
+                    for middle in item.iterchildren("FactorsIdentifiedAtAssessment"):
+                        for factor in middle.iterchildren("AssessmentFactors"):
+                            i += 1
+                            factors.append((
+                                assessment_row, (factor.text or "").strip() or None,
+                                factor.sourceline,
+                                f"{where}/FactorsIdentifiedAtAssessment/AssessmentFactors[{i}]",
+                            ))
             elif tag == "CINPlanDates":
                 rec.cin_plans.append((
                     episode_row, inner.get("CINPlanStartDate"), inner.get("CINPlanEndDate"),
@@ -362,8 +355,8 @@ def _flatten_child(child, n: int, rec: _Records) -> None:
                     episode_row, inner.get("CPPstartDate"), inner.get("CPPendDate"),
                     inner.get("InitialCategoryOfAbuse"), inner.get("LatestCategoryOfAbuse"),
                     inner.get("NumberOfPreviousCPP"),
-                    sum(1 for _ in _grandchildren(item, "Reviews", "CPPreviewDate"))
-                    if "Reviews" in inner else 0,
+                    sum([len(list(middle.iterchildren("CPPreviewDate")))
+                         for middle in item.iterchildren("Reviews")]) if "Reviews" in inner else 0,
                     item.sourceline, where,
                 ))
         episodes.append((
