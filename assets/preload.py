@@ -4,6 +4,12 @@ server starts with both ready rather than building them again (a Great Expectati
 about a second to open). One process runs one configuration: ``make run`` and every run the UI
 launches are processes of their own.
 
+The modules the steps import in their bodies are imported here too: the definitions name the
+estimators, the comparison areas' fits and the release without importing them (so that loading
+the definitions stays cheap in ``make run``'s own process, each test worker and the UI's code
+server), and each step process would otherwise import its own (SciPy's stats, statsmodels'
+formulas, pysyncon, differences, the report: up to a few seconds per step).
+
 The jobs are resolved here too (``Definitions.resolve_job_def`` keeps what it resolves): each step
 process rebuilds its job from :mod:`assets.definitions` before it starts, which cost ~25 ms of
 CPU per step when every step resolved the repository and its job again.
@@ -26,6 +32,20 @@ import os
 
 from threadpoolctl import threadpool_limits
 
+import checks.summary  # noqa: F401
+import evaluation.analysis.across_councils  # noqa: F401
+import evaluation.analysis.competing_exits  # noqa: F401
+import evaluation.analysis.states  # noqa: F401
+import evaluation.analysis.survival_outcomes  # noqa: F401
+import evaluation.analysis.time_series  # noqa: F401
+import evaluation.comparison.staggered  # noqa: F401
+import evaluation.comparison.synthetic  # noqa: F401
+import evaluation.disclosure.provenance  # noqa: F401
+import evaluation.report.assemble  # noqa: F401
+import evaluation.report.history  # noqa: F401
+import evaluation.report.release  # noqa: F401
+import evaluation.report.sections  # noqa: F401
+import evaluation.validation  # noqa: F401
 from assets.definitions import build_resources, defs
 from assets.jobs import JOBS, max_concurrent
 
