@@ -313,17 +313,19 @@ def derived_id(parts: list[pd.Series], key: PseudonymisationKey, namespace: byte
 
 def _joined(parts: list[pd.Series]) -> pd.Series | None:
     """The parts' texts joined by the unit separator in Arrow compute, for parts on one index that
-    are text or ``datetime64[ns]`` dates (``YYYY-MM-DD``, as ``strftime`` writes them in
-    pandas' date range); a row with a part missing is missing. ``None`` for other parts (pandas
+    are text or ``datetime64[ns]`` dates (``YYYY-MM-DD``, by pandas' ``strftime``, once per
+    distinct date); a row with a part missing is missing. ``None`` for other parts (pandas
     then turns them into text and joins them, aligning on the index)."""
     index = parts[0].index
     texts = []
     for part in parts:
         if part.index is not index and not part.index.equals(index):
             return None
-        if part.dtype == "datetime64[ns]":
-            texts.append(pc.strftime(pa.array(part.to_numpy(), type=pa.timestamp("ns"),
-                                              from_pandas=True), format="%Y-%m-%d"))
+        if part.dtype == "datetime64[ns]":   # each distinct date written once, by pandas
+            codes, days = pd.factorize(part)
+            written = pa.array(pd.DatetimeIndex(days).strftime("%Y-%m-%d").to_numpy(dtype=object),
+                               type=pa.large_string())
+            texts.append(written.take(pa.array(codes, mask=codes < 0)))
         elif isinstance(part.dtype, pd.StringDtype):
             texts.append(pa.array(part.array, type=pa.large_string()))
         else:
