@@ -192,8 +192,29 @@ def staggered_adoption(context: dg.AssetExecutionContext, config: StaggeredSetti
             "dagster/row_count": len(tables[table]), "seconds": round(seconds, 1)})
 
 
-COMPARISON_ASSETS = [la_panel, adopters_table, synthetic_control, staggered_adoption]
-
 #: The comparison tables the release reads, by input name.
 COMPARISON_INPUTS = {name: dg.AssetIn(key=["comparison", name])
                      for name in ["adopters", *SYNTHETIC_OUTPUTS, *STAGGERED_OUTPUTS]}
+
+
+@dg.asset(
+    ins=COMPARISON_INPUTS,
+    description="The comparison-area figures of the release (the council against its synthetic control, "
+    "the event study; one per rate), drawn from the released comparison tables, which are published "
+    "aggregates needing no disclosure control: drawn here, beside the councils' runs, instead of at the "
+    "end of the pipeline. One row per figure: its name, the PNG and a digest of the tables drawn from; "
+    "the release writes them only if its own comparison tables have that digest.",
+    kinds={"duckdb", "pandas", "png"},
+    pool="duckdb",
+    **COMPARISON,
+)
+def comparison_figures(context: dg.AssetExecutionContext, **results: pd.DataFrame) -> pd.DataFrame:
+    from evaluation.report.comparison_section import comparison_tables
+    from evaluation.report.predrawn import draw_comparison
+
+    frame = draw_comparison(comparison_tables(results))
+    context.add_output_metadata({"figures": len(frame)})
+    return frame
+
+
+COMPARISON_ASSETS = [la_panel, adopters_table, synthetic_control, staggered_adoption, comparison_figures]

@@ -43,6 +43,7 @@ import evaluation.comparison.synthetic  # noqa: F401
 import evaluation.disclosure.provenance  # noqa: F401
 import evaluation.report.assemble  # noqa: F401
 import evaluation.report.history  # noqa: F401
+import evaluation.report.predrawn  # noqa: F401
 import evaluation.report.release  # noqa: F401
 import evaluation.report.sections  # noqa: F401
 import evaluation.validation  # noqa: F401

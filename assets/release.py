@@ -82,6 +82,7 @@ def _extract_dates(extracts: pd.DataFrame) -> dict[str, str]:
     key_prefix=["release"],
     group_name="release",
     ins={**RESULT_INPUTS, **COMPARISON_INPUTS,
+         "comparison_figures": dg.AssetIn(key=["comparison", "comparison_figures"]),
          "cohort_flow": dg.AssetIn(key=["cohorts", "cohort_flow"]),
          "analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"]),
          "monthly_counts": dg.AssetIn(key=["cohorts", "monthly_counts"]),
@@ -96,12 +97,14 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
                      pseudonymisation_key: PseudonymisationKeyResource, study: StudySettings,
                      validation: ValidationResource, cohort_flow: pd.DataFrame,
                      analysis_dataset: pd.DataFrame, monthly_counts: pd.DataFrame,
-                     extracts: pd.DataFrame, **results) -> dg.MaterializeResult:
+                     extracts: pd.DataFrame, comparison_figures: pd.DataFrame,
+                     **results) -> dg.MaterializeResult:
     from checks.summary import validation_summary
     from evaluation.disclosure.provenance import DISCLOSURE_LOG, disclosure_log
     from evaluation.report import write_release
     from evaluation.report.assemble import release_tables
     from evaluation.report.history import to_records
+    from evaluation.report.predrawn import usable
     from evaluation.report.release import publish, staging_folder
     from evaluation.report.sections import limitations_for
     from evaluation.validation import build_data_docs
@@ -127,6 +130,11 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
     headline = headline[headline["extract_date"] == extract_date.isoformat()]
     out = output_folder.folder()
     key = pseudonymisation_key.get()
+    # The comparison figures drawn beside the councils' runs, if drawn from these very tables.
+    predrawn = usable(comparison_figures, tables)
+    if len(comparison_figures) and not predrawn:
+        context.log.info("comparison figures drawn again: the comparison tables differ from those "
+                         "comparison/comparison_figures was drawn from")
     # Written whole into a staging folder, then moved into place: never a half-written release.
     staging = staging_folder(out)
     release = write_release(tables, staging, {
@@ -139,7 +147,7 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
         "extract_dates": _extract_dates(extracts),
         # Fixed limitations plus one sentence per council on missing or uneven returns.
         "limitations": list(limitations_for(extracts)),
-    })
+    }, predrawn=predrawn)
     publish(staging, out, RELEASED_PATHS)
     release = dataclasses.replace(
         release, directory=out, report=out / release.report.name,
@@ -151,6 +159,7 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
         "results_json": dg.MetadataValue.path(str(release.results_json)),
         "tables": len(release.tables),
         "figures": len(release.figures),
+        "figures_drawn_beforehand": len(predrawn),
         "output_log": dg.MetadataValue.json(release.statuses),
         "demo_key": key.is_demo,
         "validation_checks_failed": int((~summary["passed"]).sum()) if len(summary) else 0,

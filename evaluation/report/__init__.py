@@ -9,6 +9,8 @@
 * :mod:`~evaluation.report.drawing` — :func:`draw_release_figures`, a figure per released table;
 * :mod:`~evaluation.report.release` — :func:`write_release`: tables, figures, report (HTML and PDF)
   and the output checker's ``results.json`` in one folder;
+* :mod:`~evaluation.report.predrawn` — the comparison-area figures drawn before the release, used
+  by it only if drawn from its own comparison tables;
 * :mod:`~evaluation.report.demo` — an illustrative release from simulated children.
 """
 

@@ -33,6 +33,7 @@ from evaluation.disclosure import DEFAULT, DisclosureConfig, OutputLog
 from evaluation.disclosure.output_log import _jsonable
 from evaluation.report.assemble import schema_for
 from evaluation.report.build import DEMO_KEY_NOTICE, build_report
+from evaluation.report.comparison_section import COMPARISON_SCHEMAS
 from evaluation.report.drawing import draw_release_figures, figure_sources
 from evaluation.report.pdf import PdfUnavailable, render_pdf
 
@@ -131,14 +132,16 @@ def write_release(
     context: Mapping[str, Any] | None = None,
     config: DisclosureConfig = DEFAULT,
     pdf_report: bool = True,
+    predrawn: Mapping[str, bytes] | None = None,
 ) -> Release:
     """Write tables (Parquet and CSV), ``schema.json``, figures, ``report.html``, ``report.pdf`` (printed
     from the HTML by headless Chromium; when Chromium is missing the checker's log says so) and
-    ``results.json``."""
+    ``results.json``. ``predrawn``: the comparison-area figures already drawn from these tables'
+    comparison tables (:func:`evaluation.report.predrawn.usable`), written as they are."""
     directory = Path(directory)
     (directory / "tables").mkdir(parents=True, exist_ok=True)
     log, csv_paths, parquet_paths, schema_path = _write_tables(tables, directory, context, config)
-    figures = draw_release_figures(tables, directory / "figures")
+    figures = _figures(tables, directory / "figures", predrawn or {})
     sources = figure_sources(tables)
     for name, path in figures.items():
         source = sources.get(name, name)
@@ -173,6 +176,22 @@ def write_release(
     results = log.write()
     return Release(directory, report, results, csv_paths, figures, log.statuses(), schema_path, parquet_paths,
                    pdf)
+
+
+def _figures(tables: Mapping[str, pd.DataFrame], directory: Path,
+             predrawn: Mapping[str, bytes]) -> dict[str, Path]:
+    """Every figure of the release in the report's order (:func:`draw_release_figures`), the
+    comparison-area ones (last in that order) written from ``predrawn`` when it holds them."""
+    if not predrawn:
+        return draw_release_figures(tables, directory)
+    figures = draw_release_figures({name: table for name, table in tables.items()
+                                    if name not in COMPARISON_SCHEMAS}, directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, png in predrawn.items():
+        path = directory / f"{name}.png"
+        path.write_bytes(png)
+        figures[name] = path
+    return figures
 
 
 def raster_figures_only(report: Path) -> str:
