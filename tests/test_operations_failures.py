@@ -37,6 +37,10 @@ RESUME = textwrap.dedent("""
     two_steps = {"execution": {"config": {"max_concurrent": 2}}}
     broken = {"resources": {"study": {"config": {"go_live": "not-a-date"}}}, **in_process}
     with dg.DagsterInstance.get() as instance:
+        # As make run does: the executor's fork server imports the libraries while the failed run
+        # goes on in this process, rather than when the re-execution's first step needs it.
+        from assets.jobs import fork_server_context
+        fork_server_context()
         register_local_authorities(instance, ["931"])
         tags = {"dagster/partition": "931"}
         job = dg.reconstructable(council_job)
