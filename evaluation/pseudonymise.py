@@ -270,7 +270,7 @@ def _digests(key: PseudonymisationKey, namespace: bytes, messages) -> dict[str, 
 
 
 def pseudonymise(values: pd.Series, key: PseudonymisationKey, namespace: bytes) -> pd.Series:
-    """Pseudonyms of raw ids (normalised first); missing stays missing.
+    """Pseudonyms of raw ids (normalised first), as Arrow-backed strings; missing stays missing.
 
     Each distinct normalised id is hashed once, then mapped back onto the rows.
     """
@@ -281,14 +281,15 @@ def pseudonymise(values: pd.Series, key: PseudonymisationKey, namespace: bytes) 
 
 
 def _hashed(messages: pd.Series, key: PseudonymisationKey, namespace: bytes) -> pd.Series:
-    """``messages.map(_digests(...)).astype("string")``: each distinct present message hashed
+    """The pseudonym of each message (``_digests``), as Arrow strings (what the door sorts,
+    groups and looks up by: in C, not as Python objects): each distinct present message hashed
     once and put back on its rows by its factorize code; missing stays missing."""
     codes, distinct = pd.factorize(messages)
     distinct = np.asarray(distinct, dtype=object).tolist()
     lookup = _digests(key, namespace, distinct)
-    digests = np.array([lookup[m] for m in distinct] + [pd.NA], dtype=object)
-    return pd.Series(pd.array(digests[codes], dtype="string"), index=messages.index,
-                     name=messages.name, copy=False)
+    digests = pa.array([lookup[m] for m in distinct], type=pa.large_string())
+    return pd.Series(ArrowStringArray(pa.chunked_array([digests.take(pa.array(codes, mask=codes < 0))])),
+                     index=messages.index, name=messages.name, copy=False)
 
 
 def derived_id(parts: list[pd.Series], key: PseudonymisationKey, namespace: bytes) -> pd.Series:
