@@ -456,3 +456,55 @@ def test_long_lived_objects_are_frozen_only_while_the_figures_are_drawn(release,
         gc.unfreeze()
     for name, path in drawn.items():
         assert np.array_equal(rgba(path), rgba(tmp_path / "b" / path.name)), name
+
+
+def _two_figures(width: float):
+    """Two figures with the same texts (titles, labels, tick labels, a legend) at a given width."""
+    from evaluation.figures.style import house_figure, title_figure
+
+    for _ in range(2):
+        with house_figure(width, 3.5) as figure:
+            axes = figure.add_subplot()
+            axes.plot([0, 10, 20], [0.2, 0.6, 0.4], label="Pre-FSP")
+            axes.set_xlabel("Days since entry")
+            axes.set_ylabel("Proportion still in the state")
+            axes.legend(loc="upper right")
+            title_figure(figure, "Time on a child protection (CP) plan")
+            yield figure
+
+
+def test_figures_saved_at_a_resolution_share_their_text_metrics(tmp_path, monkeypatch):
+    """save_png hands each figure's renderer the text metrics of one measuring renderer per resolution
+    and text settings (Matplotlib's per-renderer cache, private: this fails if it is not where
+    _text_metrics_by_renderer finds it): a second figure with the same texts measures none of them
+    again, a figure of another size shares them too, and the numbers are those any Agg renderer of
+    the resolution works out, whatever its canvas size. Pixels: the county's figures against
+    savefig alone (test_saved_figures_have_the_pixels_of_savefig_alone)."""
+    import weakref
+
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    from evaluation.figures import style
+
+    by_renderer = style._text_metrics_by_renderer()
+    assert isinstance(by_renderer, weakref.WeakKeyDictionary)
+    measured = []
+    original = RendererAgg.get_text_width_height_descent
+    monkeypatch.setattr(RendererAgg, "get_text_width_height_descent",
+                        lambda self, s, prop, ismath: (measured.append(s), original(self, s, prop, ismath))[1])
+    monkeypatch.setattr(style, "_MEASURERS", {})
+    renderers, counts = [], []
+    for k, figure in enumerate([*_two_figures(6.0), *_two_figures(7.5)]):
+        before = len(measured)
+        style.save_png(figure, tmp_path / f"{k}.png")
+        renderers.append(figure.canvas.renderer)
+        counts.append(len(measured) - before)
+    assert counts[0] > 5 and counts[1] == 0 and counts[3] == 0      # the same texts: not measured again
+    assert len({id(by_renderer[r]) for r in renderers}) == 1 and len(style._MEASURERS) == 1
+    (measurer,) = style._MEASURERS.values()
+    assert by_renderer[renderers[0]] is by_renderer[measurer]
+    big = RendererAgg(1400, 900, measurer.dpi)
+    for text in ("0.25", "Time on a child protection (CP) plan", "Pre-FSP"):
+        for prop in (FontProperties(family="DejaVu Sans", size=8), FontProperties(size=10, weight="bold")):
+            assert original(measurer, text, prop, False) == original(big, text, prop, False)
