@@ -154,6 +154,7 @@ def survival_results(
         outcomes = [o for o in OUTCOMES if o in set(analysis["outcome"].dropna())]
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
     propensities: dict = {}   # outcomes on the same children share one propensity fit
+    aipw_rows: dict = {}      # ... and the doubly robust bootstrap's draws and propensity refits
     for outcome in outcomes:
         df = _coded_families(outcome_rows(analysis, outcome))
         if len(df) == 0:
@@ -171,7 +172,8 @@ def survival_results(
         parts["ph_tests"].append(tests)
         parts["rmst"].append(concat([_rmst(df, outcome, taus), placebo_rmst]))
         parts["differential_impact"].append(_differential(df, outcome, min_events, config))
-        weighted, balance = _weighted(df, outcome, times, conf_type, taus, config, n_boot, propensities)
+        weighted, balance = _weighted(df, outcome, times, conf_type, taus, config, n_boot, propensities,
+                                       aipw_rows)
         parts["weighted"].append(weighted)
         parts["e_values"].append(_evalues(df, outcome, [parts["hazard_ratios"][-1], parts["rmst"][-1],
                                                         parts["differential_impact"][-1], weighted]))
@@ -397,7 +399,8 @@ def _propensity_weights(design: pd.DataFrame, covariates: list[str], fitted: dic
     return fitted["weights"]
 
 
-def _weighted(df, outcome, times, conf_type, taus, config, n_boot, propensities=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _weighted(df, outcome, times, conf_type, taus, config, n_boot, propensities=None,
+              aipw_rows=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     keys = dict(outcome=outcome, analysis="cox_ipw", contrast=contrast_label("post_fsp"),
                 term="cohort[post_fsp]")
     rows = df[df[COHORT].isin([REFERENCE, "post_fsp"])].reset_index(drop=True)
@@ -468,7 +471,7 @@ def _weighted(df, outcome, times, conf_type, taus, config, n_boot, propensities=
     tables.append(attempt(lambda: aipw_rmst_difference(
         unsplit, DURATION, EVENT, COHORT, covariates, tau=taus, reference=REFERENCE, comparison="post_fsp",
         cluster=FAMILY, n_boot=n_boot, seed=AIPW_SEED, entry=entry_column(rows), outcome=outcome,
-        cluster_text_ranks=True),
+        cluster_text_ranks=True, shared=aipw_rows),
         outcome=outcome, analysis="rmst_aipw", contrast=contrast_label("post_fsp"), term="rmst_difference"))
     out = concat(tables)
     if planned:
@@ -505,8 +508,8 @@ def _placebo(df, outcome, taus, config) -> tuple[pd.DataFrame, pd.DataFrame]:
     label = f"pre_fsp from {second.date()} vs pre_fsp before"
     keys = dict(outcome=outcome, contrast=label)
     rows = df[(df[COHORT] == REFERENCE).to_numpy()].reset_index(drop=True)
-    rows = rows[(pd.to_datetime(rows["time_zero"]) < second + pd.DateOffset(years=1)).to_numpy()]
-    year = np.where(pd.to_datetime(rows["time_zero"]) >= second, "second_year", "first_year")
+    rows = rows[(_dates(rows["time_zero"]) < second + pd.DateOffset(years=1)).to_numpy()]
+    year = np.where(_dates(rows["time_zero"]) >= second, "second_year", "first_year")
     rows = rows.assign(**{"placebo_year": year, PLACEBO_TERM: (year == "second_year").astype(float)})
     if len(set(year)) < 2:
         reason = "needs pre-FSP entries in two study years"
@@ -534,6 +537,12 @@ def _placebo(df, outcome, taus, config) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     return (attempt(cox, analysis="cox_placebo", term=PLACEBO_TERM, **keys),
             attempt(restricted_mean, analysis="rmst_placebo", term="rmst_difference", **keys))
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """``pd.to_datetime(values)``; a datetime64[ns] column (the analysis dataset's ``time_zero``) as it
+    is, the same values: to_datetime's cache check would turn thousands of them into Timestamps."""
+    return values if values.dtype == "datetime64[ns]" else pd.to_datetime(values)
 
 
 # -- E-values ---------------------------------------------------------------------------------------

@@ -199,6 +199,7 @@ def adjusted_expected_days(
         y[position.reindex(ids).to_numpy()] = pseudo.reshape(len(ids), -1)
     counts = _counts(data, states, taus)
     del data, entry_of_row    # not needed by the resamples
+    y_by_column = np.ascontiguousarray(y.T)   # for aipw_estimate on every resample
 
     # the resamples in chunks (the families' draw counts from one generator: the same stream as
     # family_draws(len(families), n_boot, seed)), IPW and doubly robust on each; a chunk holds at most
@@ -224,12 +225,13 @@ def adjusted_expected_days(
             except (NotEstimable, np.linalg.LinAlgError):
                 block[i] = np.nan
             try:
-                dr[lo + i] = aipw_estimate(y, treated, patterns, e_pattern, freq)
+                dr[lo + i] = aipw_estimate(y, treated, patterns, e_pattern, freq, y_by_column)
             except (NotEstimable, np.linalg.LinAlgError):
                 pass
         for group, days in _weighted_days(designs, block).items():
             replicates[group].append(days)
         del block
+    del y_by_column
     boot = {group: np.concatenate(parts) for group, parts in replicates.items()}
     rows = []
     if pieces is None:

@@ -93,6 +93,10 @@ class Patterns:
             return np.bincount(self.code, weights=values, minlength=len(self.distinct))
         return np.stack([self.sums(values[:, k]) for k in range(values.shape[1])], axis=1)
 
+    def sums_of_rows(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`sums` of ``values.T`` (``values``: K × n), P × K: each row summed as it lies."""
+        return np.stack([self.sums(row) for row in values], axis=1)
+
 
 def _frequencies(n: int, freq: np.ndarray | None) -> np.ndarray:
     return np.ones(n) if freq is None else np.asarray(freq, dtype=float)
@@ -130,12 +134,23 @@ def logistic_probabilities(design: np.ndarray | Patterns, y: np.ndarray, freq: n
     return (1 / (1 + np.exp(-(patterns.distinct @ beta))))[patterns.code]
 
 
-def _outcome_model(design: Patterns, counts: np.ndarray, sums: np.ndarray) -> np.ndarray:
+def _outcome_model(design: Patterns, counts: np.ndarray, sums: np.ndarray,
+                   inverse: np.ndarray | None = None) -> np.ndarray:
     """Each pattern's fitted outcome (P × K) of the linear model of one cohort: weighted least
     squares on the per-pattern frequencies ``counts`` and outcome sums ``sums``, through the normal
-    equations (pinv: a column constant in one cohort is fine)."""
+    equations (pinv: a column constant in one cohort is fine); ``inverse``: that pinv
+    (:func:`_outcome_inverse` of ``counts``), when already made."""
     x = design.distinct
-    return x @ (np.linalg.pinv(x.T @ (x * counts[:, None])) @ (x.T @ sums))
+    if inverse is None:
+        inverse = _outcome_inverse(design, counts)
+    return x @ (inverse @ (x.T @ sums))
+
+
+def _outcome_inverse(design: Patterns, counts: np.ndarray) -> np.ndarray:
+    """The pinv of the normal equations of :func:`_outcome_model`: the per-pattern frequencies'
+    alone, whatever the outcome."""
+    x = design.distinct
+    return np.linalg.pinv(x.T @ (x * counts[:, None]))
 
 
 def aipw_terms(y: np.ndarray, treated: np.ndarray, design: np.ndarray | Patterns, e: np.ndarray,
@@ -155,14 +170,15 @@ def aipw_terms(y: np.ndarray, treated: np.ndarray, design: np.ndarray | Patterns
 
 
 def aipw_from_pattern_sums(design: Patterns, counts: dict[bool, np.ndarray], sums: dict[bool, np.ndarray],
-                           e: np.ndarray) -> np.ndarray:
+                           e: np.ndarray, inverse: dict[bool, np.ndarray] | None = None) -> np.ndarray:
     """The estimates of :func:`aipw_terms` (K) from per-pattern sums alone: ``counts[arm]`` (P) the rows'
     frequencies and ``sums[arm]`` (P × K) their frequency-weighted outcomes in each cohort, ``e`` (P)
     each pattern's propensity. The propensity and both outcome models are constant within a covariate
     pattern, so the mean of the rows' terms is a sum over patterns: the same numbers up to rounding,
     without forming the n × K terms (a bootstrap replicate needs only the estimates). Patterns no row
-    is counted in add nothing."""
-    fitted = {arm: _outcome_model(design, counts[arm], sums[arm]) for arm in (False, True)}
+    is counted in add nothing. ``inverse``: each cohort's :func:`_outcome_inverse`, when already made."""
+    fitted = {arm: _outcome_model(design, counts[arm], sums[arm], None if inverse is None else inverse[arm])
+              for arm in (False, True)}
     used = (counts[False] + counts[True]) > 0
     n1, n0, e = counts[True][used, None], counts[False][used, None], e[used, None]
     m1, m0 = fitted[True][used], fitted[False][used]
@@ -172,12 +188,18 @@ def aipw_from_pattern_sums(design: Patterns, counts: dict[bool, np.ndarray], sum
 
 
 def aipw_estimate(y: np.ndarray, treated: np.ndarray, design: Patterns, e: np.ndarray,
-                  freq: np.ndarray) -> np.ndarray:
+                  freq: np.ndarray, y_by_column: np.ndarray | None = None) -> np.ndarray:
     """The estimates of :func:`aipw_terms` alone (K), rows counted ``freq`` times, ``e`` each
-    pattern's propensity (P): through :func:`aipw_from_pattern_sums`."""
+    pattern's propensity (P): through :func:`aipw_from_pattern_sums`. ``y_by_column``: ``y``'s
+    columns as contiguous rows (``np.ascontiguousarray(y.T)``), held by a caller that asks for many
+    ``freq`` with one ``y``: each column's frequency-weighted values are then made and summed
+    contiguously, the same products summed in the same order."""
     arms = {arm: np.where(treated == arm, freq, 0.0) for arm in (False, True)}
-    return aipw_from_pattern_sums(design, {arm: design.sums(f) for arm, f in arms.items()},
-                                  {arm: design.sums(y * f[:, None]) for arm, f in arms.items()}, e)
+    if y_by_column is None:
+        sums = {arm: design.sums(y * f[:, None]) for arm, f in arms.items()}
+    else:
+        sums = {arm: design.sums_of_rows(y_by_column * f) for arm, f in arms.items()}
+    return aipw_from_pattern_sums(design, {arm: design.sums(f) for arm, f in arms.items()}, sums, e)
 
 
 def pattern_propensity(design: Patterns, treated: np.ndarray, freq: np.ndarray,
@@ -267,16 +289,16 @@ class _Arms:
         self.event = {arm: data.event[treated == arm] for arm in (False, True)}
 
     def replicate(self, weights: dict[bool, np.ndarray], taus: Sequence[float], start: np.ndarray,
-                  grids: dict) -> np.ndarray:
+                  grids: dict, nuisance=None) -> np.ndarray:
         """:func:`_replicate` given each cohort's rows' frequencies ``weights[arm]``. The propensity
         model's per-pattern trials and successes are the cohorts' pattern counts added: sums of
-        whole numbers, exact in any order, so the same bits as summed over the rows."""
+        whole numbers, exact in any order, so the same bits as summed over the rows. ``nuisance``:
+        a function giving :meth:`nuisance` of these weights (made for another outcome on the same
+        rows, :class:`_SharedRows`), else made here."""
         for arm in (False, True):
             _require_cohort_events(self.event[arm], weights[arm])
+        counts, e, inverse = self.nuisance(weights, start) if nuisance is None else nuisance()
         design, n_patterns = self.design, len(self.design.distinct)
-        counts = {arm: np.bincount(self.code[arm], weights=weights[arm], minlength=n_patterns)
-                  for arm in (False, True)}
-        e = _propensity_on_counts(design, counts[False] + counts[True], counts[True], start)
         sums = {}
         for arm in (False, True):
             code, w = self.code[arm], weights[arm]
@@ -285,7 +307,109 @@ class _Arms:
             for k, (estimate, influence) in enumerate(rmst_on_grid(grids[arm], w, taus)):
                 sums[arm][:, k] = estimate * counts[arm] + total * np.bincount(code, weights=influence,
                                                                                  minlength=n_patterns)
-        return aipw_from_pattern_sums(design, counts, sums, e)
+        return aipw_from_pattern_sums(design, counts, sums, e, inverse)
+
+    def nuisance(self, weights: dict[bool, np.ndarray], start: np.ndarray):
+        """What a replicate fits from its rows' covariate patterns, cohorts and frequencies alone, not
+        their outcome: each cohort's per-pattern frequencies, the propensity of each pattern (raises
+        :class:`NotEstimable` as :func:`_propensity_on_counts`) and each cohort's outcome-model
+        inverse (:func:`_outcome_inverse`)."""
+        design, counts = self.design, self.counts(weights)
+        e = _propensity_on_counts(design, counts[False] + counts[True], counts[True], start)
+        return counts, e, {arm: _outcome_inverse(design, counts[arm]) for arm in (False, True)}
+
+    def counts(self, weights: dict[bool, np.ndarray]) -> dict[bool, np.ndarray]:
+        """Each cohort's per-pattern frequencies."""
+        return {arm: np.bincount(self.code[arm], weights=weights[arm], minlength=len(self.design.distinct))
+                for arm in (False, True)}
+
+
+#: At most this many :class:`_SharedRows` are kept across calls (the most recently used).
+SHARED_ROWS_KEPT = 2
+
+
+class _SharedRows:
+    """The part of :func:`aipw_rmst_difference` that depends on the rows' covariates, cohorts and
+    families only, not on the outcome (durations, events): the covariate patterns, the family codes,
+    the full sample's propensity coefficients, the bootstrap's draw counts and each replicate's
+    :meth:`_Arms.nuisance`. Outcomes on the same children (time in need, to a protection plan, to
+    care) have the same rows there, so survival_results keeps the last ones made (``shared``) for
+    the next outcomes, and these are made once for them, the same numbers (the same functions on
+    the same values). The draw counts are held as small integers when they fit (the same values)."""
+
+    def __init__(self, design: Patterns, treated: np.ndarray, ids: np.ndarray):
+        self.design, self.treated, self.ids = design, treated, ids
+        self.families, self.codes = np.unique(ids, return_inverse=True)
+        self._start = None
+        self._draws: dict[tuple[int, int], list[np.ndarray]] = {}
+        self._fits: dict[tuple[int, int, int], object] = {}
+
+    @classmethod
+    def of(cls, design: Patterns, treated: np.ndarray, ids: np.ndarray, shared: dict | None) -> "_SharedRows":
+        """The rows' :class:`_SharedRows`: one that ``shared`` keeps if made from the same covariate
+        values (the same patterns bit for bit and the same rows' codes: the same design), cohorts and
+        family ids, else a new one, kept there in place of the one
+        used longest ago when :data:`SHARED_ROWS_KEPT` are kept (the outcomes' order may put other
+        children between two outcomes on the same children)."""
+        if shared is None:
+            return cls(design, treated, ids)
+        kept = shared.setdefault("rows", [])
+        for position, held in enumerate(kept):
+            if held._same(design, treated, ids):
+                kept.append(kept.pop(position))
+                return held
+        rows = cls(design, treated, ids)
+        kept.append(rows)
+        del kept[:max(len(kept) - SHARED_ROWS_KEPT, 0)]
+        return rows
+
+    def _same(self, design: Patterns, treated: np.ndarray, ids: np.ndarray) -> bool:
+        held = self.design
+        return (held.distinct.shape == design.distinct.shape and len(held.code) == len(design.code)
+                and self.ids.dtype == ids.dtype and len(self.ids) == len(ids)
+                and np.array_equal(self.treated, treated) and np.array_equal(held.code, design.code)
+                and np.array_equal(held.distinct.view(np.int64), design.distinct.view(np.int64))
+                and np.array_equal(self.ids, ids))
+
+    def start(self) -> np.ndarray:
+        """The full sample's propensity coefficients (:func:`logistic_coefficients`)."""
+        if self._start is None:
+            self._start = logistic_coefficients(self.design, self.treated.astype(float))
+        return self._start
+
+    def draws(self, n_boot: int, seed: int, hold: bool):
+        """The rows of :func:`family_draws` of the families one by one (:func:`family_draw_chunks`);
+        ``hold``: kept for the next outcome on these rows."""
+        chunks = self._draws.get((n_boot, seed))
+        if chunks is None:
+            chunks = family_draw_chunks(len(self.families), n_boot, seed)
+            if not hold:
+                for drawn in chunks:
+                    yield from drawn
+                return
+            chunks = self._draws[(n_boot, seed)] = [
+                drawn.astype(np.uint8) if drawn.size and drawn.max() <= 255 else drawn for drawn in chunks]
+        for drawn in chunks:
+            yield from drawn
+
+    def nuisance(self, arms: _Arms, weights: dict[bool, np.ndarray], key: tuple[int, int, int]):
+        """A function giving :meth:`_Arms.nuisance` of replicate ``key`` (n_boot, seed, resample) of
+        ``weights``: its propensity and inverses made at the first ask and kept (its error too, raised
+        again at each ask), the frequencies counted at each ask (whole numbers: the same)."""
+        def held():
+            fit = self._fits.get(key)
+            if fit is None:
+                try:
+                    counts, e, inverse = arms.nuisance(weights, self.start())
+                except (NotEstimable, np.linalg.LinAlgError) as error:
+                    self._fits[key] = error
+                    raise
+                self._fits[key] = (e, inverse)
+                return counts, e, inverse
+            if isinstance(fit, Exception):
+                raise fit
+            return (arms.counts(weights), *fit)
+        return held
 
 
 def _grids(data: SurvivalData, treated: np.ndarray) -> dict[bool, CurveGrid]:
@@ -352,6 +476,7 @@ def aipw_rmst_difference(
     conf_level: float = 0.95,
     outcome: str | None = None,
     cluster_text_ranks: bool = False,
+    shared: dict | None = None,
 ) -> pd.DataFrame:
     """Augmented IPW RMST difference (comparison − reference) at each ``tau``, tidy rows
     (``analysis="rmst_aipw"``, ``term="rmst_difference"``): the family-clustered influence-function
@@ -359,32 +484,38 @@ def aipw_rmst_difference(
 
     Families are numbered in the order of their ids as text (so the draws fall on the same
     families whatever the id's type); ``cluster_text_ranks``: ``cluster`` already holds integers
-    in that order (survival_results codes family ids once per outcome), used as they are."""
+    in that order (survival_results codes family ids once per outcome), used as they are.
+    ``shared``: a dict kept across calls (survival_results' outcomes), where what depends on the
+    rows' covariates, cohorts and families only (:class:`_SharedRows`: patterns, draws, each
+    replicate's propensity and outcome-model inverses) is kept for the next call on the same rows."""
     frame = df[df[group].isin([reference, comparison]).to_numpy()].reset_index(drop=True)
     treated = (frame[group] == comparison).to_numpy()
     if treated.all() or not treated.any():
         raise NotEstimable(f"needs rows in both {reference} and {comparison}")
-    design = Patterns.of(np.column_stack([np.ones(len(frame)), frame[list(covariates)].to_numpy(dtype=float)]))
+    ids = frame[cluster].to_numpy() if cluster_text_ranks else frame[cluster].astype(str).to_numpy()
+    rows = _SharedRows.of(Patterns.of(np.column_stack([np.ones(len(frame)),
+                                                       frame[list(covariates)].to_numpy(dtype=float)])),
+                          treated, ids, shared)
+    design, families, codes = rows.design, rows.families, rows.codes
     taus = [float(t) for t in (tau if not np.isscalar(tau) else [tau])]
     data = survival_data(frame, duration, event, entry=entry)
     grids = _grids(data, treated)
     estimates, terms = _estimates(data, treated, design, taus, grids=grids)
-    ids = frame[cluster].to_numpy() if cluster_text_ranks else frame[cluster].astype(str).to_numpy()
-    families, codes = np.unique(ids, return_inverse=True)
     se = clustered_se(terms, estimates, codes)
     z = stats.norm.ppf(1 - (1 - conf_level) / 2)
     method = ("doubly robust (augmented IPW) RMST difference: RMST pseudo-observations per cohort, logistic "
               f"propensity, linear outcome model per cohort; {cluster}-clustered influence-function SE")
     lower, upper = estimates - z * se, estimates + z * se
     if n_boot > 0:
-        start = logistic_coefficients(design, treated.astype(float))
+        start = rows.start()
         replicates = np.full((n_boot, len(taus)), np.nan)
         arms = _Arms(data, treated, design)
         families_of = {arm: codes[treated == arm] for arm in (False, True)}
-        for b, draw in enumerate(_family_draws_by_chunk(len(families), n_boot, seed)):
+        for b, draw in enumerate(rows.draws(n_boot, seed, hold=shared is not None)):
+            weights = {arm: draw[f].astype(float) for arm, f in families_of.items()}
             try:   # as _replicate, each cohort's frequencies drawn directly
-                replicates[b] = arms.replicate({arm: draw[f].astype(float) for arm, f in families_of.items()},
-                                               taus, start, grids)
+                replicates[b] = arms.replicate(weights, taus, start, grids, None if shared is None else
+                                               rows.nuisance(arms, weights, (n_boot, seed, b)))
             except (NotEstimable, np.linalg.LinAlgError):
                 continue   # a resample without events in a cohort, or separated: left out (counted)
         lower, upper, used = bootstrap_limits(replicates, n_boot, conf_level)

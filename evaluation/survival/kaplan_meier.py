@@ -244,6 +244,10 @@ class CurveGrid:
         self.data = data
         self.time, self.index = np.unique(data.duration, return_inverse=True)
         self.index = self.index.ravel()
+        self.censored = ~data.event   # held for every weight vector (rmst_on_grid: the index + 1 too)
+        self.index_next = self.index + 1
+        #: tau -> the rows' events at or before tau (rmst_on_grid's, made at its first ask)
+        self.counted: dict[float, np.ndarray] = {}
         self.stop_order = np.argsort(data.duration, kind="stable")
         self.stop_at = np.searchsorted(data.duration[self.stop_order], self.time, side="left")
         if data.has_entry:
@@ -259,7 +263,7 @@ class CurveGrid:
         present = np.zeros(n_grid, dtype=bool)
         present[self.index[weights > 0]] = True
         n_event = np.bincount(self.index, weights=weights * data.event, minlength=n_grid)[present]
-        n_censor = np.bincount(self.index, weights=weights * ~data.event, minlength=n_grid)[present]
+        n_censor = np.bincount(self.index, weights=weights * self.censored, minlength=n_grid)[present]
         stop_weight = np.concatenate([[0.0], np.cumsum(weights[self.stop_order])])
         total = stop_weight[-1]
         n_risk = total - stop_weight[self.stop_at[present]]

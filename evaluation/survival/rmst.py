@@ -90,9 +90,11 @@ def _influence(data: SurvivalData, steps: dict[str, np.ndarray], tau: float, aft
 
 
 def _influence_at(weights: np.ndarray, data: SurvivalData, steps: dict[str, np.ndarray], tau: float,
-                  after: np.ndarray, upto: np.ndarray, since: np.ndarray, own: np.ndarray) -> np.ndarray:
+                  after: np.ndarray, upto: np.ndarray, since: np.ndarray, own: np.ndarray,
+                  counted: np.ndarray | None = None) -> np.ndarray:
     """:func:`_influence` given each row's step counts: steps (of the first ``k = len(after)``) at or
-    before ``min(duration, tau)`` (``upto``) and its entry (``since``), and before its exit (``own``)."""
+    before ``min(duration, tau)`` (``upto``) and its entry (``since``), and before its exit (``own``);
+    ``counted``: the rows' events at or before ``tau``, when already known."""
     k = len(after)
     n_risk, n_event = steps["n_risk"][:k], steps["n_event"][:k]
     live = (n_event > 0) & (after > 0)
@@ -100,7 +102,8 @@ def _influence_at(weights: np.ndarray, data: SurvivalData, steps: dict[str, np.n
         jump = np.where(live, after / (n_risk - n_event), 0.0)
         compensator = np.where(live, after * n_event / (n_risk * (n_risk - n_event)), 0.0)
     cum = np.concatenate([[0.0], np.cumsum(compensator)])
-    counted = data.event & (data.duration <= tau)
+    if counted is None:
+        counted = data.event & (data.duration <= tau)
     jumps = np.where(counted, jump[np.minimum(own, k - 1)], 0.0)
     return -weights * (jumps - np.clip(cum[upto] - cum[since], 0.0, None))
 
@@ -114,6 +117,7 @@ def rmst_on_grid(grid: CurveGrid, weights: np.ndarray, taus: Sequence[float]) ->
     before = np.concatenate([[0], np.cumsum(present)])
     data = grid.data
     out = []
+    at = None   # each row's step counts, read off ``before`` once for every tau
     for tau in taus:
         if not tau > 0:
             raise ValueError("tau must be positive")
@@ -122,10 +126,16 @@ def rmst_on_grid(grid: CurveGrid, weights: np.ndarray, taus: Sequence[float]) ->
         if k == 0:
             out.append((estimate, np.zeros(len(data))))
             continue
-        upto = np.minimum(before[grid.index + 1], k)
-        since = np.minimum(before[grid.entry_index], k) if data.has_entry else np.zeros(len(data), int)
-        own = np.minimum(before[grid.index], k)
-        out.append((estimate, _influence_at(weights, data, steps, tau, after, upto, since, own)))
+        if at is None:
+            at = (before[grid.index_next], before[grid.entry_index] if data.has_entry else None,
+                  before[grid.index])
+        upto = np.minimum(at[0], k)
+        since = np.minimum(at[1], k) if data.has_entry else np.zeros(len(data), int)
+        own = np.minimum(at[2], k)
+        counted = grid.counted.get(tau)
+        if counted is None:
+            counted = grid.counted[tau] = data.event & (data.duration <= tau)
+        out.append((estimate, _influence_at(weights, data, steps, tau, after, upto, since, own, counted)))
     return out
 
 
