@@ -112,6 +112,9 @@ def test_failed_resamples_are_the_same_whichever_outcome_comes_first(monkeypatch
         for k, table, reps in zip(order, tables, seen):
             assert np.array_equal(reps.view(np.int64), reps_alone[k].view(np.int64))
             pd.testing.assert_frame_equal(table, alone[k], check_exact=True)
+        # a failed fit is kept as its kind and message, not as an exception holding a call's frames
+        kept = [fit for rows in shared["rows"] for fit in rows._fits.values()]
+        assert not any(isinstance(fit, BaseException) for fit in kept)
 
 
 def test_two_kept_rows_survive_another_outcome_between_them(monkeypatch):

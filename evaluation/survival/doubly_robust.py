@@ -394,22 +394,31 @@ class _SharedRows:
 
     def nuisance(self, arms: _Arms, weights: dict[bool, np.ndarray], key: tuple[int, int, int]):
         """A function giving :meth:`_Arms.nuisance` of replicate ``key`` (n_boot, seed, resample) of
-        ``weights``: its propensity and inverses made at the first ask and kept (its error too, raised
-        again at each ask), the frequencies counted at each ask (whole numbers: the same)."""
+        ``weights``: its propensity and inverses made at the first ask and kept (its error too: its
+        kind and message, raised anew at each ask, so that no traceback keeps a call's frames), the
+        frequencies counted at each ask (whole numbers: the same)."""
         def held():
             fit = self._fits.get(key)
             if fit is None:
                 try:
                     counts, e, inverse = arms.nuisance(weights, self.start())
                 except (NotEstimable, np.linalg.LinAlgError) as error:
-                    self._fits[key] = error
+                    self._fits[key] = _Failed(type(error), error.args)
                     raise
                 self._fits[key] = (e, inverse)
                 return counts, e, inverse
-            if isinstance(fit, Exception):
-                raise fit
+            if isinstance(fit, _Failed):
+                raise fit.kind(*fit.args)
             return (arms.counts(weights), *fit)
         return held
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A replicate's nuisance fit that raised: the error's kind and arguments."""
+
+    kind: type
+    args: tuple
 
 
 def _grids(data: SurvivalData, treated: np.ndarray) -> dict[bool, CurveGrid]:
