@@ -193,3 +193,18 @@ def test_aipw_estimate_with_the_columns_held_is_the_same():
         ours = doubly_robust.aipw_estimate(y, treated, design, e, freq, y_by_column)
         theirs = doubly_robust.aipw_estimate(y, treated, design, e, freq)
         assert np.array_equal(ours.view(np.int64), theirs.view(np.int64))
+
+
+@pytest.mark.parametrize("weights", [None, "w"])
+def test_rmst_difference_with_the_steps_made_once_per_cohort(weights):
+    from evaluation.survival.rmst import rmst_difference
+    frame = _rows(400, seed=13).assign(w=lambda d: np.random.default_rng(1).uniform(0.5, 2, len(d)))
+    taus = [60.0, 200.0, 500.0]
+    table = rmst_difference(frame, "duration", "event", "cohort", tau=taus, entry="entry", weights=weights,
+                            cluster="family")
+    data = survival_data(frame, "duration", "event", entry="entry", weights=weights, cluster="family")
+    for tau in taus:
+        for cohort in ("pre_fsp", "post_fsp"):
+            fit = fit_rmst(data.subset((frame["cohort"] == cohort).to_numpy()), tau)   # its own steps
+            row = table[(table["cohort"] == cohort) & (table["time"] == tau)]
+            assert row["estimate"].item() == fit.estimate and row["se"].item() == fit.se_ij

@@ -145,11 +145,13 @@ def _clustered_se(influence: np.ndarray, cluster: np.ndarray | None) -> float:
     return float(np.sqrt(np.sum(np.bincount(cluster, weights=influence) ** 2)))
 
 
-def fit_rmst(data: SurvivalData, tau: float) -> RMST:
-    """RMST on already validated :class:`SurvivalData` (see :func:`rmst`)."""
+def fit_rmst(data: SurvivalData, tau: float, steps: dict[str, np.ndarray] | None = None) -> RMST:
+    """RMST on already validated :class:`SurvivalData` (see :func:`rmst`); ``steps``: its
+    :func:`~evaluation.survival.kaplan_meier.curve_steps`, when already made (they do not depend on tau)."""
     if not tau > 0:
         raise ValueError("tau must be positive")
-    steps = curve_steps(data)
+    if steps is None:
+        steps = curve_steps(data)
     estimate, t_keep, after = _areas(steps, tau)
     k = len(t_keep)
     n_risk, n_event = steps["n_risk"][:k], steps["n_event"][:k]
@@ -225,8 +227,15 @@ def rmst_difference(
 
     rows = []
     taus = [tau] if np.isscalar(tau) else list(tau)
+    # each cohort's rows and Kaplan–Meier steps once for every tau
+    subsets = {level: data.subset(mask) for level, mask in masks.items()}
+    steps = {}
     for t in taus:
-        fits = {level: fit_rmst(data.subset(mask), t) for level, mask in masks.items()}
+        if not t > 0:
+            raise ValueError("tau must be positive")
+        if not steps:
+            steps = {level: curve_steps(part) for level, part in subsets.items()}
+        fits = {level: fit_rmst(part, t, steps[level]) for level, part in subsets.items()}
         for level, fit in fits.items():
             se = fit.se_ij if clustered else fit.se
             rows.append({**common, "cohort": level, "term": "rmst", "time": t, "estimate": fit.estimate,
