@@ -6,7 +6,6 @@ passed through the same disclosure control as a real run.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from pathlib import Path
 
@@ -509,66 +508,3 @@ def test_figures_saved_at_a_resolution_share_their_text_metrics(tmp_path, monkey
     for text in ("0.25", "Time on a child protection (CP) plan", "Pre-FSP"):
         for prop in (FontProperties(family="DejaVu Sans", size=8), FontProperties(size=10, weight="bold")):
             assert original(measurer, text, prop, False) == original(big, text, prop, False)
-
-
-def test_texts_are_laid_out_once_per_figure_with_every_property_in_the_key(tmp_path, monkeypatch):
-    """_layouts_once gives a text the layout of an earlier text only when every property Matplotlib's
-    Text._get_layout reads is the same. It replaces that private method on the class for the block:
-    this fails when the Matplotlib version is not the one whose method was read (LAYOUT_KEY_CHECKED)
-    or the method reads another attribute; texts differing in one keyed property each get their own
-    layout (the same as without the block); the method is put back, also after an error; a figure's
-    save lays each text out once instead of ~4 times."""
-    import inspect
-    import re
-
-    import matplotlib as mpl
-    from matplotlib.text import Text
-
-    from evaluation.figures import style
-    from evaluation.figures.style import _layouts_once, house_figure
-
-    assert mpl.__version__ == style.LAYOUT_KEY_CHECKED
-    assert set(re.findall(r"self\.(\w+)", inspect.getsource(Text._get_layout))) == {
-        "_fontproperties", "_get_multialignment", "_get_wrapped_text", "_ha_for_angle", "_horizontalalignment",
-        "_linespacing", "_preprocess_math", "_va_for_angle", "_verticalalignment", "get_figure", "get_rotation",
-        "get_rotation_mode", "get_usetex"}
-    original = vars(Text)["_get_layout"]
-    with house_figure(6.0, 3.0) as figure:
-        variants = [{}, {"rotation": 30}, {"ha": "right"}, {"va": "top"}, {"fontsize": 12}, {"linespacing": 2.0},
-                    {"multialignment": "right"}, {"rotation": 30, "rotation_mode": "anchor"},
-                    {"fontweight": "bold"}, {"usetex": False, "parse_math": False}]
-        texts = [figure.text(0.1, 0.1 + 0.08 * k, "two $x$\nlong lines", **kw) for k, kw in enumerate(variants)]
-        texts.append(figure.text(0.5, 0.5, "two $x$\nlong lines"))         # the first one's twin, elsewhere
-        figure.dpi = 150                                      # the first text at another resolution
-        sharper = figure.canvas.get_renderer()
-        alone_sharper = original(texts[0], sharper)
-        figure.dpi = 100
-        renderer = figure.canvas.get_renderer()
-        alone = [original(text, renderer) for text in texts]
-        with _layouts_once():
-            assert vars(Text)["_get_layout"] is not original
-            once = [text._get_layout(renderer) for text in texts]
-            figure.dpi = 150
-            once_sharper = texts[0]._get_layout(sharper)
-            figure.dpi = 100
-        assert vars(Text)["_get_layout"] is original
-    assert once_sharper[1] == alone_sharper[1] != alone[0][1]
-    for k, (mine, theirs) in enumerate(zip(once, alone)):
-        assert mine[1] == theirs[1] and mine[2] == theirs[2] and np.array_equal(mine[0].get_points(),
-                                                                              theirs[0].get_points()), k
-    assert len({(str(layout[1]), str(layout[0].get_points().tolist())) for layout in alone[:-1]}) == len(variants)
-    assert once[-1][0] is once[0][0]                                       # the twin's layout reused
-    with pytest.raises(RuntimeError), _layouts_once():
-        raise RuntimeError
-    assert vars(Text)["_get_layout"] is original
-    laid_out, counts = [], {}
-    monkeypatch.setattr(Text, "_get_layout", lambda self, renderer: (laid_out.append(self), original(self, renderer))[1])
-    for name in ("once", "every time"):
-        if name == "every time":
-            monkeypatch.setattr(style, "_layouts_once", contextlib.nullcontext)
-        laid_out.clear()
-        figure, _ = _two_figures(6.0)
-        style.save_png(figure, tmp_path / f"{name}.png")
-        counts[name] = len(laid_out)
-    assert 0 < counts["once"] < counts["every time"] / 2
-    assert (tmp_path / "once.png").read_bytes() == (tmp_path / "every time.png").read_bytes()

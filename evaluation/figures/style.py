@@ -185,12 +185,12 @@ def save_png(figure: Figure, path: str | Path) -> Path:
         # lays the figure out inside a whole draw with rendering switched off, then draws it. Here
         # the layout runs alone, at the saving resolution and on the same renderer, and savefig
         # draws once; every artist works out its text and legend place again when it is drawn,
-        # each axis its ticks once per place of its axes (_ticks_once) and each text its lines
-        # once (_layouts_once), so the pixels are the same (tests/test_figures.py compares them).
+        # and each axis its ticks once per place of its axes (_ticks_once), so the pixels are the
+        # same (tests/test_figures.py compares them).
         dpi, original_dpi = mpl.rcParams["savefig.dpi"], figure.dpi
         figure.dpi = dpi
         try:
-            with _ticks_once(figure), _layouts_once():
+            with _ticks_once(figure):
                 renderer = figure.canvas.get_renderer()
                 _share_text_metrics(renderer)
                 with getattr(renderer, "_draw_disabled", nullcontext)():
@@ -310,51 +310,6 @@ def _ticks_once(figure: Figure) -> Iterator[None]:
                     setattr(axis, name, own[name])
                 else:
                     delattr(axis, name)
-
-
-#: The Matplotlib whose ``Text._get_layout`` reads exactly what :func:`_layouts_once` keys on
-#: (checked against its source; tests/test_figures.py fails on any other version, so that an
-#: upgrade checks the key again). Under any other version texts are laid out as Matplotlib does.
-LAYOUT_KEY_CHECKED = "3.11.2"
-
-
-@contextmanager
-def _layouts_once() -> Iterator[None]:
-    """Within the block, a text laid out as an earlier one was (same string, font, resolution,
-    alignment, rotation, line spacing, math and TeX handling, renderer) gets that layout.
-
-    Matplotlib lays a text out (its lines, their widths, ascents and descents, the rotated box and
-    where each line starts relative to the text's anchor) every time its extent is asked for or it
-    is drawn: about four times per text while one figure is laid out and drawn (its axes' tight
-    boxes in the constrained layout's two passes, the titles' and labels' places, the legend's
-    boxes, the draw), each time looking its font up again and reading the font's tables (~0.15 ms).
-    The layout depends on the text's properties in the key and on nothing of where the text is (the
-    callers add the position), so each text of a figure is laid out once. ``Text._get_layout``
-    (private) is replaced on the class for the block (a pipeline step runs no threads of its own)
-    and put back after; callers get the layout's own box and corner (which every caller in
-    Matplotlib reads and never changes) and a fresh list of its lines.
-    """
-    if mpl.__version__ != LAYOUT_KEY_CHECKED or "_get_layout" not in vars(mtext.Text):
-        yield
-        return
-    original, known = vars(mtext.Text)["_get_layout"], {}
-
-    def _get_layout(text, renderer):
-        key = (renderer, text._get_wrapped_text(), text.get_fontproperties().copy(),
-               text.get_figure(root=True).dpi, text._linespacing, text.get_usetex(), text.get_parse_math(),
-               text._get_multialignment(), text.get_rotation(), text.get_horizontalalignment(),
-               text.get_verticalalignment(), text.get_rotation_mode())
-        layout = known.get(key)
-        if layout is None:
-            layout = known[key] = original(text, renderer)
-        box, lines, corner = layout
-        return box, list(lines), corner
-
-    mtext.Text._get_layout = _get_layout
-    try:
-        yield
-    finally:
-        mtext.Text._get_layout = original
 
 
 def layout_problems(figure: Figure, tolerance: float = 1.0) -> list[str]:
