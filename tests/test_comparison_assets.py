@@ -53,6 +53,21 @@ def test_group_materialises_with_every_check_passing(materialised):
     assert {a.group_names_by_key[k] for a in COMPARISON_ASSETS for k in a.keys} == {"comparison"}
 
 
+def test_the_release_figures_drawn_here_are_stored_as_pngs(materialised, tmp_path_factory):
+    """comparison_figures through the project's DuckDB storage: one PNG per figure, as drawn."""
+    import duckdb
+
+    result, _ = materialised
+    drawn = result.output_for_node("comparison__comparison_figures")
+    database = next(tmp_path_factory.getbasetemp().glob("comparison*/db.duckdb"))
+    with duckdb.connect(str(database), read_only=True) as con:
+        stored = con.sql("select figure, png, drawn_from from comparison.comparison_figures").fetchall()
+    assert len(stored) == len(drawn) == 14   # a synthetic control and an event study per rate
+    assert [row[0] for row in stored] == list(drawn["figure"])
+    assert [bytes(row[1]) for row in stored] == list(drawn["png"])
+    assert all(bytes(row[1]).startswith(b"\x89PNG") for row in stored)
+
+
 def test_oxfordshire_synthetic_control(materialised):
     result, _ = materialised
     weights = result.output_for_node("synthetic_control", "synthetic_weights")
