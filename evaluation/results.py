@@ -30,6 +30,11 @@ RESULT_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: Result columns held as floats, and as nullable integers (counts).
+_FLOATS = frozenset(("time", "estimate", "ci_lower", "ci_upper", "se", "statistic", "p_value"))
+_COUNTS = frozenset(("n", "events"))
+
+
 def tidy(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
     """Return ``rows`` as a result table with exactly :data:`RESULT_COLUMNS`.
 
@@ -39,12 +44,13 @@ def tidy(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
     extra = set(frame.columns) - set(RESULT_COLUMNS)
     if extra:
         raise ValueError(f"unknown result columns: {sorted(extra)}")
-    for column in RESULT_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = None
-    frame = frame[list(RESULT_COLUMNS)]
-    for column in ("time", "estimate", "ci_lower", "ci_upper", "se", "statistic", "p_value"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    for column in ("n", "events"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
-    return frame.reset_index(drop=True)
+    columns = {}
+    for column in RESULT_COLUMNS:   # built column by column, then framed once
+        values = frame[column] if column in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+        if column in _FLOATS:
+            values = pd.to_numeric(values, errors="coerce").astype("float64")
+        elif column in _COUNTS:
+            values = pd.to_numeric(values, errors="coerce").astype("Int64")
+        columns[column] = values
+    return pd.DataFrame(columns, index=frame.index).reset_index(drop=True)
+

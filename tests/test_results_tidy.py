@@ -1,0 +1,40 @@
+"""``evaluation.results.tidy``: every estimator's rows as the one typed result table."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.results import RESULT_COLUMNS, tidy
+
+FLOATS = ("time", "estimate", "ci_lower", "ci_upper", "se", "statistic", "p_value")
+
+
+def test_rows_become_the_typed_table_with_every_column():
+    table = tidy([{"outcome": "time_in_need", "analysis": "cox", "estimate": "0.8", "n": 12.0, "events": None},
+                  {"outcome": "time_in_need", "analysis": "cox", "estimate": None, "p_value": "x", "n": 3}])
+    assert tuple(table.columns) == RESULT_COLUMNS
+    assert all(table[c].dtype == "float64" for c in FLOATS)
+    assert table["n"].dtype == table["events"].dtype == "Int64"
+    assert table["n"].tolist() == [12, 3] and table["events"].isna().all()
+    assert table["estimate"].iloc[0] == 0.8 and np.isnan(table["estimate"].iloc[1])
+    assert np.isnan(table["p_value"]).all()   # text that is not a number: missing, not an error
+    assert table["cohort"].dtype == object and table["cohort"].isna().all() and table["method"].isna().all()
+
+
+def test_a_frame_keeps_its_values_and_gets_a_fresh_index():
+    frame = pd.DataFrame({"outcome": ["a", "b"], "estimate": [1, 2], "events": [5, 6]}, index=[7, 3])
+    table = tidy(frame)
+    assert table.index.tolist() == [0, 1] and table["outcome"].tolist() == ["a", "b"]
+    assert table["estimate"].tolist() == [1.0, 2.0] and table["events"].tolist() == [5, 6]
+    assert frame.columns.tolist() == ["outcome", "estimate", "events"]   # the caller's frame unchanged
+
+
+def test_no_rows_is_an_empty_table_of_the_same_columns():
+    table = tidy([])
+    assert tuple(table.columns) == RESULT_COLUMNS and table.empty
+    assert table["estimate"].dtype == "float64" and table["n"].dtype == "Int64"
+
+
+def test_an_unknown_column_is_refused():
+    with pytest.raises(ValueError, match="unknown result columns: \\['estimte'\\]"):
+        tidy([{"outcome": "x", "estimte": 1.0}])
