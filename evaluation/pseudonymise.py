@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.arrays import ArrowStringArray
 
-from evaluation.tables import PSEUDONYM_HEX_CHARS, PSEUDONYM_PATTERN
+from evaluation.tables import PSEUDONYM_HEX_CHARS, PSEUDONYM_PATTERN, as_dates
 
 MIN_KEY_BYTES = 32
 MAKE_KEY_HINT = (
@@ -353,9 +353,7 @@ def upn_pseudonyms(values: pd.Series, key: PseudonymisationKey) -> pd.Series:
 
 def birth_month(dates: pd.Series) -> pd.Series:
     """Dates of birth coarsened to the first of their month."""
-    if dates.dtype != "datetime64[ns]":   # dates already: the same values without to_datetime's look
-        dates = pd.to_datetime(dates)
-    return dates.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
+    return as_dates(dates).dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
 
 
 #: Shapes of raw identifiers that must never leave the door (UPN, postcode).

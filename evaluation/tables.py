@@ -16,6 +16,12 @@ PSEUDONYM_PATTERN = r"^[0-9a-f]{16}$"
 PSEUDONYM_HEX_CHARS = 16
 
 DATE = "datetime64[ns]"
+
+
+def as_dates(values: pd.Series) -> pd.Series:
+    """``pd.to_datetime(values)``; a column already of :data:`DATE` as it is (the same values:
+    to_datetime's cache check would turn thousands of them into Timestamps one by one)."""
+    return values if values.dtype == DATE else pd.to_datetime(values)
 STR = "string"       # pandas StringDtype, <NA> for missing
 INT = "Int64"        # nullable integer
 BOOL = "boolean"     # nullable boolean
@@ -115,9 +121,5 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     out = pd.DataFrame({c: frame[c] if c in frame.columns else pd.Series(dtype="object")
                         for c in spec})
     for column, dtype in spec.items():
-        values = out[column]
-        if dtype == DATE and values.dtype != DATE:
-            out[column] = pd.to_datetime(values).astype(DATE)
-        else:   # a column of dates already: to_datetime would give the same (looking at values one by one)
-            out[column] = values.astype(dtype)
+        out[column] = (as_dates(out[column]) if dtype == DATE else out[column]).astype(dtype)
     return out.reset_index(drop=True)

@@ -99,6 +99,7 @@ from evaluation.survival.evalue import (
 from evaluation.survival.kaplan_meier import REPORT_DAYS, kaplan_meier, kaplan_meier_by, kaplan_meier_fits_by
 from evaluation.survival.logrank import logrank_test
 from evaluation.survival.rmst import DEFAULT_TAUS, rmst_difference
+from evaluation.tables import as_dates
 from evaluation.survival.weighting import balance_table, cohort_weights
 from evaluation.survival.zph import cox_zph
 
@@ -508,8 +509,8 @@ def _placebo(df, outcome, taus, config) -> tuple[pd.DataFrame, pd.DataFrame]:
     label = f"pre_fsp from {second.date()} vs pre_fsp before"
     keys = dict(outcome=outcome, contrast=label)
     rows = df[(df[COHORT] == REFERENCE).to_numpy()].reset_index(drop=True)
-    rows = rows[(_dates(rows["time_zero"]) < second + pd.DateOffset(years=1)).to_numpy()]
-    year = np.where(_dates(rows["time_zero"]) >= second, "second_year", "first_year")
+    rows = rows[(as_dates(rows["time_zero"]) < second + pd.DateOffset(years=1)).to_numpy()]
+    year = np.where(as_dates(rows["time_zero"]) >= second, "second_year", "first_year")
     rows = rows.assign(**{"placebo_year": year, PLACEBO_TERM: (year == "second_year").astype(float)})
     if len(set(year)) < 2:
         reason = "needs pre-FSP entries in two study years"
@@ -537,12 +538,6 @@ def _placebo(df, outcome, taus, config) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     return (attempt(cox, analysis="cox_placebo", term=PLACEBO_TERM, **keys),
             attempt(restricted_mean, analysis="rmst_placebo", term="rmst_difference", **keys))
-
-
-def _dates(values: pd.Series) -> pd.Series:
-    """``pd.to_datetime(values)``; a datetime64[ns] column (the analysis dataset's ``time_zero``) as it
-    is, the same values: to_datetime's cache check would turn thousands of them into Timestamps."""
-    return values if values.dtype == "datetime64[ns]" else pd.to_datetime(values)
 
 
 # -- E-values ---------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ import pandas as pd
 
 from evaluation.ingest import quarantine as q
 from evaluation.ingest.extract import Extract
+from evaluation.tables import as_dates
 
 #: Oldest age at any event, in years.
 MAX_AGE_YEARS = 25
@@ -70,14 +71,6 @@ CHILD_DATES: dict[str, dict[str, str]] = {
 }
 
 
-def _datetimes(values: pd.Series) -> pd.Series:
-    """``pd.to_datetime(values)``; a column already of ``datetime64[ns]`` is used as it is
-    (the same values: to_datetime would only copy it, element by element)."""
-    if values.dtype == "datetime64[ns]":
-        return values
-    return pd.to_datetime(values)
-
-
 def _birth_dates(extracts: list[Extract]) -> dict[tuple[str, int], pd.Series]:
     """(dataset, collection year) -> child pseudonym -> date of birth stated in that return.
 
@@ -92,13 +85,13 @@ def _birth_dates(extracts: list[Extract]) -> dict[tuple[str, int], pd.Series]:
         key = (extract.dataset, int(extract.collection_year))
         stated = children[["child_id", "birth_date"]].dropna()
         if extract.reference_date is not None:  # a birth after the file's date is itself implausible
-            stated = stated[_datetimes(stated["birth_date"]) <= pd.Timestamp(extract.reference_date)]
+            stated = stated[as_dates(stated["birth_date"]) <= pd.Timestamp(extract.reference_date)]
         if key in out:
             stated = pd.concat([out[key].rename("birth_date").rename_axis("child_id").reset_index(),
                                 stated], ignore_index=True)
         stated = stated.drop_duplicates()
         single = stated.drop_duplicates("child_id", keep=False)
-        out[key] = _datetimes(single.set_index("child_id")["birth_date"])
+        out[key] = as_dates(single.set_index("child_id")["birth_date"])
     return out
 
 
@@ -121,10 +114,10 @@ def _event_checks(frame: pd.DataFrame, columns: dict[str, str], reference: pd.Ti
                   births: pd.Series | None, before_birth_days: int) -> list[tuple[pd.Series, str, str]]:
     """Checks in rule order: every date against the reference date, then against birth, then
     against the age limit (each date parsed once)."""
-    dates = {name: _datetimes(frame[column]) for column, name in columns.items() if column in frame}
+    dates = {name: as_dates(frame[column]) for column, name in columns.items() if column in frame}
     checks = [(when > reference, name, q.DATE_AFTER_REFERENCE) for name, when in dates.items()]
     if births is not None and len(births):
-        born = _datetimes(frame["child_id"].map(births))
+        born = as_dates(frame["child_id"].map(births))
         earliest = born - pd.Timedelta(days=before_birth_days)
         oldest = born + pd.DateOffset(years=MAX_AGE_YEARS)
         checks += [(when < earliest, name, q.EVENT_BEFORE_BIRTH) for name, when in dates.items()]
@@ -163,7 +156,7 @@ def quarantine_implausible(extracts: list[Extract]) -> Counter:
 
         children = extract.tables.get("children")
         if children is not None and len(children):
-            checks = [(_datetimes(children[c]) > reference, name, q.DATE_AFTER_REFERENCE)
+            checks = [(as_dates(children[c]) > reference, name, q.DATE_AFTER_REFERENCE)
                       for c, name in CHILD_DATES[extract.dataset].items() if c in children]
             field, reason = _first_failure(children, checks)
             if reason.notna().any():
@@ -182,7 +175,7 @@ def quarantine_implausible(extracts: list[Extract]) -> Counter:
                 # a return lists the episodes open during its collection year (1 April to the
                 # reference date): one closed before that year is not part of it
                 year_start = reference - pd.DateOffset(years=1) + pd.Timedelta(days=1)
-                checks.append((_datetimes(frame["closure_date"]) < year_start,
+                checks.append((as_dates(frame["closure_date"]) < year_start,
                                "CINclosureDate", q.CLOSED_BEFORE_YEAR))
             field, reason = _first_failure(frame, checks)
             # a CIN record whose parent has gone follows it
