@@ -10,12 +10,44 @@ read them. Validation checks the schema against this module.
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 
 PSEUDONYM_PATTERN = r"^[0-9a-f]{16}$"
 PSEUDONYM_HEX_CHARS = 16
 
 DATE = "datetime64[ns]"
+
+
+#: ``infer_dtype`` kinds of an object column whose cells are all of one Python type.
+_ONE_KIND = frozenset({"string", "bytes", "integer", "floating", "boolean", "empty", "datetime", "date",
+                       "decimal", "complex", "timedelta"})
+
+
+def add_object_kinds(digest, frame: pd.DataFrame) -> None:
+    """Feed ``digest`` (a hashlib object) what kind of values each object column of ``frame`` holds,
+    and, where they are of several kinds, each cell's type: pandas hashes object cells by their
+    text, so 1 and "1" alike. Raises ``TypeError`` for a value pandas cannot hash."""
+    for name, column in frame.items():
+        if column.dtype == object:
+            kind = pd.api.types.infer_dtype(column, skipna=False)
+            digest.update(f"{name}:{kind}".encode())
+            if kind not in _ONE_KIND:
+                digest.update(pd.util.hash_pandas_object(column.map(lambda v: type(v).__name__),
+                                                         index=False).to_numpy().tobytes())
+
+
+def content_digest(frame: pd.DataFrame) -> bytes:
+    """A digest of ``frame``'s content: its column names, dtypes, length, values row by row
+    (``pd.util.hash_pandas_object``, the index left out) and the kinds of its object cells
+    (:func:`add_object_kinds`). Raises ``TypeError`` for a value pandas cannot hash (e.g. a list)."""
+    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((list(frame.columns), [str(dtype) for dtype in frame.dtypes], len(frame))).encode())
+    digest.update(rows.tobytes())
+    add_object_kinds(digest, frame)
+    return digest.digest()
 
 
 def as_dates(values: pd.Series) -> pd.Series:

@@ -42,7 +42,7 @@ def test_a_second_ask_gives_the_same_windows_as_its_own_copy():
     assert again is not first and not again["admin_end"].eq(pd.Timestamp("2000-01-01")).any()
 
 
-@pytest.mark.parametrize("change", ["later_return", "other_dtype", "study_end", "row_dropped"])
+@pytest.mark.parametrize("change", ["later_return", "other_dtype", "other_kind", "study_end", "row_dropped"])
 def test_anything_the_windows_depend_on_gives_them_afresh(change):
     extracts, config = _extracts(), StudyConfig()
     observation_windows({"extracts": extracts}, config)
@@ -50,6 +50,8 @@ def test_anything_the_windows_depend_on_gives_them_afresh(change):
         extracts.loc[len(extracts) - 2, "reference_date"] = pd.Timestamp("2024-06-30")
     elif change == "other_dtype":
         extracts["la_code"] = extracts["la_code"].astype("category")
+    elif change == "other_kind":   # the same text, numbers instead of strings (still object)
+        extracts["la_code"] = extracts["la_code"].astype(int).astype(object)
     elif change == "study_end":
         config = StudyConfig(study_end=dt.date(2022, 12, 31))
     else:

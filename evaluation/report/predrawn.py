@@ -23,25 +23,25 @@ import pandas as pd
 
 from evaluation.report.comparison_section import COMPARISON_SCHEMAS, comparison_figure_plan, comparison_figures
 from evaluation.report.drawing import long_lived_objects_frozen
+from evaluation.tables import content_digest
 
 #: Columns of a table of figures drawn beforehand.
 COLUMNS = ("figure", "png", "drawn_from")
 
 
 def tables_digest(tables: Mapping[str, pd.DataFrame], names=tuple(COMPARISON_SCHEMAS)) -> str:
-    """SHA-256 over ``names`` present in ``tables``: each name, its columns, dtypes and values row by
-    row (``pd.util.hash_pandas_object``, index left out)."""
+    """SHA-256 over ``names`` present in ``tables``: each name and its table's
+    :func:`~evaluation.tables.content_digest`."""
     digest = hashlib.sha256()
     for name in names:
         table = tables.get(name)
         if table is None:
             continue
-        digest.update(repr((name, list(table.columns), [str(t) for t in table.dtypes], len(table))).encode())
+        digest.update(name.encode() + b"\x00")
         try:
-            rows = pd.util.hash_pandas_object(table, index=False)
+            digest.update(content_digest(table))
         except TypeError:   # a value pandas cannot hash (e.g. a list): its text instead
-            rows = pd.util.hash_pandas_object(table.astype(str), index=False)
-        digest.update(rows.to_numpy().tobytes())
+            digest.update(content_digest(table.astype(str)))
     return digest.hexdigest()
 
 

@@ -53,6 +53,7 @@ import pandas as pd
 from evaluation.codes.cin import CIN_YEARS, cin_schema_path
 from evaluation.codes.groupings import CIN_CENSORING_CLOSURES
 from evaluation.study import StudyConfig
+from evaluation.tables import content_digest
 
 #: Columns of every spell table, in order.
 SPELL_COLUMNS: tuple[str, ...] = (
@@ -101,14 +102,12 @@ _WINDOWS_KEPT = 16
 
 
 def _windows_key(extracts: pd.DataFrame, config: StudyConfig) -> tuple | None:
-    """What the windows depend on: the extracts' column names, dtypes and values row by row, and
-    the study end (None when a value cannot be hashed: then nothing is kept)."""
+    """What the windows depend on: the extracts' content (:func:`~evaluation.tables.content_digest`)
+    and the study end (None when a value cannot be hashed: then nothing is kept)."""
     try:
-        rows = pd.util.hash_pandas_object(extracts, index=False).to_numpy()
+        return content_digest(extracts), config.study_end
     except TypeError:
         return None
-    return (tuple(extracts.columns), tuple(str(dtype) for dtype in extracts.dtypes), len(extracts),
-            hashlib.blake2b(rows.tobytes(), digest_size=16).digest(), config.study_end)
 
 
 def observation_windows(tables: dict[str, pd.DataFrame], config: StudyConfig) -> pd.DataFrame:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evaluation.tables import add_object_kinds
 from evaluation.validation import docs
 from evaluation.validation.docs import COUNT_KEYS, run_name  # noqa: F401
 from evaluation.validation.lazy_gx import gx_package
@@ -250,10 +251,6 @@ def referenced_columns(frame: pd.DataFrame, expectations: list) -> pd.DataFrame:
     return frame if keep.all() else frame.loc[:, keep]
 
 
-#: ``infer_dtype`` kinds of an object column whose cells are all of one Python type.
-_ONE_KIND = frozenset({"string", "bytes", "integer", "floating", "boolean", "empty", "datetime", "date",
-                       "decimal", "complex", "timedelta"})
-
 
 def _fingerprint(frame: pd.DataFrame, expectations: str, data: str | None = None) -> str | None:
     """A digest of what a validation depends on: GX's version, the expectations, and the frame's
@@ -274,13 +271,7 @@ def _fingerprint(frame: pd.DataFrame, expectations: str, data: str | None = None
         else:
             digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
         # pandas hashes object cells by their text (1 and "1" alike): add what kind of values they are
-        for name, column in frame.items():
-            if column.dtype == object:
-                kind = pd.api.types.infer_dtype(column, skipna=False)
-                digest.update(f"{name}:{kind}".encode())
-                if kind not in _ONE_KIND:
-                    digest.update(pd.util.hash_pandas_object(column.map(lambda v: type(v).__name__),
-                                                             index=False).to_numpy().tobytes())
+        add_object_kinds(digest, frame)
     except TypeError:  # unhashable cells (lists, dicts): always validated
         return None
     return digest.hexdigest()
