@@ -378,19 +378,16 @@ class _SharedRows:
         return self._start
 
     def draws(self, n_boot: int, seed: int, hold: bool):
-        """The rows of :func:`family_draws` of the families one by one (:func:`family_draw_chunks`);
+        """The rows of :func:`family_draws` of the families one by one (:func:`_family_draws_by_chunk`);
         ``hold``: kept for the next outcome on these rows."""
         chunks = self._draws.get((n_boot, seed))
         if chunks is None:
-            chunks = family_draw_chunks(len(self.families), n_boot, seed)
             if not hold:
-                for drawn in chunks:
-                    yield from drawn
-                return
+                return _family_draws_by_chunk(len(self.families), n_boot, seed)
             chunks = self._draws[(n_boot, seed)] = [
-                drawn.astype(np.uint8) if drawn.size and drawn.max() <= 255 else drawn for drawn in chunks]
-        for drawn in chunks:
-            yield from drawn
+                drawn.astype(np.uint8) if drawn.size and drawn.max() <= 255 else drawn
+                for drawn in family_draw_chunks(len(self.families), n_boot, seed)]
+        return (row for drawn in chunks for row in drawn)
 
     def nuisance(self, arms: _Arms, weights: dict[bool, np.ndarray], key: tuple[int, int, int]):
         """A function giving :meth:`_Arms.nuisance` of replicate ``key`` (n_boot, seed, resample) of
