@@ -101,11 +101,10 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
                      **results) -> dg.MaterializeResult:
     from checks.summary import validation_summary
     from evaluation.disclosure.provenance import DISCLOSURE_LOG, disclosure_log
-    from evaluation.report import write_release
     from evaluation.report.assemble import release_tables
     from evaluation.report.history import to_records
     from evaluation.report.predrawn import usable
-    from evaluation.report.release import publish, staging_folder
+    from evaluation.report.release import publish, staging_folder, write_release
     from evaluation.report.sections import limitations_for
     from evaluation.validation import build_data_docs
 
