@@ -321,12 +321,14 @@ def test_exact_gradient_solver_follows_pysyncons_path(solver_pairs):
 
 
 def test_exact_gradient_solver_keeps_oxfordshires_fit(solver_pairs):
-    """Oxfordshire's own fits, holdout 0 and 2 (the published table): weights within 2e-5; post-period
+    """Oxfordshire's own fits, holdout 0 and 2 (the published table): weights within 5e-5; post-period
     RMSPE within 1e-4 relative; pre-period RMSPE within 1e-4 relative or, where the pre-period is fitted
-    almost exactly (RMSPE under 0.01 per 10,000), within 1e-5 absolute."""
+    almost exactly (RMSPE under 0.01 per 10,000), within 1e-5 absolute. The two SLSQP paths stop where
+    their last steps' rounding leaves them, and that depends on the CPU's BLAS kernels: the largest
+    weight gap was under 2e-5 on the machines this was written on and 2.5e-5 on an AMD EPYC one."""
     p = solver_pairs[solver_pairs["treated"] == "931"]
     assert len(p) == 14
-    assert p["max_dw"].max() <= 2e-5
+    assert p["max_dw"].max() <= 5e-5
     assert np.allclose(p["post_ours"], p["post_pysyncon"], rtol=1e-4, atol=0)
     assert np.allclose(p["pre_ours"], p["pre_pysyncon"], rtol=1e-4, atol=1e-5)
 

@@ -278,10 +278,14 @@ def test_censoring_model_frequency_weights_equal_copied_rows(cut_entries):
     used, coef = censoring_model(c, x, freq)
     used_copied, coef_copied = censoring_model(c[copies], x[copies])
     np.testing.assert_array_equal(used, used_copied)
-    np.testing.assert_allclose(coef, coef_copied, rtol=1e-9)
+    # two Newton paths, each stopped by cox_ph's convergence rule (R's: log partial likelihood within
+    # 1e-9 relative), summing in different orders: their coefficients agree to ~1e-9 relative, not
+    # to the last bits (1.2e-9 seen on an AMD EPYC machine)
+    np.testing.assert_allclose(coef, coef_copied, rtol=1e-8)
     at = np.array([0.0, 30.0, 150.0, 300.0, 450.0])
     np.testing.assert_allclose(stabilised_censoring_weights(c, x, coef, x[:5], at, freq),
-                               stabilised_censoring_weights(c[copies], x[copies], coef_copied, x[:5], at), rtol=1e-9)
+                               stabilised_censoring_weights(c[copies], x[copies], coef_copied, x[:5], at),
+                               rtol=1e-7)   # the coefficients' gap, carried through exp(x @ coef)
     # a covariate constant among the rows drawn leaves the model
     only = freq * (x[:, 0] == 1)
     used, coef = censoring_model(c, x, only)
