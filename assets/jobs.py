@@ -27,6 +27,9 @@ import os
 
 import dagster as dg
 
+# The fork server's preload list and starter (``make run`` starts it before importing Dagster).
+from assets.fork_server import PRELOADED, fork_server_context  # noqa: F401
+
 #: Asset groups built once per local authority, in graph order.
 COUNCIL_GROUPS = ("pseudonymised", "spells", "cohorts")
 #: Asset groups built from DfE's published statistics alone (no council's records).
@@ -54,20 +57,6 @@ def priority(rank: int) -> dict[str, str]:
 #: on two cores).
 CAN_WAIT = priority(-1)
 
-#: Imported once by the executor's fork server: the libraries, then the pipeline's definitions and
-#: validation project (``assets/preload.py``), built from the run process's environment. The
-#: executor's own module first, as Dagster's multiprocess executor lists it: the same list whether
-#: the server is started by the executor or by ``make run`` (:func:`fork_server_context`).
-PRELOADED = ["dagster._core.executor.multiprocess", "dagster", "pandas", "numpy", "scipy",
-             "statsmodels.api", "great_expectations", "duckdb", "dagster_duckdb_pandas", "matplotlib",
-             "lifelines",
-             # The instance's storage, which every step opens and Dagster imports lazily: without
-             # these each step spent ~0.6 s importing them (py-spy, default county).
-             "dagster._core.storage.base_storage", "dagster._core.storage.sqlite_storage",
-             "dagster._core.storage.local_compute_log_manager", "dagster._core.secrets.env_file",
-             "assets.preload"]
-
-
 def max_concurrent() -> int:
     """Steps run at once: ``FSP_MAX_CONCURRENT``, else the machine's cores."""
     value = os.environ.get(MAX_CONCURRENT_ENV_VAR, "").strip()
@@ -76,21 +65,6 @@ def max_concurrent() -> int:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{MAX_CONCURRENT_ENV_VAR} must be a whole number ≥ 1, not {value!r}")
     return int(value)
-
-
-def fork_server_context():
-    """Python's ``forkserver`` context with the executor's preload list, its server started (if
-    it is not running yet): processes started from it (``make run``'s runs side by side) and every
-    step process of the multiprocess executor fork from one server that imported
-    :data:`PRELOADED` once. Call it once the environment is final: the server keeps the one it
-    starts with."""
-    import multiprocessing
-    from multiprocessing import forkserver
-
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOADED)
-    forkserver.ensure_running()
-    return context
 
 
 def execution_config(steps: int) -> dict:

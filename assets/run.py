@@ -27,14 +27,17 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 # Nothing about a council's runs leaves the environment, even where DAGSTER_HOME has no
 # dagster.yaml (set before Dagster is imported).
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
-import dagster as dg  # noqa: E402
-
-from assets.resources import KEY_CHANGE_ENV_VAR, KEY_ENV_VAR  # noqa: E402
+# Dagster is imported where it is used: ``main`` starts the executor's fork server first.
+from assets.environment import KEY_CHANGE_ENV_VAR, KEY_ENV_VAR  # noqa: E402
 
 INSTANCE_TEMPLATE = Path(__file__).resolve().parent / "instance" / "dagster.yaml"
 LOCK_FILE = ".fsp-run.lock"
@@ -101,6 +104,8 @@ def instance_lock(home: Path):
 
 def fail_abandoned_runs(instance: dg.DagsterInstance, echo=print) -> int:
     """Mark as failed the runs a killed ``make run`` left STARTED (their process is gone)."""
+    import dagster as dg
+
     host, count = socket.gethostname(), 0
     runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED,
                                                      dg.DagsterRunStatus.STARTING]))
@@ -119,6 +124,8 @@ def failure_report(result) -> list[str]:
     """What stopped a run, for the last lines of ``make run``: each failed step's own message
     (the door's names file, position, field and count) and each failed blocking check with its
     failed expectations and counts, then what to do. Never a Python traceback."""
+    import dagster as dg
+
     lines = []
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
@@ -168,21 +175,25 @@ def main(argv: list[str] | None = None) -> int:
     key = _preflight_key(args.demo_key)
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home")))
     prepare_instance_home(home)
-    with instance_lock(home), dg.DagsterInstance.get() as instance:
-        from assets.resources import KeyChangedError, check_key_continuity
-
-        try:
-            check_key_continuity(instance, key.fingerprint,
-                                 os.environ.get(KEY_CHANGE_ENV_VAR, "") in ("1", "true", "yes"))
-        except KeyChangedError as err:
-            sys.exit(f"error: {err}")
-        fail_abandoned_runs(instance)
-        # The executor's fork server imports the libraries while this process goes on importing
-        # the definitions (seconds each): started now that the environment is final.
-        from assets.jobs import fork_server_context
+    with instance_lock(home):
+        # The executor's fork server imports the libraries and the pipeline (the longest wait
+        # before the first step) while this process imports Dagster and the definitions: started
+        # as soon as the environment and the umask are final, before Dagster is imported here.
+        from assets.fork_server import fork_server_context
 
         fork_server_context()
-        return run_pipeline(instance)
+        import dagster as dg
+
+        from assets.resources import KeyChangedError, check_key_continuity
+
+        with dg.DagsterInstance.get() as instance:
+            try:
+                check_key_continuity(instance, key.fingerprint,
+                                     os.environ.get(KEY_CHANGE_ENV_VAR, "") in ("1", "true", "yes"))
+            except KeyChangedError as err:
+                sys.exit(f"error: {err}")
+            fail_abandoned_runs(instance)
+            return run_pipeline(instance)
 
 
 def parallel_councils() -> int:
@@ -221,6 +232,8 @@ def _execute(job_fn, instance: dg.DagsterInstance, partition: str | None,
              asset_selection: list[dg.AssetKey] | None = None, steps: int | None = None):
     """Execute one of the code location's jobs (``assets.definitions``) through Dagster's executor,
     ``steps`` steps at once (default: the executor's own, ``assets/jobs.py``)."""
+    import dagster as dg
+
     tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
             **({"dagster/partition": partition} if partition else {})}
     # Nothing of Dagster's own on the console (a step's failure would print its traceback):
@@ -239,6 +252,8 @@ def _run_in_process(job: str, partition: str | None,
                     steps: int | None) -> tuple[bool, str, float, list[str]]:
     """One run of ``job`` in a process of its own, forked from the executor's fork server (runs
     side by side: Dagster's logging deadlocks when two runs start from threads of one process)."""
+    import dagster as dg
+
     from assets import definitions
 
     job_fn = {"council": definitions.council_job, "comparison_areas": definitions.comparison_job}[job]
@@ -292,6 +307,8 @@ def _steps_text(steps: int) -> str:
 
 def _after_comparison_areas() -> list[dg.AssetKey]:
     """The assets of ``pooled_analysis`` less the comparison areas (built beside the councils)."""
+    import dagster as dg
+
     from assets.definitions import defs
     from assets.jobs import COMPARISON_GROUPS, POOLED_GROUPS
 
