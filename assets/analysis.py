@@ -64,10 +64,13 @@ def _outs(tables, description: str) -> dict[str, dg.AssetOut]:
 
 #: Ready steps start in the order of Dagster's ``dagster/priority`` op tag (highest first; then the
 #: plan's order): the longest analysis first and the next longest beside it, so that the short
-#: ones fill the core that frees first instead of one long step running alone before the release.
-#: Survival has been the longest and days in each state the next at every size measured (one to
-#: twenty councils; benchmarks/pipeline_scale.py).
-LONGEST_FIRST = {"survival_analysis": 2, "days_in_state_analysis": 1}
+#: ones fill the core that frees first instead of one long step running alone before the release;
+#: then competing exits, the next longest, before the two short ones (across councils, time
+#: series: ~1 s each), so that they fill the end instead of delaying it (default county, two
+#: cores: the release started ~1 s later when competing exits came after them). Survival has been
+#: the longest and days in each state the next at every size measured (one to twenty councils;
+#: benchmarks/pipeline_scale.py).
+LONGEST_FIRST = {"survival_analysis": 3, "days_in_state_analysis": 2, "competing_exits_analysis": 1}
 
 
 def _emit(results: dict[str, pd.DataFrame]):
@@ -93,6 +96,7 @@ def survival_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
                "Aalen–Johansen cumulative incidence, Gray's test, cause-specific Cox, Fine–Gray"),
     ins={"analysis_dataset": dg.AssetIn(key=["cohorts", "analysis_dataset"])},
     name="competing_exits_analysis",
+    op_tags=priority(LONGEST_FIRST["competing_exits_analysis"]),
 )
 def competing_exits_analysis(study: StudySettings, analysis_dataset: pd.DataFrame):
     yield from _emit(estimators.competing_results(pooled("analysis_dataset", analysis_dataset),

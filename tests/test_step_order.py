@@ -24,12 +24,16 @@ def _step_starts(instance: dg.DagsterInstance, run_id: str) -> list[str]:
 
 def test_the_pooled_run_starts_its_longest_analyses_first(pipeline_run):
     """Survival and days in each state, the two longest steps, start before every other step of
-    the session's pooled run (on two cores side by side; on one, one after the other)."""
+    the session's pooled run (on two cores side by side; on one, one after the other), then
+    competing exits, before the short ones."""
     assert pipeline_run.exit_code == 0
     with dg.DagsterInstance.from_config(str(pipeline_run.home)) as instance:
         (run,) = [r for r in instance.get_runs() if r.job_name == "pooled_analysis"]
         starts = _step_starts(instance, run.run_id)
-    assert set(starts[:2]) == set(LONGEST_FIRST), starts
+    assert set(starts[:2]) == {"survival_analysis", "days_in_state_analysis"}, starts
+    assert starts[2] == "competing_exits_analysis", starts
+    assert sorted(LONGEST_FIRST, key=LONGEST_FIRST.get, reverse=True) == [
+        "survival_analysis", "days_in_state_analysis", "competing_exits_analysis"]
     assert len(starts) > 2 and "release__released_outputs" == starts[-1]
 
 
