@@ -10,6 +10,7 @@ read them. Validation checks the schema against this module.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import pandas as pd
@@ -135,7 +136,14 @@ TABLES: dict[str, dict[str, str]] = {
 
 
 def empty(table: str) -> pd.DataFrame:
-    """An empty frame with the columns and dtypes of ``table``."""
+    """An empty frame with the columns and dtypes of ``table``: a copy of one made once per
+    process (the door asks for several per call; a copy is cheaper than casting every column)."""
+    return _empty(table).copy()
+
+
+@functools.cache
+def _empty(table: str) -> pd.DataFrame:
+    """The frame :func:`empty` copies; never handed out itself, so no caller can change it."""
     return conform(pd.DataFrame(), table)
 
 
@@ -150,8 +158,13 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     extra = [c for c in frame.columns if c not in spec]
     if frame.columns.size and (missing or extra):
         raise ValueError(f"{table}: missing columns {missing}, unexpected columns {extra}")
-    out = pd.DataFrame({c: frame[c] if c in frame.columns else pd.Series(dtype="object")
-                        for c in spec})
-    for column, dtype in spec.items():
-        out[column] = (as_dates(out[column]) if dtype == DATE else out[column]).astype(dtype)
+    out = pd.DataFrame({column: _cast(frame[column] if column in frame.columns
+                                      else pd.Series(dtype="object"), dtype)
+                        for column, dtype in spec.items()})
     return out.reset_index(drop=True)
+
+
+def _cast(values: pd.Series, dtype: str) -> pd.Series:
+    """``values`` as ``dtype`` (dates through :func:`as_dates`): each column cast before the frame
+    is built, which is cheaper than setting every column of a built frame again."""
+    return (as_dates(values) if dtype == DATE else values).astype(dtype)

@@ -14,9 +14,10 @@ import pytest
 from evaluation import tables as contract
 from evaluation.ingest.inventory import write_marker
 from evaluation.ingest import (
-    DemoKeyRefusedError, InputError, ReconciliationError, check_reconciliation,
+    DemoKeyRefusedError, InputError, ReconciliationError, _empty_records, check_reconciliation,
     ingest_local_authority,
 )
+from evaluation.ingest import assemble as asm
 from evaluation.ingest import quarantine as q
 from evaluation.pseudonymise import (
     CHILD, DEMO_KEY, FAMILY, PseudonymLeakError, load_key, pseudonymise,
@@ -302,3 +303,27 @@ def test_a_local_authority_with_one_dataset_only(folder, missing, kept):
     flag = "in_cin_census" if missing == "cin_census" else "in_ssda903"
     assert not out["children"][flag].any()
     check_reconciliation(out["reconciliation"])
+
+
+@pytest.mark.parametrize("make", [
+    lambda: contract.empty("care_episodes"),
+    lambda: _empty_records("children"),
+    lambda: asm._empty_duplicates(),
+    lambda: q.empty_quarantine(),
+], ids=["tables.empty", "ingest._empty_records", "assemble._empty_duplicates",
+        "quarantine.empty_quarantine"])
+def test_an_empty_frame_made_once_is_not_changed_by_what_a_caller_does_to_it(make):
+    """The empty typed frames are copies of one made once per process: a caller writing into
+    the frame it got (a column added, a dtype changed, a row added, attrs) leaves the next
+    call's frame as it was."""
+    fresh = make()
+    columns, dtypes = list(fresh.columns), [str(d) for d in fresh.dtypes]
+    first = fresh.columns[0]
+    fresh["added"] = pd.Series(dtype="string")
+    fresh[first] = fresh[first].astype(object)
+    fresh.loc[0] = "x"
+    fresh.attrs["note"] = "changed"
+    again = make()
+    assert list(again.columns) == columns
+    assert [str(d) for d in again.dtypes] == dtypes
+    assert len(again) == 0 and again.attrs == {}

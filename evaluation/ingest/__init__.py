@@ -16,6 +16,7 @@ is checked by a leak guard first.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from contextlib import contextmanager
@@ -134,14 +135,15 @@ def ingest_local_authority(folder: Path, key: PseudonymisationKey, la_code: str 
             rows_read[(table, extract.source_file)] += n
     reconciliation = _with_inventory(asm.reconcile(rows_read, kept, quarantine, ledger.merged),
                                      layout, extracts)
-    asm.check_reconciliation(reconciliation, ledger.duplicates_table(), kept)
+    duplicates = ledger.duplicates_table()
+    asm.check_reconciliation(reconciliation, duplicates, kept)
 
+    door_tables = {"quarantine": quarantine, "reconciliation": reconciliation,
+                   "repairs": asm.repairs_table(ledger.repairs),
+                   "duplicates": duplicates, "extracts": _extracts_table(extracts)}
     out: dict[str, pd.DataFrame] = {}
     for name in TABLE_NAMES:
-        frame = {"quarantine": quarantine, "reconciliation": reconciliation,
-                 "repairs": asm.repairs_table(ledger.repairs),
-                 "duplicates": ledger.duplicates_table(),
-                 "extracts": _extracts_table(extracts)}.get(name)
+        frame = door_tables.get(name)
         if frame is None:
             frame = kept[name]
         frame = frame.assign(la_code=la_code)
@@ -279,6 +281,13 @@ def _gather(extracts: list[Extract], dataset: str, names: tuple[str, ...]) -> di
 
 
 def _empty_records(name: str) -> pd.DataFrame:
+    """No records of ``name``, typed as the readers type them: a copy of one made once per process."""
+    return _no_records(name).copy()
+
+
+@functools.cache
+def _no_records(name: str) -> pd.DataFrame:
+    """The frame :func:`_empty_records` copies; never handed out itself, so no caller can change it."""
     extra = {"children": ["birth_date"], "assessments": ["episode_element"],
              "assessment_factors": ["episode_element"], "cin_plans": ["episode_element"],
              "section47s": ["episode_element"], "cp_plans": ["episode_element"]}.get(name, [])

@@ -73,6 +73,7 @@ of a child with no usable child record are quarantined.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -113,6 +114,13 @@ _MAX_CHAIN = 16
 
 
 def _empty_duplicates() -> pd.DataFrame:
+    """No duplicates, typed as :meth:`Ledger.point` records them: a copy of one made once per process."""
+    return _no_duplicates().copy()
+
+
+@functools.cache
+def _no_duplicates() -> pd.DataFrame:
+    """The frame :func:`_empty_duplicates` copies; never handed out itself, so no caller can change it."""
     return contract.empty("duplicates").drop(columns=["la_code"]).assign(
         child_id=pd.Series(dtype="string"), _counted=pd.Series(dtype=bool))
 
@@ -212,13 +220,21 @@ def _copy_rule(frame: pd.DataFrame, wins: pd.Series, keys: list[str], content: l
                      dtype="string")
 
 
+def _record_copies(ledger: Ledger, table: str, frame: pd.DataFrame, wins: pd.Series,
+                   keys: list[str], content: list[str]) -> None:
+    """:meth:`Ledger.duplicate` with :func:`_copy_rule`'s rules, worked out only when some row is
+    not in ``wins`` (the ledger records nothing otherwise, and the rule compares every column)."""
+    if wins.reindex(frame.index).fillna(False).astype(bool).all():
+        return
+    ledger.duplicate(table, frame, wins, keys, _copy_rule(frame, wins, keys, content))
+
+
 def assemble_cin(tables: dict[str, pd.DataFrame], ledger: Ledger) -> dict[str, pd.DataFrame]:
     """CIN episodes once (latest submission wins); sub-records the union over every return."""
     episodes = tables["cin_episodes"]
     keys = ["episode_id"]
     wins = _latest_last(episodes, keys)
-    ledger.duplicate("cin_episodes", episodes, wins, keys,
-                     _copy_rule(episodes, wins, keys, _content("cin_episodes")))
+    _record_copies(ledger, "cin_episodes", episodes, wins, keys, _content("cin_episodes"))
     out = {"cin_episodes": episodes.loc[wins]}
     for name in CIN_SUB_TABLES:
         out[name] = _union(name, tables[name], ledger)
@@ -239,7 +255,7 @@ def _union(name: str, rows: pd.DataFrame, ledger: Ledger) -> pd.DataFrame:
                            sort=False).ngroup()
     rows["_record"] = np.where(keyless, by_copy + int(by_key.max() + 1 if len(rows) else 0), by_key)
     wins = _latest_last(rows, ["_record"])
-    ledger.duplicate(name, rows, wins, ["_record"], _copy_rule(rows, wins, ["_record"], content))
+    _record_copies(ledger, name, rows, wins, ["_record"], content)
     return rows.loc[wins].drop(columns=["_record", "episode_element"])
 
 

@@ -24,6 +24,7 @@ are never read.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -381,7 +382,7 @@ def _text_frame(records: list[tuple], name: str) -> pd.DataFrame:
     """
     columns = _COLUMNS[name]
     if not records:
-        return _text_frame_by_pandas(records, name)
+        return _no_text_records(name).copy()
     try:
         fields = pa.array(records, type=pa.struct(
             [(c, pa.int64() if c in _INTEGERS else pa.large_string()) for c in columns])).flatten()
@@ -392,6 +393,13 @@ def _text_frame(records: list[tuple], name: str) -> pd.DataFrame:
     return pd.DataFrame({c: f.to_numpy() if c in _INTEGERS
                          else pd.Series(ArrowStringArray(pa.chunked_array([f])), copy=False)
                          for c, f in zip(columns, fields)})
+
+
+@functools.cache
+def _no_text_records(name: str) -> pd.DataFrame:
+    """No records of kind ``name``, as :func:`_text_frame_by_pandas` types them: made once per
+    process (a file often has no records of a kind); :func:`_text_frame` hands out copies."""
+    return _text_frame_by_pandas([], name)
 
 
 def _text_frame_by_pandas(records: list[tuple], name: str) -> pd.DataFrame:
