@@ -215,6 +215,30 @@ def test_a_new_folder_is_set_up_by_dagster_then_opened_without_the_scripts(home,
     assert len(revisions) == 4 and all(stamped and stamped == head for stamped, head in revisions), revisions
 
 
+def test_dagster_creates_each_new_database_in_wal_mode(home, monkeypatch):
+    """Dagster switches a new database to WAL only after creating its tables; each one it creates
+    here (runs, schedules, the index shard, a run's shard) is in WAL mode before its first table,
+    so the ~30 commits that create them each append to the log instead of syncing a rollback
+    journal, the file and its folder."""
+    from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
+    from dagster._core.storage.runs.schema import RunStorageSqlMetadata
+    from dagster._core.storage.schedules.schema import ScheduleStorageSqlMetadata
+
+    modes = []
+    for metadata in (RunStorageSqlMetadata, SqlEventLogStorageMetadata, ScheduleStorageSqlMetadata):
+        def create_all(bind, *args, _real=metadata.create_all, **kwargs):
+            with bind.connect() as connection:
+                modes.append(_pragma(connection, "journal_mode"))
+            return _real(bind, *args, **kwargs)
+        monkeypatch.setattr(metadata, "create_all", create_all)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run_id = instance.create_run_for_job(two_writers(), run_config={"ops": {
+            name: {"config": {"folder": "."}} for name in ("writer_a", "writer_b")}}).run_id
+        instance.event_log_storage.store_event(_message(run_id, "first"))
+        assert [e.user_message for e in instance.all_logs(run_id)] == ["first"]
+    assert modes == ["wal"] * 4, modes
+
+
 def test_an_unstamped_database_still_goes_through_dagsters_code(tmp_path, monkeypatch):
     storage = LocalEventLogStorage(str(tmp_path))
     run_id = str(uuid.uuid4())
