@@ -318,3 +318,17 @@ def test_records_framed_by_arrow_as_by_pandas():
             pd.testing.assert_frame_equal(cin_census._text_frame(rows, name),
                                           cin_census._text_frame_by_pandas(rows, name),
                                           check_exact=True)
+
+
+def test_no_records_frame_is_not_changed_by_what_a_caller_does_to_it():
+    """A kind with no records is a copy of one frame made once per process: the reader writing
+    into the frame it got (its quarantine marks, a column recast, a row) leaves the next one as
+    it was."""
+    fresh = cin_census._text_frame([], "section47s")
+    columns, dtypes = list(fresh.columns), [str(d) for d in fresh.dtypes]
+    q.start_marks(fresh)
+    fresh["start_date"] = fresh["start_date"].astype("datetime64[ns]")
+    fresh.loc[0] = None
+    again = cin_census._text_frame([], "section47s")
+    assert list(again.columns) == columns and [str(d) for d in again.dtypes] == dtypes
+    assert len(again) == 0
