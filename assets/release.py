@@ -10,6 +10,7 @@ import pandas as pd
 
 from assets.analysis import POOLED_ASSETS, pooled
 from assets.comparison import COMPARISON_INPUTS
+from assets.jobs import max_concurrent
 from assets.resources import OutputFolder, PseudonymisationKeyResource
 from assets.study import StudySettings
 from checks import ALL_CHECKS
@@ -135,6 +136,7 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
         context.log.info("comparison figures drawn again: the comparison tables differ from those "
                          "comparison/comparison_figures was drawn from")
     # Written whole into a staging folder, then moved into place: never a half-written release.
+    # The last step of the pooled run: its figures are drawn on every core the run may use.
     staging = staging_folder(out)
     release = write_release(tables, staging, {
         "title": "Family Solutions Plus: time in need, in protection and in care",
@@ -146,7 +148,7 @@ def released_outputs(context: dg.AssetExecutionContext, output_folder: OutputFol
         "extract_dates": _extract_dates(extracts),
         # Fixed limitations plus one sentence per council on missing or uneven returns.
         "limitations": list(limitations_for(extracts)),
-    }, predrawn=predrawn)
+    }, predrawn=predrawn, processes=max_concurrent())
     publish(staging, out, RELEASED_PATHS)
     release = dataclasses.replace(
         release, directory=out, report=out / release.report.name,

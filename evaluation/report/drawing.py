@@ -19,6 +19,10 @@ Tables that are absent are skipped.
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
+import pickle
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,19 +212,174 @@ def figure_sources(tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
     return {name: name for name in FIGURE_FOR_TABLE if tables.get(name) is not None}
 
 
-def draw_release_figures(tables: Mapping[str, pd.DataFrame], directory: str | Path) -> dict[str, Path]:
-    """Write ``<directory>/<figure>.png`` for every figure the released tables support."""
+def planned_figures(tables: Mapping[str, pd.DataFrame]) -> list[PlannedFigure]:
+    """Every figure :func:`draw_release_figures` draws from ``tables``, in the order it returns them."""
+    if _is_pipeline_release(tables):
+        return figure_plan(tables)
+    return [PlannedFigure(name, name, draw) for name, draw in FIGURE_FOR_TABLE.items()
+            if tables.get(name) is not None]
+
+
+def draw_release_figures(tables: Mapping[str, pd.DataFrame], directory: str | Path,
+                         processes: int = 1) -> dict[str, Path]:
+    """Write ``<directory>/<figure>.png`` for every figure the released tables support.
+
+    ``processes`` above one: this process and ``processes - 1`` processes forked from it draw
+    the figures side by side (:func:`_draw_in_processes`); the same PNG files, the same answer.
+    A figure that fails raises its own exception, with a note naming the figure."""
     directory = Path(directory)
-    drawn = {}
+    planned = planned_figures(tables)
     with long_lived_objects_frozen():
-        if _is_pipeline_release(tables):
-            for figure in figure_plan(tables):
-                drawn[figure.name] = figure.draw(tables[figure.table], directory / f"{figure.name}.png")
-            return drawn
-        for name, draw in FIGURE_FOR_TABLE.items():
-            if name in tables and tables[name] is not None:
-                drawn[name] = draw(tables[name], directory / f"{name}.png")
-    return drawn
+        if processes > 1 and len(planned) > 1:
+            return _draw_in_processes(planned, tables, directory, processes)
+        drawn, failure = _draw_share(planned, range(len(planned)), tables, directory)
+        if failure is not None:
+            raise failure[1]
+        return drawn
+
+
+def _draw_share(planned: list[PlannedFigure], share, tables: Mapping[str, pd.DataFrame],
+                directory: Path) -> tuple[dict[str, Path], tuple[int, Exception] | None]:
+    """Draw the figures at positions ``share`` of ``planned`` in that order, up to the first that
+    fails: ``({name: path}, None)``, or what was drawn and ``(position, exception)`` of that one."""
+    drawn = {}
+    for position in share:
+        figure = planned[position]
+        try:
+            drawn[figure.name] = figure.draw(tables[figure.table], directory / f"{figure.name}.png")
+        except Exception as error:
+            error.add_note(f"while drawing the figure {figure.name!r} from the released table "
+                           f"{figure.table!r}")
+            return drawn, (position, error)
+    return drawn, None
+
+
+#: CPU-seconds each kind of figure (by the start of its name) took to draw from the default
+#: county's released tables, measured once (the median of three passes over every figure in one
+#: process, 7 December 2026); a kind not listed counts as :data:`OTHER_FIGURE_SECONDS`. They only
+#: split the figures between processes (:func:`shares`): a wrong number here makes the split less
+#: even, never a figure different.
+FIGURE_SECONDS = {"cohort_flow": 0.36, "km_": 0.20, "cif_": 0.30, "hazard_ratios": 0.23,
+                  "differential_impact": 0.28, "rmst_differences": 0.22, "days_in_state": 0.30,
+                  "covariate_balance": 0.27, "estimates_by_extract": 0.63, "monthly_": 0.19,
+                  "comparison_synthetic_": 0.31, "comparison_event_study_": 0.17}
+OTHER_FIGURE_SECONDS = 0.25
+
+
+def figure_seconds(name: str) -> float:
+    """What drawing the figure ``name`` is expected to take (:data:`FIGURE_SECONDS`)."""
+    for start, seconds in FIGURE_SECONDS.items():
+        if name.startswith(start):
+            return seconds
+    return OTHER_FIGURE_SECONDS
+
+
+def shares(seconds: list[float], processes: int) -> list[list[int]]:
+    """The positions of figures taking ``seconds`` split into at most ``processes`` shares of
+    about equal time: the longest first, each to the share with the least time so far (the
+    first such share on a tie); each share in the figures' order, the first share this process's."""
+    loads, split = [0.0] * processes, [[] for _ in range(processes)]
+    for position in sorted(range(len(seconds)), key=lambda position: -seconds[position]):
+        least = min(range(processes), key=loads.__getitem__)
+        split[least].append(position)
+        loads[least] += seconds[position]
+    return [sorted(share) for share in split if share]
+
+
+def _draw_in_processes(planned: list[PlannedFigure], tables: Mapping[str, pd.DataFrame], directory: Path,
+                       processes: int) -> dict[str, Path]:
+    """Draw ``planned`` in this process and up to ``processes - 1`` processes forked from it.
+
+    Each forked process draws its share (:func:`shares`) from the same tables into the same
+    folder and sends back what it drew, or the exception of the first figure of its share that
+    failed; then it ends (``os._exit``, skipping what an exit of this process would run: its
+    ``atexit`` functions, flushing streams whose locks another thread of this process may have
+    held at the fork). This process draws the first share, then waits for each forked process
+    and ends it, also when drawing fails or is interrupted. The figures come back in
+    ``planned``'s order; when figures fail, the exception raised is that of the first in that
+    order, as drawing them one after another would raise it (with a note naming the figure and
+    the forked process's traceback).
+
+    Forking is safe here. A forked process has only the thread that forked; the others of a
+    Dagster step process (its termination handler waiting on an event, the feeder thread of the
+    queue its events go out by, threads of the libraries' pools) are not in it, and it takes none
+    of their locks: it only draws (Matplotlib, NumPy, pandas, Pillow) and writes files. Python
+    gives it fresh locks for its import system and ``logging``, Matplotlib clears its open fonts,
+    the figures' shared text-metrics cache is its own copy (answers worked out there stay there),
+    and the objects the garbage collector leaves alone stay so (:func:`long_lived_objects_frozen`
+    runs around this). Every ``os.register_at_fork`` handler of the process runs in it too, so
+    none may free what the parent holds: a DuckDB connection freed in a forked process crashes
+    it (then this raises a RuntimeError: it ended without saying what it drew). A forked process
+    that ends in any way closes its end of the pipe, so this never waits on one that has gone.
+    """
+    split = shares([figure_seconds(figure.name) for figure in planned], processes)
+    fork = multiprocessing.get_context("fork")
+    forked = []
+    try:
+        for share in split[1:]:
+            receive, send = fork.Pipe(duplex=False)
+            process = fork.Process(target=_draw_and_send, args=(planned, share, tables, directory, send),
+                                   name="drawing figures", daemon=True)
+            process.start()
+            send.close()     # the forked process holds the only sending end: its end is our EOF
+            forked.append((process, receive, share))
+        outcomes = [_draw_share(planned, split[0], tables, directory)]
+        outcomes += [_received(process, receive, [planned[p].name for p in share])
+                     for process, receive, share in forked]
+    finally:
+        for process, receive, _ in forked:
+            if process.exitcode is None:     # still drawing: this process failed or was interrupted
+                process.kill()
+            process.join()
+            receive.close()
+    drawn, failures = {}, []
+    for paths, failure in outcomes:
+        drawn.update(paths)
+        if failure is not None:
+            failures.append(failure)
+    if failures:
+        raise min(failures, key=lambda failure: failure[0])[1]
+    return {figure.name: drawn[figure.name] for figure in planned}
+
+
+def _draw_and_send(planned: list[PlannedFigure], share: list[int], tables: Mapping[str, pd.DataFrame],
+                   directory: Path, send) -> None:
+    """In a forked process: draw ``share``, send ``({name: path}, failure)`` and end the process."""
+    drawn, failure = _draw_share(planned, share, tables, directory)
+    if failure is not None:
+        failure = (failure[0], _sendable(failure[1]))
+    send.send((drawn, failure))
+    send.close()
+    os._exit(0)
+
+
+def _sendable(error: Exception) -> Exception:
+    """``error`` with its traceback as a note, as it can cross to another process: itself when it
+    comes back from pickle as the same type and text, else a RuntimeError with that type and text."""
+    error.add_note(f"drawn in a forked process (pid {os.getpid()}), where it raised:\n"
+                   + "".join(traceback.format_exception(error)).rstrip())
+    try:
+        copy = pickle.loads(pickle.dumps(error))
+        if type(copy) is type(error) and str(copy) == str(error):
+            return error
+    except Exception:
+        pass
+    sendable = RuntimeError(f"{type(error).__module__}.{type(error).__qualname__}: {error}")
+    for note in getattr(error, "__notes__", []):
+        sendable.add_note(note)
+    return sendable
+
+
+def _received(process, receive, names: list[str]) -> tuple[dict[str, Path], tuple[int, Exception] | None]:
+    """What a forked process drawing ``names`` sent, once it has ended."""
+    try:
+        outcome = receive.recv()
+    except EOFError:
+        process.join()
+        raise RuntimeError(f"the process drawing the figures {', '.join(names)} ended (exit code "
+                           f"{process.exitcode}) without saying what it drew") from None
+    process.join()
+    return outcome
 
 
 @contextmanager

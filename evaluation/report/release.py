@@ -133,15 +133,17 @@ def write_release(
     config: DisclosureConfig = DEFAULT,
     pdf_report: bool = True,
     predrawn: Mapping[str, bytes] | None = None,
+    processes: int = 1,
 ) -> Release:
     """Write tables (Parquet and CSV), ``schema.json``, figures, ``report.html``, ``report.pdf`` (printed
     from the HTML by headless Chromium; when Chromium is missing the checker's log says so) and
     ``results.json``. ``predrawn``: the comparison-area figures already drawn from these tables'
-    comparison tables (:func:`evaluation.report.predrawn.usable`), written as they are."""
+    comparison tables (:func:`evaluation.report.predrawn.usable`), written as they are. ``processes``:
+    how many processes draw the figures (:func:`~evaluation.report.drawing.draw_release_figures`)."""
     directory = Path(directory)
     (directory / "tables").mkdir(parents=True, exist_ok=True)
     log, csv_paths, parquet_paths, schema_path = _write_tables(tables, directory, context, config)
-    figures = _figures(tables, directory / "figures", predrawn or {})
+    figures = _figures(tables, directory / "figures", predrawn or {}, processes)
     sources = figure_sources(tables)
     for name, path in figures.items():
         source = sources.get(name, name)
@@ -179,13 +181,13 @@ def write_release(
 
 
 def _figures(tables: Mapping[str, pd.DataFrame], directory: Path,
-             predrawn: Mapping[str, bytes]) -> dict[str, Path]:
+             predrawn: Mapping[str, bytes], processes: int = 1) -> dict[str, Path]:
     """Every figure of the release in the report's order (:func:`draw_release_figures`), the
     comparison-area ones (last in that order) written from ``predrawn`` when it holds them."""
     if not predrawn:
-        return draw_release_figures(tables, directory)
+        return draw_release_figures(tables, directory, processes)
     figures = draw_release_figures({name: table for name, table in tables.items()
-                                    if name not in COMPARISON_SCHEMAS}, directory)
+                                    if name not in COMPARISON_SCHEMAS}, directory, processes)
     directory.mkdir(parents=True, exist_ok=True)
     for name, png in predrawn.items():
         path = directory / f"{name}.png"
