@@ -171,7 +171,7 @@ def test_an_input_is_read_while_another_process_reads_the_database(tmp_path, mon
 
 
 def test_a_steps_inputs_share_one_connection_closed_before_it_computes(tmp_path, monkeypatch):
-    """Each connection to the file costs a DuckDB instance and its catalog: a step's three inputs
+    """Each connection attaches the file and reads its catalog: a step's three inputs
     are loaded through one read-only connection, closed after the last load, so the step computes
     (and another process writes) with nothing held; a failed load closes it too."""
     import subprocess
@@ -182,9 +182,9 @@ def test_a_steps_inputs_share_one_connection_closed_before_it_computes(tmp_path,
 
     import assets.storage as storage
 
-    opened = []
-    real = duckdb.connect
-    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: opened.append(k.get("read_only")) or real(*a, **k))
+    opened, lease = [], storage._KEPT_INSTANCES.lease
+    monkeypatch.setattr(storage._KEPT_INSTANCES, "lease", lambda database, read_only, config:
+                        opened.append(read_only) or lease(database, read_only, config))
     database = str(tmp_path / "x.duckdb")
     made = [dg.asset(key_prefix=["s"], name=name)(lambda: pd.DataFrame({"a": [1, 2]}))
             for name in ("one", "two", "three")]
@@ -206,7 +206,7 @@ def test_a_steps_inputs_share_one_connection_closed_before_it_computes(tmp_path,
     assert opened == [True, False], opened   # one read-only for the three inputs, one read-write
     assert storage._STEP_INPUTS.connection is None
 
-    with real(database) as connection:
+    with duckdb.connect(database) as connection:
         connection.execute("drop table s.two")
     opened.clear()
     failed = dg.materialize([*made, total], selection=[total], resources=io, raise_on_error=False)
