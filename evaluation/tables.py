@@ -135,15 +135,22 @@ TABLES: dict[str, dict[str, str]] = {
 }
 
 
+def copies_of_one(make):
+    """``make`` (a function of hashable arguments returning a frame) run once per process and
+    arguments; each call gets a copy of that frame, never the frame itself, so no caller can change
+    what the next one gets. For empty typed frames, which cost more to build (a cast per column)
+    than to copy, and which the door asks for several times per council."""
+    made = functools.cache(make)
+
+    @functools.wraps(make)
+    def copy(*args):
+        return made(*args).copy()
+    return copy
+
+
+@copies_of_one
 def empty(table: str) -> pd.DataFrame:
-    """An empty frame with the columns and dtypes of ``table``: a copy of one made once per
-    process (the door asks for several per call; a copy is cheaper than casting every column)."""
-    return _empty(table).copy()
-
-
-@functools.cache
-def _empty(table: str) -> pd.DataFrame:
-    """The frame :func:`empty` copies; never handed out itself, so no caller can change it."""
+    """An empty frame with the columns and dtypes of ``table`` (:func:`copies_of_one`)."""
     return conform(pd.DataFrame(), table)
 
 

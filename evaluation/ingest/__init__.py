@@ -16,7 +16,6 @@ is checked by a leak guard first.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections import Counter
 from contextlib import contextmanager
@@ -280,14 +279,9 @@ def _gather(extracts: list[Extract], dataset: str, names: tuple[str, ...]) -> di
     return out
 
 
+@contract.copies_of_one
 def _empty_records(name: str) -> pd.DataFrame:
-    """No records of ``name``, typed as the readers type them: a copy of one made once per process."""
-    return _no_records(name).copy()
-
-
-@functools.cache
-def _no_records(name: str) -> pd.DataFrame:
-    """The frame :func:`_empty_records` copies; never handed out itself, so no caller can change it."""
+    """No records of ``name``, typed as the readers type them (one made per process, copies handed out)."""
     extra = {"children": ["birth_date"], "assessments": ["episode_element"],
              "assessment_factors": ["episode_element"], "cin_plans": ["episode_element"],
              "section47s": ["episode_element"], "cp_plans": ["episode_element"]}.get(name, [])

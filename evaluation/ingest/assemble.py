@@ -73,8 +73,8 @@ of a child with no usable child record are quarantined.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,14 +113,9 @@ _CROSS_TABLE = {("assessment_factors", "assessments")}
 _MAX_CHAIN = 16
 
 
+@contract.copies_of_one
 def _empty_duplicates() -> pd.DataFrame:
-    """No duplicates, typed as :meth:`Ledger.point` records them: a copy of one made once per process."""
-    return _no_duplicates().copy()
-
-
-@functools.cache
-def _no_duplicates() -> pd.DataFrame:
-    """The frame :func:`_empty_duplicates` copies; never handed out itself, so no caller can change it."""
+    """No duplicates, typed as :meth:`Ledger.point` records them (one made per process, copies handed out)."""
     return contract.empty("duplicates").drop(columns=["la_code"]).assign(
         child_id=pd.Series(dtype="string"), _counted=pd.Series(dtype=bool))
 
@@ -134,15 +129,19 @@ class Ledger:
     duplicates: list[pd.DataFrame] = field(default_factory=list)
 
     def duplicate(self, table: str, frame: pd.DataFrame, wins: pd.Series, keys: list[str],
-                  rule: str | pd.Series, count_repair: bool = True) -> None:
+                  rule: str | pd.Series | Callable[[], pd.Series], count_repair: bool = True) -> None:
         """Record the rows of ``frame`` not in ``wins`` as duplicates of the winner with their ``keys``.
 
-        ``rule`` is one rule for all, or a Series aligned to ``frame``. With
-        ``count_repair`` the rows are counted in the repairs table under their rule.
+        ``rule`` is one rule for all, or a Series aligned to ``frame``, or a function giving that
+        Series, called only when some row is a duplicate (a rule that compares every row costs
+        more than the rest, and most tables have no duplicate). With ``count_repair`` the rows
+        are counted in the repairs table under their rule.
         """
         wins = wins.reindex(frame.index).fillna(False).astype(bool)
         if wins.all():
             return
+        if callable(rule):
+            rule = rule()
         group = frame.groupby(keys, dropna=False, sort=False).ngroup()
         winners = frame.loc[wins, list(POSITION)].set_index(group[wins])
         dropped = frame.loc[~wins]
@@ -220,21 +219,13 @@ def _copy_rule(frame: pd.DataFrame, wins: pd.Series, keys: list[str], content: l
                      dtype="string")
 
 
-def _record_copies(ledger: Ledger, table: str, frame: pd.DataFrame, wins: pd.Series,
-                   keys: list[str], content: list[str]) -> None:
-    """:meth:`Ledger.duplicate` with :func:`_copy_rule`'s rules, worked out only when some row is
-    not in ``wins`` (the ledger records nothing otherwise, and the rule compares every column)."""
-    if wins.reindex(frame.index).fillna(False).astype(bool).all():
-        return
-    ledger.duplicate(table, frame, wins, keys, _copy_rule(frame, wins, keys, content))
-
-
 def assemble_cin(tables: dict[str, pd.DataFrame], ledger: Ledger) -> dict[str, pd.DataFrame]:
     """CIN episodes once (latest submission wins); sub-records the union over every return."""
     episodes = tables["cin_episodes"]
     keys = ["episode_id"]
     wins = _latest_last(episodes, keys)
-    _record_copies(ledger, "cin_episodes", episodes, wins, keys, _content("cin_episodes"))
+    ledger.duplicate("cin_episodes", episodes, wins, keys,
+                     lambda: _copy_rule(episodes, wins, keys, _content("cin_episodes")))
     out = {"cin_episodes": episodes.loc[wins]}
     for name in CIN_SUB_TABLES:
         out[name] = _union(name, tables[name], ledger)
@@ -255,7 +246,7 @@ def _union(name: str, rows: pd.DataFrame, ledger: Ledger) -> pd.DataFrame:
                            sort=False).ngroup()
     rows["_record"] = np.where(keyless, by_copy + int(by_key.max() + 1 if len(rows) else 0), by_key)
     wins = _latest_last(rows, ["_record"])
-    _record_copies(ledger, name, rows, wins, ["_record"], content)
+    ledger.duplicate(name, rows, wins, ["_record"], lambda: _copy_rule(rows, wins, ["_record"], content))
     return rows.loc[wins].drop(columns=["_record", "episode_element"])
 
 

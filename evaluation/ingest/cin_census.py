@@ -24,7 +24,6 @@ are never read.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from evaluation.ingest.extract import Extract
 from evaluation.pseudonymise import (
     ASSESSMENT, CHILD, CIN_EPISODE, PseudonymisationKey, derived_id, pseudonymise, upn_pseudonyms,
 )
+from evaluation.tables import copies_of_one
 
 DATASET = "cin_census"
 _SEX = {"GenderCurrent": {"1": "M", "2": "F", "0": "U", "9": "U"}, "Sex": {"M": "M", "F": "F", "U": "U"}}
@@ -382,7 +382,7 @@ def _text_frame(records: list[tuple], name: str) -> pd.DataFrame:
     """
     columns = _COLUMNS[name]
     if not records:
-        return _no_text_records(name).copy()
+        return _no_text_records(name)
     try:
         fields = pa.array(records, type=pa.struct(
             [(c, pa.int64() if c in _INTEGERS else pa.large_string()) for c in columns])).flatten()
@@ -395,10 +395,10 @@ def _text_frame(records: list[tuple], name: str) -> pd.DataFrame:
                          for c, f in zip(columns, fields)})
 
 
-@functools.cache
+@copies_of_one
 def _no_text_records(name: str) -> pd.DataFrame:
     """No records of kind ``name``, as :func:`_text_frame_by_pandas` types them: made once per
-    process (a file often has no records of a kind); :func:`_text_frame` hands out copies."""
+    process (a file often has no records of a kind), copies handed out."""
     return _text_frame_by_pandas([], name)
 
 

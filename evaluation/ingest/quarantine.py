@@ -154,9 +154,7 @@ def to_quarantine(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+@contract.copies_of_one
 def empty_quarantine() -> pd.DataFrame:
     """A quarantine with no rows (and no ``la_code``, added at the door)."""
-    return _EMPTY.copy()
-
-
-_EMPTY = contract.empty("quarantine").drop(columns=["la_code"])
+    return contract.empty("quarantine").drop(columns=["la_code"])
