@@ -88,17 +88,12 @@ def _engine(conn_string: str, **kwargs) -> Engine:
     return engine
 
 
-def _write_ahead_log(engine: Engine) -> None:
+def _write_ahead_log(connection: Connection) -> None:
     """Put a database that Dagster is about to create in WAL mode first (Dagster switches it only
     after creating its tables): each of the ~30 tables and indexes it creates, one commit each, is
     then appended to the log instead of syncing a rollback journal, the file and its folder. A new
-    instance folder's databases: ~2.1 -> ~1.0-1.5 s, most of it waits on the disk. A busy or locked
-    database is left to Dagster's own code, which waits and retries."""
-    try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-    except db.exc.DBAPIError:
-        pass
+    instance folder's databases: ~2.1 -> ~1.0-1.5 s, most of it waits on the disk."""
+    connection.exec_driver_sql("PRAGMA journal_mode=WAL")
 
 
 def _stamped(connection: Connection) -> bool:
@@ -131,7 +126,10 @@ def _new_in_wal_mode(base_dir: str, name: str) -> None:
     os.makedirs(base_dir, exist_ok=True)
     engine = db.create_engine(create_db_conn_string(base_dir, name), poolclass=db.pool.NullPool)
     try:
-        _write_ahead_log(engine)
+        with engine.connect() as connection:
+            _write_ahead_log(connection)
+    except db.exc.DBAPIError:   # busy or locked: Dagster's own code waits and retries
+        pass
     finally:
         engine.dispose()
 
@@ -186,9 +184,9 @@ class LocalEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as connection:
                 if _stamped(connection):
                     return
+                _write_ahead_log(connection)
         except db.exc.DBAPIError:   # busy or locked: Dagster's own code waits and retries
             pass
-        _write_ahead_log(engine)
         super()._initdb(engine, for_index_shard=for_index_shard)
 
     def has_table(self, table_name: str) -> bool:
