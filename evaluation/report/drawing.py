@@ -207,9 +207,7 @@ def _is_pipeline_release(tables: Mapping[str, pd.DataFrame]) -> bool:
 
 def figure_sources(tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
     """Figure name -> the released table it is drawn from."""
-    if _is_pipeline_release(tables):
-        return {figure.name: figure.table for figure in figure_plan(tables)}
-    return {name: name for name in FIGURE_FOR_TABLE if tables.get(name) is not None}
+    return {figure.name: figure.table for figure in planned_figures(tables)}
 
 
 def planned_figures(tables: Mapping[str, pd.DataFrame]) -> list[PlannedFigure]:
