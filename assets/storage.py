@@ -152,9 +152,10 @@ class _KeptInstances:
 
     An instance is made with the settings (``connection_config``) and, unless they say otherwise,
     ``temp_directory`` at ``<database>.tmp``, where an instance of the file itself would spill; an
-    idle instance is closed when one for another file or settings is made. Keyed by process: a
-    forked child never uses nor closes its parent's, and keeps them referenced (``inherited``):
-    freeing one would close it, which crashed the child (its threads live only in the parent)."""
+    idle instance is closed when one for another file or settings is made. A forked child
+    (:meth:`forget`, run at every fork) never uses nor closes its parent's, and keeps them
+    referenced (``inherited``): freeing one would close it, which crashed the child (its threads
+    live only in the parent)."""
 
     RESERVED = frozenset({"memory", "system", "temp", "main"})
 
@@ -171,10 +172,8 @@ class _KeptInstances:
     def _instance(self, database: str, config: dict) -> _KeptInstance | None:
         import duckdb
 
-        key = (os.getpid(), database, repr(sorted(config.items())))
+        key = (database, repr(sorted(config.items())))
         if key not in self.instances:
-            for other in [k for k in self.instances if k[0] != key[0]]:
-                self.inherited.append(self.instances.pop(other))   # a parent's: kept, not closed
             for other, kept in list(self.instances.items()):
                 if kept is not None and not kept.users:
                     kept.base.close()
