@@ -46,7 +46,7 @@ PID_TAG, HOST_TAG = "fsp/pid", "fsp/host"
 
 
 def _preflight_key(use_demo_key: bool):
-    from evaluation.pseudonymise import DEMO_KEY, PseudonymisationKeyError, load_key
+    from evaluation.keys import DEMO_KEY, PseudonymisationKeyError, load_key
 
     value = os.environ.get(KEY_ENV_VAR)
     if value is None and use_demo_key:

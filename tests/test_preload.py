@@ -98,13 +98,14 @@ def test_the_analyses_pooled_steps_import_by_name_are_preloaded():
 
 
 #: ``make run`` up to the moment it asks for the fork server, which is replaced by a stop that says
-#: whether Dagster had been imported by then.
+#: whether Dagster, or pandas, had been imported by then.
 _UNTIL_THE_SERVER = """
 import sys
 import assets.fork_server
 
 def stop():
-    raise SystemExit("fork server asked for; Dagster imported: " + str("dagster" in sys.modules))
+    raise SystemExit("fork server asked for; Dagster imported: " + str("dagster" in sys.modules)
+                     + "; pandas imported: " + str("pandas" in sys.modules))
 
 assets.fork_server.fork_server_context = stop
 import assets.run
@@ -114,7 +115,8 @@ assets.run.main(["--demo-key"])
 
 def test_make_run_starts_the_fork_server_before_it_imports_dagster(tmp_path):
     """The server's imports are the longest wait before the first step: ``make run`` starts it once
-    the key is checked and the instance folder made (umask set), not after importing Dagster."""
+    the key is checked and the instance folder made (umask set), not after importing Dagster, nor
+    pandas (the key is checked by :mod:`evaluation.keys`, which does not import it)."""
     import os
     import subprocess
     import sys
@@ -123,7 +125,8 @@ def test_make_run_starts_the_fork_server_before_it_imports_dagster(tmp_path):
     env["DAGSTER_HOME"] = str(tmp_path / "home")
     done = subprocess.run([sys.executable, "-c", _UNTIL_THE_SERVER], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
-    assert "fork server asked for; Dagster imported: False" in done.stderr, done.stderr[-2000:]
+    assert "fork server asked for; Dagster imported: False; pandas imported: False" in done.stderr, \
+        done.stderr[-2000:]
     assert "pseudonymisation key fingerprint" in done.stdout      # the key was checked first
     assert (tmp_path / "home" / "dagster.yaml").is_file()
     assert (tmp_path / "home").stat().st_mode & 0o077 == 0        # owner-only before the server
