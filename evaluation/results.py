@@ -6,6 +6,7 @@ to any analysis in the same way and the report can lay them out uniformly.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 #: Columns of a tidy result table, in order. Columns that do not apply to an
@@ -33,6 +34,9 @@ RESULT_COLUMNS: tuple[str, ...] = (
 #: Result columns held as floats, and as nullable integers (counts).
 _FLOATS = frozenset(("time", "estimate", "ci_lower", "ci_upper", "se", "statistic", "p_value"))
 _COUNTS = frozenset(("n", "events"))
+#: Their dtypes, and what fills a column an estimate leaves out (NaN in the other columns too).
+_DTYPES = {**{c: "float64" for c in _FLOATS}, **{c: "Int64" for c in _COUNTS}}
+_MISSING = {c: pd.NA for c in _COUNTS}
 
 
 def tidy(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
@@ -46,11 +50,14 @@ def tidy(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"unknown result columns: {sorted(extra)}")
     columns = {}
     for column in RESULT_COLUMNS:   # built column by column, then framed once
-        values = frame[column] if column in frame.columns else pd.Series(None, index=frame.index, dtype=object)
-        if column in _FLOATS:
-            values = pd.to_numeric(values, errors="coerce").astype("float64")
-        elif column in _COUNTS:
-            values = pd.to_numeric(values, errors="coerce").astype("Int64")
+        if column not in frame.columns:   # missing: all NaN (<NA> in a count column)
+            values = pd.array([_MISSING.get(column, np.nan)] * len(frame), dtype=_DTYPES.get(column, object))
+        else:
+            values = frame[column]
+            wanted = _DTYPES.get(column)
+            if wanted is not None and values.dtype != wanted:   # a stacked table's already are
+                values = pd.to_numeric(values, errors="coerce").astype(wanted)
+            values = values.array
         columns[column] = values
-    return pd.DataFrame(columns, index=frame.index).reset_index(drop=True)
-
+    # Framed from the columns' arrays (copied, as a dict's are): no index to align, none to reset.
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))

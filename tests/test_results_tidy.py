@@ -38,3 +38,17 @@ def test_no_rows_is_an_empty_table_of_the_same_columns():
 def test_an_unknown_column_is_refused():
     with pytest.raises(ValueError, match="unknown result columns: \\['estimte'\\]"):
         tidy([{"outcome": "x", "estimte": 1.0}])
+
+
+def test_a_result_table_tidied_again_is_the_same_table_in_new_memory():
+    """Stacked result tables are tidied again (``evaluation.analysis.guard.concat``): the same
+    values, types and missing cells (NaN in a text column an estimate left out), and a copy."""
+    table = tidy([{"outcome": "a", "analysis": "km", "time": 1.0, "estimate": 0.5, "n": 4},
+                  {"outcome": "a", "analysis": "km", "time": 2.0, "estimate": None, "events": 2}])
+    stacked = pd.concat([table, table], ignore_index=True)
+    again = tidy(stacked)
+    pd.testing.assert_frame_equal(again, stacked, check_exact=True)
+    assert isinstance(again["cohort"].iloc[0], float) and np.isnan(again["cohort"].iloc[0])
+    again.loc[0, "estimate"] = 9.0
+    again.loc[0, "n"] = 7
+    assert stacked.loc[0, "estimate"] == 0.5 and stacked.loc[0, "n"] == 4
