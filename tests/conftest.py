@@ -217,9 +217,10 @@ MARKED_FILES = {
 #: then the files that need it (they would wait for it if they came earlier), then the other long
 #: files; the short files fill the gaps at the end.
 LONG_FILES_FIRST = ("test_pipeline_end_to_end.py", "test_planted_recovery.py", "test_safe_operation.py",
-                    "test_bad_inputs.py", "test_figures.py", "test_comparison_assets.py",
+                    "test_bad_inputs.py", "test_figures.py",
                     "test_ui_browser.py",
-                    "test_operations.py", "test_operations_failures.py", "test_estimates_by_extract.py",
+                    "test_operations.py", "test_operations_failures.py", "test_comparison_assets.py",
+                    "test_estimates_by_extract.py",
                     "test_report_browser.py",
                     "test_synthetic.py", "test_observation_windows.py", "test_report_summary.py",
                     "test_ingest_folder.py", "test_deploy_postgres.py", "test_comparison_release.py")

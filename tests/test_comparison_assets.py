@@ -1,16 +1,20 @@
-"""The ``comparison`` asset group materialised with Dagster on the real bundled DfE panel, its
-asset checks, the settings (treated council, EES folder) and the checks failing on bad panels."""
+"""The ``comparison`` asset group as the session's ``make run`` stored it (conftest's
+``pipeline_run``: its ``comparison_areas`` run materialises the group and its asset checks on the
+bundled DfE panel, no EES folder set), the settings (treated council, EES folder) and the checks
+failing on bad panels."""
+import io
 import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
-from assets.comparison import COMPARISON_ASSETS, EES_DIR_ENV_VAR, la_panel
-from assets.storage import io_manager_from_env
+from assets.comparison import COMPARISON_ASSETS, COMPARISON_INPUTS, EES_DIR_ENV_VAR, la_panel
+from assets.storage import io_manager_from_env, load_frame
 from checks.comparison import COMPARISON_CHECKS
 from checks.resources import ValidationResource
 from evaluation.comparison import validation as suites
@@ -27,25 +31,43 @@ def _resources(tmp: Path) -> dict:
             "validation": ValidationResource(project_dir=str(tmp / "gx"), docs_dir=str(tmp / "docs"))}
 
 
+@dataclass
+class StoredComparison:
+    """What the session run stored of the comparison group."""
+
+    run: dg.DagsterRun              # the run that materialised ``comparison/la_panel``
+    producers: set[str]             # ids of the runs that materialised the group's tables (last time)
+    seconds: float                  # that run's duration, start to end
+    checks: dict[str, bool]         # that run's asset check evaluations: check name -> passed
+    tables: dict[str, pd.DataFrame]  # asset name -> its table, as the IO manager loads it
+
+
 @pytest.fixture(scope="module")
-def materialised(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("comparison")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(EES_DIR_ENV_VAR, raising=False)      # the bundled panel (the setting's test reads it)
-        started = time.perf_counter()
-        result = dg.materialize([*COMPARISON_ASSETS, *COMPARISON_CHECKS], instance=dg.DagsterInstance.ephemeral(),
-                                resources=_resources(tmp))
-        seconds = time.perf_counter() - started
-    print(f"\ncomparison group materialised in {seconds:.1f} s")
-    return result, seconds
+def stored(pipeline_run) -> StoredComparison:
+    """The comparison group from the session's ``make run`` (read only): its run and check
+    evaluations from the run's Dagster instance, its tables from the run's DuckDB database."""
+    assert pipeline_run.exit_code == 0, "\n".join(pipeline_run.messages[-20:])
+    keys = [key for assets_def in COMPARISON_ASSETS for key in assets_def.keys]
+    with dg.DagsterInstance.from_config(str(pipeline_run.home)) as instance:
+        last = {key: instance.fetch_materializations(key, limit=1).records[0].run_id for key in keys}
+        record = instance.get_run_record_by_id(last[dg.AssetKey(["comparison", "la_panel"])])
+        events = instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    checks = {e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data.passed
+              for e in events}
+    with duckdb.connect(str(pipeline_run.database), read_only=True) as connection:
+        tables = {key.path[-1]: load_frame(connection, f"SELECT * FROM {'.'.join(key.path)}") for key in keys}
+    return StoredComparison(record.dagster_run, set(last.values()), record.end_time - record.start_time,
+                            checks, tables)
 
 
-def test_group_materialises_with_every_check_passing(materialised):
-    result, _ = materialised
-    assert result.success
-    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert evaluations == {"suppression_marks": True, "boundary_changes": True, "gaps": True,
-                           "go_live_sourced": True, "adopters_in_panel": True}
+def test_group_materialises_with_every_check_passing(stored):
+    """One successful ``comparison_areas`` run stored every table of the group, its checks all passing."""
+    assert stored.run.job_name == "comparison_areas"
+    assert stored.run.status == dg.DagsterRunStatus.SUCCESS
+    assert stored.producers == {stored.run.run_id}
+    assert stored.checks == {"suppression_marks": True, "boundary_changes": True, "gaps": True,
+                             "go_live_sourced": True, "adopters_in_panel": True}
+    assert set(stored.checks) == {key.name for check in COMPARISON_CHECKS for key in check.check_keys}
     keys = {k.path[-1] for a in COMPARISON_ASSETS for k in a.keys}
     assert {"la_panel", "adopters", "synthetic_effects", "synthetic_weights", "synthetic_inference",
             "staggered_group_time", "staggered_event_study", "staggered_overall"} <= keys
@@ -53,26 +75,34 @@ def test_group_materialises_with_every_check_passing(materialised):
     assert {a.group_names_by_key[k] for a in COMPARISON_ASSETS for k in a.keys} == {"comparison"}
 
 
-def test_the_release_figures_drawn_here_are_stored_as_pngs(materialised, tmp_path_factory):
-    """comparison_figures through the project's DuckDB storage: one PNG per figure, as drawn."""
-    import duckdb
+def test_the_release_figures_drawn_here_are_stored_as_pngs(stored):
+    """comparison_figures as the run stored it in DuckDB: 14 rows, the figures the stored comparison
+    tables plan in the planned order, each a whole PNG (signature, chunks' checksums, end), all
+    drawn from exactly those tables (``drawn_from`` their digest, as the release checks before
+    using them)."""
+    from PIL import Image
 
-    result, _ = materialised
-    drawn = result.output_for_node("comparison__comparison_figures")
-    database = next(tmp_path_factory.getbasetemp().glob("comparison*/db.duckdb"))
-    with duckdb.connect(str(database), read_only=True) as con:
-        stored = con.sql("select figure, png, drawn_from from comparison.comparison_figures").fetchall()
-    assert len(stored) == len(drawn) == 14   # a synthetic control and an event study per rate
-    assert [row[0] for row in stored] == list(drawn["figure"])
-    assert [bytes(row[1]) for row in stored] == list(drawn["png"])
-    assert all(bytes(row[1]).startswith(b"\x89PNG") for row in stored)
+    from evaluation.report.comparison_section import comparison_figure_plan, comparison_tables
+    from evaluation.report.predrawn import tables_digest
+
+    figures = stored.tables["comparison_figures"]
+    released = comparison_tables({name: stored.tables[name] for name in COMPARISON_INPUTS})
+    assert len(figures) == 14   # a synthetic control and an event study per rate
+    assert list(figures["figure"]) == [name for name, _, _ in comparison_figure_plan(released)]
+    pngs = [bytes(png) for png in figures["png"]]   # DuckDB's BLOBs load as bytearray
+    for png in pngs:
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        with Image.open(io.BytesIO(png)) as image:
+            assert image.format == "PNG"
+            image.verify()      # every chunk's CRC, up to IEND
+    assert len(set(pngs)) == 14
+    assert set(figures["drawn_from"]) == {tables_digest(released)}
 
 
-def test_oxfordshire_synthetic_control(materialised):
-    result, _ = materialised
-    weights = result.output_for_node("synthetic_control", "synthetic_weights")
-    inference = result.output_for_node("synthetic_control", "synthetic_inference")
-    effects = result.output_for_node("synthetic_control", "synthetic_effects")
+def test_oxfordshire_synthetic_control(stored):
+    weights = stored.tables["synthetic_weights"]
+    inference = stored.tables["synthetic_inference"]
+    effects = stored.tables["synthetic_effects"]
     assert set(inference["measure"]) == set(RATES) == set(weights["measure"])
     sums = weights.groupby("measure")["weight"].sum()
     assert np.allclose(sums, 1, atol=1e-3)  # weights below 1e-4 are not listed
@@ -86,17 +116,16 @@ def test_oxfordshire_synthetic_control(materialised):
     assert set(effects["council_name"]) == {"Oxfordshire"}
     assert list(effects.loc[effects["period"] == "transition", "year"].unique()) == [2021]
     assert inference["in_time_mean_gap"].notna().all() and inference["loo_min_gap"].notna().all()
-    loo = result.output_for_node("synthetic_control", "synthetic_leave_one_out")
+    loo = stored.tables["synthetic_leave_one_out"]
     assert set(loo["measure"]) == set(RATES) and loo["mean_post_gap"].notna().all()
-    gaps = result.output_for_node("synthetic_control", "synthetic_placebo_gaps")
+    gaps = stored.tables["synthetic_placebo_gaps"]
     assert gaps.groupby("measure")["unit"].nunique().eq(40).all()
 
 
-def test_staggered_adoption_tables(materialised):
-    result, _ = materialised
-    overall = result.output_for_node("staggered_adoption", "staggered_overall")
-    cohorts = result.output_for_node("staggered_adoption", "staggered_cohorts")
-    event = result.output_for_node("staggered_adoption", "staggered_event_study")
+def test_staggered_adoption_tables(stored):
+    overall = stored.tables["staggered_overall"]
+    cohorts = stored.tables["staggered_cohorts"]
+    event = stored.tables["staggered_event_study"]
     assert set(overall["measure"]) == set(RATES)
     assert set(overall["aggregation"]) == {"simple", "group", "dynamic"}
     assert set(overall["control_group"]) == {"never_treated", "not_yet_treated"}
@@ -106,11 +135,11 @@ def test_staggered_adoption_tables(materialised):
     assert event["relative_period"].min() < 0 < event["relative_period"].max()
 
 
-def test_group_time_budget(materialised):
-    """Issue #17: the comparison adds under a minute to ``make run`` (measured here on a shared
-    machine; the budget is loose so a loaded machine does not fail it)."""
-    _, seconds = materialised
-    assert seconds < 180
+def test_group_time_budget(stored):
+    """Issue #17: the comparison adds under a minute to ``make run``: the session run's
+    ``comparison_areas`` run, start to end (on a shared machine; the budget is loose so a loaded
+    machine does not fail it)."""
+    assert stored.seconds < 180
 
 
 def test_treated_council_needs_a_sourced_adopter_with_five_pre_years():
@@ -126,12 +155,13 @@ def test_treated_council_needs_a_sourced_adopter_with_five_pre_years():
         treated_council(table, "330", 2013)  # Birmingham: not a listed adopter
 
 
-def test_ees_folder_setting_and_environment(materialised, tmp_path, monkeypatch):
+def test_ees_folder_setting_and_environment(stored, tmp_path, monkeypatch):
     la = "Reporting year,Local authority,E92000001,England,E12000008,South East"
     _write(tmp_path / "releases", "cin_2026/c1_children_in_need_referrals_and_rereferrals_2013_to_2026.csv",
            C1_HEADER, [f"2026,{la},931,E10000025,Oxfordshire,Referrals and Re-referrals,5100,900,17.6"])
-    # without the setting or the environment variable (as the group was materialised): the bundled panel
-    bundled = materialised[0].output_for_node("comparison__la_panel")
+    # without the setting or the environment variable (make run's environment drops every FSP_*
+    # variable but the key and the folders): the bundled panel, as the session run stored it
+    bundled = stored.tables["la_panel"]
     assert len(bundled) == len(read_panel())
     monkeypatch.delenv(EES_DIR_ENV_VAR, raising=False)
     monkeypatch.setenv(EES_DIR_ENV_VAR, str(tmp_path / "releases"))
