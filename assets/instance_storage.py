@@ -103,35 +103,23 @@ def _stamped(connection: Connection) -> bool:
 
 
 def _set_up(base_dir: str, name: str, *tables: str) -> str | None:
-    """The connection string of ``base_dir``'s database ``name`` when it exists, is stamped and
-    holds ``tables``; else None (Dagster's own code then opens, creates or stamps it)."""
-    if not os.path.isfile(os.path.join(os.path.abspath(base_dir), f"{name}.db")):
-        return None
+    """The connection string of ``base_dir``'s database ``name`` when it is stamped and holds
+    ``tables``; else None, the database (made if missing) put in WAL mode first on the connection
+    that found it so (:func:`_write_ahead_log`): Dagster's own code then creates or stamps it."""
+    os.makedirs(base_dir, exist_ok=True)
     conn_string = create_db_conn_string(base_dir, name)
     engine = db.create_engine(conn_string, poolclass=db.pool.NullPool)
     try:
         with engine.connect() as connection:
             inspector = db.inspect(connection)
             ready = _stamped(connection) and all(inspector.has_table(t) for t in tables)
+            if not ready:
+                _write_ahead_log(connection)
     except db.exc.DBAPIError:   # busy or locked: Dagster's own code waits and retries
         ready = False
     finally:
         engine.dispose()
     return conn_string if ready else None
-
-
-def _new_in_wal_mode(base_dir: str, name: str) -> None:
-    """``base_dir``'s database ``name``, which Dagster's own code is about to create or set up,
-    in WAL mode first (:func:`_write_ahead_log`)."""
-    os.makedirs(base_dir, exist_ok=True)
-    engine = db.create_engine(create_db_conn_string(base_dir, name), poolclass=db.pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            _write_ahead_log(connection)
-    except db.exc.DBAPIError:   # busy or locked: Dagster's own code waits and retries
-        pass
-    finally:
-        engine.dispose()
 
 
 class LocalEventLogStorage(SqliteEventLogStorage):
@@ -235,7 +223,6 @@ class LocalRunStorage(SqliteRunStorage):
     def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> LocalRunStorage:
         conn_string = _set_up(base_dir, "runs", "instance_info")
         if conn_string is None:
-            _new_in_wal_mode(base_dir, "runs")
             return super().from_local(base_dir, inst_data)
         return cls(conn_string, inst_data)
 
@@ -270,7 +257,6 @@ class LocalScheduleStorage(SqliteScheduleStorage):
                    inst_data: ConfigurableClassData | None = None) -> SqliteScheduleStorage:
         conn_string = _set_up(base_dir, "schedules")
         if conn_string is None:
-            _new_in_wal_mode(base_dir, "schedules")
             return super().from_local(base_dir, inst_data)
         return cls(conn_string, inst_data)
 
