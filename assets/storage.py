@@ -134,7 +134,8 @@ class _KeptInstance:
     use the file, attached as ``alias`` (read-only or not) while there are any."""
 
     def __init__(self, base, alias: str):
-        self.base, self.alias, self.read_only, self.users = base, alias, False, 0
+        self.base, self.read_only, self.users = base, False, 0
+        self.alias = '"' + alias.replace('"', '""') + '"'   # quoted, as SQL names it
 
 
 class _KeptInstances:
@@ -196,18 +197,17 @@ class _KeptInstances:
             kept = self._instance(database, config)
             if kept is None or (kept.users and kept.read_only and not read_only):
                 return None
-            alias = '"' + kept.alias.replace('"', '""') + '"'
             if not kept.users:
                 path = "'" + database.replace("'", "''") + "'"
                 try:
-                    kept.base.execute(f"ATTACH {path} AS {alias}{' (READ_ONLY)' if read_only else ''}")
+                    kept.base.execute(f"ATTACH {path} AS {kept.alias}{' (READ_ONLY)' if read_only else ''}")
                 except duckdb.ResourceInUseException:   # another connection of this process has it
                     return None
                 kept.read_only = read_only
             kept.users += 1
             try:
                 cursor = kept.base.cursor()
-                cursor.execute(f"USE {alias}")
+                cursor.execute(f"USE {kept.alias}")
             except BaseException:
                 self._give_back(kept)
                 raise
@@ -220,7 +220,7 @@ class _KeptInstances:
     def _give_back(self, kept: _KeptInstance) -> None:
         kept.users -= 1
         if not kept.users:
-            kept.base.execute(f'DETACH "{kept.alias.replace(chr(34), chr(34) * 2)}"')
+            kept.base.execute(f"DETACH {kept.alias}")
 
 
 _KEPT_INSTANCES = _KeptInstances()
