@@ -27,8 +27,8 @@ import os
 
 import dagster as dg
 
-# The fork server's preload list and starter (``make run`` starts it before importing Dagster).
-from assets.fork_server import PRELOADED, fork_server_context  # noqa: F401
+# The fork server's preload list (``make run`` starts the server before importing Dagster).
+from assets.fork_server import PRELOADED
 
 #: Asset groups built once per local authority, in graph order.
 COUNCIL_GROUPS = ("pseudonymised", "spells", "cohorts")

@@ -1,8 +1,8 @@
-"""Imported once by the executor's fork server (``assets/jobs.py``): the project's definitions and
-the validation project, built from this process's environment, so that every step forked from the
-server starts with both ready rather than building them again (a Great Expectations project takes
-about a second to open). One process runs one configuration: ``make run`` and every run the UI
-launches are processes of their own.
+"""Imported once by the executor's fork server (``assets/fork_server.py``): the project's
+definitions and the validation project, built from this process's environment, so that every step
+forked from the server starts with both ready rather than building them again (a Great
+Expectations project takes about a second to open). One process runs one configuration:
+``make run`` and every run the UI launches are processes of their own.
 
 The modules the steps import in their bodies are imported here too: the definitions name the
 estimators, the comparison areas' fits and the release without importing them (so that loading

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.environment import KEY_CHANGE_ENV_VAR, KEY_ENV_VAR  # noqa: F401  (named here too)
-from evaluation.pseudonymise import PseudonymisationKey, load_key
+from evaluation.keys import PseudonymisationKey, load_key
 
 NATIONAL_LINK_ENV_VAR = "FSP_NATIONAL_UPN_LINK"
 

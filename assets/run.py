@@ -323,7 +323,7 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
     outputs and storage come from the environment, as for the UI
     (``assets.definitions.build_resources``)."""
     from assets.definitions import build_resources, council_job, pooled_job
-    from assets.jobs import fork_server_context
+    from assets.fork_server import fork_server_context
     from assets.partitions import (discover_local_authorities, register_local_authorities,
                                    skipped_entries)
     from assets.resources import UnsafeOutputFolderError, check_output_folder
@@ -359,7 +359,7 @@ def run_pipeline(instance: dg.DagsterInstance, echo=print) -> int:
          f"{workers} at a time, {_steps_text(steps)}; comparison areas beside them ...")
     outcomes = {}
     # Runs side by side fork from the executor's fork server, which has imported everything
-    # once (assets/jobs.py): none imports the libraries again.
+    # once (assets/fork_server.py): none imports the libraries again.
     context = fork_server_context()
     # A process of its own for the comparison run, apart from the councils' pool, so that the
     # councils never run more at once than FSP_PARALLEL_COUNCILS once it has finished.

@@ -39,7 +39,7 @@ RESUME = textwrap.dedent("""
     with dg.DagsterInstance.get() as instance:
         # As make run does: the executor's fork server imports the libraries while the failed run
         # goes on in this process, rather than when the re-execution's first step needs it.
-        from assets.jobs import fork_server_context
+        from assets.fork_server import fork_server_context
         fork_server_context()
         register_local_authorities(instance, ["931"])
         tags = {"dagster/partition": "931"}

@@ -1,6 +1,6 @@
 """The executor's fork server imports what the steps import: every project module an asset imports
 in its body (the definitions name the estimators, the comparison fits and the release without
-importing them) is imported by the server (``assets.jobs.PRELOADED``, ``assets/preload.py`` and
+importing them) is imported by the server (``assets.fork_server.PRELOADED``, ``assets/preload.py`` and
 what they import at module level), so no step process imports it again after the fork (SciPy's
 stats, statsmodels' formulas, pysyncon, differences and the report take up to a few seconds).
 Checked on the source (``ast``), without starting a server."""
@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from assets.jobs import PRELOADED
+from assets.fork_server import PRELOADED
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"

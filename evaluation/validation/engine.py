@@ -24,7 +24,8 @@ counts, so neither the Dagster metadata nor the docs ever carry a row value (dom
 Great Expectations is imported when a project is opened or a suite run
 (:mod:`evaluation.validation.lazy_gx`), not with this module: loading the pipeline's definitions
 (every ``make run``, test worker and the UI's code server) does not pay its import (about 1.5 s
-of CPU). The executor's fork server imports it once for every step it forks (``assets/jobs.py``).
+of CPU). The executor's fork server imports it once for every step it forks
+(``assets/fork_server.py``).
 """
 
 from __future__ import annotations
