@@ -180,8 +180,10 @@ def machine_speed() -> float:
     """Seconds a 10-million-step pure-Python loop takes now (the median of three): the yardstick
     printed beside every run. The shared machines these figures come from change speed by 25% or
     more within hours (a loop like this one, written at module level, took 0.89 s at the start of
-    the morning of 2026-12-07 and 1.11-1.16 s two hours later), so a figure means something only
-    beside the yardstick at its time, or against another run back to back with it."""
+    the morning of 2026-12-07 and 1.11-1.16 s two hours later). The yardstick does not follow the
+    pipeline's speed closely: a day later the loop took 0.30-0.58 s, yet the default county took
+    63-64 s (56-66 s beside the 0.89 s loop) and ``make test`` 370 s. Only runs back to back are
+    compared; the yardstick says whether the machine changed during them."""
     times = []
     for _ in range(3):
         started, total = time.perf_counter(), 0
